@@ -1,0 +1,298 @@
+//! The container's cgroup, minimal: a directory at the container's cgroup
+//! path in every mounted hierarchy (v1 controllers, named v1 hierarchies, and
+//! the v2 unified hierarchy), joined by init and removed on delete.
+//! Resource limits arrive with the resource-control work.
+
+use std::fs;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// One mounted cgroup hierarchy on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Where it is mounted, e.g. `/sys/fs/cgroup/cpu`.
+    pub mountpoint: PathBuf,
+    /// v1 controllers and `name=` entries from the mount options
+    /// (`["cpu"]`, `["name=systemd"]`); empty for v2.
+    pub subsystems: Vec<String>,
+    /// True for the cgroup2 (unified) hierarchy.
+    pub unified: bool,
+}
+
+/// The container's cgroup in one hierarchy.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct CgroupMount {
+    /// Host mountpoint of the hierarchy, e.g. `/sys/fs/cgroup/cpu`.
+    pub mountpoint: PathBuf,
+    /// v1 controllers and `name=` entries; empty for v2.
+    pub subsystems: Vec<String>,
+    pub unified: bool,
+    /// The container's cgroup path inside this hierarchy, e.g. `/berth/ID`.
+    pub path: String,
+    /// `mountpoint` + `path`: the container's cgroup directory on the host.
+    pub dir: PathBuf,
+}
+
+impl CgroupMount {
+    /// The name the container sees under /sys/fs/cgroup: the mountpoint's
+    /// last component (`cpu`, `cpu,cpuacct`, `systemd`, `unified`).
+    pub fn name(&self) -> String {
+        self.mountpoint
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Parse the cgroup mounts out of a mountinfo text.
+pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let _source = r.next();
+        let sopts = r.next().unwrap_or("");
+        let mountpoint = match left.split_whitespace().nth(4) {
+            Some(m) => unescape_mountinfo(m),
+            None => continue,
+        };
+        match fstype {
+            "cgroup2" => out.push(Hierarchy { mountpoint: mountpoint.into(), subsystems: vec![], unified: true }),
+            "cgroup" => {
+                let subsystems = sopts
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro" | "noprefix" | "xattr" | "clone_children" | "cpuset_v2_mode" | "favordynmods")
+                            && !o.starts_with("release_agent=")
+                    })
+                    .map(str::to_string)
+                    .collect();
+                out.push(Hierarchy { mountpoint: mountpoint.into(), subsystems, unified: false });
+            }
+            _ => {}
+        }
+    }
+    // A hierarchy mounted twice (bind mounts) is listed once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|h| seen.insert((h.subsystems.clone(), h.unified)));
+    out
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal.
+pub fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The hierarchies mounted in this mount namespace.
+pub fn hierarchies() -> Result<Vec<Hierarchy>> {
+    let text = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
+    Ok(parse_mountinfo(&text))
+}
+
+/// This process's cgroup path in `h`, from a `/proc/self/cgroup` text.
+fn own_path(cgroup_text: &str, h: &Hierarchy) -> String {
+    for line in cgroup_text.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if h.unified {
+            if ctrls.is_empty() {
+                return path.to_string();
+            }
+        } else if !ctrls.is_empty() {
+            let mut a: Vec<&str> = ctrls.split(',').collect();
+            let mut b: Vec<&str> = h.subsystems.iter().map(String::as_str).collect();
+            a.sort_unstable();
+            b.sort_unstable();
+            if a == b {
+                return path.to_string();
+            }
+        }
+    }
+    "/".to_string()
+}
+
+/// Normalise a cgroup path: absolute, no empty, `.` or `..` components.
+fn clean(path: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => return Err(Error::Usage(format!("linux.cgroupsPath: \"{path}\" must not contain \"..\""))),
+            c => parts.push(c),
+        }
+    }
+    Ok(format!("/{}", parts.join("/")))
+}
+
+/// The container's cgroups: one directory per hierarchy.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ContainerCgroups {
+    pub mounts: Vec<CgroupMount>,
+}
+
+impl ContainerCgroups {
+    /// Where the container's cgroup goes. An absolute `cgroups_path` is used
+    /// as is in every hierarchy; a relative one is nested under berth's own
+    /// cgroup in each hierarchy; none means `/berth/ID`.
+    pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
+        let hs = hierarchies()?;
+        let own = match cgroups_path {
+            Some(p) if !p.starts_with('/') && !p.is_empty() => fs::read_to_string("/proc/self/cgroup")
+                .map_err(|e| Error::path("read", "/proc/self/cgroup", e))?,
+            _ => String::new(),
+        };
+        if let Some(p) = cgroups_path {
+            if p.contains(':') && !p.starts_with('/') {
+                return Err(Error::Usage(format!(
+                    "linux.cgroupsPath: \"{p}\" looks like a systemd slice:prefix:name path; the systemd cgroup driver is not supported"
+                )));
+            }
+        }
+        let mut mounts = Vec::with_capacity(hs.len());
+        for h in hs {
+            let path = match cgroups_path {
+                None | Some("") => clean(&format!("/berth/{id}"))?,
+                Some(p) if p.starts_with('/') => clean(p)?,
+                Some(p) => clean(&format!("{}/{}", own_path(&own, &h), p))?,
+            };
+            if path == "/" {
+                return Err(Error::Usage("linux.cgroupsPath: must not be the root cgroup".into()));
+            }
+            let dir = h.mountpoint.join(path.trim_start_matches('/'));
+            mounts.push(CgroupMount { mountpoint: h.mountpoint, subsystems: h.subsystems, unified: h.unified, path, dir });
+        }
+        Ok(ContainerCgroups { mounts })
+    }
+
+    /// Create the directories. On failure, what was created is removed.
+    pub fn create(&self) -> Result<()> {
+        for (i, m) in self.mounts.iter().enumerate() {
+            if let Err(e) = fs::create_dir_all(&m.dir) {
+                for done in &self.mounts[..i] {
+                    let _ = fs::remove_dir(&done.dir);
+                }
+                return Err(Error::path("create cgroup", &m.dir, e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Open the files init writes "0" to in order to join: `tasks` on v1
+    /// (measured faster than cgroup.procs on this kernel), `cgroup.procs`
+    /// on v2. Opened by the parent so that the writer's credentials and
+    /// cgroup namespace at open time are the host's.
+    pub fn open_join_files(&self) -> Result<Vec<OwnedFd>> {
+        self.mounts
+            .iter()
+            .map(|m| {
+                let p = m.dir.join(if m.unified { "cgroup.procs" } else { "tasks" });
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .map(OwnedFd::from)
+                    .map_err(|e| Error::path("open", p, e))
+            })
+            .collect()
+    }
+
+    /// Pids in the container's cgroup (from the first hierarchy that has any).
+    pub fn pids(&self) -> Vec<i32> {
+        for m in &self.mounts {
+            if let Ok(t) = fs::read_to_string(m.dir.join("cgroup.procs")) {
+                let v: Vec<i32> = t.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                if !v.is_empty() {
+                    return v;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// Remove the directories (leaf only; parents are shared). A cgroup whose
+    /// last process has just exited can be busy for a moment: retry briefly.
+    pub fn remove(&self) -> Result<()> {
+        let mut first_err = None;
+        for m in &self.mounts {
+            if let Err(e) = remove_dir_retry(&m.dir) {
+                first_err.get_or_insert(Error::path("remove cgroup", &m.dir, e));
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+fn remove_dir_retry(dir: &Path) -> io::Result<()> {
+    let mut delay = std::time::Duration::from_micros(200);
+    for _ in 0..40 {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    fs::remove_dir(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MI: &str = "\
+30 22 0:26 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/cpu rw,relatime shared:9 - cgroup cgroup rw,cpu
+32 30 0:28 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+33 30 0:29 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+34 30 0:30 / /sys/fs/cgroup/cpu\\040x rw - cgroup cgroup rw,cpuacct,release_agent=/x
+";
+
+    #[test]
+    fn parses_cgroup_mounts() {
+        let h = parse_mountinfo(MI);
+        assert_eq!(h.len(), 4);
+        assert_eq!(h[0].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert_eq!(h[0].subsystems, vec!["cpu"]);
+        assert_eq!(h[1].subsystems, vec!["name=systemd"]);
+        assert!(h[2].unified);
+        assert_eq!(h[3].mountpoint, PathBuf::from("/sys/fs/cgroup/cpu x"));
+        assert_eq!(h[3].subsystems, vec!["cpuacct"]);
+    }
+
+    #[test]
+    fn own_path_matches_controllers() {
+        let cg = "4:memory:/a/b\n2:cpu,cpuacct:/c\n0::/u\n";
+        let mem = Hierarchy { mountpoint: "/m".into(), subsystems: vec!["memory".into()], unified: false };
+        let cpu = Hierarchy { mountpoint: "/c".into(), subsystems: vec!["cpuacct".into(), "cpu".into()], unified: false };
+        let u = Hierarchy { mountpoint: "/u".into(), subsystems: vec![], unified: true };
+        assert_eq!(own_path(cg, &mem), "/a/b");
+        assert_eq!(own_path(cg, &cpu), "/c");
+        assert_eq!(own_path(cg, &u), "/u");
+    }
+
+    #[test]
+    fn clean_rejects_dotdot() {
+        assert_eq!(clean("a//b/./c").unwrap(), "/a/b/c");
+        assert!(clean("/a/../b").is_err());
+    }
+}

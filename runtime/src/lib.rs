@@ -1,0 +1,35 @@
+//! berth: an OCI container runtime with runc's command line.
+//!
+//! The library is what the `berth` binary (and later the containerd shim) is
+//! built from. Layout (see DESIGN.md):
+//!
+//! * [`spec`]: load `config.json`, pre-filter it, validate it; every error names
+//!   the file and the JSON path.
+//! * [`container`]: the state directory, `state.json`, locking, status.
+//! * [`process`]: cloning the container's init, the parent/init sync protocol,
+//!   and everything init does before `execve`.
+//! * [`rootfs`]: mounts, devices, pivot_root, masked and readonly paths, with
+//!   every path resolved inside the rootfs.
+//! * [`cgroups`]: the container's cgroup in every mounted hierarchy.
+//! * [`hooks`]: OCI hooks with state on stdin and timeouts.
+//! * [`commands`]: one small module per subcommand, called by the CLI.
+
+pub mod cgroups;
+pub mod cli;
+pub mod commands;
+pub mod container;
+pub mod error;
+pub mod hooks;
+pub mod logging;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod spec;
+pub mod sys;
+
+pub use error::{Error, Result};
+
+/// Version string printed by `berth --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The runtime-spec version berth implements.
+pub const OCI_VERSION: &str = "1.3.0";
