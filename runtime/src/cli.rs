@@ -1,1 +1,116 @@
-//! placeholder
+//! The command line: runc's commands and flags (clap derive). Options may
+//! stand before or after the container id.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    about = "berth: an OCI container runtime with runc's command line",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Directory for container state (tmpfs recommended).
+    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR")]
+    pub root: PathBuf,
+    /// Write log messages to FILE instead of stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Log format.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd for cgroups (not supported: berth manages cgroupfs itself).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Print the version.
+    #[arg(short = 'v', long)]
+    pub version: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container from a bundle; it waits for `start`.
+    Create(CreateArgs),
+    /// Start a created container.
+    Start { id: String },
+    /// Create and start a container; in the foreground, wait for it and exit with its status.
+    Run(RunArgs),
+    /// Print the state of a container as JSON.
+    State { id: String },
+    /// Send a signal to a container's init (or, with --all, to all its processes).
+    Kill {
+        /// Signal every process in the container.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        /// Signal name (TERM, SIGTERM) or number; default SIGTERM.
+        signal: Option<String>,
+    },
+    /// Delete a container and everything it holds.
+    Delete {
+        /// Kill a created or running container first.
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers.
+    #[command(alias = "ls")]
+    List {
+        /// Print only the ids.
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Bundle directory (holds config.json).
+    #[arg(short, long, default_value = ".", value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// Write init's pid to FILE.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramfs roots).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Do not create a new session keyring for the container.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass N extra fds (3 .. 3+N-1) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Unix socket to receive the terminal's master fd (terminals are not supported yet).
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return once the container runs instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+}

@@ -1,1 +1,180 @@
-//! placeholder
+//! Thin wrappers over system calls that nix does not cover (clone3, pidfds,
+//! close_range, sched_setattr, ioprio_set, personality). Each returns the OS
+//! error unchanged; callers add context.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+pub const CLONE_PIDFD: u64 = 0x1000;
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The result of a fork-like clone: in the parent the child's pid (and a
+/// pidfd when the kernel gave one), in the child `Child`.
+pub enum Forked {
+    Parent { pid: libc::pid_t, pidfd: Option<OwnedFd> },
+    Child,
+}
+
+/// Fork-like clone with namespace `flags`: clone3 with CLONE_PIDFD (and
+/// CLONE_INTO_CGROUP when `cgroup` is given), falling back to clone(2) when
+/// clone3 is not available. The child continues on a copy of the caller's
+/// stack, like fork; the caller must be single-threaded.
+///
+/// # Safety
+/// The child must only do async-signal-safe work or be the only thread of
+/// its process (true when the caller is single-threaded).
+pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let mut args = CloneArgs {
+        flags: flags | CLONE_PIDFD,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd as u64;
+    }
+    let r = libc::syscall(libc::SYS_clone3, &mut args as *mut CloneArgs, std::mem::size_of::<CloneArgs>());
+    if r == 0 {
+        return Ok(Forked::Child);
+    }
+    if r > 0 {
+        let pidfd = (pidfd >= 0).then(|| OwnedFd::from_raw_fd(pidfd));
+        return Ok(Forked::Parent { pid: r as libc::pid_t, pidfd });
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) || cgroup.is_some() {
+        return Err(err);
+    }
+    // clone(2): flags in the low word, exit signal in CSIGNAL, no new stack.
+    let r = libc::syscall(
+        libc::SYS_clone,
+        (flags as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong,
+        0usize,
+        0usize,
+        0usize,
+        0usize,
+    );
+    match r {
+        0 => Ok(Forked::Child),
+        r if r > 0 => Ok(Forked::Parent { pid: r as libc::pid_t, pidfd: pidfd_open(r as libc::pid_t).ok() }),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    let r = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> io::Result<()> {
+    cvt(unsafe {
+        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
+    })
+    .map(drop)
+}
+
+/// Mark every fd from `first` up CLOEXEC (close_range with
+/// CLOSE_RANGE_CLOEXEC), so nothing of berth's leaks through execve.
+pub fn cloexec_from(first: u32) -> io::Result<()> {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
+}
+
+#[repr(C)]
+#[derive(Default)]
+pub struct SchedAttr {
+    pub size: u32,
+    pub sched_policy: u32,
+    pub sched_flags: u64,
+    pub sched_nice: i32,
+    pub sched_priority: u32,
+    pub sched_runtime: u64,
+    pub sched_deadline: u64,
+    pub sched_period: u64,
+}
+
+pub fn sched_setattr(attr: &mut SchedAttr) -> io::Result<()> {
+    attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    cvt(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *mut SchedAttr, 0) }).map(drop)
+}
+
+pub fn ioprio_set_self(class: u32, level: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    let prio = (class << 13) | level;
+    cvt(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) }).map(drop)
+}
+
+pub fn personality(persona: libc::c_ulong) -> io::Result<()> {
+    let r = unsafe { libc::personality(persona) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// A process's start time in clock ticks since boot (field 22 of
+/// /proc/PID/stat), used to tell a live init from a recycled pid.
+pub fn process_start_time(pid: libc::pid_t) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    parse_start_time(&stat).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/PID/stat"))
+}
+
+fn parse_start_time(stat: &str) -> Option<u64> {
+    // comm (field 2) may contain spaces and parentheses: split after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // rest starts at field 3 (state); start time is field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Process state letter (field 3 of /proc/PID/stat): 'Z' for a zombie.
+pub fn process_state(pid: libc::pid_t) -> io::Result<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/PID/stat"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_survives_odd_comm() {
+        let s = "42 (a b) c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start_time(s), Some(987654));
+    }
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let pid = std::process::id() as i32;
+        assert_eq!(process_start_time(pid).unwrap(), process_start_time(pid).unwrap());
+        assert_ne!(process_state(pid).unwrap(), 'Z');
+    }
+}

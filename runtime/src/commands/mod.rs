@@ -1,1 +1,35 @@
-//! placeholder
+//! One small module per subcommand. Each takes parsed arguments and returns
+//! the process exit code or an error; printing the error is main's job.
+
+pub mod create;
+pub mod delete;
+pub mod kill;
+pub mod list;
+pub mod run;
+pub mod start;
+pub mod state;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Error, Result};
+
+/// Run the parsed command line; returns the exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    if cli.systemd_cgroup {
+        return Err(Error::Usage(
+            "--systemd-cgroup: the systemd cgroup driver is not supported; berth manages cgroupfs itself".into(),
+        ));
+    }
+    let root = &cli.root;
+    let Some(cmd) = cli.command else {
+        return Err(Error::Usage("no command given; see `berth --help`".into()));
+    };
+    match cmd {
+        Command::Create(a) => create::create(root, &a).map(|_| 0),
+        Command::Start { id } => start::start(root, &id).map(|_| 0),
+        Command::Run(a) => run::run(root, &a),
+        Command::State { id } => state::state(root, &id).map(|_| 0),
+        Command::Kill { all, id, signal } => kill::kill(root, &id, signal.as_deref(), all).map(|_| 0),
+        Command::Delete { force, id } => delete::delete(root, &id, force).map(|_| 0),
+        Command::List { quiet, format } => list::list(root, quiet, format).map(|_| 0),
+    }
+}

@@ -1,1 +1,289 @@
-//! placeholder
+//! A container's on-disk state: `<root>/<id>/` holds `state.json` (written
+//! atomically) and, between create and start, `exec.fifo`. Commands that act
+//! on one container hold an exclusive flock on its directory.
+
+mod status;
+mod time;
+
+pub use status::Status;
+pub use time::rfc3339_now;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Hook;
+use serde::{Deserialize, Serialize};
+
+use crate::cgroups::ContainerCgroups;
+use crate::error::{Error, Result};
+use crate::sys;
+
+pub const STATE_FILE: &str = "state.json";
+pub const EXEC_FIFO: &str = "exec.fifo";
+
+/// What berth records about a container. Internal format: the spec's state
+/// (what `berth state` prints) is derived from it by [`State::oci`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    pub id: String,
+    /// init's host pid.
+    pub pid: i32,
+    /// init's start time in clock ticks (from /proc/PID/stat), so a recycled
+    /// pid is never taken for the container.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339 creation time.
+    pub created: String,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cgroups: ContainerCgroups,
+    #[serde(default)]
+    pub poststart: Vec<Hook>,
+    #[serde(default)]
+    pub poststop: Vec<Hook>,
+    /// Set by `pause` (resource-control work); `false` until then.
+    #[serde(default)]
+    pub paused: bool,
+}
+
+/// The state the spec defines (runtime.md "State"), plus runc's extra
+/// `rootfs`, `created` and `owner` fields that tools read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciState {
+    pub oci_version: String,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl State {
+    /// Where init is now: alive (and the same process) or not, created or
+    /// running.
+    pub fn status(&self, dir: &Path) -> Status {
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if self.paused {
+            return Status::Paused;
+        }
+        if dir.join(EXEC_FIFO).exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    /// True while init is the process we started and has not exited.
+    pub fn init_alive(&self) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
+        match (sys::process_start_time(self.pid), sys::process_state(self.pid)) {
+            (Ok(t), Ok(s)) => t == self.start_time && s != 'Z' && s != 'X',
+            _ => false,
+        }
+    }
+
+    /// A pidfd for init, verified against the recorded start time, or None
+    /// when init is gone.
+    pub fn init_pidfd(&self) -> Option<OwnedFd> {
+        if self.pid <= 0 {
+            return None;
+        }
+        let fd = sys::pidfd_open(self.pid).ok()?;
+        // The pidfd pins the process: if the start time matches now, the fd
+        // refers to our init and cannot be recycled under us.
+        self.init_alive().then_some(fd)
+    }
+
+    pub fn oci(&self, status: Status) -> OciState {
+        OciState {
+            oci_version: crate::OCI_VERSION.to_string(),
+            id: self.id.clone(),
+            status,
+            pid: if status == Status::Stopped { 0 } else { self.pid },
+            bundle: self.bundle.clone(),
+            rootfs: Some(self.rootfs.clone()),
+            created: Some(self.created.clone()),
+            owner: Some(String::new()),
+            annotations: self.annotations.clone(),
+        }
+    }
+}
+
+/// runc's rule for ids: letters, digits, `_ + - .`, not `.` or `..`.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'+' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Usage(format!(
+            "invalid container id {id:?}: use letters, digits, '_', '+', '-' and '.'"
+        )))
+    }
+}
+
+/// A container's state directory, locked for the lifetime of this value.
+#[derive(Debug)]
+pub struct StateDir {
+    pub id: String,
+    pub path: PathBuf,
+    dir: File,
+}
+
+impl StateDir {
+    /// Make `<root>/<id>` (the root too, mode 0700, if missing) and lock it.
+    /// An existing directory means the id is taken.
+    pub fn create(root: &Path, id: &str) -> Result<StateDir> {
+        validate_id(id)?;
+        if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(root) {
+            return Err(Error::path("create state root", root, e));
+        }
+        let path = root.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(Error::Exists(id.to_string())),
+            Err(e) => return Err(Error::path("create state dir", &path, e)),
+        }
+        let sd = Self::open_locked(&path, id)?;
+        Ok(sd)
+    }
+
+    /// Open and lock an existing container's directory.
+    pub fn open(root: &Path, id: &str) -> Result<StateDir> {
+        validate_id(id)?;
+        let path = root.join(id);
+        Self::open_locked(&path, id)
+    }
+
+    fn open_locked(path: &Path, id: &str) -> Result<StateDir> {
+        let dir = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(id.to_string())),
+            Err(e) => return Err(Error::path("open state dir", path, e)),
+        };
+        if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(Error::path("lock", path, io::Error::last_os_error()));
+        }
+        // Deleted while we waited for the lock?
+        if !path.exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Ok(StateDir { id: id.to_string(), path: path.to_path_buf(), dir })
+    }
+
+    /// The directory fd (init opens exec.fifo relative to it).
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Load state.json. A directory without one is a container whose
+    /// create died before it finished.
+    pub fn load(&self) -> Result<Option<State>> {
+        let p = self.path.join(STATE_FILE);
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| Error::Other(format!("{}: corrupt state: {e}", p.display()))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::path("read", p, e)),
+        }
+    }
+
+    /// Load state.json, treating a missing one as "does not exist".
+    pub fn load_required(&self) -> Result<State> {
+        self.load()?.ok_or_else(|| Error::NotFound(self.id.clone()))
+    }
+
+    /// Write state.json atomically (temp file + rename).
+    pub fn save(&self, state: &State) -> Result<()> {
+        let tmp = self.path.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).map_err(|e| Error::Other(format!("encode state: {e}")))?;
+        let write = || -> io::Result<()> {
+            let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            f.write_all(&data)?;
+            fs::rename(&tmp, self.path.join(STATE_FILE))
+        };
+        write().map_err(|e| Error::path("write state", self.path.join(STATE_FILE), e))
+    }
+
+    /// Remove the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::path("remove state dir", &self.path, e)),
+        }
+    }
+}
+
+/// Ids of the containers under `root`, sorted.
+pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    let rd = match fs::read_dir(root) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::path("read state root", root, e)),
+    };
+    let mut ids: Vec<String> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|id| validate_id(id).is_ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for ok in ["a", "abc-1.2_3+x", "A"] {
+            assert!(validate_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "x\n"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn create_twice_is_exists_and_open_missing_is_not_found() {
+        let root = std::env::temp_dir().join(format!("berth-unit-{}", std::process::id()));
+        let sd = StateDir::create(&root, "c1").unwrap();
+        assert!(matches!(StateDir::create(&root, "c1"), Err(Error::Exists(_))));
+        assert!(matches!(StateDir::open(&root, "nope"), Err(Error::NotFound(_))));
+        assert!(sd.load().unwrap().is_none());
+        sd.remove().unwrap();
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,1 +1,324 @@
-//! placeholder
+//! Creating the container's init: the parent side of the clone and the sync
+//! protocol with init.
+//!
+//! berth stays single-threaded until init is cloned, and clones directly
+//! (clone3 with CLONE_PIDFD; no re-exec of the binary). Parent and init talk
+//! over one SOCK_SEQPACKET socketpair ([`sync::Msg`]) in this fixed order:
+//!
+//! ```text
+//!  berth (parent)                                 init (child)
+//!  ──────────────                                 ────────────
+//!  open ns paths, cgroup join files, socketpair
+//!  [join pid ns by path] [unshare time ns,
+//!   write offsets]
+//!  clone3(new namespaces) ──────────────────────▶ write "0" to each cgroup's join file
+//!  [restore own pid/time ns]                      [two-stage: setns joins, unshare(USER)]
+//!                                   RequestMaps ◀─ (only with a new user namespace)
+//!  write uid_map, gid_map ─ MapsWritten ────────▶ setresuid(0)
+//!                                                 [two-stage: unshare rest, fork;
+//!                                   Hello      ◀─  the child (pid-ns init) says Hello,
+//!  pid from SCM_CREDENTIALS                        the first child exits]
+//!                                                 [setns joins, unshare] unshare(CGROUP)
+//!                                                 rootfs::prepare, sysctl, oom_score_adj
+//!                                   RunHooks   ◀─
+//!  prestart, createRuntime hooks
+//!                     ─ HooksDone(state) ───────▶ createContainer hooks
+//!                                                 hostname, rootfs::finish (pivot),
+//!                                                 rlimits, scheduler, ioprio,
+//!                                                 personality, cwd, find executable
+//!                                   Ready      ◀─
+//!  write state.json, exit (create)                open exec.fifo for writing: blocks
+//!  ...
+//!  `start`: open exec.fifo, poll it with the     write 1 byte, close
+//!  pidfd, read 1 byte, unlink it                  user, groups, umask,
+//!  poststart hooks                                startContainer hooks,
+//!                                                 no_new_privs, fds CLOEXEC, execve
+//! ```
+//!
+//! `Error(msg)` may come from init instead of any message it sends; the
+//! parent then kills and reaps init and reports `msg`. A closed socket means
+//! init died.
+
+mod init;
+mod setup;
+pub mod sync;
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::cgroups::ContainerCgroups;
+use crate::container::{OciState, StateDir, Status};
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::namespaces::{self, Plan};
+use crate::spec::Bundle;
+use crate::sys::{self, Forked};
+
+use sync::Msg;
+
+/// Everything needed to start a container's init.
+pub struct Launch<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub state_dir: &'a StateDir,
+    pub cgroups: &'a ContainerCgroups,
+    pub no_pivot: bool,
+    /// `--no-new-keyring`: keep berth's session keyring.
+    pub no_new_keyring: bool,
+    /// Extra fds (3 .. 3+N) passed to the container.
+    pub preserve_fds: u32,
+}
+
+/// A container init that is set up and blocked on exec.fifo.
+#[derive(Debug)]
+pub struct Launched {
+    /// init's host pid.
+    pub pid: i32,
+    pub start_time: u64,
+    pub pidfd: Option<OwnedFd>,
+}
+
+/// Clone the container's init and drive it until it is ready (blocked on
+/// exec.fifo). On error, init is killed and reaped; the caller removes the
+/// state dir and cgroups.
+pub fn launch(l: &Launch) -> Result<Launched> {
+    let spec = &l.bundle.spec;
+    let plan = Plan::from_spec(spec)?;
+    let join_files = l.cgroups.open_join_files()?;
+    let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
+    let two_stage = plan.two_stage();
+    if two_stage {
+        sync::pass_credentials(&parent_sock).map_err(|e| Error::os("SO_PASSCRED", e))?;
+        // init will be our grandchild: adopt it when its parent exits.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+
+    let restore = NsRestore::enter(&plan, spec)?;
+    // SAFETY: berth is single-threaded here; the child runs init::main and
+    // never returns into the caller.
+    let forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, None) };
+    let forked = match forked {
+        Ok(f) => f,
+        Err(e) => {
+            restore.restore()?;
+            return Err(Error::os(format!("clone container init (flags {:?})", plan.clone_flags()), e));
+        }
+    };
+    let (clone_pid, clone_pidfd) = match forked {
+        Forked::Child => {
+            drop(parent_sock);
+            std::mem::forget(restore);
+            init::main(init::Init { l, plan: &plan, join_files, sock: child_sock, two_stage })
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(child_sock);
+    drop(join_files);
+    restore.restore()?;
+
+    let mut p = Parent { l, sock: parent_sock, clone_pid, init_pid: if two_stage { None } else { Some(clone_pid) } };
+    match p.drive(two_stage) {
+        Ok(()) => {}
+        Err(e) => {
+            p.kill_all();
+            return Err(e);
+        }
+    }
+    let pid = p.init_pid.expect("init pid known after Ready");
+    let start_time = match sys::process_start_time(pid) {
+        Ok(t) => t,
+        Err(e) => {
+            p.kill_all();
+            return Err(Error::os(format!("read start time of init {pid}"), e));
+        }
+    };
+    let pidfd = if pid == clone_pid { clone_pidfd } else { sys::pidfd_open(pid).ok() };
+    Ok(Launched { pid, start_time, pidfd })
+}
+
+/// Namespaces the parent itself enters for the clone (a pid ns joined by
+/// path, a new time ns with its offsets), and the handles to go back.
+struct NsRestore {
+    pid: Option<OwnedFd>,
+    time: Option<OwnedFd>,
+}
+
+impl NsRestore {
+    fn enter(plan: &Plan, spec: &oci_spec::runtime::Spec) -> Result<NsRestore> {
+        let mut r = NsRestore { pid: None, time: None };
+        if let Some(j) = plan.joins(LinuxNamespaceType::Pid) {
+            r.pid = Some(open_ns("/proc/self/ns/pid")?);
+            namespaces::enter(j)?;
+        }
+        if plan.has_new(LinuxNamespaceType::Time) {
+            r.time = Some(open_ns("/proc/self/ns/time")?);
+            if let Err(e) = unshare(namespaces::flag(LinuxNamespaceType::Time)) {
+                r.restore()?;
+                return Err(Error::os("unshare time namespace", e));
+            }
+            if let Err(e) = write_time_offsets(spec) {
+                r.restore()?;
+                return Err(e);
+            }
+        } else if let Some(j) = plan.joins(LinuxNamespaceType::Time) {
+            // The time namespace applies to children: join it for the clone.
+            r.time = Some(open_ns("/proc/self/ns/time")?);
+            namespaces::enter(j)?;
+        }
+        Ok(r)
+    }
+
+    fn restore(self) -> Result<()> {
+        if let Some(fd) = &self.pid {
+            setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| Error::os("restore pid namespace", e))?;
+        }
+        if let Some(fd) = &self.time {
+            setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::Time))
+                .map_err(|e| Error::os("restore time namespace", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn open_ns(path: &str) -> Result<OwnedFd> {
+    fs::File::open(path).map(OwnedFd::from).map_err(|e| Error::path("open", path, e))
+}
+
+fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
+    let mut text = String::new();
+    for (clock, off) in offsets {
+        let name = match clock.as_str() {
+            "monotonic" | "boottime" => clock.as_str(),
+            other => return Err(Error::Other(format!("linux.timeOffsets.{other}: unknown clock (monotonic or boottime)"))),
+        };
+        text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+    }
+    let p = "/proc/self/timens_offsets";
+    fs::OpenOptions::new()
+        .write(true)
+        .open(p)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| Error::path("write time offsets to", p, e))
+}
+
+struct Parent<'a> {
+    l: &'a Launch<'a>,
+    sock: OwnedFd,
+    clone_pid: i32,
+    init_pid: Option<i32>,
+}
+
+impl Parent<'_> {
+    fn drive(&mut self, two_stage: bool) -> Result<()> {
+        loop {
+            let got = sync::recv(&self.sock, two_stage).map_err(|e| Error::os("read from container init", e))?;
+            let Some((msg, cred_pid)) = got else {
+                return Err(self.died());
+            };
+            match msg {
+                Msg::RequestMaps => {
+                    write_id_maps(self.clone_pid, &self.l.bundle.spec)?;
+                    self.send(&Msg::MapsWritten)?;
+                }
+                Msg::Hello => {
+                    let pid = cred_pid.ok_or_else(|| Error::Other("init's hello carried no credentials".into()))?;
+                    self.init_pid = Some(pid);
+                    // The first child exits once it has forked init.
+                    let _ = waitpid(Pid::from_raw(self.clone_pid), None);
+                }
+                Msg::RunHooks => {
+                    let state = self.state();
+                    let json = serde_json::to_vec(&state).map_err(|e| Error::Other(e.to_string()))?;
+                    if let Some(h) = self.l.bundle.spec.hooks() {
+                        #[allow(deprecated)]
+                        let prestart = h.prestart().as_deref().unwrap_or(&[]);
+                        hooks::run_hooks(HookKind::Prestart, prestart, &json)?;
+                        hooks::run_hooks(HookKind::CreateRuntime, h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
+                    }
+                    self.send(&Msg::HooksDone(state))?;
+                }
+                Msg::Ready => return Ok(()),
+                Msg::Error(m) => return Err(Error::Init(m)),
+                other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+            }
+        }
+    }
+
+    fn send(&self, m: &Msg) -> Result<()> {
+        sync::send(&self.sock, m).map_err(|e| Error::os("write to container init", e))
+    }
+
+    fn state(&self) -> OciState {
+        OciState {
+            oci_version: crate::OCI_VERSION.into(),
+            id: self.l.id.into(),
+            status: Status::Creating,
+            pid: self.init_pid.unwrap_or(self.clone_pid),
+            bundle: self.l.bundle.dir.clone(),
+            rootfs: None,
+            created: None,
+            owner: None,
+            annotations: self
+                .l
+                .bundle
+                .spec
+                .annotations()
+                .as_ref()
+                .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// init closed the socket without a word: report how it ended.
+    fn died(&self) -> Error {
+        let how = match waitpid(Pid::from_raw(self.clone_pid), None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => format!("exited with status {c}"),
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!("was killed by {s}"),
+            _ => "ended".to_string(),
+        };
+        Error::Init(format!("container init {how} during setup"))
+    }
+
+    /// Kill and reap whatever was started.
+    fn kill_all(&self) {
+        if let Some(pid) = self.init_pid {
+            if pid != self.clone_pid {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                let _ = waitpid(Pid::from_raw(pid), None);
+            }
+        }
+        let _ = kill(Pid::from_raw(self.clone_pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(self.clone_pid), None);
+    }
+}
+
+fn write_id_maps(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let fmt = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.map(|v| {
+            v.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+        })
+        .unwrap_or_default()
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    for (file, text, field) in [("uid_map", uid, "linux.uidMappings"), ("gid_map", gid, "linux.gidMappings")] {
+        if text.is_empty() {
+            continue;
+        }
+        let p = format!("/proc/{pid}/{file}");
+        let r = fs::OpenOptions::new().write(true).open(&p).and_then(|mut f| f.write_all(text.as_bytes()));
+        if let Err(e) = r {
+            return Err(Error::Other(format!("{field}: write {p}: {e}")));
+        }
+    }
+    Ok(())
+}

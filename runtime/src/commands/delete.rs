@@ -1,0 +1,62 @@
+//! `berth delete`: remove a stopped container (or, with --force, kill a
+//! created or running one first): its cgroups, state dir, then the poststop
+//! hooks.
+
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+use crate::container::{State, StateDir, Status};
+use crate::error::{Error, Result};
+use crate::hooks::HookKind;
+
+use super::start::run_warn;
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let dir = match StateDir::open(root, id) {
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        r => r?,
+    };
+    let Some(state) = dir.load()? else {
+        // A create that died before writing its state: nothing runs.
+        return dir.remove();
+    };
+    match state.status(&dir.path) {
+        Status::Stopped => {}
+        s if force => kill_and_wait(&state, s)?,
+        s => {
+            return Err(Error::WrongState(format!(
+                "cannot delete container \"{id}\": it is {s} (stop it first, or use --force)"
+            )))
+        }
+    }
+    destroy(dir, &state)
+}
+
+/// SIGKILL everything in the container and wait until init is gone.
+fn kill_and_wait(state: &State, status: Status) -> Result<()> {
+    let pidfd = state.init_pidfd();
+    for pid in state.cgroups.pids() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    if let Some(fd) = &pidfd {
+        let _ = crate::sys::pidfd_send_signal(fd, libc::SIGKILL);
+        let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // A frozen (paused) container dies once thawed; 10 s is generous.
+        let r = unsafe { libc::poll(&mut p, 1, 10_000) };
+        if r == 0 {
+            return Err(Error::Other(format!(
+                "container \"{}\" ({status}) did not die within 10s of SIGKILL",
+                state.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Remove a stopped container's cgroups and state dir, then run poststop.
+pub fn destroy(dir: StateDir, state: &State) -> Result<()> {
+    state.cgroups.remove()?;
+    dir.remove()?;
+    run_warn(HookKind::Poststop, &state.poststop, state, Status::Stopped);
+    Ok(())
+}

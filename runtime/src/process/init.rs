@@ -1,0 +1,213 @@
+//! The container's init, from the clone to execve. Runs in the cloned
+//! child: single-threaded, on a copy of berth's memory. Any error is sent to
+//! the parent as `Msg::Error` and init exits.
+
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::sync::{self, Msg};
+use super::{setup, Launch};
+use crate::container::{OciState, Status, EXEC_FIFO};
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::namespaces::{self, Plan};
+use crate::rootfs::{self, RootfsOptions};
+use crate::sys::{self, Forked};
+
+pub(super) struct Init<'a> {
+    pub l: &'a Launch<'a>,
+    pub plan: &'a Plan,
+    pub join_files: Vec<OwnedFd>,
+    pub sock: OwnedFd,
+    pub two_stage: bool,
+}
+
+/// init's entry point: never returns.
+pub(super) fn main(mut init: Init) -> ! {
+    let sock = init.sock.try_clone().ok();
+    let err = match run(&mut init) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    if let Some(s) = sock {
+        if sync::send(&s, &Msg::Error(err.to_string())).is_err() {
+            // The parent is gone (after Ready, for `create`): tell the
+            // container's stderr instead.
+            let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
+        }
+    }
+    unsafe { libc::_exit(1) }
+}
+
+enum Never {}
+
+fn recv(sock: &OwnedFd) -> Result<Msg> {
+    match sync::recv(sock, false) {
+        Ok(Some((m, _))) => Ok(m),
+        Ok(None) => Err(Error::Other("berth exited during setup".into())),
+        Err(e) => Err(Error::os("read from berth", e)),
+    }
+}
+
+fn send(sock: &OwnedFd, m: &Msg) -> Result<()> {
+    sync::send(sock, m).map_err(|e| Error::os("write to berth", e))
+}
+
+fn run(init: &mut Init) -> Result<Never> {
+    let spec = &init.l.bundle.spec;
+    let plan = init.plan;
+    // Not dumpable until execve: nothing in the container may open
+    // /proc/<init>/exe or read its memory while berth's code runs here.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+
+    // Join the container's cgroups first: everything init forks inherits them.
+    for f in init.join_files.drain(..) {
+        let r = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        if r != 1 {
+            return Err(Error::os("join the container's cgroup", std::io::Error::last_os_error()));
+        }
+    }
+
+    let user_new = plan.has_new(LinuxNamespaceType::User);
+    if init.two_stage {
+        if let Some(j) = plan.joins(LinuxNamespaceType::User) {
+            namespaces::enter(j)?;
+        }
+        for j in plan.other_joins() {
+            namespaces::enter(j)?;
+        }
+        if user_new {
+            namespaces::unshare_flags(CloneFlags::CLONE_NEWUSER)?;
+            request_maps(&init.sock)?;
+        }
+        become_root()?;
+        namespaces::unshare_flags(plan.unshare_flags())?;
+        if plan.has_new(LinuxNamespaceType::Pid) {
+            // The pid namespace's init is our child; we are done.
+            match unsafe { sys::clone_fork(0, None) }.map_err(|e| Error::os("fork pid namespace init", e))? {
+                Forked::Parent { .. } => unsafe { libc::_exit(0) },
+                Forked::Child => send(&init.sock, &Msg::Hello)?,
+            }
+        }
+    } else {
+        if user_new {
+            request_maps(&init.sock)?;
+            become_root()?;
+        }
+        if let Some(j) = plan.joins(LinuxNamespaceType::User) {
+            namespaces::enter(j)?;
+            become_root()?;
+            namespaces::unshare_flags(plan.unshare_flags())?;
+        }
+        for j in plan.other_joins() {
+            namespaces::enter(j)?;
+        }
+    }
+    if plan.has_new(LinuxNamespaceType::Cgroup) {
+        namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
+    }
+    if !init.l.no_new_keyring {
+        setup::join_session_keyring(init.l.id)?;
+    }
+
+    let ro = RootfsOptions {
+        spec,
+        rootfs: &init.l.bundle.rootfs,
+        bundle: &init.l.bundle.dir,
+        cgroups: &init.l.cgroups.mounts,
+        cgroupns: plan.has_new(LinuxNamespaceType::Cgroup),
+        userns: plan.has(LinuxNamespaceType::User),
+        no_pivot: init.l.no_pivot,
+    };
+    rootfs::prepare(&ro)?;
+    // Through the host's /proc (still mounted here, before the pivot), never
+    // through one the container controls.
+    setup::sysctl(spec)?;
+    setup::oom_score_adj(spec)?;
+
+    let hooks = spec.hooks().as_ref();
+    #[allow(deprecated)]
+    let any_hooks = hooks.is_some_and(|h| {
+        [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()]
+            .iter()
+            .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
+    });
+    let mut state: Option<OciState> = None;
+    if any_hooks {
+        send(&init.sock, &Msg::RunHooks)?;
+        match recv(&init.sock)? {
+            Msg::HooksDone(s) => state = Some(s),
+            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        }
+        if let (Some(h), Some(s)) = (hooks, &state) {
+            let json = serde_json::to_vec(s).map_err(|e| Error::Other(e.to_string()))?;
+            hooks::run_hooks(HookKind::CreateContainer, h.create_container().as_deref().unwrap_or(&[]), &json)?;
+        }
+    }
+
+    setup::hostname(spec)?;
+    rootfs::finish(&ro)?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Other("config has no process".into()))?;
+    setup::rlimits(process)?;
+    setup::scheduler(process)?;
+    setup::io_priority(process)?;
+    setup::personality(spec)?;
+    setup::chdir(process)?;
+    let exe = setup::find_executable(process)?;
+    let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
+    let envp = setup::cstrings(process.env().as_deref().unwrap_or(&[]), "process.env")?;
+
+    send(&init.sock, &Msg::Ready)?;
+
+    // Block until `start` opens exec.fifo for reading.
+    let fifo = CString::new(EXEC_FIFO).unwrap();
+    let fd = unsafe { libc::openat(init.l.state_dir.fd().as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+        return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
+    }
+    drop(fd);
+
+    setup::user(process)?;
+    if let (Some(h), Some(mut s)) = (hooks, state) {
+        s.status = Status::Created;
+        let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
+        hooks::run_hooks(HookKind::StartContainer, h.start_container().as_deref().unwrap_or(&[]), &json)?;
+    }
+    if process.no_new_privileges() == Some(true) {
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+            return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
+        }
+    }
+    setup::reset_signals();
+    setup::fds_for_exec(init.l.preserve_fds)?;
+    let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
+    Err(Error::os(format!("exec {}", Path::new(exe.to_str().unwrap_or("?")).display()), err))
+}
+
+fn request_maps(sock: &OwnedFd) -> Result<()> {
+    send(sock, &Msg::RequestMaps)?;
+    match recv(sock)? {
+        Msg::MapsWritten => Ok(()),
+        other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+    }
+}
+
+/// In a user namespace, become its root so that we hold its capabilities
+/// for the rest of the setup.
+fn become_root() -> Result<()> {
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .map_err(|e| Error::os("setresgid(0) in the user namespace (is gid 0 mapped?)", e))?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .map_err(|e| Error::os("setresuid(0) in the user namespace (is uid 0 mapped?)", e))?;
+    Ok(())
+}

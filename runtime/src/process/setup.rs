@@ -1,0 +1,262 @@
+//! Process attributes init applies before execve: sysctl, oom_score_adj,
+//! hostname, rlimits, scheduler, I/O priority, personality, cwd, user and
+//! groups, and the executable's lookup.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{
+    IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process, Spec,
+};
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+fn write_proc(path: &str, value: &str, field: &str) -> Result<()> {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(value.as_bytes()))
+        .map_err(|e| Error::Other(format!("{field}: write {value:?} to {path}: {e}")))
+}
+
+pub fn sysctl(spec: &Spec) -> Result<()> {
+    let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for k in keys {
+        if k.contains('/') || k.split('.').any(str::is_empty) {
+            return Err(Error::Other(format!("linux.sysctl.{k}: invalid key")));
+        }
+        let path = format!("/proc/sys/{}", k.replace('.', "/"));
+        write_proc(&path, &map[k], &format!("linux.sysctl.{k}"))?;
+    }
+    Ok(())
+}
+
+pub fn oom_score_adj(spec: &Spec) -> Result<()> {
+    if let Some(v) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) {
+        write_proc("/proc/self/oom_score_adj", &v.to_string(), "process.oomScoreAdj")?;
+    }
+    Ok(())
+}
+
+pub fn hostname(spec: &Spec) -> Result<()> {
+    if let Some(h) = spec.hostname() {
+        nix::unistd::sethostname(h).map_err(|e| Error::os(format!("hostname: set {h:?}"), e))?;
+    }
+    if let Some(d) = spec.domainname() {
+        let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
+        if r != 0 {
+            return Err(Error::os(format!("domainname: set {d:?}"), std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
+    use PosixRlimitType::*;
+    match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+pub fn rlimits(p: &Process) -> Result<()> {
+    for (i, r) in p.rlimits().as_deref().unwrap_or(&[]).iter().enumerate() {
+        let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
+            return Err(Error::os(
+                format!("process.rlimits[{i}]: set {:?} soft {} hard {}", r.typ(), r.soft(), r.hard()),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn scheduler(p: &Process) -> Result<()> {
+    let Some(s) = p.scheduler() else { return Ok(()) };
+    let mut attr = sys::SchedAttr {
+        sched_policy: match s.policy() {
+            LinuxSchedulerPolicy::SchedOther => 0,
+            LinuxSchedulerPolicy::SchedFifo => 1,
+            LinuxSchedulerPolicy::SchedRr => 2,
+            LinuxSchedulerPolicy::SchedBatch => 3,
+            LinuxSchedulerPolicy::SchedIso => 4,
+            LinuxSchedulerPolicy::SchedIdle => 5,
+            LinuxSchedulerPolicy::SchedDeadline => 6,
+        },
+        sched_nice: s.nice().unwrap_or(0),
+        sched_priority: s.priority().unwrap_or(0) as u32,
+        sched_runtime: s.runtime().unwrap_or(0),
+        sched_deadline: s.deadline().unwrap_or(0),
+        sched_period: s.period().unwrap_or(0),
+        ..Default::default()
+    };
+    for f in s.flags().as_deref().unwrap_or(&[]) {
+        attr.sched_flags |= match f {
+            LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+            LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+            LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+            LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+            LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+            LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+            LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+        };
+    }
+    sys::sched_setattr(&mut attr).map_err(|e| Error::os(format!("process.scheduler: sched_setattr {:?}", s.policy()), e))
+}
+
+pub fn io_priority(p: &Process) -> Result<()> {
+    let Some(io) = p.io_priority() else { return Ok(()) };
+    let class = match io.class() {
+        IOPriorityClass::IoprioClassRt => 1,
+        IOPriorityClass::IoprioClassBe => 2,
+        IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let level = io.priority();
+    if !(0..=7).contains(&level) {
+        return Err(Error::Other(format!("process.ioPriority.priority: {level} is not in 0..7")));
+    }
+    sys::ioprio_set_self(class, level as u32).map_err(|e| Error::os("process.ioPriority: ioprio_set", e))
+}
+
+pub fn personality(spec: &Spec) -> Result<()> {
+    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return Ok(()) };
+    let persona = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => 0x0000,
+        LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    };
+    sys::personality(persona).map_err(|e| Error::os("linux.personality: personality", e))
+}
+
+/// After the pivot, so the path is inside the container's root.
+pub fn chdir(p: &Process) -> Result<()> {
+    let cwd = p.cwd();
+    nix::unistd::chdir(cwd.as_path()).map_err(|e| Error::os(format!("process.cwd: chdir {}", cwd.display()), e))
+}
+
+fn env_path(p: &Process) -> String {
+    p.env()
+        .as_deref()
+        .unwrap_or(&[])
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        .to_string()
+}
+
+fn is_executable(p: &Path) -> bool {
+    fs::metadata(p).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}
+
+/// args[0], looked up in the process's PATH (inside the container) when it
+/// has no slash, like execvp.
+pub fn find_executable(p: &Process) -> Result<CString> {
+    let args = p.args().as_deref().unwrap_or(&[]);
+    let Some(arg0) = args.first() else {
+        return Err(Error::Other("process.args: must not be empty".into()));
+    };
+    let found: Option<PathBuf> = if arg0.contains('/') {
+        Some(PathBuf::from(arg0))
+    } else {
+        env_path(p)
+            .split(':')
+            .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(arg0))
+            .find(|c| is_executable(c))
+    };
+    match found {
+        Some(path) if arg0.contains('/') && !path.exists() => {
+            Err(Error::Other(format!("process.args[0]: exec {arg0:?}: no such file or directory")))
+        }
+        Some(path) => CString::new(path.into_os_string().into_encoded_bytes())
+            .map_err(|_| Error::Other("process.args[0]: contains a NUL byte".into())),
+        None => Err(Error::Other(format!(
+            "process.args[0]: exec {arg0:?}: executable file not found in $PATH"
+        ))),
+    }
+}
+
+pub fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>> {
+    v.iter()
+        .enumerate()
+        .map(|(i, s)| CString::new(s.as_bytes()).map_err(|_| Error::Other(format!("{field}[{i}]: contains a NUL byte"))))
+        .collect()
+}
+
+/// Groups, gid, uid and umask of the container process.
+pub fn user(p: &Process) -> Result<()> {
+    let u = p.user();
+    let groups: Vec<Gid> = u.additional_gids().as_deref().unwrap_or(&[]).iter().map(|g| Gid::from_raw(*g)).collect();
+    setgroups(&groups).map_err(|e| Error::os("process.user.additionalGids: setgroups", e))?;
+    let gid = Gid::from_raw(u.gid());
+    setresgid(gid, gid, gid).map_err(|e| Error::os(format!("process.user.gid: setresgid {}", u.gid()), e))?;
+    let uid = Uid::from_raw(u.uid());
+    setresuid(uid, uid, uid).map_err(|e| Error::os(format!("process.user.uid: setresuid {}", u.uid()), e))?;
+    if let Some(m) = u.umask() {
+        unsafe { libc::umask(m as libc::mode_t) };
+    }
+    Ok(())
+}
+
+/// Undo berth's signal state: an empty mask, SIGPIPE at default (Rust
+/// ignores it, and ignored dispositions survive execve).
+pub fn reset_signals() {
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// No fd of berth's survives execve: everything from 3 + preserve_fds up is
+/// CLOEXEC; the preserved ones are made inheritable.
+pub fn fds_for_exec(preserve: u32) -> Result<()> {
+    for fd in 3..3 + preserve as i32 {
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFD);
+            if fl >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
+            }
+        }
+    }
+    sys::cloexec_from(3 + preserve).map_err(|e| Error::os("close_range", e))
+}
+
+
+/// A new session keyring named after the container, so keys don't leak
+/// between containers (runc's default; `--no-new-keyring` skips it).
+pub fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = CString::new(id).map_err(|_| Error::Other("container id contains NUL".into()))?;
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // No keyring support in this kernel: nothing to isolate.
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(Error::os("join a new session keyring", e));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! Typed messages between berth (the parent) and the container's init over
+//! one SOCK_SEQPACKET socketpair: one message per datagram, JSON-encoded.
+//! The order is drawn in the module docs of [`crate::process`].
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use serde::{Deserialize, Serialize};
+
+use crate::container::OciState;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Msg {
+    // init -> parent
+    /// init is in its new user namespace: write its uid/gid maps.
+    RequestMaps,
+    /// (two-stage only) sent by the pid namespace's init; the parent reads
+    /// its host pid from the SCM_CREDENTIALS the kernel attaches.
+    Hello,
+    /// Namespaces and mounts are ready: run prestart and createRuntime
+    /// hooks, then answer `HooksDone`.
+    RunHooks,
+    /// Everything is set up; init now blocks on exec.fifo.
+    Ready,
+    /// Setup failed; init exits after sending this.
+    Error(String),
+    // parent -> init
+    MapsWritten,
+    /// The hooks ran; carries the container's state for the hooks init
+    /// runs itself (createContainer, startContainer).
+    HooksDone(OciState),
+}
+
+const MAX: usize = 64 * 1024;
+
+pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (a, b) = nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::SeqPacket,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((a, b))
+}
+
+pub fn send(fd: &OwnedFd, msg: &Msg) -> io::Result<()> {
+    let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
+    loop {
+        let r = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Receive one message; `Ok(None)` when the peer has closed its end. With
+/// `want_pid`, also returns the sender's pid (translated by the kernel into
+/// our pid namespace) from SCM_CREDENTIALS; SO_PASSCRED must be set.
+pub fn recv(fd: &OwnedFd, want_pid: bool) -> io::Result<Option<(Msg, Option<i32>)>> {
+    let mut buf = vec![0u8; MAX];
+    let mut cmsg = [0u64; 8];
+    loop {
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        if want_pid {
+            hdr.msg_control = cmsg.as_mut_ptr().cast();
+            hdr.msg_controllen = std::mem::size_of_val(&cmsg);
+        }
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut pid = None;
+        if want_pid {
+            unsafe {
+                let mut c = libc::CMSG_FIRSTHDR(&hdr);
+                while !c.is_null() {
+                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
+                        let cred = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::ucred);
+                        pid = Some(cred.pid);
+                    }
+                    c = libc::CMSG_NXTHDR(&hdr, c);
+                }
+            }
+        }
+        let msg = serde_json::from_slice(&buf[..n as usize])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad sync message: {e}")))?;
+        return Ok(Some((msg, pid)));
+    }
+}
+
+/// Ask the kernel to attach the sender's credentials to received messages.
+pub fn pass_credentials(fd: &OwnedFd) -> io::Result<()> {
+    nix::sys::socket::setsockopt(fd, nix::sys::socket::sockopt::PassCred, &true).map_err(Into::into)
+}
