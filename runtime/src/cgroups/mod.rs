@@ -185,7 +185,7 @@ impl ContainerCgroups {
     /// Create the directories. On failure, what was created is removed.
     pub fn create(&self) -> Result<()> {
         for (i, m) in self.mounts.iter().enumerate() {
-            if let Err(e) = fs::create_dir_all(&m.dir) {
+            if let Err(e) = create_dir(m) {
                 for done in &self.mounts[..i] {
                     let _ = fs::remove_dir(&done.dir);
                 }
@@ -237,6 +237,34 @@ impl ContainerCgroups {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// mkdir -p of the container's cgroup. A new v1 cpuset cgroup starts with
+/// no cpus and no mems, and nothing can join it: copy them from the parent
+/// at each level that is still empty.
+fn create_dir(m: &CgroupMount) -> io::Result<()> {
+    let cpuset = !m.unified && m.subsystems.iter().any(|s| s == "cpuset");
+    if !cpuset {
+        return fs::create_dir_all(&m.dir);
+    }
+    let mut dir = m.mountpoint.clone();
+    for comp in m.path.split('/').filter(|c| !c.is_empty()) {
+        let parent = dir.clone();
+        dir.push(comp);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let cur = fs::read_to_string(dir.join(f))?;
+            if cur.trim().is_empty() {
+                let v = fs::read_to_string(parent.join(f))?;
+                fs::write(dir.join(f), v.trim())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn remove_dir_retry(dir: &Path) -> io::Result<()> {

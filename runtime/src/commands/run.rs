@@ -73,7 +73,7 @@ fn abort(c: Created) {
 }
 
 fn wait_forwarding(c: &Created, set: &SigSet) -> Result<i32> {
-    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC).map_err(|e| Error::os("signalfd", e))?;
+    let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::os("signalfd", e))?;
     let init = c.state.pid;
     let mut fds = vec![libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
     if let Some(p) = &c.init.pidfd {
@@ -104,7 +104,6 @@ fn wait_forwarding(c: &Created, set: &SigSet) -> Result<i32> {
                 if let Err(e) = r {
                     log::debug!("forward signal {sig} to init {init}: {e}");
                 }
-                break;
             }
         }
     }
