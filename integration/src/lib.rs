@@ -1,4 +1,36 @@
 //! Shared helpers for berth's black-box tests and benchmarks: busybox
-//! bundles, and (in `harness`) running the built binaries.
+//! bundles (`bundle`), running the binary under test with timeouts
+//! (`harness`), the per-test container guard (`env`) and host inspection
+//! and cleanup (`host`).
+//!
+//! The binary under test is `$BERTH_BIN`, else the workspace's
+//! `target/{debug,release}/berth`.
 
 pub mod bundle;
+pub mod env;
+pub mod harness;
+pub mod host;
+
+/// What a test file needs: `use berth_integration::prelude::*;`.
+pub mod prelude {
+    pub use crate::bundle::{default_config, Bundle};
+    pub use crate::env::{assert_no_leftovers, Env};
+    pub use crate::harness::{
+        berth_bin, ns_link, pid_alive, squash, wait_for_file, wait_until, Output, SpawnOpts, Spawned, CMD_TIMEOUT,
+        HOST_ENV_VAR,
+    };
+    pub use crate::host;
+    pub use serde_json::{json, Value};
+    pub use std::fs;
+    pub use std::path::{Path, PathBuf};
+    pub use std::time::Duration;
+
+    /// A short wait for things that happen promptly.
+    pub const SHORT: Duration = Duration::from_secs(10);
+
+    /// A container script that runs until killed; SIGTERM ends it (exit 0).
+    pub const SLEEPER: &str = "trap 'exit 0' TERM; while :; do sleep 0.1; done";
+
+    /// Script fragment: wait until the host creates `<rootfs>/go`.
+    pub const WAIT_GO: &str = "while [ ! -e /go ]; do sleep 0.05; done";
+}

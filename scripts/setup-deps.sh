@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Install, idempotently and quietly, what building and testing berth need on
+# Debian 12: a C toolchain, pkg-config, busybox-static (test bundles), runc
+# and crun (benchmark comparison), libseccomp-dev, and a Rust toolchain if
+# there is no cargo (Debian's cargo-web/rustc-web, which install /usr/bin/cargo
+# and /usr/bin/rustc). Package lists are updated only when an install needs it.
+#
+#   sudo scripts/setup-deps.sh
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+
+need_root
+command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
+
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev)
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "install ok installed" ] || missing+=("$p")
+done
+rust_from_debian=false
+if ! find_cargo; then
+    missing+=(cargo-web rustc-web)
+    rust_from_debian=true
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    log "nothing to install: ${packages[*]} and cargo are present"
+else
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    aptlog=$(mktemp)
+    trap 'rm -f "$aptlog"' EXIT
+    apt_install() { apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1; }
+    lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' 2>/dev/null | head -n 1)
+    # Try the package lists already there first; update them only if that
+    # fails (no lists yet, or stale ones naming files no longer served).
+    if [ -z "$lists" ] || ! apt_install; then
+        log "running apt-get update"
+        apt-get update -q >>"$aptlog" 2>&1 || { tail -n 20 "$aptlog" >&2; die "apt-get update failed"; }
+        apt_install || { tail -n 20 "$aptlog" >&2; die "apt-get install ${missing[*]} failed"; }
+    fi
+    log "installed: ${missing[*]}"
+fi
+
+[ -x /bin/busybox ] || die "/bin/busybox missing although busybox-static is installed"
+if $rust_from_debian; then
+    find_cargo || die "cargo still not found after installing cargo-web"
+    log "Rust toolchain from Debian (cargo-web, rustc-web): binaries in /usr/bin, which is on PATH"
+fi
+log "cargo: $(cargo --version) ($(command -v cargo))"
