@@ -133,7 +133,8 @@ fn assert_err(config: &Value, path: &str, msg: &str) {
 fn assert_ok(config: &Value) -> Bundle {
     let b = TempBundle::new();
     b.write(config);
-    b.load().unwrap_or_else(|e| panic!("config should load: {e}"))
+    b.load()
+        .unwrap_or_else(|e| panic!("config should load: {e}"))
 }
 
 fn namespaces(list: &[Value]) -> Value {
@@ -160,7 +161,11 @@ fn realistic_runc_spec_loads() {
 
 #[test]
 fn error_display_names_file_and_path() {
-    let e = ConfigError::new("/b/config.json", "linux.namespaces[2].type", "unknown namespace \"foo\"");
+    let e = ConfigError::new(
+        "/b/config.json",
+        "linux.namespaces[2].type",
+        "unknown namespace \"foo\"",
+    );
     assert_eq!(
         e.to_string(),
         "/b/config.json: linux.namespaces[2].type: unknown namespace \"foo\""
@@ -218,7 +223,16 @@ fn not_an_object() {
 
 #[test]
 fn supported_versions_accepted() {
-    for v in ["1.0.0", "1.0.2", "1.1.0", "1.2.0", "1.3.0", "1.0.2-dev", "1.1.0-rc.1", "1.2.1+build.7"] {
+    for v in [
+        "1.0.0",
+        "1.0.2",
+        "1.1.0",
+        "1.2.0",
+        "1.3.0",
+        "1.0.2-dev",
+        "1.1.0-rc.1",
+        "1.2.1+build.7",
+    ] {
         let mut c = runc_spec();
         c["ociVersion"] = json!(v);
         assert_ok(&c);
@@ -227,7 +241,9 @@ fn supported_versions_accepted() {
 
 #[test]
 fn unsupported_versions_rejected() {
-    for v in ["2.0.0", "0.9.0", "1.4.0", "1.0", "1.0.0.0", "01.0.0", "1.0.0-", "v1.0.0", ""] {
+    for v in [
+        "2.0.0", "0.9.0", "1.4.0", "1.0", "1.0.0.0", "01.0.0", "1.0.0-", "v1.0.0", "",
+    ] {
         let mut c = runc_spec();
         c["ociVersion"] = json!(v);
         assert_err(&c, "ociVersion", &format!("unsupported version {v:?}"));
@@ -236,9 +252,8 @@ fn unsupported_versions_rejected() {
     c["ociVersion"] = json!("2.0.0");
     let err = load_err(&c);
     assert!(
-        err.to_string().ends_with(
-            "ociVersion: unsupported version \"2.0.0\" (berth supports 1.0.0 to 1.3.x)"
-        ),
+        err.to_string()
+            .ends_with("ociVersion: unsupported version \"2.0.0\" (berth supports 1.0.0 to 1.3.x)"),
         "{err}"
     );
 }
@@ -268,11 +283,22 @@ fn unknown_fields_ignored() {
 #[test]
 fn unknown_capabilities_dropped_known_kept() {
     let mut c = runc_spec();
-    c["process"]["capabilities"]["bounding"] =
-        json!(["CAP_KILL", "CAP_DOES_NOT_EXIST", "CAP_CHOWN", "CAP_FUTURE_THING"]);
+    c["process"]["capabilities"]["bounding"] = json!([
+        "CAP_KILL",
+        "CAP_DOES_NOT_EXIST",
+        "CAP_CHOWN",
+        "CAP_FUTURE_THING"
+    ]);
     c["process"]["capabilities"]["inheritable"] = json!(["CAP_NOPE"]);
     let bundle = assert_ok(&c);
-    let caps = bundle.spec.process().as_ref().unwrap().capabilities().as_ref().unwrap();
+    let caps = bundle
+        .spec
+        .process()
+        .as_ref()
+        .unwrap()
+        .capabilities()
+        .as_ref()
+        .unwrap();
     let bounding = caps.bounding().as_ref().unwrap();
     assert_eq!(bounding.len(), 2);
     assert!(bounding.contains(&Capability::Kill));
@@ -297,7 +323,10 @@ fn unknown_namespace_type() {
     assert_eq!(err.msg, "unknown namespace \"foo\"");
     assert_eq!(
         err.to_string(),
-        format!("{}: linux.namespaces[2].type: unknown namespace \"foo\"", err.file)
+        format!(
+            "{}: linux.namespaces[2].type: unknown namespace \"foo\"",
+            err.file
+        )
     );
 }
 
@@ -305,7 +334,11 @@ fn unknown_namespace_type() {
 fn unknown_rlimit_type() {
     let mut c = runc_spec();
     c["process"]["rlimits"][0]["type"] = json!("RLIMIT_FOO");
-    assert_err(&c, "process.rlimits[0].type", "unknown rlimit \"RLIMIT_FOO\"");
+    assert_err(
+        &c,
+        "process.rlimits[0].type",
+        "unknown rlimit \"RLIMIT_FOO\"",
+    );
 }
 
 #[test]
@@ -335,7 +368,10 @@ fn missing_required_field_path() {
     c["process"].as_object_mut().unwrap().remove("cwd");
     assert_err(&c, "process.cwd", "required field is missing");
     let mut c = runc_spec();
-    c["mounts"][2].as_object_mut().unwrap().remove("destination");
+    c["mounts"][2]
+        .as_object_mut()
+        .unwrap()
+        .remove("destination");
     assert_err(&c, "mounts[2].destination", "required field is missing");
 }
 
@@ -349,7 +385,10 @@ fn friendly_error_unit() {
     let f = load::friendly_error("a.b".into(), "unknown variant `x`, expected `a` or `b`");
     assert_eq!(f.msg, "unknown value \"x\", expected one of \"a\", \"b\"");
     let f = load::friendly_error("".into(), "missing field `process`");
-    assert_eq!((f.path.as_str(), f.msg.as_str()), ("process", "required field is missing"));
+    assert_eq!(
+        (f.path.as_str(), f.msg.as_str()),
+        ("process", "required field is missing")
+    );
 }
 
 // ---- root ----
@@ -444,7 +483,11 @@ fn duplicate_rlimit() {
         { "type": "RLIMIT_CORE", "hard": 0, "soft": 0 },
         { "type": "RLIMIT_NOFILE", "hard": 20, "soft": 20 }
     ]);
-    assert_err(&c, "process.rlimits[2].type", "duplicate rlimit \"RLIMIT_NOFILE\"");
+    assert_err(
+        &c,
+        "process.rlimits[2].type",
+        "duplicate rlimit \"RLIMIT_NOFILE\"",
+    );
     c["process"]["rlimits"].as_array_mut().unwrap().pop();
     assert_ok(&c);
 }
@@ -466,7 +509,11 @@ fn io_priority() {
         }
     }
     c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 8});
-    assert_err(&c, "process.ioPriority.priority", "8 is out of range (0 to 7)");
+    assert_err(
+        &c,
+        "process.ioPriority.priority",
+        "8 is out of range (0 to 7)",
+    );
     c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": -1});
     assert_err(&c, "process.ioPriority.priority", "out of range");
 }
@@ -476,10 +523,15 @@ fn scheduler() {
     let mut c = runc_spec();
     c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 10});
     assert_ok(&c);
-    c["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 20, "period": 30});
+    c["process"]["scheduler"] =
+        json!({"policy": "SCHED_DEADLINE", "runtime": 10, "deadline": 20, "period": 30});
     assert_ok(&c);
     c["process"]["scheduler"] = json!({"policy": "SCHED_BOGUS"});
-    assert_err(&c, "process.scheduler.policy", "unknown value \"SCHED_BOGUS\", expected one of \"SCHED_OTHER\"");
+    assert_err(
+        &c,
+        "process.scheduler.policy",
+        "unknown value \"SCHED_BOGUS\", expected one of \"SCHED_OTHER\"",
+    );
     c["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": 20});
     assert_err(&c, "process.scheduler.nice", "out of range");
     c["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "priority": 5});
@@ -516,7 +568,11 @@ fn personality_domain() {
         assert_ok(&c);
     }
     c["linux"]["personality"] = json!({"domain": "LINUX64"});
-    assert_err(&c, "linux.personality.domain", "unknown value \"LINUX64\", expected one of \"LINUX\", \"LINUX32\"");
+    assert_err(
+        &c,
+        "linux.personality.domain",
+        "unknown value \"LINUX64\", expected one of \"LINUX\", \"LINUX32\"",
+    );
 }
 
 // ---- namespaces ----
@@ -524,8 +580,15 @@ fn personality_domain() {
 #[test]
 fn duplicate_namespace() {
     let mut c = runc_spec();
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "ipc"}));
-    assert_err(&c, "linux.namespaces[6].type", "duplicate namespace \"ipc\"");
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "ipc"}));
+    assert_err(
+        &c,
+        "linux.namespaces[6].type",
+        "duplicate namespace \"ipc\"",
+    );
 }
 
 #[test]
@@ -554,9 +617,16 @@ fn namespace_path_of_wrong_type() {
     c["linux"]["namespaces"][1] = json!({"type": "network", "path": "/proc/self/ns/ipc"});
     let err = load_err(&c);
     assert_eq!(err.path, "linux.namespaces[1].path");
-    assert_eq!(err.msg, "\"/proc/self/ns/ipc\" is an ipc namespace, not net");
+    assert_eq!(
+        err.msg,
+        "\"/proc/self/ns/ipc\" is an ipc namespace, not net"
+    );
     c["linux"]["namespaces"][1] = json!({"type": "network", "path": "/proc/self/ns/uts"});
-    assert_err(&c, "linux.namespaces[1].path", "is a uts namespace, not net");
+    assert_err(
+        &c,
+        "linux.namespaces[1].path",
+        "is a uts namespace, not net",
+    );
 }
 
 #[test]
@@ -617,7 +687,10 @@ fn hostname_with_new_uts_ok() {
 // ---- user namespace ----
 
 fn with_userns(mut c: Value) -> Value {
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
     c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     c
@@ -642,10 +715,18 @@ fn mappings_need_user_namespace() {
 fn new_user_namespace_needs_mappings() {
     let mut c = with_userns(runc_spec());
     c["linux"].as_object_mut().unwrap().remove("uidMappings");
-    assert_err(&c, "linux.uidMappings", "a new user namespace requires uid mappings");
+    assert_err(
+        &c,
+        "linux.uidMappings",
+        "a new user namespace requires uid mappings",
+    );
     let mut c = with_userns(runc_spec());
     c["linux"]["gidMappings"] = json!([]);
-    assert_err(&c, "linux.gidMappings", "a new user namespace requires gid mappings");
+    assert_err(
+        &c,
+        "linux.gidMappings",
+        "a new user namespace requires gid mappings",
+    );
 }
 
 #[test]
@@ -671,11 +752,22 @@ fn joined_user_namespace_without_mappings_ok() {
 fn time_offsets_need_time_namespace() {
     let mut c = runc_spec();
     c["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 10}});
-    assert_err(&c, "linux.timeOffsets", "time offsets require a new time namespace");
-    c["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    assert_err(
+        &c,
+        "linux.timeOffsets",
+        "time offsets require a new time namespace",
+    );
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     assert_ok(&c);
     c["linux"]["timeOffsets"]["realtime"] = json!({"secs": 1});
-    assert_err(&c, "linux.timeOffsets.realtime", "unknown clock \"realtime\"");
+    assert_err(
+        &c,
+        "linux.timeOffsets.realtime",
+        "unknown clock \"realtime\"",
+    );
 }
 
 // ---- sysctl ----
@@ -693,31 +785,69 @@ fn sysctl_rules() {
         assert_err(&c, &format!("linux.sysctl.{key}"), msg);
     };
     let full = runc_spec();
-    for k in ["net.ipv4.ip_forward", "kernel.msgmax", "kernel.shm_rmid_forced", "fs.mqueue.msg_max", "kernel.domainname"] {
+    for k in [
+        "net.ipv4.ip_forward",
+        "kernel.msgmax",
+        "kernel.shm_rmid_forced",
+        "fs.mqueue.msg_max",
+        "kernel.domainname",
+    ] {
         ok(k, &full);
     }
     // Slash separator as sysctl(8).
     ok("net/ipv4/conf/eth0.100/rp_filter", &full);
-    bad("kernel.hostname", &full, "conflicts with the \"hostname\" field");
+    bad(
+        "kernel.hostname",
+        &full,
+        "conflicts with the \"hostname\" field",
+    );
     let mut no_hostname = full.clone();
     no_hostname.as_object_mut().unwrap().remove("hostname");
     ok("kernel.hostname", &no_hostname);
-    bad("vm.swappiness", &full, "sysctl \"vm.swappiness\" is not in a separate kernel namespace");
-    bad("kernel.pid_max", &full, "is not in a separate kernel namespace");
+    bad(
+        "vm.swappiness",
+        &full,
+        "sysctl \"vm.swappiness\" is not in a separate kernel namespace",
+    );
+    bad(
+        "kernel.pid_max",
+        &full,
+        "is not in a separate kernel namespace",
+    );
 
     // Without the namespaces.
     let mut host = full.clone();
     host.as_object_mut().unwrap().remove("hostname");
     host["linux"]["namespaces"] = json!([{"type": "mount"}]);
-    bad("net.ipv4.ip_forward", &host, "not allowed in the host's network namespace");
-    bad("kernel.sem", &host, "not allowed in the host's ipc namespace");
-    bad("fs.mqueue.queues_max", &host, "not allowed in the host's ipc namespace");
-    bad("kernel.domainname", &host, "not allowed in the host's uts namespace");
+    bad(
+        "net.ipv4.ip_forward",
+        &host,
+        "not allowed in the host's network namespace",
+    );
+    bad(
+        "kernel.sem",
+        &host,
+        "not allowed in the host's ipc namespace",
+    );
+    bad(
+        "fs.mqueue.queues_max",
+        &host,
+        "not allowed in the host's ipc namespace",
+    );
+    bad(
+        "kernel.domainname",
+        &host,
+        "not allowed in the host's uts namespace",
+    );
 
     // Joining the host's network namespace counts as the host's.
     let mut joined = full.clone();
     joined["linux"]["namespaces"][1] = json!({"type": "network", "path": "/proc/self/ns/net"});
-    bad("net.core.somaxconn", &joined, "not allowed in the host's network namespace");
+    bad(
+        "net.core.somaxconn",
+        &joined,
+        "not allowed in the host's network namespace",
+    );
     // Joining an ipc namespace is enough for ipc sysctls.
     let mut joined = full.clone();
     joined["linux"]["namespaces"][2] = json!({"type": "ipc", "path": "/proc/self/ns/ipc"});
@@ -726,7 +856,10 @@ fn sysctl_rules() {
 
 #[test]
 fn normalize_sysctl_keys() {
-    assert_eq!(validate::normalize_sysctl("net.ipv4.ip_forward"), "net.ipv4.ip_forward");
+    assert_eq!(
+        validate::normalize_sysctl("net.ipv4.ip_forward"),
+        "net.ipv4.ip_forward"
+    );
     assert_eq!(
         validate::normalize_sysctl("net/ipv4/conf/eno2.100/rp_filter"),
         "net.ipv4.conf.eno2/100.rp_filter"
@@ -760,7 +893,11 @@ fn devices() {
     assert_err(&c, "linux.devices[1].type", "unknown device type \"x\"");
     c["linux"]["devices"][1]["type"] = json!("b");
     c["linux"]["devices"][2]["path"] = json!("dev/ttyX");
-    assert_err(&c, "linux.devices[2].path", "\"dev/ttyX\" is not an absolute path");
+    assert_err(
+        &c,
+        "linux.devices[2].path",
+        "\"dev/ttyX\" is not an absolute path",
+    );
 }
 
 #[test]
@@ -779,9 +916,17 @@ fn hooks_validated() {
         "createRuntime": [{"path": "/bin/true", "timeout": 5}],
         "poststop": [{"path": "/bin/true"}, {"path": "bin/false"}]
     });
-    assert_err(&c, "hooks.poststop[1].path", "\"bin/false\" is not an absolute path");
+    assert_err(
+        &c,
+        "hooks.poststop[1].path",
+        "\"bin/false\" is not an absolute path",
+    );
     c["hooks"]["poststop"][1]["path"] = json!("/bin/false");
     assert_ok(&c);
     c["hooks"]["createRuntime"][0]["timeout"] = json!(0);
-    assert_err(&c, "hooks.createRuntime[0].timeout", "must be greater than zero");
+    assert_err(
+        &c,
+        "hooks.createRuntime[0].timeout",
+        "must be greater than zero",
+    );
 }
