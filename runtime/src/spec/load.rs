@@ -12,7 +12,13 @@ use serde_json::Value;
 use super::{ConfigError, Fault};
 
 /// The capability sets of `process.capabilities`, all pre-filtered.
-const CAPABILITY_SETS: [&str; 5] = ["bounding", "effective", "inheritable", "permitted", "ambient"];
+const CAPABILITY_SETS: [&str; 5] = [
+    "bounding",
+    "effective",
+    "inheritable",
+    "permitted",
+    "ambient",
+];
 
 /// Parse the bytes of a `config.json` into a [`Spec`]; `file` is only used in
 /// errors and warnings. Checks `ociVersion`, drops unknown capabilities, and
@@ -75,9 +81,8 @@ pub fn version_supported(v: &str) -> bool {
         None => (rest, None),
     };
     let suffix_ok = |s: &str| {
-        s.split('.').all(|id| {
-            !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
+        s.split('.')
+            .all(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
     };
     if !pre.is_none_or(suffix_ok) || !build.is_none_or(suffix_ok) {
         return false;
@@ -145,7 +150,10 @@ pub(crate) fn friendly_error(path: String, raw: &str) -> Fault {
         } else {
             let list: Vec<String> = expected.iter().map(|e| format!("{e:?}")).collect();
             let one_of = if list.len() == 1 { "" } else { "one of " };
-            format!("unknown value {value:?}, expected {one_of}{}", list.join(", "))
+            format!(
+                "unknown value {value:?}, expected {one_of}{}",
+                list.join(", ")
+            )
         };
         return Fault::new(path, msg);
     }

@@ -281,7 +281,10 @@ pub(crate) fn check_ns_file(path: &Path, want: LinuxNamespaceType) -> Result<(),
 
 fn check_uts(spec: &Spec) -> Check {
     let new_uts = new_ns(spec, LinuxNamespaceType::Uts);
-    for (field, value) in [("hostname", spec.hostname()), ("domainname", spec.domainname())] {
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+    ] {
         if value.as_deref().is_some_and(|v| !v.is_empty()) && !new_uts {
             return Err(Fault::new(
                 field,
@@ -348,7 +351,11 @@ fn check_user(spec: &Spec) -> Check {
 }
 
 fn check_time(spec: &Spec) -> Check {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
         return Ok(());
     };
     if offsets.is_empty() {
@@ -479,8 +486,8 @@ fn check_sysctl(spec: &Spec) -> Check {
 
 /// Whether `path` names the network namespace berth itself runs in.
 fn is_host_netns(path: &Path) -> Result<bool, String> {
-    let own = std::fs::metadata("/proc/self/ns/net")
-        .map_err(|e| format!("/proc/self/ns/net: {e}"))?;
+    let own =
+        std::fs::metadata("/proc/self/ns/net").map_err(|e| format!("/proc/self/ns/net: {e}"))?;
     let other = std::fs::metadata(path).map_err(|e| format!("{path:?}: {e}"))?;
     Ok(own.dev() == other.dev() && own.ino() == other.ino())
 }
