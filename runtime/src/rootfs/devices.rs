@@ -7,11 +7,12 @@
 //! and replaced otherwise.
 
 use std::ffi::CStr;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use oci_spec::runtime::LinuxDeviceType;
 
-use super::paths::{InPath, Kind, Root};
+use super::paths::{InPath, Root};
 use super::sys::{self, CBuf, FdPath};
 use super::{Fail, OrFail, RootfsError, RootfsOptions};
 
@@ -58,20 +59,44 @@ impl Dev {
     }
 }
 
-pub(super) fn create_all(o: &RootfsOptions, root: &Root, path: &mut InPath) -> Result<(), RootfsError> {
-    // Modes are exact: no umask.
-    let old = sys::umask(0);
-    let r = create_inner(o, root, path);
-    sys::umask(old);
-    r
+/// The parent directory of the last device, kept open: most devices are
+/// in /dev, which is then resolved once.
+#[derive(Default)]
+struct Parent {
+    path: Vec<u8>,
+    fd: Option<OwnedFd>,
 }
 
-fn create_inner(o: &RootfsOptions, root: &Root, path: &mut InPath) -> Result<(), RootfsError> {
+impl Parent {
+    fn get(&mut self, root: &Root, path: &mut InPath) -> io::Result<BorrowedFd<'_>> {
+        let n = path.parent_len();
+        let same = self.fd.is_some() && self.path == path.bytes()[..n];
+        if !same {
+            self.fd = Some(root.resolve_parent(path)?);
+            self.path.clear();
+            self.path.extend_from_slice(&path.bytes()[..n]);
+        }
+        Ok(self.fd.as_ref().expect("set above").as_fd())
+    }
+}
+
+/// Default devices, `linux.devices`, then the /dev symlinks.
+pub(super) fn setup(o: &RootfsOptions, root: &Root, path: &mut InPath, devpts: bool) -> Result<(), RootfsError> {
+    // Modes are exact: no umask.
+    let old = sys::umask(0);
+    let mut parent = Parent::default();
+    let r = create_all(o, root, path, &mut parent);
+    sys::umask(old);
+    r?;
+    dev_symlinks(root, path, &mut parent, devpts).map_err(|f| f.at("/dev symlinks"))
+}
+
+fn create_all(o: &RootfsOptions, root: &Root, path: &mut InPath, parent: &mut Parent) -> Result<(), RootfsError> {
     let mut host = CBuf::default();
     for (p, major, minor) in DEFAULTS {
         let d = Dev { kind: libc::S_IFCHR, perm: 0o666, major, minor, uid: None, gid: None };
         path.set(p.as_bytes()).or_fail(|| "bad path").map_err(|f| f.at(format_args!("default device {p}")))?;
-        device(root, path, &d, o.userns, &mut host).map_err(|f| f.at(format_args!("default device {p}")))?;
+        device(root, path, parent, &d, o.userns, &mut host).map_err(|f| f.at(format_args!("default device {p}")))?;
     }
     let Some(devices) = o.spec.linux().as_ref().and_then(|l| l.devices().as_ref()) else { return Ok(()) };
     for (i, d) in devices.iter().enumerate() {
@@ -97,14 +122,13 @@ fn create_inner(o: &RootfsOptions, root: &Root, path: &mut InPath) -> Result<(),
         if path.is("/") {
             return Err(Fail::Msg("a device cannot be at /".into()).at(at()));
         }
-        device(root, path, &dev, o.userns, &mut host).map_err(|f| f.at(at()))?;
+        device(root, path, parent, &dev, o.userns, &mut host).map_err(|f| f.at(at()))?;
     }
     Ok(())
 }
 
-fn device(root: &Root, path: &mut InPath, d: &Dev, userns: bool, host: &mut CBuf) -> Result<(), Fail> {
-    let parent = root.resolve_parent(path).or_fail(|| format!("open parent of {} in rootfs", path.show()))?;
-    let parent = parent.as_fd();
+fn device(root: &Root, path: &mut InPath, parent: &mut Parent, d: &Dev, userns: bool, host: &mut CBuf) -> Result<(), Fail> {
+    let parent = parent.get(root, path).or_fail(|| format!("open parent of {} in rootfs", path.show()))?;
     let name = path.name();
     // In a user namespace mknod of a device always fails: go straight to the bind.
     if !userns || d.kind == libc::S_IFIFO {
@@ -185,12 +209,10 @@ fn bind_host_device(parent: BorrowedFd, name: &CStr, path: &InPath, d: &Dev, hos
 
 /// /dev/fd, /dev/stdin, /dev/stdout, /dev/stderr (kept if present) and,
 /// with a devpts at /dev/pts, /dev/ptmx -> pts/ptmx.
-pub(super) fn dev_symlinks(root: &Root, path: &mut InPath, ptmx: bool) -> Result<(), Fail> {
-    path.set(b"/dev").or_fail(|| "bad path")?;
-    let (dev, _) = root
-        .resolve_or_create(path, Kind::Dir, libc::O_PATH | libc::O_DIRECTORY)
-        .or_fail(|| "open /dev in rootfs")?;
-    let dev = dev.as_fd();
+fn dev_symlinks(root: &Root, path: &mut InPath, parent: &mut Parent, ptmx: bool) -> Result<(), Fail> {
+    // Any name in /dev: its parent is /dev (usually still open from the devices).
+    path.set(b"/dev/fd").or_fail(|| "bad path")?;
+    let dev = parent.get(root, path).or_fail(|| "open /dev in rootfs")?;
     for (target, name) in LINKS {
         match sys::symlinkat(target, dev, name) {
             Err(e) if sys::errno(&e) != libc::EEXIST => {

@@ -152,8 +152,7 @@ pub fn prepare(o: &RootfsOptions) -> Result<(), RootfsError> {
     let mut path = paths::InPath::default();
     let summary = mounts::mount_all(o, &root, &mut path)?;
     if !summary.dev_is_bind {
-        devices::create_all(o, &root, &mut path)?;
-        devices::dev_symlinks(&root, &mut path, summary.devpts).map_err(|f| f.at("/dev symlinks"))?;
+        devices::setup(o, &root, &mut path, summary.devpts)?;
     }
     Ok(())
 }

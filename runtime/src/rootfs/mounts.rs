@@ -178,7 +178,8 @@ impl Mounter<'_> {
             // Read-only only after the device nodes are made (finish()).
             flags &= !libc::MS_RDONLY;
         }
-        let data: Option<&CStr> = if typ == "tmpfs" && !created && flags & libc::MS_REMOUNT == 0 {
+        let has_mode = opts.data.split(',').any(|d| d.starts_with("mode="));
+        let data: Option<&CStr> = if typ == "tmpfs" && !created && !has_mode && flags & libc::MS_REMOUNT == 0 {
             // A tmpfs over an existing directory keeps its mode unless the
             // options say otherwise (as runc).
             let st = sys::fstat(tfd.as_fd()).or_fail(|| format!("stat {}", path.show()))?;

@@ -90,6 +90,12 @@ impl InPath {
         CStr::from_bytes_with_nul(&self.buf[start..]).expect("NUL-terminated")
     }
 
+    /// The parent path's length in bytes (`/dev` for `/dev/null`; 0 for a
+    /// child of `/`).
+    pub fn parent_len(&self) -> usize {
+        self.buf.iter().rposition(|&b| b == b'/').unwrap_or(0)
+    }
+
     /// Run `f` with the prefix `buf[..end]` as a C string (`end` is the
     /// index of a `/` or of the trailing NUL); an empty prefix is `/`.
     fn with_prefix<R>(&mut self, end: usize, f: impl FnOnce(&CStr) -> R) -> R {

@@ -287,3 +287,41 @@ fn recursive_rro_and_rnosuid_reach_submounts() {
     fx.check_clean();
     r.unwrap();
 }
+
+#[test]
+fn cgroup_v2_only_bind_or_cgroup2_mount() {
+    require_root!();
+    let cgs: Vec<CgroupMount> = v1_cgroups(true).into_iter().filter(|c| c.unified).collect();
+    if cgs.is_empty() {
+        eprintln!("skipped: no cgroup2 hierarchy");
+        return;
+    }
+    for cgroupns in [false, true] {
+        let fx = Fixture::new("cgroup2");
+        let spec = spec(json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "mounts": [
+                {"destination": "/proc", "type": "proc", "source": "proc"},
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "ro"]}
+            ]
+        }));
+        let r = in_child(TIMEOUT, || {
+            new_mount_ns()?;
+            let mut o = fx.opts(&spec);
+            o.cgroups = &cgs;
+            o.cgroupns = cgroupns;
+            prepare(&o).map_err(err)?;
+            finish(&o).map_err(err)?;
+            let (t, f) = statfs("/sys/fs/cgroup")?;
+            ensure!(t == CGROUP2_MAGIC, "cgroupns={cgroupns}: /sys/fs/cgroup type {t:#x}");
+            ensure!(f & libc::ST_RDONLY != 0 && f & libc::ST_NOEXEC != 0, "cgroupns={cgroupns}: flags {f:#x}");
+            let line = mountinfo("/sys/fs/cgroup").unwrap_or_default();
+            ensure!(line.contains(" - cgroup2 "), "cgroupns={cgroupns}: {line}");
+            ensure!(fs::metadata("/sys/fs/cgroup/cgroup.procs").is_ok(), "cgroup.procs");
+            Ok(())
+        });
+        fx.check_clean();
+        r.unwrap();
+    }
+}
