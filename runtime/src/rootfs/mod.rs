@@ -1,18 +1,103 @@
 //! The container's root filesystem: mounts, devices, pivot_root, masked and
 //! readonly paths. Every path is resolved inside the rootfs.
 //!
-//! OWNER: rootfs helper. Interface fixed; implementation to be filled in.
+//! Called by the container's init, in its new mount namespace:
+//!
+//! ```text
+//!   prepare()   "/" gets rootfsPropagation (default rslave), the rootfs's
+//!               parent mount is made private, the rootfs is bound onto
+//!               itself, then mounts[] in order, default + linux.devices,
+//!               /dev symlinks
+//!   (hooks)     createRuntime / createContainer
+//!   finish()    a read-only /dev tmpfs is made read-only, maskedPaths,
+//!               readonlyPaths (before the pivot: host /proc and a verified
+//!               host /dev/null are still reachable), pivot_root (or MS_MOVE
+//!               + chroot), root.readonly, final rootfsPropagation
+//! ```
+//!
+//! Files: [`paths`] (resolution inside the rootfs), [`options`] (mount option
+//! table), `mounts` (mounts[] entries, cgroup), `devices` (device nodes and
+//! /dev symlinks), `masked` (maskedPaths, readonlyPaths), `pivot`, `sys`
+//! (system-call wrappers).
+//!
+//! Every destination is opened with `openat2(RESOLVE_IN_ROOT |
+//! RESOLVE_NO_MAGICLINKS)` and mounted onto `/proc/self/fd/N`, so neither a
+//! symlink in the image nor one swapped in later can send a mount outside
+//! the rootfs (CVE-2021-30465, CVE-2025-31133 class).
 
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use oci_spec::runtime::Spec;
 
 use crate::cgroups::CgroupMount;
 
+mod devices;
+mod masked;
+mod mounts;
+pub mod options;
+pub mod paths;
+mod pivot;
+mod sys;
+#[cfg(test)]
+mod tests;
+
+/// A rootfs setup failure: where (the config entry or step, with its path),
+/// what was being done, and the OS error.
 #[derive(Debug, thiserror::Error)]
-#[error("{msg}")]
-pub struct RootfsError {
-    pub msg: String,
+pub enum RootfsError {
+    /// A system call failed, e.g.
+    /// `mounts[3] (/data): mount bind /srv/x: No such file or directory (os error 2)`.
+    #[error("{at}: {op}: {source}")]
+    Os {
+        at: String,
+        op: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The configuration asks for something berth refuses or does not support.
+    #[error("{at}: {msg}")]
+    Config { at: String, msg: String },
+}
+
+impl RootfsError {
+    /// The OS error number, if the failure was a system call.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            RootfsError::Os { source, .. } => source.raw_os_error(),
+            RootfsError::Config { .. } => None,
+        }
+    }
+}
+
+/// A failure inside one step, before it is tagged with the entry it belongs to.
+#[derive(Debug)]
+pub(crate) enum Fail {
+    Os(String, io::Error),
+    Msg(String),
+}
+
+impl Fail {
+    fn at(self, at: impl fmt::Display) -> RootfsError {
+        match self {
+            Fail::Os(op, source) => RootfsError::Os { at: at.to_string(), op, source },
+            Fail::Msg(msg) => RootfsError::Config { at: at.to_string(), msg },
+        }
+    }
+}
+
+/// `.or_fail(|| "what")` on an io::Result: the message is built only on error.
+pub(crate) trait OrFail<T> {
+    fn or_fail<S: Into<String>>(self, op: impl FnOnce() -> S) -> Result<T, Fail>;
+}
+
+impl<T> OrFail<T> for io::Result<T> {
+    fn or_fail<S: Into<String>>(self, op: impl FnOnce() -> S) -> Result<T, Fail> {
+        self.map_err(|e| Fail::Os(op().into(), e))
+    }
 }
 
 /// What rootfs setup needs to know. Built by the process module in the
@@ -34,17 +119,81 @@ pub struct RootfsOptions<'a> {
     pub no_pivot: bool,
 }
 
+fn rootfs_cstr(o: &RootfsOptions) -> Result<CString, RootfsError> {
+    CString::new(o.rootfs.as_os_str().as_bytes()).map_err(|_| RootfsError::Config {
+        at: "root.path".into(),
+        msg: format!("{} contains a NUL byte", o.rootfs.display()),
+    })
+}
+
+fn propagation(o: &RootfsOptions) -> Result<Option<libc::c_ulong>, RootfsError> {
+    let v = o.spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref());
+    options::root_propagation(v).map_err(|msg| RootfsError::Config { at: "linux.rootfsPropagation".into(), msg })
+}
+
 /// Everything before the createRuntime/createContainer hooks: root
 /// propagation, the rootfs bind, `mounts`, default and `linux.devices`,
 /// /dev symlinks. Runs in init, in its mount namespace, before pivot.
 pub fn prepare(o: &RootfsOptions) -> Result<(), RootfsError> {
-    let _ = o;
-    unimplemented!("rootfs::prepare")
+    let rootfs = rootfs_cstr(o)?;
+    let prop = propagation(o)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    sys::mount(None, c"/", None, libc::MS_REC | prop, None)
+        .or_fail(|| "mount --make-r* /")
+        .map_err(|f| f.at("linux.rootfsPropagation"))?;
+    pivot::make_parent_private(&rootfs).map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
+    sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None)
+        .or_fail(|| format!("bind {} onto itself", o.rootfs.display()))
+        .map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
+    let root = paths::Root::open(&rootfs).map_err(|e| RootfsError::Os {
+        at: format!("root.path ({})", o.rootfs.display()),
+        op: "open rootfs".into(),
+        source: e,
+    })?;
+    let mut path = paths::InPath::default();
+    let summary = mounts::mount_all(o, &root, &mut path)?;
+    if !summary.dev_is_bind {
+        devices::setup(o, &root, &mut path, summary.devpts)?;
+    }
+    Ok(())
 }
 
-/// After the hooks: pivot_root (or move + chroot), maskedPaths,
-/// readonlyPaths, root.readonly, rootfsPropagation. Leaves cwd at "/".
+/// After the hooks: maskedPaths, readonlyPaths, pivot_root (or move +
+/// chroot), root.readonly, rootfsPropagation. Leaves cwd at "/".
 pub fn finish(o: &RootfsOptions) -> Result<(), RootfsError> {
-    let _ = o;
-    unimplemented!("rootfs::finish")
+    let rootfs = rootfs_cstr(o)?;
+    let prop = propagation(o)?;
+    let root = paths::Root::open(&rootfs).map_err(|e| RootfsError::Os {
+        at: format!("root.path ({})", o.rootfs.display()),
+        op: "open rootfs".into(),
+        source: e,
+    })?;
+    let mut path = paths::InPath::default();
+    mounts::readonly_dev(o, &root, &mut path)?;
+    if let Some(linux) = o.spec.linux() {
+        if let Some(masked) = linux.masked_paths() {
+            masked::mask_paths(&root, &mut path, masked)?;
+        }
+        if let Some(ro) = linux.readonly_paths() {
+            masked::readonly_paths(&root, &mut path, ro)?;
+        }
+    }
+    if o.no_pivot {
+        pivot::move_root(&root, o.rootfs).map_err(|f| f.at("--no-pivot"))?;
+    } else {
+        pivot::pivot_root(&root).map_err(|f| f.at("pivot_root"))?;
+    }
+    drop(root);
+    if o.spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        pivot::readonly_root().map_err(|f| f.at("root.readonly"))?;
+    }
+    // As runc: after the pivot, re-apply the propagation to the new "/"
+    // (private was already arranged by making the parent mount private).
+    if let Some(p) = prop {
+        if p & libc::MS_PRIVATE == 0 {
+            sys::mount(None, c"/", None, p, None)
+                .or_fail(|| "mount --make-* /")
+                .map_err(|f| f.at("linux.rootfsPropagation"))?;
+        }
+    }
+    Ok(())
 }
