@@ -144,7 +144,7 @@ fn root_readonly_with_no_pivot() {
         prepare(&o).map_err(err)?;
         finish(&o).map_err(err)?;
         ensure!(fs::read_to_string("/marker").map_err(|e| e.to_string())? == "inside", "/ is not the rootfs");
-        ensure!(std::env::current_dir().map_err(|e| e.to_string())? == std::path::PathBuf::from("/"), "cwd");
+        ensure!(std::env::current_dir().map_err(|e| e.to_string())? == std::path::Path::new("/"), "cwd");
         ensure!(is_readonly("/")?, "/ not read-only");
         write_is_erofs("")?;
         ensure!(!is_readonly("/tmp")?, "/tmp should stay writable");

@@ -270,7 +270,7 @@ pub(super) fn write_is_erofs(dir: &str) -> R {
 /// The mountinfo line of the topmost mount at `mountpoint`.
 pub(super) fn mountinfo(mountpoint: &str) -> Option<String> {
     let mi = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    mi.lines().filter(|l| l.split(' ').nth(4) == Some(mountpoint)).last().map(str::to_string)
+    mi.lines().rfind(|l| l.split(' ').nth(4) == Some(mountpoint)).map(str::to_string)
 }
 
 /// (major, minor, is char device, permission bits, uid).

@@ -40,7 +40,7 @@ fn bind_ro_tmpfs_options_and_pivot() {
         let o = fx.opts(&spec);
         prepare(&o).map_err(err)?;
         finish(&o).map_err(err)?;
-        ensure!(std::env::current_dir().map_err(|e| e.to_string())? == PathBuf::from("/"), "cwd is not /");
+        ensure!(std::env::current_dir().map_err(|e| e.to_string())? == Path::new("/"), "cwd is not /");
         ensure!(fs::metadata("/bin/busybox").is_ok(), "/ is not the rootfs");
         ensure!(!fx.dir.exists(), "the host's bundle dir is still visible after pivot_root");
         ensure!(mountinfo("/sys/fs/cgroup/cpu").is_none(), "host mounts still present after pivot_root");
@@ -96,11 +96,11 @@ fn proc_sysfs_devpts_mqueue_and_dev() {
         // ro on the /dev tmpfs is applied after the devices are made.
         ensure!(is_readonly("/dev")?, "/dev should be read-only at the end");
         ensure!(statfs("/dev")?.1 & libc::ST_NOSUID != 0, "/dev kept nosuid");
-        ensure!(fs::read_link("/dev/ptmx").map_err(|e| e.to_string())? == PathBuf::from("pts/ptmx"), "/dev/ptmx");
-        ensure!(fs::read_link("/dev/fd").map_err(|e| e.to_string())? == PathBuf::from("/proc/self/fd"), "/dev/fd");
+        ensure!(fs::read_link("/dev/ptmx").map_err(|e| e.to_string())? == Path::new("pts/ptmx"), "/dev/ptmx");
+        ensure!(fs::read_link("/dev/fd").map_err(|e| e.to_string())? == Path::new("/proc/self/fd"), "/dev/fd");
         for (n, t) in [("stdin", 0), ("stdout", 1), ("stderr", 2)] {
             let l = fs::read_link(format!("/dev/{n}")).map_err(|e| e.to_string())?;
-            ensure!(l == PathBuf::from(format!("/proc/self/fd/{t}")), "/dev/{n} -> {l:?}");
+            ensure!(l == Path::new(&format!("/proc/self/fd/{t}")), "/dev/{n} -> {l:?}");
         }
         for (p, ma, mi) in [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)] {
             let (a, b, chr, mode, uid) = dev_of(p)?;
@@ -169,7 +169,7 @@ fn cgroup_v1_binds_with_comount_symlinks() {
         }
         for l in ["cpu", "cpuacct"] {
             let t = fs::read_link(format!("/sys/fs/cgroup/{l}")).map_err(|e| format!("{l}: {e}"))?;
-            ensure!(t == PathBuf::from("cpu,cpuacct"), "/sys/fs/cgroup/{l} -> {t:?}");
+            ensure!(t == Path::new("cpu,cpuacct"), "/sys/fs/cgroup/{l} -> {t:?}");
         }
         ensure!(fs::metadata("/sys/fs/cgroup/cpu/cpu.shares").is_ok(), "cpu.shares through the symlink");
         write_is_erofs("/sys/fs/cgroup/memory")?;
@@ -319,6 +319,37 @@ fn cgroup_v2_only_bind_or_cgroup2_mount() {
             let line = mountinfo("/sys/fs/cgroup").unwrap_or_default();
             ensure!(line.contains(" - cgroup2 "), "cgroupns={cgroupns}: {line}");
             ensure!(fs::metadata("/sys/fs/cgroup/cgroup.procs").is_ok(), "cgroup.procs");
+            Ok(())
+        });
+        fx.check_clean();
+        r.unwrap();
+    }
+}
+
+#[test]
+fn rootfs_propagation_variants() {
+    require_root!();
+    // (value, what "/" must show in mountinfo after finish)
+    for (prop, want) in [("runbindable", "unbindable"), ("rprivate", "private"), ("slave", "private"), ("rshared", "shared")] {
+        let fx = Fixture::new("rootprop");
+        let spec = spec(json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"}],
+            "linux": {"rootfsPropagation": prop}
+        }));
+        let r = in_child(TIMEOUT, || {
+            new_mount_ns()?;
+            let o = fx.opts(&spec);
+            prepare(&o).map_err(err)?;
+            finish(&o).map_err(err)?;
+            let root = mountinfo("/").unwrap_or_default();
+            let ok = match want {
+                "unbindable" => root.contains(" unbindable"),
+                "shared" => root.contains(" shared:"),
+                _ => !root.contains("shared:") && !root.contains("master:") && !root.contains("unbindable"),
+            };
+            ensure!(ok, "rootfsPropagation {prop}: / should be {want}: {root}");
             Ok(())
         });
         fx.check_clean();
