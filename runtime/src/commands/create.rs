@@ -93,7 +93,9 @@ fn config_error(bundle: &spec::Bundle, e: Error) -> Error {
 
 fn mkfifo(path: &Path) -> Result<()> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Other("NUL in state path".into()))?;
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0 {
+    // 0622 whatever the umask: init may run as an unprivileged host uid
+    // (user namespace) when it opens the fifo for writing.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0 || unsafe { libc::chmod(c.as_ptr(), 0o622) } != 0 {
         return Err(Error::path("mkfifo", path, std::io::Error::last_os_error()));
     }
     Ok(())

@@ -54,8 +54,12 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         abort(c);
         return Err(e);
     }
-    let status = wait_forwarding(&c, &set);
-    let Created { dir, state, .. } = c;
+    // Let `state`, `kill` and `list` in while the container runs.
+    let id = c.dir.id.clone();
+    let Created { dir, state, init } = c;
+    drop(dir);
+    let status = wait_forwarding(&state, &init, &set);
+    let dir = crate::container::StateDir::open(root, &id)?;
     destroy(dir, &state)?;
     status
 }
@@ -72,11 +76,11 @@ fn abort(c: Created) {
     }
 }
 
-fn wait_forwarding(c: &Created, set: &SigSet) -> Result<i32> {
+fn wait_forwarding(state: &crate::container::State, init_proc: &crate::process::Launched, set: &SigSet) -> Result<i32> {
     let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::os("signalfd", e))?;
-    let init = c.state.pid;
+    let init = state.pid;
     let mut fds = vec![libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-    if let Some(p) = &c.init.pidfd {
+    if let Some(p) = &init_proc.pidfd {
         fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
     }
     loop {
@@ -97,7 +101,7 @@ fn wait_forwarding(c: &Created, set: &SigSet) -> Result<i32> {
                 if sig == libc::SIGCHLD {
                     continue;
                 }
-                let r = match &c.init.pidfd {
+                let r = match &init_proc.pidfd {
                     Some(fd) => sys::pidfd_send_signal(fd, sig),
                     None => nix::sys::signal::kill(Pid::from_raw(init), Signal::try_from(sig).ok()).map_err(Into::into),
                 };

@@ -23,15 +23,16 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 /// Open exec.fifo and wait for init's byte together with its pidfd, so a
 /// dead init never hangs `start`.
 pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
+    // The pidfd first: once the fifo is open, init may run and exit at once.
+    let pidfd = state
+        .init_pidfd()
+        .ok_or_else(|| Error::WrongState(format!("cannot start container \"{}\": its init has exited", state.id)))?;
     let fifo_path = dir.fifo_path();
     let mut fifo = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(&fifo_path)
         .map_err(|e| Error::path("open", &fifo_path, e))?;
-    let pidfd = state
-        .init_pidfd()
-        .ok_or_else(|| Error::WrongState(format!("cannot start container \"{}\": its init has exited", state.id)))?;
     let mut fds = [
         libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 },
         libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },

@@ -196,9 +196,21 @@ impl StateDir {
         Ok(StateDir { id: id.to_string(), path: path.to_path_buf(), dir })
     }
 
-    /// The directory fd (init opens exec.fifo relative to it).
-    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    /// The locked directory fd. A cloned child must close its copy: the
+    /// flock belongs to the open file description, which the copy shares.
+    pub fn lock_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.dir.as_fd()
+    }
+
+    /// A second, unlocked O_PATH handle on the directory (init opens
+    /// exec.fifo relative to it).
+    pub fn open_path_fd(&self) -> Result<OwnedFd> {
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&self.path)
+            .map(OwnedFd::from)
+            .map_err(|e| Error::path("open state dir", &self.path, e))
     }
 
     pub fn fifo_path(&self) -> PathBuf {

@@ -24,6 +24,8 @@ pub(super) struct Init<'a> {
     pub l: &'a Launch<'a>,
     pub plan: &'a Plan,
     pub join_files: Vec<OwnedFd>,
+    /// Unlocked handle on the state dir, for exec.fifo.
+    pub state_fd: OwnedFd,
     pub sock: OwnedFd,
     pub two_stage: bool,
 }
@@ -65,6 +67,9 @@ fn run(init: &mut Init) -> Result<Never> {
     // Not dumpable until execve: nothing in the container may open
     // /proc/<init>/exe or read its memory while berth's code runs here.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    // Our copy of the locked state-dir fd would hold berth's lock for as
+    // long as init lives. (Never dropped: init ends in execve or _exit.)
+    unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
 
     // Join the container's cgroups first: everything init forks inherits them.
     for f in init.join_files.drain(..) {
@@ -167,7 +172,7 @@ fn run(init: &mut Init) -> Result<Never> {
 
     // Block until `start` opens exec.fifo for reading.
     let fifo = CString::new(EXEC_FIFO).unwrap();
-    let fd = unsafe { libc::openat(init.l.state_dir.fd().as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::openat(init.state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
     }

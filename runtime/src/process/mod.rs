@@ -92,6 +92,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     let spec = &l.bundle.spec;
     let plan = Plan::from_spec(spec)?;
     let join_files = l.cgroups.open_join_files()?;
+    let state_fd = l.state_dir.open_path_fd()?;
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
     let two_stage = plan.two_stage();
     if two_stage {
@@ -115,12 +116,13 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         Forked::Child => {
             drop(parent_sock);
             std::mem::forget(restore);
-            init::main(init::Init { l, plan: &plan, join_files, sock: child_sock, two_stage })
+            init::main(init::Init { l, plan: &plan, join_files, state_fd, sock: child_sock, two_stage })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_sock);
     drop(join_files);
+    drop(state_fd);
     restore.restore()?;
 
     let mut p = Parent { l, sock: parent_sock, clone_pid, init_pid: if two_stage { None } else { Some(clone_pid) } };
