@@ -24,6 +24,7 @@ pub mod logging;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod security;
 pub mod spec;
 pub mod sys;
 

@@ -51,6 +51,7 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
     })?;
     let hooks = bundle.spec.hooks().as_ref();
     let state = State {

@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
+use crate::security::caps;
 use crate::sys::{self, Forked};
 
 pub(super) struct Init<'a> {
@@ -182,7 +183,13 @@ fn run(init: &mut Init) -> Result<Never> {
     }
     drop(fd);
 
+    if let Some(c) = &init.l.caps {
+        caps::before_user_switch(c)?;
+    }
     setup::user(process)?;
+    if let Some(c) = &init.l.caps {
+        caps::after_user_switch(c)?;
+    }
     if let (Some(h), Some(mut s)) = (hooks, state) {
         s.status = Status::Created;
         let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;

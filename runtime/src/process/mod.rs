@@ -74,6 +74,8 @@ pub struct Launch<'a> {
     pub no_new_keyring: bool,
     /// Extra fds (3 .. 3+N) passed to the container.
     pub preserve_fds: u32,
+    /// process.capabilities as masks (None: keep init's).
+    pub caps: Option<crate::security::caps::CapSets>,
 }
 
 /// A container init that is set up and blocked on exec.fifo.

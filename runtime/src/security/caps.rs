@@ -1,0 +1,172 @@
+//! The five capability sets of `process.capabilities`, applied around the
+//! uid switch:
+//!
+//! 1. drop from the bounding set what it does not list (needs CAP_SETPCAP,
+//!    which init still has);
+//! 2. PR_SET_KEEPCAPS, switch uid/gid, clear KEEPCAPS;
+//! 3. capset permitted, effective, inheritable;
+//! 4. clear the ambient set and raise what it lists.
+//!
+//! A name the kernel does not know, or that berth itself does not hold (not
+//! in its bounding set: this host lacks CAP_SYS_RESOURCE, for one), is left
+//! out with a warning, never a failure; runc behaves the same for unknown
+//! names. With no `process.capabilities` at all, init keeps what it has.
+
+use oci_spec::runtime::{Capabilities, Process};
+
+use crate::error::{Error, Result};
+
+/// Capability numbers by name, as the kernel's <linux/capability.h>.
+const NAMES: [&str; 41] = [
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// Number of a capability name (with or without `CAP_`).
+pub fn number(name: &str) -> Option<u32> {
+    let n = name.strip_prefix("CAP_").unwrap_or(name);
+    NAMES.iter().position(|c| c.eq_ignore_ascii_case(n)).map(|i| i as u32)
+}
+
+/// The five sets as bit masks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+fn in_bounding(cap: u32) -> bool {
+    unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) == 1 }
+}
+
+/// Turn `process.capabilities` into masks, leaving out (with a warning)
+/// what this host cannot grant. None when the config has no capabilities.
+pub fn plan(p: &Process) -> Option<CapSets> {
+    let c = p.capabilities().as_ref()?;
+    let mut warned = std::collections::BTreeSet::new();
+    let mut mask = |field: &str, set: &Option<Capabilities>| -> u64 {
+        let mut m = 0u64;
+        for cap in set.iter().flatten() {
+            let name = cap.to_string();
+            match number(&name) {
+                Some(n) if in_bounding(n) => m |= 1 << n,
+                _ => {
+                    if warned.insert(name.clone()) {
+                        log::warn!("process.capabilities.{field}: CAP_{name} is not available on this host; ignored");
+                    }
+                }
+            }
+        }
+        m
+    };
+    Some(CapSets {
+        bounding: mask("bounding", c.bounding()),
+        effective: mask("effective", c.effective()),
+        permitted: mask("permitted", c.permitted()),
+        inheritable: mask("inheritable", c.inheritable()),
+        ambient: mask("ambient", c.ambient()),
+    })
+}
+
+/// Step 1 and the start of step 2: shrink the bounding set, keep
+/// capabilities across the coming uid switch.
+pub fn before_user_switch(c: &CapSets) -> Result<()> {
+    for n in 0..64u32 {
+        if c.bounding & (1 << n) != 0 || !in_bounding(n) {
+            continue;
+        }
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) } != 0 {
+            return Err(Error::os(
+                format!("process.capabilities.bounding: drop CAP_{}", NAMES.get(n as usize).unwrap_or(&"?")),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::os("PR_SET_KEEPCAPS", std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// Steps 2 to 4, after the uid switch.
+pub fn after_user_switch(c: &CapSets) -> Result<()> {
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    let mut hdr = CapHeader { version: 0x2008_0522, pid: 0 };
+    let data = [
+        CapData { effective: c.effective as u32, permitted: c.permitted as u32, inheritable: c.inheritable as u32 },
+        CapData {
+            effective: (c.effective >> 32) as u32,
+            permitted: (c.permitted >> 32) as u32,
+            inheritable: (c.inheritable >> 32) as u32,
+        },
+    ];
+    if unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) } != 0 {
+        return Err(Error::os("process.capabilities: capset", std::io::Error::last_os_error()));
+    }
+    unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
+    for n in 0..64u32 {
+        if c.ambient & (1 << n) == 0 {
+            continue;
+        }
+        let r = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, n as libc::c_ulong, 0, 0) };
+        if r != 0 {
+            // The kernel refuses an ambient capability that is not both
+            // permitted and inheritable: runc warns and goes on.
+            log::warn!(
+                "process.capabilities.ambient: raise CAP_{}: {}",
+                NAMES.get(n as usize).unwrap_or(&"?"),
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_to_kernel_numbers() {
+        assert_eq!(number("CAP_CHOWN"), Some(0));
+        assert_eq!(number("KILL"), Some(5));
+        assert_eq!(number("CAP_NET_RAW"), Some(13));
+        assert_eq!(number("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(number("CAP_AUDIT_WRITE"), Some(29));
+        assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(number("CAP_NOPE"), None);
+    }
+
+    #[test]
+    fn oci_spec_names_are_all_known() {
+        let json = serde_json::json!({
+            "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "capabilities": {"bounding": NAMES.iter().map(|n| format!("CAP_{n}")).collect::<Vec<_>>()}
+        });
+        let p: Process = serde_json::from_value(json).unwrap();
+        for cap in p.capabilities().as_ref().unwrap().bounding().as_ref().unwrap() {
+            assert!(number(&cap.to_string()).is_some(), "{cap}");
+        }
+    }
+}
