@@ -10,6 +10,7 @@ pub mod bundle;
 pub mod env;
 pub mod harness;
 pub mod host;
+pub mod tty;
 
 /// What a test file needs: `use berth_integration::prelude::*;`.
 pub mod prelude {

@@ -66,6 +66,21 @@ pub enum Command {
         force: bool,
         id: String,
     },
+    /// Run a process in a container (flags go before the container id; the
+    /// command follows it).
+    Exec(ExecArgs),
+    /// Write a default config.json (like `runc spec`) into a bundle.
+    Spec {
+        /// Bundle directory to write config.json into.
+        #[arg(short, long, default_value = ".", value_name = "DIR")]
+        bundle: PathBuf,
+        /// A config for an unprivileged user: a user namespace mapping the
+        /// caller's ids, no network namespace, /sys bound, no cgroup limits.
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print the runtime-spec features this build of berth implements (JSON).
+    Features,
     /// List containers.
     #[command(alias = "ls")]
     List {
@@ -100,7 +115,7 @@ pub struct CreateArgs {
     /// Pass N extra fds (3 .. 3+N-1) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
-    /// Unix socket to receive the terminal's master fd (terminals are not supported yet).
+    /// Unix socket that receives the terminal's master fd (process.terminal).
     #[arg(long = "console-socket", value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
     pub id: String,
@@ -113,4 +128,63 @@ pub struct RunArgs {
     /// Return once the container runs instead of waiting for it.
     #[arg(short, long)]
     pub detach: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A process.json (the config's `process` object) to run instead of a
+    /// command line; the other flags still apply on top of it.
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Add (or replace) an environment variable KEY=VALUE.
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory in the container (absolute).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// User to run as: UID[:GID], numeric.
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional group ids (repeat, or comma-separated).
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID", value_delimiter = ',')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets (and
+    /// ambient, when the process has inheritable ones).
+    #[arg(short, long, value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub no_new_privs: Option<bool>,
+    /// AppArmor profile for the process.
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process.
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Give the process a terminal.
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tty: Option<bool>,
+    /// Unix socket that receives the terminal's master fd (with -t and -d).
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to FILE.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Pass N extra fds (3 .. 3+N-1) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Run in a sub-cgroup of the container: [CONTROLLER[,CONTROLLER]:]PATH
+    /// (repeat for several controllers).
+    #[arg(long, value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
+    /// Allow exec in a paused container.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments (none with --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }

@@ -5,13 +5,16 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::cgroups::ContainerCgroups;
 use crate::cli::CreateArgs;
+use crate::console::{self, HostTerminal};
 use crate::container::{rfc3339_now, State, StateDir};
 use crate::error::{Error, Result};
+use crate::process::exec::check_fds_open;
 use crate::process::{self, Launch, Launched};
 use crate::spec;
 
@@ -20,19 +23,43 @@ pub struct Created {
     pub dir: StateDir,
     pub state: State,
     pub init: Launched,
+    /// A foreground `run` with a terminal: the master waits on this socket.
+    pub tty: Option<ForegroundTty>,
+}
+
+/// berth's end of the console socket and its own terminal, for the proxy.
+pub struct ForegroundTty {
+    pub socket: OwnedFd,
+    pub host: HostTerminal,
 }
 
 pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
-    if a.console_socket.is_some() {
-        return Err(Error::Usage("--console-socket: terminals are not supported yet".into()));
-    }
+    create_with(root, a, true)
+}
+
+/// `detached` is false for a foreground `run`, which proxies a terminal
+/// itself instead of sending it to `--console-socket`.
+pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Created> {
     let bundle = spec::load_bundle(&a.bundle)?;
-    if bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
-        return Err(Error::Usage(format!(
-            "{}: process.terminal: terminals are not supported yet",
-            bundle.config_path.display()
-        )));
-    }
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    console::check_flags(terminal, detached, a.console_socket.as_deref())
+        .map_err(|e| config_error(&bundle, e))?;
+    // Socket activation, as runc: fds 3 .. 3+LISTEN_FDS go first, then
+    // --preserve-fds.
+    let listen = listen_fds();
+    check_fds_open(3, listen, "LISTEN_FDS")?;
+    check_fds_open(3 + listen as i32, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
+    let extra_env: Vec<String> =
+        if listen > 0 { vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".into()] } else { Vec::new() };
+    let (console_theirs, tty) = match (terminal, detached, &a.console_socket) {
+        (true, true, Some(path)) => (Some(console::connect(path)?), None),
+        (true, false, _) => {
+            let host = HostTerminal::find()?;
+            let (ours, theirs) = console::pair()?;
+            (Some(theirs), Some(ForegroundTty { socket: ours, host }))
+        }
+        _ => (None, None),
+    };
     let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
     let cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
         .map_err(|e| config_error(&bundle, e))?;
@@ -50,9 +77,12 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         cgroups: &cgroups,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
+        preserve_fds: listen + a.preserve_fds,
         caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
+        console_socket: console_theirs.as_ref(),
+        extra_env: &extra_env,
     })?;
+    drop(console_theirs);
     let hooks = bundle.spec.hooks().as_ref();
     let state = State {
         id: a.id.clone(),
@@ -82,7 +112,7 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         return Err(e);
     }
     let dir = undo.disarm();
-    Ok(Created { dir, state, init })
+    Ok(Created { dir, state, init, tty })
 }
 
 fn config_error(bundle: &spec::Bundle, e: Error) -> Error {
@@ -100,6 +130,16 @@ fn mkfifo(path: &Path) -> Result<()> {
         return Err(Error::path("mkfifo", path, std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+/// `LISTEN_FDS` when `LISTEN_PID` is berth's pid (systemd socket
+/// activation), else 0.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// Write `pid` to `path` atomically, as runc does.

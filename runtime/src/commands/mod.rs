@@ -3,9 +3,12 @@
 
 pub mod create;
 pub mod delete;
+pub mod exec;
+pub mod features;
 pub mod kill;
 pub mod list;
 pub mod run;
+pub mod spec;
 pub mod start;
 pub mod state;
 
@@ -31,5 +34,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Kill { all, id, signal } => kill::kill(root, &id, signal.as_deref(), all).map(|_| 0),
         Command::Delete { force, id } => delete::delete(root, &id, force).map(|_| 0),
         Command::List { quiet, format } => list::list(root, quiet, format).map(|_| 0),
+        Command::Exec(a) => exec::exec(root, &a),
+        Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
+        Command::Features => features::features().map(|_| 0),
     }
 }

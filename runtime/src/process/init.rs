@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -73,12 +73,8 @@ fn run(init: &mut Init) -> Result<Never> {
     unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
 
     // Join the container's cgroups first: everything init forks inherits them.
-    for f in init.join_files.drain(..) {
-        let r = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-        if r != 1 {
-            return Err(Error::os("join the container's cgroup", std::io::Error::last_os_error()));
-        }
-    }
+    setup::join_cgroups(&init.join_files)?;
+    init.join_files.clear();
 
     let user_new = plan.has_new(LinuxNamespaceType::User);
     if init.two_stage {
@@ -118,6 +114,9 @@ fn run(init: &mut Init) -> Result<Never> {
     if plan.has_new(LinuxNamespaceType::Cgroup) {
         namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
     }
+    // Its own session, as runc's init: berth's terminal signals reach berth
+    // (which forwards them), and a pty can become the controlling terminal.
+    nix::unistd::setsid().map_err(|e| Error::os("setsid", e))?;
     if !init.l.no_new_keyring {
         setup::join_session_keyring(init.l.id)?;
     }
@@ -160,6 +159,16 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::hostname(spec)?;
     rootfs::finish(&ro)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("config has no process".into()))?;
+    if process.terminal() == Some(true) {
+        // After the pivot: the pty comes from the container's own devpts.
+        let socket = init.l.console_socket.ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        crate::console::setup_in_container(&crate::console::InContainer {
+            socket: socket.as_fd(),
+            size: process.console_size().map(|b| (b.height().min(65535) as u16, b.width().min(65535) as u16)),
+            owner: process.user().uid(),
+            mount_console: true,
+        })?;
+    }
     setup::rlimits(process)?;
     setup::scheduler(process)?;
     setup::io_priority(process)?;
@@ -167,7 +176,8 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::chdir(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
-    let envp = setup::cstrings(process.env().as_deref().unwrap_or(&[]), "process.env")?;
+    let mut envp = setup::cstrings(process.env().as_deref().unwrap_or(&[]), "process.env")?;
+    envp.extend(setup::cstrings(init.l.extra_env, "LISTEN_FDS")?);
 
     send(&init.sock, &Msg::Ready)?;
 
@@ -216,7 +226,7 @@ fn request_maps(sock: &OwnedFd) -> Result<()> {
 
 /// In a user namespace, become its root so that we hold its capabilities
 /// for the rest of the setup.
-fn become_root() -> Result<()> {
+pub(super) fn become_root() -> Result<()> {
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
         .map_err(|e| Error::os("setresgid(0) in the user namespace (is gid 0 mapped?)", e))?;
     setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))

@@ -39,6 +39,7 @@
 //! parent then kills and reaps init and reports `msg`. A closed socket means
 //! init died.
 
+pub mod exec;
 mod init;
 mod setup;
 pub mod sync;
@@ -76,6 +77,10 @@ pub struct Launch<'a> {
     pub preserve_fds: u32,
     /// process.capabilities as masks (None: keep init's).
     pub caps: Option<crate::security::caps::CapSets>,
+    /// With process.terminal: the socket init sends the pty master on.
+    pub console_socket: Option<&'a OwnedFd>,
+    /// Appended to process.env (LISTEN_FDS, LISTEN_PID).
+    pub extra_env: &'a [String],
 }
 
 /// A container init that is set up and blocked on exec.fifo.
@@ -149,7 +154,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
 
 /// Namespaces the parent itself enters for the clone (a pid ns joined by
 /// path, a new time ns with its offsets), and the handles to go back.
-struct NsRestore {
+pub(super) struct NsRestore {
     pid: Option<OwnedFd>,
     time: Option<OwnedFd>,
 }
@@ -179,7 +184,14 @@ impl NsRestore {
         Ok(r)
     }
 
-    fn restore(self) -> Result<()> {
+    /// Join the pid namespace `fd` for the next clone (`exec`).
+    pub(super) fn join_pid(fd: &OwnedFd) -> Result<NsRestore> {
+        let r = NsRestore { pid: Some(open_ns("/proc/self/ns/pid")?), time: None };
+        setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| Error::os("join the container's pid namespace", e))?;
+        Ok(r)
+    }
+
+    pub(super) fn restore(self) -> Result<()> {
         if let Some(fd) = &self.pid {
             setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| Error::os("restore pid namespace", e))?;
         }

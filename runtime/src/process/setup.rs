@@ -24,6 +24,19 @@ fn write_proc(path: &str, value: &str, field: &str) -> Result<()> {
         .map_err(|e| Error::Other(format!("{field}: write {value:?} to {path}: {e}")))
 }
 
+/// Join cgroups by writing "0" to their `tasks` / `cgroup.procs` files
+/// (opened by the parent with the host's credentials).
+pub fn join_cgroups(files: &[std::os::fd::OwnedFd]) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    for f in files {
+        let r = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        if r != 1 {
+            return Err(Error::os("join the container's cgroup", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 pub fn sysctl(spec: &Spec) -> Result<()> {
     let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
     let mut keys: Vec<&String> = map.keys().collect();

@@ -5,7 +5,7 @@
 //! this build does not know. runc ignores those, and so does berth (with a
 //! warning), instead of rejecting the whole config.
 
-use oci_spec::runtime::{Capability, Spec};
+use oci_spec::runtime::{Capability, Process, Spec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -34,6 +34,22 @@ pub fn parse_spec(file: &str, data: &[u8]) -> Result<Spec, ConfigError> {
         let path = if path == "." { String::new() } else { path };
         friendly_error(path, &e.inner().to_string()).in_file(file)
     })
+}
+
+/// Parse a process.json (`exec --process`): the config's `process` object,
+/// with unknown capabilities dropped as in config.json and the same checks.
+pub fn parse_process(file: &str, data: &[u8]) -> Result<Process, ConfigError> {
+    let value: Value = serde_json::from_slice(data)
+        .map_err(|e| ConfigError::whole_file(file, format!("invalid JSON: {e}")))?;
+    let mut root = serde_json::json!({ "process": value });
+    drop_unknown_capabilities(file, &mut root);
+    let process: Process = serde_path_to_error::deserialize(root["process"].take()).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        friendly_error(path, &e.inner().to_string()).in_file(file)
+    })?;
+    super::validate::check_process_fields(&process).map_err(|f| f.in_file(file))?;
+    Ok(process)
 }
 
 fn check_version(root: &Value) -> Result<(), Fault> {

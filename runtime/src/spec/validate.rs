@@ -75,6 +75,11 @@ fn check_process(spec: &Spec) -> Check {
         .process()
         .as_ref()
         .ok_or_else(|| Fault::new("process", "required field is missing"))?;
+    check_process_fields(process)
+}
+
+/// The checks of `process` alone (also for `exec`'s process).
+pub(crate) fn check_process_fields(process: &oci_spec::runtime::Process) -> Check {
     match process.args().as_deref() {
         None | Some([]) => return Err(Fault::new("process.args", "must not be empty")),
         Some([first, ..]) if first.is_empty() => {
