@@ -40,15 +40,15 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
 /// `detached` is false for a foreground `run`, which proxies a terminal
 /// itself instead of sending it to `--console-socket`.
 pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Created> {
+    // Socket activation, as runc: fds 3 .. 3+LISTEN_FDS go first, then
+    // --preserve-fds. Checked before berth opens anything itself.
+    let listen = listen_fds();
+    check_fds_open(3, listen, "LISTEN_FDS")?;
+    check_fds_open(3 + listen as i32, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
     let bundle = spec::load_bundle(&a.bundle)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     console::check_flags(terminal, detached, a.console_socket.as_deref())
         .map_err(|e| config_error(&bundle, e))?;
-    // Socket activation, as runc: fds 3 .. 3+LISTEN_FDS go first, then
-    // --preserve-fds.
-    let listen = listen_fds();
-    check_fds_open(3, listen, "LISTEN_FDS")?;
-    check_fds_open(3 + listen as i32, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
     let extra_env: Vec<String> =
         if listen > 0 { vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".into()] } else { Vec::new() };
     let (console_theirs, tty) = match (terminal, detached, &a.console_socket) {

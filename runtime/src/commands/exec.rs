@@ -36,6 +36,8 @@ fn stopped(id: &str) -> Error {
 
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let id = a.id.as_str();
+    // Before berth opens anything that could take those numbers.
+    check_fds_open(3, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
     match state.status(&dir.path) {
@@ -53,7 +55,6 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     check_lsm(&process)?;
     let terminal = process.terminal() == Some(true);
     console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
-    check_fds_open(3, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
     let cgroup_files = open_cgroup_files(&state.cgroups, &a.cgroup)?;
     let namespaces = Namespaces::open(state.pid)?;
     // init was alive when its pidfd was taken; still alive now means the
