@@ -27,6 +27,14 @@ pub struct Cli {
     /// Use systemd for cgroups (not supported: berth manages cgroupfs itself).
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
+    /// Path to criu for checkpoint/restore (not supported: berth has neither).
+    /// Before the command, as in runc.
+    #[arg(long, value_name = "PATH")]
+    pub criu: Option<PathBuf>,
+    /// Rootless mode: true, false or auto (berth runs as root only: true,
+    /// or auto as a non-root user, is refused). Before the command.
+    #[arg(long, default_value = "auto", value_name = "true|false|auto")]
+    pub rootless: String,
     /// Print the version.
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -79,6 +87,16 @@ pub enum Command {
         #[arg(long)]
         rootless: bool,
     },
+    /// List the processes of a container: `ps` output (default `-ef`)
+    /// limited to them, or their pids as JSON.
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (table format only).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PS_OPTIONS")]
+        ps_args: Vec<String>,
+    },
     /// Print the runtime-spec features this build of berth implements (JSON).
     Features,
     /// List containers.
@@ -128,6 +146,14 @@ pub struct RunArgs {
     /// Return once the container runs instead of waiting for it.
     #[arg(short, long)]
     pub detach: bool,
+    /// Keep the container (stopped) after a foreground run ends; `delete`
+    /// removes it.
+    #[arg(long)]
+    pub keep: bool,
+    /// In the foreground, do not adopt the container's orphaned processes
+    /// (berth still adopts init when it is its grandchild).
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod ps;
 pub mod run;
 pub mod spec;
 pub mod start;
@@ -20,6 +21,23 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     if cli.systemd_cgroup {
         return Err(Error::Usage(
             "--systemd-cgroup: the systemd cgroup driver is not supported; berth manages cgroupfs itself".into(),
+        ));
+    }
+    if let Some(c) = &cli.criu {
+        return Err(Error::Usage(format!(
+            "--criu {}: checkpoint and restore are not supported by berth",
+            c.display()
+        )));
+    }
+    let rootless = match cli.rootless.as_str() {
+        "true" => true,
+        "false" => false,
+        "auto" => (unsafe { libc::geteuid() }) != 0,
+        other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
+    };
+    if rootless {
+        return Err(Error::Usage(
+            "--rootless: berth runs containers as root only (rootless mode is not supported)".into(),
         ));
     }
     let root = &cli.root;
@@ -37,5 +55,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Exec(a) => exec::exec(root, &a),
         Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
         Command::Features => features::features().map(|_| 0),
+        Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
     }
 }

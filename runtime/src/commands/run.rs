@@ -1,6 +1,7 @@
 //! `berth run`: create + start. Detached, return once the container runs.
-//! In the foreground, forward signals to init, wait for it, delete the
-//! container and exit with init's status (the code, or 128+signal).
+//! In the foreground, forward signals to init (and proxy its terminal), wait
+//! for it, delete the container (unless --keep) and exit with init's status
+//! (the code, or 128+signal).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
@@ -39,6 +40,11 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    // As runc, a foreground run adopts the container's orphans (and reaps
+    // them in the wait loop) unless told not to.
+    if !a.no_subreaper {
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     // Block what we forward, and SIGCHLD, before init exists: nothing is
     // lost between the clone and the wait loop. init unblocks before execve.
     let mut set = forwarded();
@@ -71,6 +77,10 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     let status = wait_forwarding(state.pid, init.pidfd.as_ref(), &set, proxy.as_mut());
     // Restore berth's terminal before anything else is printed.
     drop(proxy);
+    if a.keep {
+        // Left stopped, for `state` and `delete`.
+        return status;
+    }
     let dir = crate::container::StateDir::open(root, &id)?;
     destroy(dir, &state)?;
     status

@@ -93,7 +93,7 @@ fn make_rootless(spec: &mut Value, (uid, gid): (u32, u32)) {
                             "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
                 continue;
             }
-            if let Some(opts) = m["options"].as_array_mut() {
+            if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
                 opts.retain(|o| o.as_str().is_none_or(|o| !o.starts_with("uid=") && !o.starts_with("gid=")));
             }
         }
@@ -123,6 +123,6 @@ mod tests {
         assert_eq!(ns, ["pid", "ipc", "uts", "mount", "user"]);
         assert!(v["linux"].get("resources").is_none());
         let text = v.to_string();
-        assert!(!text.contains("gid=5") && text.contains("\"rbind\""), "{text}");
+        assert!(!text.contains("gid=5") && text.contains("\"rbind\"") && !text.contains("null"), "{text}");
     }
 }

@@ -1,0 +1,66 @@
+//! `berth ps [--format table|json] ID [PS_OPTIONS...]`: the container's
+//! processes, as runc: the pids as a JSON array, or ps(1)'s output (default
+//! `ps -ef`) limited to the lines of those pids.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cli::ListFormat;
+use crate::container::StateDir;
+use crate::error::{Error, Result};
+
+use super::kill::all_pids;
+
+pub fn ps(root: &Path, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
+    let dir = StateDir::open(root, id)?;
+    let state = dir.load_required()?;
+    drop(dir);
+    let pids: Vec<i32> = all_pids(&state.cgroups).into_iter().collect();
+    if format == ListFormat::Json {
+        if !ps_args.is_empty() {
+            return Err(Error::Usage("ps: PS_OPTIONS are only for --format table".into()));
+        }
+        println!("{}", serde_json::to_string(&pids).expect("pids serialize"));
+        return Ok(());
+    }
+    let args: Vec<&str> = if ps_args.is_empty() { vec!["-ef"] } else { ps_args.iter().map(String::as_str).collect() };
+    let out = Command::new("ps").args(&args).output().map_err(|e| Error::os("ps: run ps(1)", e))?;
+    if !out.status.success() {
+        return Err(Error::Other(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    print!("{}", filter(&String::from_utf8_lossy(&out.stdout), &pids)?);
+    Ok(())
+}
+
+/// The header and the lines whose PID column is one of `pids`.
+fn filter(text: &str, pids: &[i32]) -> Result<String> {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or("");
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| Error::Other("ps: the output has no PID column".into()))?;
+    let mut out = format!("{header}\n");
+    for l in lines {
+        let pid = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keeps_header_and_container_lines() {
+        let t = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 init\nroot 42 1 0 10:00 ? 00:00:00 sleep 9\n";
+        assert_eq!(super::filter(t, &[42]).unwrap(), "UID PID PPID C STIME TTY TIME CMD\nroot 42 1 0 10:00 ? 00:00:00 sleep 9\n");
+        assert!(super::filter("USER CMD\n", &[1]).is_err());
+    }
+}
