@@ -36,9 +36,11 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
     let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
     let cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
         .map_err(|e| config_error(&bundle, e))?;
+    log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
     let mut undo = Undo { dir: Some(dir), cgroups: None };
     cgroups.create()?;
+    log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
     undo.cgroups = Some(cgroups.clone());
     let dir = undo.dir.as_ref().unwrap();
     mkfifo(&dir.fifo_path())?;
@@ -53,6 +55,7 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         preserve_fds: a.preserve_fds,
         caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
     })?;
+    log::debug!("{}: init {} ready (blocked on exec.fifo)", a.id, init.pid);
     let hooks = bundle.spec.hooks().as_ref();
     let state = State {
         id: a.id.clone(),

@@ -55,6 +55,7 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
 
 /// Remove a stopped container's cgroups and state dir, then run poststop.
 pub fn destroy(dir: StateDir, state: &State) -> Result<()> {
+    log::debug!("{}: removing cgroups and state dir", state.id);
     state.cgroups.remove()?;
     dir.remove()?;
     run_warn(HookKind::Poststop, &state.poststop, state, Status::Stopped);

@@ -80,6 +80,7 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
             String::from_utf8_lossy(msg)
         )));
     }
+    log::debug!("{}: started, init {} has exec'd", state.id, state.pid);
     run_warn(HookKind::Poststart, &state.poststart, state, Status::Running);
     Ok(())
 }
