@@ -53,7 +53,7 @@ pub const IMAGE: &str = "localhost/berth-busybox:test";
 /// The runtime the clients are told to use: `$BERTH_CLIENT_RUNTIME`, else
 /// berth. Always an absolute path.
 pub fn runtime_under_test() -> PathBuf {
-    let p = match std::env::var_os("BERTH_CLIENT_RUNTIME") {
+    let p = match std::env::var_os("BERTH_CLIENT_RUNTIME").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => berth_bin(),
     };
@@ -270,8 +270,7 @@ pub fn remove_cgroup_parent(parent: &str) -> Vec<String> {
         thaw_below(d);
     }
     wait_until(Duration::from_secs(5), || {
-        let pids: Vec<i32> =
-            dirs.iter().flat_map(|d| host::cgroup_pids(d)).filter(|p| pid_alive(*p as i64)).collect();
+        let pids: Vec<i32> = dirs.iter().flat_map(|d| host::cgroup_pids(d)).filter(|p| pid_alive(*p as i64)).collect();
         pids.iter().for_each(|p| host::kill9(*p));
         pids.is_empty()
     });
@@ -381,9 +380,6 @@ pub fn cgroup_value(pid: i64, controller: &str, file: &str) -> String {
 
 /// The effective capability set of `/proc/self/status` text, as a mask.
 pub fn cap_mask(status: &str, field: &str) -> u64 {
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .unwrap_or_else(|| panic!("no {field} in:\n{status}"));
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("no {field} in:\n{status}"));
     u64::from_str_radix(line[field.len()..].trim(), 16).unwrap_or_else(|e| panic!("{line}: {e}"))
 }

@@ -11,6 +11,7 @@ use berth_integration::clients::{cap_mask, cgroup_value, skip, unique_name, IMAG
 use berth_integration::prelude::*;
 
 const CAP_NET_RAW: u32 = 13;
+const CAP_SYS_ADMIN: u32 = 21;
 const CAP_SYS_RESOURCE: u32 = 24;
 const CAP_SYS_TIME: u32 = 25;
 
@@ -58,7 +59,9 @@ fn exec() {
     let c = d.start(&["--hostname", "exec-box"], &["sh", "-c", SLEEPER]);
     let out = d.cli(&["exec", &c.name, "sh", "-c", "echo exec:$(hostname)"]).ok();
     assert_eq!(out.stdout, "exec:exec-box\n");
-    let out = d.cli(&["exec", "-e", "FOO=bar", "-u", "500", "-w", "/tmp", &c.name, "sh", "-c", "echo $FOO $(id -u) $(pwd)"]).ok();
+    let out = d
+        .cli(&["exec", "-e", "FOO=bar", "-u", "500", "-w", "/tmp", &c.name, "sh", "-c", "echo $FOO $(id -u) $(pwd)"])
+        .ok();
     assert_eq!(out.stdout, "bar 500 /tmp\n");
     d.cli(&["exec", &c.name, "sh", "-c", "exit 7"]).exits_with(7);
 }
@@ -84,7 +87,8 @@ fn top() {
     let pid = c.pid();
     let out = d.cli(&["top", &c.name]).ok();
     assert!(out.stdout.lines().next().unwrap_or("").contains("PID"), "{out}");
-    let row = out.lines().into_iter().find(|l| l.contains("top-marker")).unwrap_or_else(|| panic!("no init row:\n{out}"));
+    let row =
+        out.lines().into_iter().find(|l| l.contains("top-marker")).unwrap_or_else(|| panic!("no init row:\n{out}"));
     assert!(row.split_whitespace().any(|f| f == pid.to_string()), "init's pid {pid} not in {row:?}");
 }
 
@@ -178,7 +182,8 @@ fn pids_limit() {
 
 #[test]
 fn read_only() {
-    let out = docker().run_ok(&["--read-only"], &["sh", "-c", "touch /probe 2>&1; echo rc=$?; touch /tmp/probe 2>&1; echo rc=$?"]);
+    let out = docker()
+        .run_ok(&["--read-only"], &["sh", "-c", "touch /probe 2>&1; echo rc=$?; touch /tmp/probe 2>&1; echo rc=$?"]);
     assert!(out.contains("Read-only file system"), "{out}");
     assert!(!out.contains("rc=0"), "{out}");
 }
@@ -295,5 +300,53 @@ fn privileged() {
         return;
     }
     let out = docker().run_ok(&["--privileged"], &["grep", "^CapEff:", "/proc/self/status"]);
-    assert_eq!(cap_mask(&out, "CapEff:"), bounding, "{out}");
+    let eff = cap_mask(&out, "CapEff:");
+    for cap in [CAP_SYS_ADMIN, CAP_SYS_RESOURCE, CAP_NET_RAW, CAP_SYS_TIME] {
+        assert_ne!(eff & (1 << cap), 0, "capability {cap} missing under --privileged: {out}");
+    }
+}
+
+#[test]
+fn runtime_error_reaches_client() {
+    // the runc shim reads the runtime's --log (JSON lines) and hands the
+    // last error to dockerd, which maps "no such file" to status 127
+    let out = docker().run(&[], &["/no/such/cmd"]);
+    out.exits_with(127);
+    assert!(out.stderr.contains("/no/such/cmd"), "{out}");
+}
+
+#[test]
+fn containerd_runc_shim_binary_name() {
+    // containerd's own runc shim with the runtime as its BinaryName (what
+    // `ctr run --runc-binary` and the CRI runtime options set)
+    let d = docker();
+    let id = unique_name("ctr");
+    let rootfs = d.session.path(&format!("{id}-rootfs"));
+    berth_integration::bundle::make_busybox_rootfs(&rootfs).unwrap();
+    let runc_root = d.session.path("ctr-runc-root").display().to_string();
+    let fifo_dir = d.session.path("ctr-fifo").display().to_string();
+    let cgroup = format!("{}/{id}", d.session.cgroup_parent);
+    let rt = d.runtime.display().to_string();
+    let out = d.ctr(&[
+        "run",
+        "--rm",
+        "--rootfs",
+        "--fifo-dir",
+        &fifo_dir,
+        "--runc-binary",
+        &rt,
+        "--runc-root",
+        &runc_root,
+        "--cgroup",
+        &cgroup,
+        &rootfs.display().to_string(),
+        &id,
+        "/bin/sh",
+        "-c",
+        "echo hello from ctr; exit 9",
+    ]);
+    out.exits_with(9);
+    assert_eq!(out.stdout, "hello from ctr\n", "{out}");
+    let left = d.ctr(&["containers", "list", "-q"]).ok();
+    assert!(!left.stdout.contains(&id), "ctr run --rm left the container:\n{left}");
 }

@@ -4,10 +4,10 @@
 //! runs the same scenarios on runc. Scenarios whose runtime feature is
 //! missing are skipped with the reason.
 
-use berth_integration::clients::podman::podman;
+use berth_integration::clients::podman::{podman, Ctr};
 use berth_integration::clients::probe::{require, Feature};
 use berth_integration::clients::tty::PtyRun;
-use berth_integration::clients::{runtime_under_test, unique_name, IMAGE};
+use berth_integration::clients::{runtime_name, runtime_under_test, unique_name, IMAGE};
 use berth_integration::prelude::*;
 
 /// Runs until stopped; TERM ends it with status 3.
@@ -72,7 +72,11 @@ fn stop() {
     c.wait_log("ready");
     let t0 = std::time::Instant::now();
     p.cli(&["stop", "-t", "20", &c.name]).ok();
-    assert!(t0.elapsed() < Duration::from_secs(10), "stop waited for the timeout: SIGTERM was lost ({:?})", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "stop waited for the timeout: SIGTERM was lost ({:?})",
+        t0.elapsed()
+    );
     assert_eq!(c.inspect("{{.State.Status}}"), "exited");
     assert_eq!(c.inspect("{{.State.ExitCode}}"), "3", "the TERM trap's exit status");
 }
@@ -98,4 +102,19 @@ fn rm() {
         }),
         "the runtime still has container {id} after podman rm: {st:?}"
     );
+}
+
+#[test]
+fn runtime_from_containers_conf() {
+    let p = podman();
+    let c = Ctr { podman: p, name: unique_name("conf") };
+    let opts = p.container_opts();
+    let mut args = vec!["run", "-d", "--name", &c.name];
+    args.extend(opts.iter().map(String::as_str));
+    args.extend([IMAGE, "sh", "-c", SLEEPER]);
+    p.cli_runtime_from_conf(&args).ok();
+    assert_eq!(c.inspect("{{.OCIRuntime}}"), runtime_name());
+    let st = std::process::Command::new(runtime_under_test()).args(["state", &c.id()]).output().unwrap();
+    assert!(st.status.success(), "the runtime does not know the container: {st:?}");
+    assert!(String::from_utf8_lossy(&st.stdout).contains("\"running\""), "{st:?}");
 }

@@ -20,6 +20,7 @@ use crate::harness::{wait_until, Output};
 pub const DOCKER: &str = "/usr/bin/docker";
 pub const DOCKERD: &str = "/usr/sbin/dockerd";
 pub const CONTAINERD: &str = "/usr/bin/containerd";
+pub const CTR: &str = "/usr/bin/ctr";
 
 /// The name the runtime under test has in daemon.json.
 pub const RUNTIME: &str = "berth";
@@ -27,6 +28,8 @@ pub const RUNTIME: &str = "berth";
 pub struct Docker {
     pub session: Session,
     pub runtime: PathBuf,
+    /// The containerd socket dockerd uses (for `ctr`).
+    pub containerd_sock: PathBuf,
     envs: Vec<(String, String)>,
 }
 
@@ -74,8 +77,12 @@ fn start() -> Result<Docker, String> {
     }
     let runtime = runtime_under_test();
     // paths dockerd and the runc shim create on the host whatever they are told
-    let host_paths =
-        HostPaths::record(&[("/run/docker", false), ("/run/docker/plugins", false), ("/run/containerd", false), ("/run/containerd/s", false)]);
+    let host_paths = HostPaths::record(&[
+        ("/run/docker", false),
+        ("/run/docker/plugins", false),
+        ("/run/containerd", false),
+        ("/run/containerd/s", false),
+    ]);
     let session = Session::new("docker").map_err(|e| format!("session dir: {e}"))?;
     let dir = session.dir.clone();
     let cgroup_parent = session.cgroup_parent.clone();
@@ -104,7 +111,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
         opt = d("containerd/opt"),
     );
     fs::write(session.path("containerd.toml"), toml).map_err(|e| e.to_string())?;
-    let containerd = spawn_logged(CONTAINERD, &["--config".into(), d("containerd.toml")], &session.path("containerd.log"))?;
+    let containerd =
+        spawn_logged(CONTAINERD, &["--config".into(), d("containerd.toml")], &session.path("containerd.log"))?;
     DAEMONS.lock().unwrap().containerd = Some(containerd);
     if !wait_until(Duration::from_secs(20), || Path::new(&ctd_sock).exists()) {
         return Err(format!("containerd did not listen on {ctd_sock}:\n{}", tail(&session.path("containerd.log"))));
@@ -121,7 +129,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
         "log-driver": "json-file",
         "runtimes": {RUNTIME: {"path": runtime}}
     });
-    fs::write(session.path("daemon.json"), serde_json::to_vec_pretty(&daemon_json).unwrap()).map_err(|e| e.to_string())?;
+    fs::write(session.path("daemon.json"), serde_json::to_vec_pretty(&daemon_json).unwrap())
+        .map_err(|e| e.to_string())?;
     let sock = session.path("docker.sock");
     let args: Vec<String> = [
         "--config-file",
@@ -147,7 +156,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
         ("DOCKER_HOST".to_string(), format!("unix://{}", sock.display())),
         ("DOCKER_CONFIG".to_string(), d("client-config")),
     ];
-    let docker = Docker { session, runtime, envs };
+    let docker = Docker { session, runtime, containerd_sock: PathBuf::from(&ctd_sock), envs };
     let mut last = None;
     if !wait_until(Duration::from_secs(60), || {
         let running = DAEMONS.lock().unwrap().dockerd.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none());
@@ -209,6 +218,19 @@ impl Docker {
     pub fn cli(&self, args: &[&str]) -> Output {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         self.session.run(Path::new(DOCKER), &args, &self.envs, CLIENT_TIMEOUT)
+    }
+
+    /// `ctr --address SOCK --namespace berth-ctr ARGS...` against the
+    /// containerd under this dockerd (its own namespace).
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        let mut a: Vec<String> = vec![
+            "--address".into(),
+            self.containerd_sock.display().to_string(),
+            "--namespace".into(),
+            "berth-ctr".into(),
+        ];
+        a.extend(args.iter().map(|s| s.to_string()));
+        self.session.run(Path::new(CTR), &a, &[], CLIENT_TIMEOUT)
     }
 
     /// The environment that points the docker CLI at this daemon.

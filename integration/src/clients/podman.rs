@@ -76,11 +76,8 @@ runtime_supports_json = ["crun", "runc", "{name}"]
         tmp = d("tmp"),
     );
     fs::write(session.path("containers.conf"), conf).map_err(|e| e.to_string())?;
-    let storage = format!(
-        "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-        d("storage"),
-        d("runroot")
-    );
+    let storage =
+        format!("[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n", d("storage"), d("runroot"));
     fs::write(session.path("storage.conf"), storage).map_err(|e| e.to_string())?;
     fs::write(session.path("registries.conf"), "unqualified-search-registries = []\n").map_err(|e| e.to_string())?;
     let envs = vec![
@@ -138,6 +135,26 @@ impl Podman {
         let mut a = self.global.clone();
         a.extend(args.iter().map(|s| s.to_string()));
         self.session.run(Path::new(PODMAN), &a, &self.envs, CLIENT_TIMEOUT)
+    }
+
+    /// `podman ARGS...` without `--runtime`: the runtime comes from a
+    /// containers.conf that names it in `[engine] runtime` and
+    /// `[engine.runtimes]` (as the README shows).
+    pub fn cli_runtime_from_conf(&self, args: &[&str]) -> Output {
+        let conf = self.session.path("containers-runtime.conf");
+        let base = fs::read_to_string(self.session.path("containers.conf")).expect("read containers.conf");
+        let name = super::runtime_name();
+        // the [engine] table is the last one in the base file
+        let text =
+            format!("{base}runtime = \"{name}\"\n\n[engine.runtimes]\n{name} = [\"{}\"]\n", self.runtime.display());
+        fs::write(&conf, text).expect("write containers-runtime.conf");
+        let mut envs = self.envs.clone();
+        envs[0].1 = conf.display().to_string();
+        let i = self.global.iter().position(|a| a == "--runtime").expect("--runtime in global flags");
+        let mut a = self.global.clone();
+        a.drain(i..i + 2);
+        a.extend(args.iter().map(|s| s.to_string()));
+        self.session.run(Path::new(PODMAN), &a, &envs, CLIENT_TIMEOUT)
     }
 
     /// The full command line (program and arguments) of `podman ARGS...`,

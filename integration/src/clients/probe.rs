@@ -130,7 +130,11 @@ fn terminal() -> Option<String> {
         "terminal",
     );
     if !out.success() && out.stderr.contains("not supported") {
-        return Some(format!("{} has no terminal support (create --console-socket: {})", runtime_name(), first_line(&out.stderr)));
+        return Some(format!(
+            "{} has no terminal support (create --console-socket: {})",
+            runtime_name(),
+            first_line(&out.stderr)
+        ));
     }
     None
 }
