@@ -350,3 +350,13 @@ fn containerd_runc_shim_binary_name() {
     let left = d.ctr(&["containers", "list", "-q"]).ok();
     assert!(!left.stdout.contains(&id), "ctr run --rm left the container:\n{left}");
 }
+
+#[test]
+fn stop_escalates_to_kill() {
+    // sleep as pid 1 has no TERM handler: the kernel drops TERM for a
+    // pid-namespace init, so docker stop must fall back to SIGKILL
+    let d = docker();
+    let c = d.start(&[], &["sleep", "1000"]);
+    d.cli(&["stop", "-t", "1", &c.name]).ok();
+    assert_eq!(c.inspect("{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+}

@@ -34,7 +34,7 @@ fn run_tty() {
     let opts = p.container_opts();
     let mut args = vec!["run", "-t", "--rm", "--name", &name];
     args.extend(opts.iter().map(String::as_str));
-    args.extend([IMAGE, "sh", "-c", "tty; stty size; exit 4"]);
+    args.extend([IMAGE, "sh", "-c", "tty; exit 4"]);
     let (prog, args, envs) = p.command(&args);
     let mut t = PtyRun::start(&prog, &args, &envs);
     t.expect("/dev/pts/", Duration::from_secs(30));
@@ -117,4 +117,13 @@ fn runtime_from_containers_conf() {
     let st = std::process::Command::new(runtime_under_test()).args(["state", &c.id()]).output().unwrap();
     assert!(st.status.success(), "the runtime does not know the container: {st:?}");
     assert!(String::from_utf8_lossy(&st.stdout).contains("\"running\""), "{st:?}");
+}
+
+#[test]
+fn stop_escalates_to_kill() {
+    // TERM is dropped for a pid-namespace init without a handler
+    let p = podman();
+    let c = p.start(&[], &["sleep", "1000"]);
+    p.cli(&["stop", "-t", "1", &c.name]).ok();
+    assert_eq!(c.inspect("{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
 }
