@@ -102,6 +102,7 @@ impl Session {
     /// test runs).
     pub fn new(kind: &'static str) -> io::Result<Session> {
         sweep_stale(kind);
+        sweep_stale("probe");
         let pid = std::process::id();
         let dir = Path::new(SESSION_BASE).join(format!("{kind}-{pid}"));
         if dir.exists() {
@@ -124,11 +125,6 @@ impl Session {
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
         let base = self.dir.join("io").join(format!("c{n:04}"));
         Spawned::start_with(prog, args, &base, &SpawnOpts { env: envs, ..Default::default() }).wait(timeout)
-    }
-
-    /// Pids of the processes in this session's cgroup parent.
-    pub fn cgroup_pids(&self) -> Vec<i32> {
-        host::cgroup_dirs(&self.cgroup_parent).iter().flat_map(|d| host::cgroup_pids(d)).collect()
     }
 }
 
@@ -154,24 +150,39 @@ pub fn busybox_tarball(dir: &Path) -> io::Result<PathBuf> {
 
 /// Host paths a client creates on its own; each one that did not exist
 /// when the session started is removed at teardown (a directory only if
-/// empty, except those marked recursive).
+/// empty, except those marked recursive). The list is kept in the session
+/// dir too, so the sweep of a killed run's session removes them.
 pub struct HostPaths {
     created: Vec<(PathBuf, bool)>,
 }
 
+const HOST_PATHS_FILE: &str = "host-paths";
+
 impl HostPaths {
     /// Record which of `paths` (path, remove recursively) are missing now.
-    pub fn record(paths: &[(&str, bool)]) -> HostPaths {
-        HostPaths {
-            created: paths
-                .iter()
-                .filter(|(p, _)| fs::symlink_metadata(p).is_err())
-                .map(|(p, r)| (PathBuf::from(p), *r))
-                .collect(),
-        }
+    pub fn record(session: &Session, paths: &[(&str, bool)]) -> io::Result<HostPaths> {
+        let created: Vec<(PathBuf, bool)> = paths
+            .iter()
+            .filter(|(p, _)| fs::symlink_metadata(p).is_err())
+            .map(|(p, r)| (PathBuf::from(p), *r))
+            .collect();
+        let text: String =
+            created.iter().map(|(p, r)| format!("{} {}\n", if *r { 'R' } else { 'D' }, p.display())).collect();
+        fs::write(session.path(HOST_PATHS_FILE), text)?;
+        Ok(HostPaths { created })
     }
 
-    /// Remove what was created; returns what could not be removed.
+    /// The list a session dir holds (empty if none).
+    fn load(dir: &Path) -> HostPaths {
+        let text = fs::read_to_string(dir.join(HOST_PATHS_FILE)).unwrap_or_default();
+        let created =
+            text.lines().filter_map(|l| l.split_once(' ')).map(|(kind, p)| (PathBuf::from(p), kind == "R")).collect();
+        HostPaths { created }
+    }
+
+    /// Remove what was created; returns what could not be removed. A
+    /// directory that is not empty is only warned about: another client
+    /// on the host (another test run) may be using it.
     pub fn remove(&self) -> Vec<String> {
         let mut left = Vec::new();
         // deepest first, so a parent is empty when it is reached
@@ -187,8 +198,15 @@ impl HostPaths {
             } else {
                 fs::remove_file(&p)
             };
-            if let Err(e) = r {
-                left.push(format!("{} (created by the client during the tests): {e}", p.display()));
+            match r {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                    eprintln!(
+                        "warning: {} was created during the client tests and is in use: left in place",
+                        p.display()
+                    )
+                }
+                Err(e) => left.push(format!("{} (created by the client during the tests): {e}", p.display())),
             }
         }
         left
@@ -334,7 +352,9 @@ pub(crate) fn sweep_stale(kind: &str) {
             continue;
         };
         if pid != std::process::id() && !pid_alive(pid as i64) {
-            let left = clean_session_dir(&e.path(), &cgroup_parent_of(kind, pid));
+            let host_paths = HostPaths::load(&e.path());
+            let mut left = clean_session_dir(&e.path(), &cgroup_parent_of(kind, pid));
+            left.extend(host_paths.remove());
             if !left.is_empty() {
                 eprintln!("stale client session {}: {}", e.path().display(), left.join("; "));
             }

@@ -76,14 +76,18 @@ fn start() -> Result<Docker, String> {
         }
     }
     let runtime = runtime_under_test();
-    // paths dockerd and the runc shim create on the host whatever they are told
-    let host_paths = HostPaths::record(&[
-        ("/run/docker", false),
-        ("/run/docker/plugins", false),
-        ("/run/containerd", false),
-        ("/run/containerd/s", false),
-    ]);
     let session = Session::new("docker").map_err(|e| format!("session dir: {e}"))?;
+    // paths dockerd and the runc shim create on the host whatever they are told
+    let host_paths = HostPaths::record(
+        &session,
+        &[
+            ("/run/docker", false),
+            ("/run/docker/plugins", false),
+            ("/run/containerd", false),
+            ("/run/containerd/s", false),
+        ],
+    )
+    .map_err(|e| format!("session dir: {e}"))?;
     let dir = session.dir.clone();
     let cgroup_parent = session.cgroup_parent.clone();
     at_exit(move || teardown(&dir, &cgroup_parent, &host_paths));
@@ -194,9 +198,10 @@ fn stop(child: Option<Child>, name: &str, grace: Duration) -> Option<String> {
 fn teardown(dir: &Path, cgroup_parent: &str, host_paths: &HostPaths) -> Vec<String> {
     let mut left = Vec::new();
     if let Some(Ok(d)) = STARTED.get() {
-        // remove the containers a failed test may have left
+        // every test removes its containers, also when it fails
         let ids = d.cli(&["ps", "-aq"]).lines();
         if !ids.is_empty() {
+            left.push(format!("containers left by the tests (now removed): {ids:?}"));
             let mut args = vec!["rm", "-f"];
             args.extend(ids.iter().map(String::as_str));
             let _ = d.cli(&args);
@@ -316,6 +321,10 @@ impl Ctr<'_> {
 
 impl Drop for Ctr<'_> {
     fn drop(&mut self) {
-        let _ = self.docker.cli(&["rm", "-f", &self.name]);
+        let out = self.docker.cli(&["rm", "-f", &self.name]);
+        let gone = out.success() || out.stderr.to_lowercase().contains("no such container");
+        if !gone && !std::thread::panicking() {
+            panic!("removing container {} failed:\n{out}", self.name);
+        }
     }
 }

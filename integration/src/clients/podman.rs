@@ -42,10 +42,11 @@ fn start() -> Result<Podman, String> {
         }
     }
     let runtime = runtime_under_test();
+    let session = Session::new("podman").map_err(|e| format!("session dir: {e}"))?;
     // containers/image keeps its blob info cache there for root, whatever
     // the storage root is
-    let host_paths = HostPaths::record(&[("/var/lib/containers", true)]);
-    let session = Session::new("podman").map_err(|e| format!("session dir: {e}"))?;
+    let host_paths =
+        HostPaths::record(&session, &[("/var/lib/containers", true)]).map_err(|e| format!("session dir: {e}"))?;
     let dir = session.dir.clone();
     let cgroup_parent = session.cgroup_parent.clone();
     at_exit(move || teardown(&dir, &cgroup_parent, &host_paths));
@@ -75,7 +76,12 @@ runtime_supports_json = ["crun", "runc", "{name}"]
         events = d("events.log"),
         tmp = d("tmp"),
     );
-    fs::write(session.path("containers.conf"), conf).map_err(|e| e.to_string())?;
+    // the runtime is also known by name, so that any later command can
+    // handle a container made by `runtime_from_containers_conf`
+    let runtimes = format!("\n[engine.runtimes]\n{name} = [\"{}\"]\n", runtime.display());
+    fs::write(session.path("containers.conf"), format!("{conf}{runtimes}")).map_err(|e| e.to_string())?;
+    fs::write(session.path("containers-runtime.conf"), format!("{conf}runtime = \"{name}\"\n{runtimes}"))
+        .map_err(|e| e.to_string())?;
     let storage =
         format!("[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n", d("storage"), d("runroot"));
     fs::write(session.path("storage.conf"), storage).map_err(|e| e.to_string())?;
@@ -116,9 +122,14 @@ runtime_supports_json = ["crun", "runc", "{name}"]
 fn teardown(dir: &Path, cgroup_parent: &str, host_paths: &HostPaths) -> Vec<String> {
     let mut left = Vec::new();
     if let Some(Ok(p)) = STARTED.get() {
-        let out = p.cli(&["rm", "-a", "-f"]);
-        if !out.success() {
-            left.push(format!("podman rm -a -f failed:\n{out}"));
+        // every test removes its containers, also when it fails
+        let ids = p.cli(&["ps", "-aq"]).lines();
+        if !ids.is_empty() {
+            left.push(format!("containers left by the tests (now removed): {ids:?}"));
+            let out = p.cli(&["rm", "-a", "-f"]);
+            if !out.success() {
+                left.push(format!("podman rm -a -f failed:\n{out}"));
+            }
         }
         // conmon's exit commands (podman container cleanup) may still run
         let needle = format!("{}/", dir.display());
@@ -141,15 +152,8 @@ impl Podman {
     /// containers.conf that names it in `[engine] runtime` and
     /// `[engine.runtimes]` (as the README shows).
     pub fn cli_runtime_from_conf(&self, args: &[&str]) -> Output {
-        let conf = self.session.path("containers-runtime.conf");
-        let base = fs::read_to_string(self.session.path("containers.conf")).expect("read containers.conf");
-        let name = super::runtime_name();
-        // the [engine] table is the last one in the base file
-        let text =
-            format!("{base}runtime = \"{name}\"\n\n[engine.runtimes]\n{name} = [\"{}\"]\n", self.runtime.display());
-        fs::write(&conf, text).expect("write containers-runtime.conf");
         let mut envs = self.envs.clone();
-        envs[0].1 = conf.display().to_string();
+        envs[0].1 = self.session.path("containers-runtime.conf").display().to_string();
         let i = self.global.iter().position(|a| a == "--runtime").expect("--runtime in global flags");
         let mut a = self.global.clone();
         a.drain(i..i + 2);
@@ -236,6 +240,10 @@ impl Ctr<'_> {
 
 impl Drop for Ctr<'_> {
     fn drop(&mut self) {
-        let _ = self.podman.cli(&["rm", "-f", &self.name]);
+        let out = self.podman.cli(&["rm", "-f", &self.name]);
+        let gone = out.success() || out.stderr.to_lowercase().contains("no such container");
+        if !gone && !std::thread::panicking() {
+            panic!("removing container {} failed:\n{out}", self.name);
+        }
     }
 }
