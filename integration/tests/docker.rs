@@ -4,7 +4,7 @@
 //! `BERTH_CLIENT_RUNTIME=/usr/sbin/runc` runs the same scenarios on runc.
 //! Scenarios whose runtime feature is missing are skipped with the reason.
 
-use berth_integration::clients::docker::{docker, RUNTIME};
+use berth_integration::clients::docker::{docker, Ctr, RUNTIME};
 use berth_integration::clients::probe::{require, Feature};
 use berth_integration::clients::tty::PtyRun;
 use berth_integration::clients::{cap_mask, cgroup_value, skip, unique_name, IMAGE};
@@ -36,6 +36,7 @@ fn interactive_tty() {
     }
     let d = docker();
     let name = unique_name("tty");
+    let _guard = Ctr { docker: d, name: name.clone() };
     let args: Vec<String> = ["run", "-it", "--rm", "--runtime", RUNTIME, "--name", &name, IMAGE, "sh", "-c"]
         .iter()
         .map(|s| s.to_string())
@@ -47,7 +48,6 @@ fn interactive_tty() {
     t.expect("got:hello", Duration::from_secs(10));
     let (status, text) = t.wait(Duration::from_secs(30));
     assert_eq!(status.code(), Some(3), "docker run -it exit status; terminal output: {text:?}");
-    let _ = d.cli(&["rm", "-f", &name]);
 }
 
 #[test]

@@ -31,6 +31,7 @@ fn run_tty() {
     }
     let p = podman();
     let name = unique_name("tty");
+    let _guard = Ctr { podman: p, name: name.clone() };
     let opts = p.container_opts();
     let mut args = vec!["run", "-t", "--rm", "--name", &name];
     args.extend(opts.iter().map(String::as_str));
@@ -40,7 +41,6 @@ fn run_tty() {
     t.expect("/dev/pts/", Duration::from_secs(30));
     let (status, text) = t.wait(Duration::from_secs(30));
     assert_eq!(status.code(), Some(4), "podman run -t exit status; terminal output: {text:?}");
-    let _ = p.cli(&["rm", "-f", &name]);
 }
 
 #[test]
