@@ -127,3 +127,12 @@ fn stop_escalates_to_kill() {
     p.cli(&["stop", "-t", "1", &c.name]).ok();
     assert_eq!(c.inspect("{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
 }
+
+#[test]
+fn runtime_error_reaches_client() {
+    // conmon passes --log FILE --log-format=json; podman shows the error
+    // and maps "no such file" to status 127
+    let out = podman().run(&[], &["/no/such/cmd"]);
+    out.exits_with(127);
+    assert!(out.stderr.contains("/no/such/cmd"), "{out}");
+}
