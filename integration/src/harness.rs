@@ -183,6 +183,8 @@ pub struct SpawnOpts<'a> {
     pub cwd: Option<&'a Path>,
     /// Supplementary groups of the runtime process.
     pub groups: Option<&'a [u32]>,
+    /// Extra environment variables.
+    pub env: &'a [(String, String)],
 }
 
 /// A command started in the background (e.g. a foreground `run` that a
@@ -217,6 +219,7 @@ impl Spawned {
         if let Some(d) = opts.cwd {
             cmd.current_dir(d);
         }
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         if let Some(groups) = opts.groups {
             let groups: Vec<libc::gid_t> = groups.to_vec();
             // SAFETY: setgroups is async-signal-safe; `groups` is owned by the closure.
