@@ -175,7 +175,7 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::chdir(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
-    let envp = setup::cstrings(process.env().as_deref().unwrap_or(&[]), "process.env")?;
+    let envp = setup::cstrings(&setup::env_with_home(process), "process.env")?;
 
     send(&init.sock, &Msg::Ready)?;
 
