@@ -5,7 +5,7 @@
 #
 # Steps: scripts/setup-deps.sh, cargo build --workspace (debug), then
 # cargo test --workspace (unit tests, and the integration suite in
-# integration/, which runs target/debug/berth). Exits non-zero and names the
+# integration/, which runs target/<arch>-unknown-linux-gnu/debug/berth). Exits non-zero and names the
 # step that failed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -184,6 +184,31 @@ fn failing_create_container_hook_fails_create() {
 }
 
 #[test]
+fn failing_start_container_hook_fails_start_and_stops_the_container() {
+    // The program would leave a marker; a failing startContainer hook must
+    // stop the container before it runs, and `start` must say so.
+    let mut env = Env::sh("fail_start_container", "touch /program-ran; sleep 30");
+    let hook = host_hook(&env);
+    env.set(
+        "/hooks",
+        json!({
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /hooks.log; exit 4"]}],
+            "poststart": [entry(&env, &hook, "poststart", 0)]
+        }),
+    );
+    env.create();
+    let out = env.berth(&["start", &env.id.clone()]);
+    out.fails_with(&["startContainer", "exited with status 4"]);
+    env.wait_status("stopped", SHORT);
+    let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
+    assert!(log.contains("startContainer"), "startContainer hook did not run: {log:?}");
+    assert!(!log.contains("poststart"), "poststart ran although start failed: {log:?}");
+    assert!(!env.rootfs().join("program-ran").exists(), "the program ran although startContainer failed");
+    env.delete().ok();
+    assert_no_leftovers(&env);
+}
+
+#[test]
 fn failing_poststart_hook_only_warns() {
     let mut env = Env::sh("fail_poststart", SLEEPER);
     let hook = host_hook(&env);

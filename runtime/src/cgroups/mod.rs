@@ -6,6 +6,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -142,6 +143,20 @@ fn clean(path: &str) -> Result<String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
+fn open_write(p: &Path) -> Result<OwnedFd> {
+    fs::OpenOptions::new().write(true).open(p).map(OwnedFd::from).map_err(|e| Error::path("open", p, e))
+}
+
+/// Handles for joining the container's cgroups, see
+/// [`ContainerCgroups::open_join`].
+#[derive(Debug)]
+pub struct Join {
+    /// v1 `tasks` files: init writes "0" to each.
+    pub tasks: Vec<OwnedFd>,
+    /// The v2 cgroup directory, for CLONE_INTO_CGROUP.
+    pub unified_dir: Option<OwnedFd>,
+}
+
 /// The container's cgroups: one directory per hierarchy.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ContainerCgroups {
@@ -195,22 +210,32 @@ impl ContainerCgroups {
         Ok(())
     }
 
-    /// Open the files init writes "0" to in order to join: `tasks` on v1
-    /// (measured faster than cgroup.procs on this kernel), `cgroup.procs`
-    /// on v2. Opened by the parent so that the writer's credentials and
-    /// cgroup namespace at open time are the host's.
-    pub fn open_join_files(&self) -> Result<Vec<OwnedFd>> {
-        self.mounts
-            .iter()
-            .map(|m| {
-                let p = m.dir.join(if m.unified { "cgroup.procs" } else { "tasks" });
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&p)
-                    .map(OwnedFd::from)
-                    .map_err(|e| Error::path("open", p, e))
-            })
-            .collect()
+    /// Open what init needs to join its cgroups: the v1 `tasks` files init
+    /// writes "0" to (measured faster than cgroup.procs on this kernel), and
+    /// the v2 directory for clone3's CLONE_INTO_CGROUP (writing cgroup.procs
+    /// on v2 waits for an RCU grace period: about 8 ms here). Opened by the
+    /// parent, so the opener's credentials and cgroup namespace are the
+    /// host's.
+    pub fn open_join(&self) -> Result<Join> {
+        let mut j = Join { tasks: Vec::with_capacity(self.mounts.len()), unified_dir: None };
+        for m in &self.mounts {
+            if m.unified {
+                let f = fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(&m.dir)
+                    .map_err(|e| Error::path("open", &m.dir, e))?;
+                j.unified_dir = Some(OwnedFd::from(f));
+            } else {
+                j.tasks.push(open_write(&m.dir.join("tasks"))?);
+            }
+        }
+        Ok(j)
+    }
+
+    /// cgroup.procs of the v2 hierarchy, when clone3 can't place init there.
+    pub fn open_unified_procs(&self) -> Result<Option<OwnedFd>> {
+        self.mounts.iter().find(|m| m.unified).map(|m| open_write(&m.dir.join("cgroup.procs"))).transpose()
     }
 
     /// Pids in the container's cgroup (from the first hierarchy that has any).

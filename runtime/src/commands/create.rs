@@ -63,9 +63,11 @@ pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Create
     let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
     let cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
         .map_err(|e| config_error(&bundle, e))?;
+    log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
     let mut undo = Undo { dir: Some(dir), cgroups: None };
     cgroups.create()?;
+    log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
     undo.cgroups = Some(cgroups.clone());
     let dir = undo.dir.as_ref().unwrap();
     mkfifo(&dir.fifo_path())?;
@@ -83,6 +85,7 @@ pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Create
         extra_env: &extra_env,
     })?;
     drop(console_theirs);
+    log::debug!("{}: init {} ready (blocked on exec.fifo)", a.id, init.pid);
     let hooks = bundle.spec.hooks().as_ref();
     let state = State {
         id: a.id.clone(),

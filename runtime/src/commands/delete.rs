@@ -55,6 +55,7 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
 
 /// Remove a stopped container's cgroups and state dir, then run poststop.
 pub fn destroy(dir: StateDir, state: &State) -> Result<()> {
+    log::debug!("{}: removing cgroups and state dir", state.id);
     kill_leftovers(state);
     state.cgroups.remove()?;
     dir.remove()?;

@@ -56,6 +56,31 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
         )));
     }
     fs::remove_file(&fifo_path).map_err(|e| Error::path("remove", &fifo_path, e))?;
+    // init holds its end until execve closes it: EOF means the program runs
+    // (so poststart runs after startContainer and the exec, as the spec
+    // orders); anything written before EOF is init's error.
+    let mut rest = Vec::new();
+    let mut p = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        let mut buf = [0u8; 4096];
+        match fifo.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => rest.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                unsafe { libc::poll(&mut p, 1, -1) };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::path("read", &fifo_path, e)),
+        }
+    }
+    if let Some(msg) = rest.strip_prefix(b"E") {
+        return Err(Error::Init(format!(
+            "container \"{}\" failed to start: {}",
+            state.id,
+            String::from_utf8_lossy(msg)
+        )));
+    }
+    log::debug!("{}: started, init {} has exec'd", state.id, state.pid);
     run_warn(HookKind::Poststart, &state.poststart, state, Status::Running);
     Ok(())
 }

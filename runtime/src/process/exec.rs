@@ -240,7 +240,7 @@ fn child(e: &Exec) -> Result<Never> {
     setup::io_priority(p)?;
     let exe = setup::find_executable(p)?;
     let argv = setup::cstrings(p.args().as_deref().unwrap_or(&[]), "process.args")?;
-    let envp = setup::cstrings(p.env().as_deref().unwrap_or(&[]), "process.env")?;
+    let envp = setup::cstrings(&setup::env_with_home(p), "process.env")?;
 
     if let Some(c) = &e.caps {
         caps::before_user_switch(c)?;

@@ -29,6 +29,10 @@ pub(super) struct Init<'a> {
     pub state_fd: OwnedFd,
     pub sock: OwnedFd,
     pub two_stage: bool,
+    /// exec.fifo's write end once `start` opened it: held (CLOEXEC) until
+    /// execve closes it, so `start` sees EOF exactly when the container's
+    /// program runs; a failure before that is written into it.
+    pub fifo: Option<OwnedFd>,
 }
 
 /// init's entry point: never returns.
@@ -38,7 +42,11 @@ pub(super) fn main(mut init: Init) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    if let Some(s) = sock {
+    if let Some(f) = &init.fifo {
+        // `start` is waiting: it reports this and the container stops.
+        let msg = format!("E{err}");
+        unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    } else if let Some(s) = sock {
         if sync::send(&s, &Msg::Error(err.to_string())).is_err() {
             // The parent is gone (after Ready, for `create`): tell the
             // container's stderr instead.
@@ -176,7 +184,7 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::chdir(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
-    let mut envp = setup::cstrings(process.env().as_deref().unwrap_or(&[]), "process.env")?;
+    let mut envp = setup::cstrings(&setup::env_with_home(process), "process.env")?;
     envp.extend(setup::cstrings(init.l.extra_env, "LISTEN_FDS")?);
 
     send(&init.sock, &Msg::Ready)?;
@@ -191,7 +199,7 @@ fn run(init: &mut Init) -> Result<Never> {
     if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
     }
-    drop(fd);
+    init.fifo = Some(fd);
 
     if let Some(c) = &init.l.caps {
         caps::before_user_switch(c)?;

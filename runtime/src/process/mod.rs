@@ -29,10 +29,13 @@
 //!                                   Ready      ◀─
 //!  write state.json, exit (create)                open exec.fifo for writing: blocks
 //!  ...
-//!  `start`: open exec.fifo, poll it with the     write 1 byte, close
-//!  pidfd, read 1 byte, unlink it                  user, groups, umask,
-//!  poststart hooks                                startContainer hooks,
+//!  `start`: open exec.fifo, poll it with the     write "0", keep the fifo open
+//!  pidfd, read "0", unlink it                     (CLOEXEC): user, groups, umask,
+//!                                                 startContainer hooks,
 //!                                                 no_new_privs, fds CLOEXEC, execve
+//!  read to EOF (= execve closed the fifo;         on failure: write "E<message>"
+//!  "E<message>" = init failed, stopped)           into the fifo, exit
+//!  poststart hooks
 //! ```
 //!
 //! `Error(msg)` may come from init instead of any message it sends; the
@@ -46,7 +49,7 @@ pub mod sync;
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
@@ -98,7 +101,8 @@ pub struct Launched {
 pub fn launch(l: &Launch) -> Result<Launched> {
     let spec = &l.bundle.spec;
     let plan = Plan::from_spec(spec)?;
-    let join_files = l.cgroups.open_join_files()?;
+    let cg = l.cgroups.open_join()?;
+    let mut join_files = cg.tasks;
     let state_fd = l.state_dir.open_path_fd()?;
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
     let two_stage = plan.two_stage();
@@ -111,7 +115,19 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
-    let forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, None) };
+    let flags = plan.clone_flags().bits() as u64;
+    let into = cg.unified_dir.as_ref().map(|f| f.as_raw_fd());
+    let mut forked = unsafe { sys::clone_fork(flags, into) };
+    if into.is_some() && forked.is_err() {
+        // No CLONE_INTO_CGROUP (older kernel, or a cgroup it refuses):
+        // init writes cgroup.procs itself instead.
+        log::debug!("clone3 CLONE_INTO_CGROUP failed ({:?}); joining by cgroup.procs", forked.as_ref().err());
+        if let Some(f) = l.cgroups.open_unified_procs()? {
+            join_files.push(f);
+        }
+        forked = unsafe { sys::clone_fork(flags, None) };
+    }
+    drop(cg.unified_dir);
     let forked = match forked {
         Ok(f) => f,
         Err(e) => {
@@ -123,7 +139,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         Forked::Child => {
             drop(parent_sock);
             std::mem::forget(restore);
-            init::main(init::Init { l, plan: &plan, join_files, state_fd, sock: child_sock, two_stage })
+            init::main(init::Init { l, plan: &plan, join_files, state_fd, sock: child_sock, two_stage, fifo: None })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
