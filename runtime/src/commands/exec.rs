@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use nix::sys::signal::{kill, Signal};
@@ -55,7 +56,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     check_lsm(&process)?;
     let terminal = process.terminal() == Some(true);
     console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
-    let cgroup_files = open_cgroup_files(&state.cgroups, &a.cgroup)?;
+    let (cgroup_files, unified) = open_cgroup_files(&state.cgroups, &a.cgroup)?;
     let namespaces = Namespaces::open(state.pid)?;
     // init was alive when its pidfd was taken; still alive now means the
     // namespaces above are its own, not those of a recycled pid.
@@ -83,6 +84,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         process: &process,
         namespaces,
         cgroup_files,
+        unified,
         console: console_theirs.as_ref(),
         preserve_fds: a.preserve_fds,
         caps: caps::plan(&process),
@@ -325,29 +327,45 @@ fn selects(m: &CgroupMount, ctrl: &str) -> bool {
     m.subsystems.iter().any(|s| s == ctrl || s.strip_prefix("name=") == Some(ctrl))
 }
 
-/// The files the process writes "0" to: `tasks` (v1) or `cgroup.procs`
-/// (v2) of the container's cgroup, or of a sub-cgroup chosen by --cgroup
-/// (which must exist, as with runc).
-fn open_cgroup_files(cg: &ContainerCgroups, args: &[String]) -> Result<Vec<OwnedFd>> {
+/// What the process joins: the v1 `tasks` files it writes "0" to, and the
+/// v2 directory (CLONE_INTO_CGROUP) with its cgroup.procs as a fallback; of
+/// the container's cgroup, or of a sub-cgroup chosen by --cgroup (which
+/// must exist, as with runc).
+type CgroupJoin = (Vec<OwnedFd>, Option<(OwnedFd, OwnedFd)>);
+
+fn open_cgroup_files(cg: &ContainerCgroups, args: &[String]) -> Result<CgroupJoin> {
     let subs = parse_sub_cgroups(args)?;
     for ctrl in subs.keys().filter(|k| !k.is_empty()) {
         if !cg.mounts.iter().any(|m| selects(m, ctrl)) {
             return Err(Error::Usage(format!("--cgroup: unknown controller {ctrl:?} (not a hierarchy of this container)")));
         }
     }
-    let mut files = Vec::with_capacity(cg.mounts.len());
+    let mut tasks = Vec::with_capacity(cg.mounts.len());
+    let mut unified = None;
     for m in &cg.mounts {
         let sub = subs.iter().find(|(k, _)| !k.is_empty() && selects(m, k)).or_else(|| subs.get_key_value(""));
         let dir = match sub {
             Some((_, p)) => m.dir.join(p),
             None => m.dir.clone(),
         };
-        let file = dir.join(if m.unified { "cgroup.procs" } else { "tasks" });
         let what = if sub.is_some() { "--cgroup: open" } else { "open" };
-        let f = fs::OpenOptions::new().write(true).open(&file).map_err(|e| Error::path(what, &file, e))?;
-        files.push(f.into());
+        let open = |p: &Path, flags: i32, write: bool| -> Result<OwnedFd> {
+            fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .custom_flags(flags)
+                .open(p)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::path(what, p, e))
+        };
+        if m.unified {
+            let d = open(&dir, libc::O_DIRECTORY | libc::O_CLOEXEC, false)?;
+            unified = Some((d, open(&dir.join("cgroup.procs"), libc::O_CLOEXEC, true)?));
+        } else {
+            tasks.push(open(&dir.join("tasks"), libc::O_CLOEXEC, true)?);
+        }
     }
-    Ok(files)
+    Ok((tasks, unified))
 }
 
 #[cfg(test)]

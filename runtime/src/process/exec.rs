@@ -9,8 +9,9 @@
 //!  open /proc/<init>/ns/* (those that differ from
 //!  berth's own), verify init is still the same
 //!  process, open the cgroup join files
-//!  [setns(pid ns)] ── clone ─────────────────────▶ not dumpable; write "0" to each
-//!  [restore own pid ns]                             cgroup join file; rlimits,
+//!  [setns(pid ns)] ── clone3 ────────────────────▶ not dumpable; write "0" to each
+//!   (CLONE_INTO_CGROUP: the v2 cgroup)              v1 tasks file; rlimits,
+//!  [restore own pid ns]
 //!                                                   oom_score_adj (host /proc)
 //!                                                   setns time, ipc, uts, net,
 //!                                                   cgroup, mount (as host root),
@@ -124,8 +125,12 @@ fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
 pub struct Exec<'a> {
     pub process: &'a Process,
     pub namespaces: Namespaces,
-    /// `tasks` (v1) / `cgroup.procs` (v2) of the cgroups to join, opened.
+    /// v1 `tasks` files of the cgroups to join, opened.
     pub cgroup_files: Vec<OwnedFd>,
+    /// The v2 cgroup: its directory for clone3's CLONE_INTO_CGROUP (writing
+    /// cgroup.procs waits for an RCU grace period), and its cgroup.procs in
+    /// case the kernel refuses that.
+    pub unified: Option<(OwnedFd, OwnedFd)>,
     /// With `process.terminal`: where the pty master goes.
     pub console: Option<&'a OwnedFd>,
     /// Extra fds (3 .. 3+N) passed to the process.
@@ -144,14 +149,24 @@ pub struct Started {
 
 /// Clone the process and wait until it has called execve (or failed, which
 /// is reported with init's error convention and leaves no process behind).
-pub fn start(e: Exec) -> Result<Started> {
+pub fn start(mut e: Exec) -> Result<Started> {
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
     let restore = match &e.namespaces.pid {
         Some(fd) => Some(NsRestore::join_pid(fd)?),
         None => None,
     };
     // SAFETY: berth is single-threaded; the child never returns.
-    let forked = unsafe { sys::clone_fork(0, None) };
+    let mut forked = match &e.unified {
+        Some((dir, _)) => unsafe { sys::clone_fork(0, Some(dir.as_raw_fd())) },
+        None => unsafe { sys::clone_fork(0, None) },
+    };
+    if let Some((_, procs)) = e.unified.take() {
+        if forked.is_err() {
+            // No CLONE_INTO_CGROUP here: the child writes cgroup.procs.
+            e.cgroup_files.push(procs);
+            forked = unsafe { sys::clone_fork(0, None) };
+        }
+    }
     let (pid, pidfd) = match forked {
         Ok(Forked::Child) => {
             drop(parent_sock);
