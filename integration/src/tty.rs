@@ -26,13 +26,24 @@ pub struct Pty {
 impl Pty {
     pub fn open(rows: u16, cols: u16) -> Pty {
         let (mut m, mut s) = (-1, -1);
-        let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
-        let r = unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        let ws = libc::winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let r =
+            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
         assert_eq!(r, 0, "openpty: {}", io::Error::last_os_error());
         for fd in [m, s] {
             unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
-        unsafe { Pty { master: OwnedFd::from_raw_fd(m), slave: OwnedFd::from_raw_fd(s) } }
+        unsafe {
+            Pty {
+                master: OwnedFd::from_raw_fd(m),
+                slave: OwnedFd::from_raw_fd(s),
+            }
+        }
     }
 
     /// Resize: the kernel sends SIGWINCH to the slave's foreground group.
@@ -47,7 +58,12 @@ impl Pty {
 }
 
 pub fn set_size(fd: RawFd, rows: u16, cols: u16) {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     let r = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &ws) };
     assert_eq!(r, 0, "TIOCSWINSZ: {}", io::Error::last_os_error());
 }
@@ -102,7 +118,9 @@ impl Reader {
                 return t;
             }
             if Instant::now() > deadline {
-                panic!("timed out after {timeout:?} waiting for {needle:?} on the terminal; got {t:?}");
+                panic!(
+                    "timed out after {timeout:?} waiting for {needle:?} on the terminal; got {t:?}"
+                );
             }
             sleep(Duration::from_millis(20));
         }
@@ -119,9 +137,15 @@ pub struct ConsoleSocket {
 impl ConsoleSocket {
     pub fn bind(path: &Path) -> ConsoleSocket {
         let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
-        listener.set_nonblocking(true).expect("nonblocking listener");
-        ConsoleSocket { path: path.to_path_buf(), listener }
+        let listener =
+            UnixListener::bind(path).unwrap_or_else(|e| panic!("bind {}: {e}", path.display()));
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        ConsoleSocket {
+            path: path.to_path_buf(),
+            listener,
+        }
     }
 
     pub fn path_str(&self) -> String {
@@ -144,21 +168,34 @@ impl ConsoleSocket {
         conn.set_nonblocking(false).expect("blocking conn");
         let mut buf = [0u8; 4096];
         let mut cmsg = [0u64; 8];
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
         hdr.msg_control = cmsg.as_mut_ptr().cast();
         hdr.msg_controllen = std::mem::size_of_val(&cmsg);
         let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC) };
-        assert!(n >= 0, "recvmsg on the console socket: {}", io::Error::last_os_error());
+        assert!(
+            n >= 0,
+            "recvmsg on the console socket: {}",
+            io::Error::last_os_error()
+        );
         let fd = unsafe {
             let c = libc::CMSG_FIRSTHDR(&hdr);
             assert!(!c.is_null(), "the console socket message carried no fd");
-            assert_eq!(((*c).cmsg_level, (*c).cmsg_type), (libc::SOL_SOCKET, libc::SCM_RIGHTS));
+            assert_eq!(
+                ((*c).cmsg_level, (*c).cmsg_type),
+                (libc::SOL_SOCKET, libc::SCM_RIGHTS)
+            );
             std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd)
         };
-        (String::from_utf8_lossy(&buf[..n as usize]).into_owned(), unsafe { OwnedFd::from_raw_fd(fd) })
+        (
+            String::from_utf8_lossy(&buf[..n as usize]).into_owned(),
+            unsafe { OwnedFd::from_raw_fd(fd) },
+        )
     }
 }
 
@@ -191,7 +228,12 @@ impl Berth {
     }
 
     pub fn signal(&self, sig: i32) {
-        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0, "kill: {}", io::Error::last_os_error());
+        assert_eq!(
+            unsafe { libc::kill(self.pid(), sig) },
+            0,
+            "kill: {}",
+            io::Error::last_os_error()
+        );
     }
 
     /// Wait for exit within `timeout`; panics (after killing it) otherwise.
@@ -205,7 +247,11 @@ impl Berth {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!("timed out after {timeout:?}: {}\n  stderr: {}", self.cmdline, self.stderr());
+                panic!(
+                    "timed out after {timeout:?}: {}\n  stderr: {}",
+                    self.cmdline,
+                    self.stderr()
+                );
             }
             sleep(Duration::from_millis(10));
         }
@@ -215,7 +261,14 @@ impl Berth {
     #[track_caller]
     pub fn code(&mut self, timeout: Duration) -> i32 {
         let s = self.wait(timeout);
-        s.code().unwrap_or_else(|| panic!("{}: {}\n  stderr: {}", self.cmdline, describe_status(&s), self.stderr()))
+        s.code().unwrap_or_else(|| {
+            panic!(
+                "{}: {}\n  stderr: {}",
+                self.cmdline,
+                describe_status(&s),
+                self.stderr()
+            )
+        })
     }
 
     pub fn stdout(&self) -> String {
@@ -241,13 +294,18 @@ pub fn spawn(env: &Env, args: &[&str], how: Stdio3) -> Berth {
     let mut all = vec!["--root".to_string(), env.root.display().to_string()];
     all.extend(args.iter().map(|s| s.to_string()));
     let cmdline = render_cmdline(&bin, &all);
-    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let out = env.file(&format!("spawn-{n}.out"));
     let err = env.file(&format!("spawn-{n}.err"));
     // LISTEN_PID must be berth's own pid: a shell exports its $$ and execs berth.
     let mut cmd = if how.listen_pid {
         let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg("export LISTEN_PID=$$; exec \"$0\" \"$@\"").arg(&bin);
+        c.arg("-c")
+            .arg("export LISTEN_PID=$$; exec \"$0\" \"$@\"")
+            .arg(&bin);
         c
     } else {
         Command::new(&bin)
@@ -290,6 +348,13 @@ pub fn spawn(env: &Env, args: &[&str], how: Stdio3) -> Berth {
             Ok(())
         });
     }
-    let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
-    Berth { cmdline, child, out, err }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmdline}: {e}"));
+    Berth {
+        cmdline,
+        child,
+        out,
+        err,
+    }
 }

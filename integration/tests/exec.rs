@@ -41,29 +41,55 @@ fn finish(env: &Env) {
 
 fn status_field(pid: i64, key: &str) -> String {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    squash(s.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {s}")))
+    squash(
+        s.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} in {s}")),
+    )
 }
 
 #[test]
 fn joins_every_namespace_including_user_and_time() {
     let mut env = Env::sh("exec_all_ns", SLEEPER);
     env.set("/ociVersion", json!("1.2.0"));
-    env.set_namespaces(&["pid", "network", "ipc", "uts", "mount", "cgroup", "user", "time"]);
-    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    env.set("/linux/timeOffsets", json!({"boottime": {"secs": 864000, "nanosecs": 0}}));
+    env.set_namespaces(&[
+        "pid", "network", "ipc", "uts", "mount", "cgroup", "user", "time",
+    ]);
+    env.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    env.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    env.set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": 864000, "nanosecs": 0}}),
+    );
     let init = running(&env).to_string();
     let pid = exec_sleeper(&env, &[]).to_string();
     for ns in NS {
-        assert_ne!(ns_link(&init, ns), ns_link("self", ns), "the container's {ns} namespace is the host's");
-        assert_eq!(ns_link(&pid, ns), ns_link(&init, ns), "exec did not join the {ns} namespace");
+        assert_ne!(
+            ns_link(&init, ns),
+            ns_link("self", ns),
+            "the container's {ns} namespace is the host's"
+        );
+        assert_eq!(
+            ns_link(&pid, ns),
+            ns_link(&init, ns),
+            "exec did not join the {ns} namespace"
+        );
     }
     // Root of the user namespace; the boottime offset applies.
     let out = sh(&env, &[], "id -u; cut -d. -f1 /proc/uptime; echo $$").ok();
     let l = out.lines();
     assert_eq!(l[0], "0", "{out}");
     assert!(l[1].parse::<u64>().unwrap() >= 864000, "{out}");
-    assert_eq!(status_field(pid.parse().unwrap(), "Uid:"), "Uid: 100000 100000 100000 100000");
+    assert_eq!(
+        status_field(pid.parse().unwrap(), "Uid:"),
+        "Uid: 100000 100000 100000 100000"
+    );
     finish(&env);
 }
 
@@ -82,13 +108,24 @@ fn shares_namespaces_the_container_shares_with_the_host() {
 
 #[test]
 fn sees_the_containers_processes_and_root() {
-    let env = Env::sh("exec_view", &format!("echo inside > /marker-file; {SLEEPER}"));
+    let env = Env::sh(
+        "exec_view",
+        &format!("echo inside > /marker-file; {SLEEPER}"),
+    );
     running(&env);
     env.wait_file("marker-file", "inside");
-    let out = sh(&env, &[], "cat /marker-file; cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname").ok();
+    let out = sh(
+        &env,
+        &[],
+        "cat /marker-file; cat /proc/1/cmdline | tr '\\0' ' '; echo; hostname",
+    )
+    .ok();
     let l = out.lines();
     assert_eq!(l[0], "inside");
-    assert!(l[1].contains(&env.marker), "pid 1 is not the container's init: {out}");
+    assert!(
+        l[1].contains(&env.marker),
+        "pid 1 is not the container's init: {out}"
+    );
     assert_eq!(l[2], "berth");
     finish(&env);
 }
@@ -108,9 +145,10 @@ fn joins_the_containers_cgroups() {
 fn sub_cgroup_with_cgroup_flag() {
     let env = Env::sh("exec_sub_cgroup", SLEEPER);
     running(&env);
-    let cpu = host::cgroup_dirs(&env.cgroups_path)
-        .into_iter()
-        .find(|d| d.components().any(|c| c.as_os_str() == "cpu" || c.as_os_str() == "cpu,cpuacct"));
+    let cpu = host::cgroup_dirs(&env.cgroups_path).into_iter().find(|d| {
+        d.components()
+            .any(|c| c.as_os_str() == "cpu" || c.as_os_str() == "cpu,cpuacct")
+    });
     let Some(cpu) = cpu else {
         eprintln!("no v1 cpu hierarchy on this host; --cgroup CONTROLLER:PATH not checked");
         return finish(&env);
@@ -119,15 +157,30 @@ fn sub_cgroup_with_cgroup_flag() {
     fs::create_dir(&sub).unwrap();
     let pid = exec_sleeper(&env, &["--cgroup", "cpu:sub"]);
     let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let cpu_line = cg.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == "cpu"))).unwrap();
-    assert!(cpu_line.ends_with(&format!("{}/sub", env.cgroups_path)), "{cg}");
+    let cpu_line = cg
+        .lines()
+        .find(|l| {
+            l.split(':')
+                .nth(1)
+                .is_some_and(|c| c.split(',').any(|c| c == "cpu"))
+        })
+        .unwrap();
+    assert!(
+        cpu_line.ends_with(&format!("{}/sub", env.cgroups_path)),
+        "{cg}"
+    );
     let mem_line = cg.lines().find(|l| l.contains(":memory:")).unwrap();
-    assert!(mem_line.ends_with(&env.cgroups_path), "other controllers stay in the container's cgroup: {cg}");
+    assert!(
+        mem_line.ends_with(&env.cgroups_path),
+        "other controllers stay in the container's cgroup: {cg}"
+    );
     // errors: missing sub-cgroup, unknown controller, bad syntax
     exec(&env, &["--cgroup", "cpu:nosuch"], &["true"]).fails_with(&["--cgroup", "nosuch"]);
-    exec(&env, &["--cgroup", "nosuchctl:sub"], &["true"]).fails_with(&["--cgroup", "unknown controller"]);
+    exec(&env, &["--cgroup", "nosuchctl:sub"], &["true"])
+        .fails_with(&["--cgroup", "unknown controller"]);
     exec(&env, &["--cgroup", "a:b:c"], &["true"]).fails_with(&["--cgroup", "a:b:c"]);
-    exec(&env, &["--cgroup", "cpu:x", "--cgroup", "y"], &["true"]).fails_with(&["--cgroup", "CONTROLLER"]);
+    exec(&env, &["--cgroup", "cpu:x", "--cgroup", "y"], &["true"])
+        .fails_with(&["--cgroup", "CONTROLLER"]);
     exec(&env, &["--cgroup", "../../escape"], &["true"]).fails_with(&["--cgroup", ".."]);
     host::kill9(pid as i32);
     wait_until(SHORT, || !pid_alive(pid));
@@ -143,9 +196,14 @@ fn exit_status_is_the_processes() {
     sh(&env, &[], "kill -9 $$").exits_with(137);
     sh(&env, &[], "echo out; echo err >&2").ok();
     let out = sh(&env, &[], "echo out; echo err >&2").ok();
-    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("out\n", "err\n"));
+    assert_eq!(
+        (out.stdout.as_str(), out.stderr.as_str()),
+        ("out\n", "err\n")
+    );
     // stdin reaches the process
-    let got = env.berth_stdin(&["exec", &env.id, "cat"], b"from stdin\n").ok();
+    let got = env
+        .berth_stdin(&["exec", &env.id, "cat"], b"from stdin\n")
+        .ok();
     assert_eq!(got.stdout, "from stdin\n");
     finish(&env);
 }
@@ -154,7 +212,12 @@ fn exit_status_is_the_processes() {
 fn command_arguments_are_not_flags() {
     let env = Env::sh("exec_args", SLEEPER);
     running(&env);
-    let out = exec(&env, &[], &["sh", "-c", "printf '[%s]' \"$@\"", "x", "-t", "--env", "-d"]).ok();
+    let out = exec(
+        &env,
+        &[],
+        &["sh", "-c", "printf '[%s]' \"$@\"", "x", "-t", "--env", "-d"],
+    )
+    .ok();
     assert_eq!(out.stdout, "[-t][--env][-d]");
     finish(&env);
 }
@@ -164,8 +227,17 @@ fn foreground_exec_forwards_signals() {
     let env = Env::sh("exec_signal", SLEEPER);
     running(&env);
     let ready = env.rootfs().join("ready");
-    let p = env.spawn(&["exec", &env.id, "sh", "-c", "trap 'exit 5' TERM; touch /ready; while :; do sleep 0.05; done"]);
-    assert!(wait_until(SHORT, || ready.exists()), "the exec'd process did not start");
+    let p = env.spawn(&[
+        "exec",
+        &env.id,
+        "sh",
+        "-c",
+        "trap 'exit 5' TERM; touch /ready; while :; do sleep 0.05; done",
+    ]);
+    assert!(
+        wait_until(SHORT, || ready.exists()),
+        "the exec'd process did not start"
+    );
     p.signal(libc::SIGTERM);
     p.wait(SHORT).exits_with(5);
     finish(&env);
@@ -174,7 +246,10 @@ fn foreground_exec_forwards_signals() {
 #[test]
 fn env_cwd_user_and_groups() {
     let mut env = Env::sh("exec_env_user", SLEEPER);
-    env.set("/process/env", json!(["PATH=/bin:/sbin", "KEEP=config", "OVER=config"]));
+    env.set(
+        "/process/env",
+        json!(["PATH=/bin:/sbin", "KEEP=config", "OVER=config"]),
+    );
     fs::create_dir_all(env.rootfs().join("work")).unwrap();
     running(&env);
     let out = sh(&env, &["-e", "OVER=flag", "--env", "NEW=x y", "--cwd", "/work", "-u", "1000:1001", "-g", "10", "--additional-gids", "20,30"],
@@ -213,12 +288,26 @@ fn process_json() {
     let out = exec(&env, &["-p", pj.to_str().unwrap(), "-u", "55"], &[]).ok();
     assert_eq!(out.lines()[2], "55");
     // errors name the file and the field
-    fs::write(&pj, r#"{"user": {"uid": "x", "gid": 0}, "args": ["true"], "cwd": "/"}"#).unwrap();
-    exec(&env, &["--process", pj.to_str().unwrap()], &[]).fails_with(&[pj.to_str().unwrap(), "user.uid"]);
-    fs::write(&pj, r#"{"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "rel"}"#).unwrap();
-    exec(&env, &["--process", pj.to_str().unwrap()], &[]).fails_with(&[pj.to_str().unwrap(), "cwd"]);
+    fs::write(
+        &pj,
+        r#"{"user": {"uid": "x", "gid": 0}, "args": ["true"], "cwd": "/"}"#,
+    )
+    .unwrap();
+    exec(&env, &["--process", pj.to_str().unwrap()], &[])
+        .fails_with(&[pj.to_str().unwrap(), "user.uid"]);
+    fs::write(
+        &pj,
+        r#"{"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "rel"}"#,
+    )
+    .unwrap();
+    exec(&env, &["--process", pj.to_str().unwrap()], &[])
+        .fails_with(&[pj.to_str().unwrap(), "cwd"]);
     exec(&env, &["--process", "/no/such/process.json"], &[]).fails_with(&["/no/such/process.json"]);
-    fs::write(&pj, r#"{"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "/"}"#).unwrap();
+    fs::write(
+        &pj,
+        r#"{"user": {"uid": 0, "gid": 0}, "args": ["true"], "cwd": "/"}"#,
+    )
+    .unwrap();
     exec(&env, &["--process", pj.to_str().unwrap()], &["echo"]).fails_with(&["--process"]);
     finish(&env);
 }
@@ -227,13 +316,29 @@ fn process_json() {
 fn capabilities_from_the_config_and_cap_flag() {
     let mut env = Env::sh("exec_caps", SLEEPER);
     let caps = json!(["CAP_CHOWN", "CAP_KILL"]);
-    env.set("/process/capabilities", json!({"bounding": caps, "effective": caps, "permitted": caps}));
+    env.set(
+        "/process/capabilities",
+        json!({"bounding": caps, "effective": caps, "permitted": caps}),
+    );
     running(&env);
     let out = sh(&env, &[], "grep -E '^Cap(Bnd|Eff)' /proc/self/status").ok();
-    assert_eq!(squash(&out.stdout), "CapEff: 0000000000000021\nCapBnd: 0000000000000021", "{out}");
-    let out = sh(&env, &["--cap", "CAP_NET_RAW", "-c", "CAP_SYS_CHROOT"], "grep -E '^Cap(Bnd|Eff|Prm)' /proc/self/status").ok();
+    assert_eq!(
+        squash(&out.stdout),
+        "CapEff: 0000000000000021\nCapBnd: 0000000000000021",
+        "{out}"
+    );
+    let out = sh(
+        &env,
+        &["--cap", "CAP_NET_RAW", "-c", "CAP_SYS_CHROOT"],
+        "grep -E '^Cap(Bnd|Eff|Prm)' /proc/self/status",
+    )
+    .ok();
     // + NET_RAW (13) + SYS_CHROOT (18)
-    assert_eq!(squash(&out.stdout), "CapPrm: 0000000000042021\nCapEff: 0000000000042021\nCapBnd: 0000000000042021", "{out}");
+    assert_eq!(
+        squash(&out.stdout),
+        "CapPrm: 0000000000042021\nCapEff: 0000000000042021\nCapBnd: 0000000000042021",
+        "{out}"
+    );
     exec(&env, &["--cap", "CAP_NOPE"], &["true"]).fails_with(&["--cap", "CAP_NOPE"]);
     finish(&env);
 }
@@ -241,14 +346,36 @@ fn capabilities_from_the_config_and_cap_flag() {
 #[test]
 fn rlimits_and_no_new_privs() {
     let mut env = Env::sh("exec_rlimits_nnp", SLEEPER);
-    env.set("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]));
+    env.set(
+        "/process/rlimits",
+        json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]),
+    );
     env.set("/process/noNewPrivileges", json!(false));
     running(&env);
-    let out = sh(&env, &[], "grep 'open files' /proc/self/limits; grep NoNewPrivs /proc/self/status").ok();
-    assert_eq!(squash(&out.stdout), "Max open files 123 456 files\nNoNewPrivs: 0", "{out}");
-    let out = sh(&env, &["--no-new-privs"], "grep NoNewPrivs /proc/self/status").ok();
+    let out = sh(
+        &env,
+        &[],
+        "grep 'open files' /proc/self/limits; grep NoNewPrivs /proc/self/status",
+    )
+    .ok();
+    assert_eq!(
+        squash(&out.stdout),
+        "Max open files 123 456 files\nNoNewPrivs: 0",
+        "{out}"
+    );
+    let out = sh(
+        &env,
+        &["--no-new-privs"],
+        "grep NoNewPrivs /proc/self/status",
+    )
+    .ok();
     assert_eq!(squash(&out.stdout), "NoNewPrivs: 1");
-    let out = sh(&env, &["--no-new-privs=false"], "grep NoNewPrivs /proc/self/status").ok();
+    let out = sh(
+        &env,
+        &["--no-new-privs=false"],
+        "grep NoNewPrivs /proc/self/status",
+    )
+    .ok();
     assert_eq!(squash(&out.stdout), "NoNewPrivs: 0");
     finish(&env);
 }
@@ -260,11 +387,21 @@ fn detach_and_pid_file() {
     let pid = exec_sleeper(&env, &[]);
     assert!(pid_alive(pid));
     assert_ne!(pid, init);
-    assert_eq!(ns_link(&pid.to_string(), "pid"), ns_link(&init.to_string(), "pid"));
+    assert_eq!(
+        ns_link(&pid.to_string(), "pid"),
+        ns_link(&init.to_string(), "pid")
+    );
     // pid file for a foreground exec too
     let pf = env.file("fg.pid");
     sh(&env, &["--pid-file", pf.to_str().unwrap()], "echo $$").ok();
-    assert!(fs::read_to_string(&pf).unwrap().trim().parse::<i64>().unwrap() > 0);
+    assert!(
+        fs::read_to_string(&pf)
+            .unwrap()
+            .trim()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
     // kill --all reaches exec'd processes too
     env.berth(&["kill", "--all", &env.id, "KILL"]).ok();
     wait_until(SHORT, || !pid_alive(pid));
@@ -280,16 +417,50 @@ fn preserve_fds_passes_extra_fds() {
     let b = env.file("b.txt");
     fs::write(&a, "fd-three").unwrap();
     fs::write(&b, "fd-four").unwrap();
-    let how = Stdio3 { fds: vec![(3, a.clone()), (4, b.clone())], ..Default::default() };
-    let mut p = tty::spawn(&env, &["exec", "--preserve-fds", "2", &env.id, "sh", "-c", "cat <&3; cat <&4; ls /proc/self/fd | sort -n | tr '\\n' ' '"], how);
+    let how = Stdio3 {
+        fds: vec![(3, a.clone()), (4, b.clone())],
+        ..Default::default()
+    };
+    let mut p = tty::spawn(
+        &env,
+        &[
+            "exec",
+            "--preserve-fds",
+            "2",
+            &env.id,
+            "sh",
+            "-c",
+            "cat <&3; cat <&4; ls /proc/self/fd | sort -n | tr '\\n' ' '",
+        ],
+        how,
+    );
     assert_eq!(p.code(SHORT), 0, "{}", p.stderr());
     let out = p.stdout();
     assert!(out.starts_with("fd-threefd-four"), "{out}");
     // 0-2, 3, 4, and ls's own directory fd; nothing else of berth's
-    assert_eq!(out.trim_start_matches("fd-threefd-four").split_whitespace().count(), 6, "{out}");
+    assert_eq!(
+        out.trim_start_matches("fd-threefd-four")
+            .split_whitespace()
+            .count(),
+        6,
+        "{out}"
+    );
     // without the flag, the fds are not passed
-    let how = Stdio3 { fds: vec![(3, a)], ..Default::default() };
-    let mut p = tty::spawn(&env, &["exec", &env.id, "sh", "-c", "ls /proc/self/fd/3 2>/dev/null || echo closed"], how);
+    let how = Stdio3 {
+        fds: vec![(3, a)],
+        ..Default::default()
+    };
+    let mut p = tty::spawn(
+        &env,
+        &[
+            "exec",
+            &env.id,
+            "sh",
+            "-c",
+            "ls /proc/self/fd/3 2>/dev/null || echo closed",
+        ],
+        how,
+    );
     assert_eq!(p.code(SHORT), 0);
     assert_eq!(p.stdout().trim(), "closed");
     // a missing fd is an error
@@ -333,14 +504,19 @@ fn states_created_stopped_paused_missing() {
 fn apparmor_and_process_label_on_a_host_without_them() {
     let env = Env::sh("exec_lsm", SLEEPER);
     running(&env);
-    let aa = fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
+    let aa = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
     let out = exec(&env, &["--apparmor", "some-profile"], &["true"]);
     out.fails_with(&["apparmor", "some-profile"]);
     if !aa {
         out.fails_with(&["AppArmor is not enabled"]);
     }
     let se = Path::new("/sys/fs/selinux/enforce").exists();
-    let out = exec(&env, &["--process-label", "system_u:system_r:container_t:s0"], &["true"]);
+    let out = exec(
+        &env,
+        &["--process-label", "system_u:system_r:container_t:s0"],
+        &["true"],
+    );
     out.fails_with(&["selinux", "container_t"]);
     if !se {
         out.fails_with(&["SELinux is not enabled"]);

@@ -76,7 +76,7 @@ pub enum Command {
     },
     /// Run a process in a container (flags go before the container id; the
     /// command follows it).
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// Write a default config.json (like `runc spec`) into a bundle.
     Spec {
         /// Bundle directory to write config.json into.

@@ -68,20 +68,30 @@ pub fn check_flags(terminal: bool, detached: bool, socket: Option<&Path>) -> Res
 /// dials it).
 pub fn connect(path: &Path) -> Result<OwnedFd> {
     let err = |e: io::Error| Error::Usage(format!("--console-socket {}: {e}", path.display()));
-    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) }).map_err(err)?;
+    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
+        .map_err(err)?;
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let bytes = path.as_os_str().as_bytes();
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     if bytes.len() >= addr.sun_path.len() {
-        return Err(err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long")));
+        return Err(err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long",
+        )));
     }
     for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
         *d = *s as libc::c_char;
     }
     let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
     loop {
-        let r = unsafe { libc::connect(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) };
+        let r = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
         if r == 0 {
             return Ok(fd);
         }
@@ -96,15 +106,25 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
 /// container process's end).
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
-    cvt(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) })
-        .map_err(|e| Error::os("console socketpair", e))?;
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })
+    .map_err(|e| Error::os("console socketpair", e))?;
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 /// Send `fd` with `name` as the payload (SCM_RIGHTS).
 pub fn send_fd(sock: BorrowedFd, name: &[u8], fd: BorrowedFd) -> io::Result<()> {
     let mut cmsg = [0u64; 4];
-    let mut iov = libc::iovec { iov_base: name.as_ptr() as *mut _, iov_len: name.len() };
+    let mut iov = libc::iovec {
+        iov_base: name.as_ptr() as *mut _,
+        iov_len: name.len(),
+    };
     let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
     hdr.msg_iov = &mut iov;
     hdr.msg_iovlen = 1;
@@ -134,7 +154,10 @@ pub fn recv_fd(sock: BorrowedFd) -> io::Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut cmsg = [0u64; 8];
     loop {
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
         hdr.msg_iov = &mut iov;
         hdr.msg_iovlen = 1;
@@ -150,12 +173,18 @@ pub fn recv_fd(sock: BorrowedFd) -> io::Result<OwnedFd> {
         }
         unsafe {
             let c = libc::CMSG_FIRSTHDR(&hdr);
-            if !c.is_null() && (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+            if !c.is_null()
+                && (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_RIGHTS
+            {
                 let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
                 return Ok(OwnedFd::from_raw_fd(fd));
             }
         }
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "no terminal fd received from the container"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "no terminal fd received from the container",
+        ));
     }
 }
 
@@ -177,22 +206,46 @@ pub struct InContainer<'a> {
 /// caller must already be a session leader (setsid).
 pub fn setup_in_container(t: &InContainer) -> Result<()> {
     let err = |what: &str, e: io::Error| Error::os(format!("process.terminal: {what}"), e);
-    let master = cvt(unsafe { libc::open(c"/dev/ptmx".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
-        .map_err(|e| err("open /dev/ptmx in the container (is devpts mounted at /dev/pts?)", e))?;
+    let master = cvt(unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })
+    .map_err(|e| {
+        err(
+            "open /dev/ptmx in the container (is devpts mounted at /dev/pts?)",
+            e,
+        )
+    })?;
     let master = unsafe { OwnedFd::from_raw_fd(master) };
     let unlock: libc::c_int = 0;
-    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) }).map_err(|e| err("unlockpt", e))?;
+    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })
+        .map_err(|e| err("unlockpt", e))?;
     let mut n: libc::c_uint = 0;
-    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) }).map_err(|e| err("ptsname", e))?;
+    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })
+        .map_err(|e| err("ptsname", e))?;
     // The slave through the master, never by a path the container controls.
     let slave = cvt(unsafe {
-        libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC)
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
     })
     .map_err(|e| err("open the pty slave (TIOCGPTPEER)", e))?;
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     if let Some((h, w)) = t.size.filter(|(h, w)| *h != 0 && *w != 0) {
-        set_size(master.as_fd(), &libc::winsize { ws_row: h, ws_col: w, ws_xpixel: 0, ws_ypixel: 0 })
-            .map_err(|e| Error::os("process.consoleSize: TIOCSWINSZ", e))?;
+        set_size(
+            master.as_fd(),
+            &libc::winsize {
+                ws_row: h,
+                ws_col: w,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+        )
+        .map_err(|e| Error::os("process.consoleSize: TIOCSWINSZ", e))?;
     }
     if t.owner != 0 {
         let r = unsafe { libc::fchown(slave.as_raw_fd(), t.owner, u32::MAX) };
@@ -207,13 +260,16 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
     if t.mount_console {
         mount_console(n)?;
     }
-    send_fd(t.socket, MASTER_NAME, master.as_fd()).map_err(|e| err("send the pty master over the console socket", e))?;
+    send_fd(t.socket, MASTER_NAME, master.as_fd())
+        .map_err(|e| err("send the pty master over the console socket", e))?;
     drop(master);
     for target in 0..3 {
-        cvt(unsafe { libc::dup3(slave.as_raw_fd(), target, 0) }).map_err(|e| err("dup the pty slave to stdio", e))?;
+        cvt(unsafe { libc::dup3(slave.as_raw_fd(), target, 0) })
+            .map_err(|e| err("dup the pty slave to stdio", e))?;
     }
     drop(slave);
-    cvt(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) }).map_err(|e| err("make the pty the controlling terminal", e))?;
+    cvt(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) })
+        .map_err(|e| err("make the pty the controlling terminal", e))?;
     Ok(())
 }
 
@@ -221,7 +277,11 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
 fn mount_console(n: libc::c_uint) -> Result<()> {
     let console = c"/dev/console";
     let fd = unsafe {
-        libc::open(console.as_ptr(), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o666)
+        libc::open(
+            console.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o666,
+        )
     };
     if fd >= 0 {
         unsafe {
@@ -235,10 +295,21 @@ fn mount_console(n: libc::c_uint) -> Result<()> {
         }
     }
     let src = CString::new(format!("/dev/pts/{n}")).expect("no NUL");
-    let r = unsafe { libc::mount(src.as_ptr(), console.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) };
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            console.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
     if r != 0 {
         return Err(Error::os(
-            format!("process.terminal: bind {} on /dev/console", src.to_string_lossy()),
+            format!(
+                "process.terminal: bind {} on /dev/console",
+                src.to_string_lossy()
+            ),
             io::Error::last_os_error(),
         ));
     }
@@ -274,7 +345,11 @@ impl HostTerminal {
     pub fn find() -> Result<HostTerminal> {
         for fd in [2, 1, 0] {
             if is_tty(fd) {
-                return Ok(HostTerminal { fd, _owned: None, saved: None });
+                return Ok(HostTerminal {
+                    fd,
+                    _owned: None,
+                    saved: None,
+                });
             }
         }
         let fd = cvt(unsafe { libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
@@ -284,7 +359,11 @@ impl HostTerminal {
                      (give --console-socket and --detach, or run berth on a terminal)"
                 ))
             })?;
-        Ok(HostTerminal { fd, _owned: Some(unsafe { OwnedFd::from_raw_fd(fd) }), saved: None })
+        Ok(HostTerminal {
+            fd,
+            _owned: Some(unsafe { OwnedFd::from_raw_fd(fd) }),
+            saved: None,
+        })
     }
 
     fn set_raw(&mut self) -> io::Result<()> {
@@ -332,8 +411,16 @@ impl Proxy {
         let fl = unsafe { libc::fcntl(m, libc::F_GETFL) };
         cvt(unsafe { libc::fcntl(m, libc::F_SETFL, fl | libc::O_NONBLOCK) })
             .map_err(|e| Error::os("terminal master: O_NONBLOCK", e))?;
-        host.set_raw().map_err(|e| Error::os("set berth's terminal to raw mode", e))?;
-        let p = Proxy { master, host, pending: Vec::new(), stdin_open: true, master_open: true, stdout_open: true };
+        host.set_raw()
+            .map_err(|e| Error::os("set berth's terminal to raw mode", e))?;
+        let p = Proxy {
+            master,
+            host,
+            pending: Vec::new(),
+            stdin_open: true,
+            master_open: true,
+            stdout_open: true,
+        };
         p.resize();
         Ok(p)
     }
@@ -351,10 +438,17 @@ impl Proxy {
 
     /// Add the fds to wait for to a poll set.
     pub fn add_to(&self, fds: &mut Vec<libc::pollfd>) -> PollSlots {
-        let mut slots = PollSlots { stdin: None, master: None };
+        let mut slots = PollSlots {
+            stdin: None,
+            master: None,
+        };
         if self.stdin_open && self.pending.is_empty() {
             slots.stdin = Some(fds.len());
-            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
         }
         if self.master_open {
             let mut events = libc::POLLIN;
@@ -362,7 +456,11 @@ impl Proxy {
                 events |= libc::POLLOUT;
             }
             slots.master = Some(fds.len());
-            fds.push(libc::pollfd { fd: self.master.as_raw_fd(), events, revents: 0 });
+            fds.push(libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events,
+                revents: 0,
+            });
         }
         slots
     }
@@ -406,7 +504,13 @@ impl Proxy {
 
     fn flush_input(&mut self) {
         while !self.pending.is_empty() {
-            let n = unsafe { libc::write(self.master.as_raw_fd(), self.pending.as_ptr().cast(), self.pending.len()) };
+            let n = unsafe {
+                libc::write(
+                    self.master.as_raw_fd(),
+                    self.pending.as_ptr().cast(),
+                    self.pending.len(),
+                )
+            };
             if n > 0 {
                 self.pending.drain(..n as usize);
                 continue;
@@ -426,7 +530,8 @@ impl Proxy {
     fn copy_output(&mut self) {
         let mut buf = [0u8; 8192];
         loop {
-            let n = unsafe { libc::read(self.master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            let n =
+                unsafe { libc::read(self.master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n > 0 {
                 self.write_stdout(&buf[..n as usize]);
                 continue;
@@ -456,7 +561,11 @@ impl Proxy {
                 io::ErrorKind::Interrupted => {}
                 io::ErrorKind::WouldBlock => {
                     // A non-blocking stdout shared with the caller: wait.
-                    let mut p = libc::pollfd { fd: 1, events: libc::POLLOUT, revents: 0 };
+                    let mut p = libc::pollfd {
+                        fd: 1,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
                     unsafe { libc::poll(&mut p, 1, -1) };
                 }
                 _ => self.stdout_open = false,

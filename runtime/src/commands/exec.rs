@@ -38,7 +38,11 @@ fn stopped(id: &str) -> Error {
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let id = a.id.as_str();
     // Before berth opens anything that could take those numbers.
-    check_fds_open(3, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
+    check_fds_open(
+        3,
+        a.preserve_fds,
+        &format!("--preserve-fds {}", a.preserve_fds),
+    )?;
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
     match state.status(&dir.path) {
@@ -78,7 +82,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let mut set = forwarded();
     set.add(Signal::SIGCHLD);
     if !a.detach {
-        set.thread_block().map_err(|e| Error::os("sigprocmask", e))?;
+        set.thread_block()
+            .map_err(|e| Error::os("sigprocmask", e))?;
     }
     let started = pexec::start(Exec {
         process: &process,
@@ -117,7 +122,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
 /// command line, then the flags, then the config's defaults.
 fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
     let base = bundle.spec.process().as_ref().ok_or_else(|| {
-        Error::Usage(format!("{}: process: required field is missing", bundle.config_path.display()))
+        Error::Usage(format!(
+            "{}: process: required field is missing",
+            bundle.config_path.display()
+        ))
     })?;
     let mut p = match &a.process {
         Some(file) => {
@@ -133,7 +141,8 @@ fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
         None => {
             if a.command.is_empty() {
                 return Err(Error::Usage(
-                    "exec: no command: give it after the container id, or give --process FILE".into(),
+                    "exec: no command: give it after the container id, or give --process FILE"
+                        .into(),
                 ));
             }
             let mut p = base.clone();
@@ -169,7 +178,10 @@ fn apply_flags(a: &ExecArgs, p: &mut Process) -> Result<()> {
     }
     if let Some(cwd) = &a.cwd {
         if !cwd.is_absolute() {
-            return Err(Error::Usage(format!("--cwd {}: must be an absolute path", cwd.display())));
+            return Err(Error::Usage(format!(
+                "--cwd {}: must be an absolute path",
+                cwd.display()
+            )));
         }
         p.set_cwd(cwd.clone());
     }
@@ -248,7 +260,9 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
             .map_err(|_| Error::Usage(format!("--cap {n:?}: unknown capability")))?;
         add.push(c);
     }
-    let Some(mut c) = p.capabilities().clone() else { return Ok(()) };
+    let Some(mut c) = p.capabilities().clone() else {
+        return Ok(());
+    };
     let with = |set: &Option<Capabilities>| -> Option<Capabilities> {
         let mut s = set.clone().unwrap_or_default();
         s.extend(add.iter().copied());
@@ -268,14 +282,27 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
 /// error, worded for this host (runc fails the same way where they are off).
 fn check_lsm(p: &Process) -> Result<()> {
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
-        let on = fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y");
-        let why = if on { "berth does not apply AppArmor profiles yet" } else { "AppArmor is not enabled on this host" };
-        return Err(Error::Usage(format!("apparmor profile {profile:?} (--apparmor, process.apparmorProfile): {why}")));
+        let on = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        let why = if on {
+            "berth does not apply AppArmor profiles yet"
+        } else {
+            "AppArmor is not enabled on this host"
+        };
+        return Err(Error::Usage(format!(
+            "apparmor profile {profile:?} (--apparmor, process.apparmorProfile): {why}"
+        )));
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         let on = Path::new("/sys/fs/selinux/enforce").exists();
-        let why = if on { "berth does not apply SELinux labels yet" } else { "SELinux is not enabled on this host" };
-        return Err(Error::Usage(format!("selinux label {label:?} (--process-label, process.selinuxLabel): {why}")));
+        let why = if on {
+            "berth does not apply SELinux labels yet"
+        } else {
+            "SELinux is not enabled on this host"
+        };
+        return Err(Error::Usage(format!(
+            "selinux label {label:?} (--process-label, process.selinuxLabel): {why}"
+        )));
     }
     Ok(())
 }
@@ -289,11 +316,16 @@ fn parse_sub_cgroups(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
         let parts: Vec<&str> = arg.splitn(3, ':').collect();
         let (ctrls, path) = match parts[..] {
             [path] if args.len() == 1 => (vec![""], path),
-            [_] => return Err(bad("missing CONTROLLER: prefix (needed when --cgroup is given more than once)")),
+            [_] => {
+                return Err(bad(
+                    "missing CONTROLLER: prefix (needed when --cgroup is given more than once)",
+                ))
+            }
             [ctrls, path] => (ctrls.split(',').collect(), path),
             _ => return Err(bad("expected [CONTROLLER[,CONTROLLER]:]PATH")),
         };
-        let path = clean_sub(path).ok_or_else(|| bad("the path must stay below the container's cgroup (no \"..\")"))?;
+        let path = clean_sub(path)
+            .ok_or_else(|| bad("the path must stay below the container's cgroup (no \"..\")"))?;
         for c in ctrls {
             if c.is_empty() && parts.len() == 2 {
                 return Err(bad("empty controller name"));
@@ -324,7 +356,9 @@ fn selects(m: &CgroupMount, ctrl: &str) -> bool {
         let enabled = fs::read_to_string(m.dir.join("cgroup.controllers")).unwrap_or_default();
         return enabled.split_whitespace().any(|c| c == ctrl);
     }
-    m.subsystems.iter().any(|s| s == ctrl || s.strip_prefix("name=") == Some(ctrl))
+    m.subsystems
+        .iter()
+        .any(|s| s == ctrl || s.strip_prefix("name=") == Some(ctrl))
 }
 
 /// What the process joins: the v1 `tasks` files it writes "0" to, and the
@@ -337,18 +371,27 @@ fn open_cgroup_files(cg: &ContainerCgroups, args: &[String]) -> Result<CgroupJoi
     let subs = parse_sub_cgroups(args)?;
     for ctrl in subs.keys().filter(|k| !k.is_empty()) {
         if !cg.mounts.iter().any(|m| selects(m, ctrl)) {
-            return Err(Error::Usage(format!("--cgroup: unknown controller {ctrl:?} (not a hierarchy of this container)")));
+            return Err(Error::Usage(format!(
+                "--cgroup: unknown controller {ctrl:?} (not a hierarchy of this container)"
+            )));
         }
     }
     let mut tasks = Vec::with_capacity(cg.mounts.len());
     let mut unified = None;
     for m in &cg.mounts {
-        let sub = subs.iter().find(|(k, _)| !k.is_empty() && selects(m, k)).or_else(|| subs.get_key_value(""));
+        let sub = subs
+            .iter()
+            .find(|(k, _)| !k.is_empty() && selects(m, k))
+            .or_else(|| subs.get_key_value(""));
         let dir = match sub {
             Some((_, p)) => m.dir.join(p),
             None => m.dir.clone(),
         };
-        let what = if sub.is_some() { "--cgroup: open" } else { "open" };
+        let what = if sub.is_some() {
+            "--cgroup: open"
+        } else {
+            "open"
+        };
         let open = |p: &Path, flags: i32, write: bool| -> Result<OwnedFd> {
             fs::OpenOptions::new()
                 .read(!write)
@@ -402,6 +445,9 @@ mod tests {
     #[test]
     fn env_later_wins_in_place() {
         let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(dedup_env(v(&["A=1", "B=2", "A=3", "C"])), v(&["A=3", "B=2", "C"]));
+        assert_eq!(
+            dedup_env(v(&["A=1", "B=2", "A=3", "C"])),
+            v(&["A=3", "B=2", "C"])
+        );
     }
 }

@@ -95,7 +95,10 @@ pub fn features_json() -> Value {
 }
 
 pub fn features() -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(&features_json()).expect("features serialize"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&features_json()).expect("features serialize")
+    );
     Ok(())
 }
 
@@ -116,9 +119,13 @@ mod tests {
         assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
         assert_eq!(f["linux"]["namespaces"].as_array().unwrap().len(), 8);
         let caps = f["linux"]["capabilities"].as_array().unwrap();
-        assert!(caps.iter().all(|c| crate::security::caps::number(c.as_str().unwrap()).is_some()));
+        assert!(caps
+            .iter()
+            .all(|c| crate::security::caps::number(c.as_str().unwrap()).is_some()));
         let opts = f["mountOptions"].as_array().unwrap();
-        assert!(opts.iter().all(|o| crate::rootfs::options::MountOptions::parse(&[o.as_str().unwrap()]).is_ok()));
+        assert!(opts
+            .iter()
+            .all(|o| crate::rootfs::options::MountOptions::parse(&[o.as_str().unwrap()]).is_ok()));
         // Every namespace name is one config.json accepts.
         for n in f["linux"]["namespaces"].as_array().unwrap() {
             let t: LinuxNamespaceType = serde_json::from_value(n.clone()).unwrap();

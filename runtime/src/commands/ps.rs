@@ -18,13 +18,22 @@ pub fn ps(root: &Path, id: &str, format: ListFormat, ps_args: &[String]) -> Resu
     let pids: Vec<i32> = all_pids(&state.cgroups).into_iter().collect();
     if format == ListFormat::Json {
         if !ps_args.is_empty() {
-            return Err(Error::Usage("ps: PS_OPTIONS are only for --format table".into()));
+            return Err(Error::Usage(
+                "ps: PS_OPTIONS are only for --format table".into(),
+            ));
         }
         println!("{}", serde_json::to_string(&pids).expect("pids serialize"));
         return Ok(());
     }
-    let args: Vec<&str> = if ps_args.is_empty() { vec!["-ef"] } else { ps_args.iter().map(String::as_str).collect() };
-    let out = Command::new("ps").args(&args).output().map_err(|e| Error::os("ps: run ps(1)", e))?;
+    let args: Vec<&str> = if ps_args.is_empty() {
+        vec!["-ef"]
+    } else {
+        ps_args.iter().map(String::as_str).collect()
+    };
+    let out = Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| Error::os("ps: run ps(1)", e))?;
     if !out.status.success() {
         return Err(Error::Other(format!(
             "ps {}: {}",
@@ -46,7 +55,10 @@ fn filter(text: &str, pids: &[i32]) -> Result<String> {
         .ok_or_else(|| Error::Other("ps: the output has no PID column".into()))?;
     let mut out = format!("{header}\n");
     for l in lines {
-        let pid = l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok());
+        let pid = l
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
             out.push_str(l);
             out.push('\n');
@@ -60,7 +72,10 @@ mod tests {
     #[test]
     fn keeps_header_and_container_lines() {
         let t = "UID PID PPID C STIME TTY TIME CMD\nroot 1 0 0 10:00 ? 00:00:01 init\nroot 42 1 0 10:00 ? 00:00:00 sleep 9\n";
-        assert_eq!(super::filter(t, &[42]).unwrap(), "UID PID PPID C STIME TTY TIME CMD\nroot 42 1 0 10:00 ? 00:00:00 sleep 9\n");
+        assert_eq!(
+            super::filter(t, &[42]).unwrap(),
+            "UID PID PPID C STIME TTY TIME CMD\nroot 42 1 0 10:00 ? 00:00:00 sleep 9\n"
+        );
         assert!(super::filter("USER CMD\n", &[1]).is_err());
     }
 }

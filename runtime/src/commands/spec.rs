@@ -11,17 +11,27 @@ use crate::error::{Error, Result};
 
 pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     let path = bundle.join(crate::spec::CONFIG_FILE);
-    let mut text = serde_json::to_string_pretty(&default_spec(rootless, unsafe { (libc::geteuid(), libc::getegid()) }))
-        .expect("the default spec serializes");
+    let mut text = serde_json::to_string_pretty(&default_spec(rootless, unsafe {
+        (libc::geteuid(), libc::getegid())
+    }))
+    .expect("the default spec serializes");
     text.push('\n');
-    let mut f = match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+    let mut f = match fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(Error::Usage(format!("{}: already exists; remove it first", path.display())))
+            return Err(Error::Usage(format!(
+                "{}: already exists; remove it first",
+                path.display()
+            )))
         }
         Err(e) => return Err(Error::path("spec: create", path, e)),
     };
-    f.write_all(text.as_bytes()).map_err(|e| Error::path("spec: write", &path, e))
+    f.write_all(text.as_bytes())
+        .map_err(|e| Error::path("spec: write", &path, e))
 }
 
 /// runc's default config (a busybox-style `sh` on a terminal, a read-only
@@ -94,7 +104,10 @@ fn make_rootless(spec: &mut Value, (uid, gid): (u32, u32)) {
                 continue;
             }
             if let Some(opts) = m.get_mut("options").and_then(Value::as_array_mut) {
-                opts.retain(|o| o.as_str().is_none_or(|o| !o.starts_with("uid=") && !o.starts_with("gid=")));
+                opts.retain(|o| {
+                    o.as_str()
+                        .is_none_or(|o| !o.starts_with("uid=") && !o.starts_with("gid="))
+                });
             }
         }
     }
@@ -119,10 +132,18 @@ mod tests {
         let v = default_spec(true, (1234, 5678));
         assert_eq!(v["linux"]["uidMappings"][0]["hostID"], 1234);
         assert_eq!(v["linux"]["gidMappings"][0]["hostID"], 5678);
-        let ns: Vec<&str> = v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
         assert_eq!(ns, ["pid", "ipc", "uts", "mount", "user"]);
         assert!(v["linux"].get("resources").is_none());
         let text = v.to_string();
-        assert!(!text.contains("gid=5") && text.contains("\"rbind\"") && !text.contains("null"), "{text}");
+        assert!(
+            !text.contains("gid=5") && text.contains("\"rbind\"") && !text.contains("null"),
+            "{text}"
+        );
     }
 }

@@ -89,7 +89,11 @@ impl Namespaces {
 
     /// Namespace types that will be joined (for messages and tests).
     pub fn joined(&self) -> Vec<&'static str> {
-        let mut v: Vec<&'static str> = self.others.iter().map(|(t, _)| namespaces::type_name(*t)).collect();
+        let mut v: Vec<&'static str> = self
+            .others
+            .iter()
+            .map(|(t, _)| namespaces::type_name(*t))
+            .collect();
         if self.user.is_some() {
             v.push("user");
         }
@@ -106,7 +110,10 @@ fn open_ns(pid: i32, name: &str) -> Result<Option<OwnedFd>> {
     let path = format!("/proc/{pid}/ns/{name}");
     let f = match fs::File::open(&path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !std::path::Path::new(&format!("/proc/self/ns/{name}")).exists() => {
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                && !std::path::Path::new(&format!("/proc/self/ns/{name}")).exists() =>
+        {
             return Ok(None)
         }
         Err(e) => return Err(Error::path("open the container's namespace", path, e)),
@@ -196,7 +203,9 @@ pub fn start(mut e: Exec) -> Result<Started> {
             let _ = waitpid(Pid::from_raw(pid), None);
             Err(Error::Init(m))
         }
-        Ok(Some((other, _))) => Err(killed(Error::Other(format!("unexpected message from the exec process: {other:?}")))),
+        Ok(Some((other, _))) => Err(killed(Error::Other(format!(
+            "unexpected message from the exec process: {other:?}"
+        )))),
         Err(err) => Err(killed(Error::os("read from the exec process", err))),
     }
 }
@@ -223,12 +232,23 @@ fn child(e: &Exec) -> Result<Never> {
     // With the host's privileges, before the user namespace is joined.
     setup::rlimits(p)?;
     if let Some(adj) = p.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|err| Error::os(format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj"), err))?;
+        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|err| {
+            Error::os(
+                format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj"),
+                err,
+            )
+        })?;
     }
     for (t, fd) in &e.namespaces.others {
-        setns(fd.as_fd(), namespaces::flag(*t))
-            .map_err(|err| Error::os(format!("join the container's {} namespace", namespaces::type_name(*t)), err))?;
+        setns(fd.as_fd(), namespaces::flag(*t)).map_err(|err| {
+            Error::os(
+                format!(
+                    "join the container's {} namespace",
+                    namespaces::type_name(*t)
+                ),
+                err,
+            )
+        })?;
     }
     if let Some(fd) = &e.namespaces.user {
         setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::User))
@@ -240,13 +260,22 @@ fn child(e: &Exec) -> Result<Never> {
     let cwd_later = match nix::unistd::chdir(p.cwd().as_path()) {
         Ok(()) => false,
         Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EPERM) => true,
-        Err(err) => return Err(Error::os(format!("process.cwd: chdir {}", p.cwd().display()), err)),
+        Err(err) => {
+            return Err(Error::os(
+                format!("process.cwd: chdir {}", p.cwd().display()),
+                err,
+            ))
+        }
     };
     if p.terminal() == Some(true) {
-        let socket = e.console.ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        let socket = e
+            .console
+            .ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
         console::setup_in_container(&console::InContainer {
             socket: socket.as_fd(),
-            size: p.console_size().map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),
+            size: p
+                .console_size()
+                .map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),
             owner: p.user().uid(),
             mount_console: false,
         })?;
@@ -267,7 +296,9 @@ fn child(e: &Exec) -> Result<Never> {
     if cwd_later {
         setup::chdir(p)?;
     }
-    if p.no_new_privileges() == Some(true) && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+    if p.no_new_privileges() == Some(true)
+        && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0
+    {
         return Err(Error::os("set no_new_privs", io::Error::last_os_error()));
     }
     // SECCOMP CALL SITE: the container's linux.seccomp filter is loaded here,
@@ -291,7 +322,9 @@ pub fn fd_is_open(fd: i32) -> bool {
 pub fn check_fds_open(first: i32, n: u32, what: &str) -> Result<()> {
     for fd in first..first + n as i32 {
         if !fd_is_open(fd) {
-            return Err(Error::Usage(format!("{what}: fd {fd} is not open in berth")));
+            return Err(Error::Usage(format!(
+                "{what}: fd {fd} is not open in berth"
+            )));
         }
     }
     Ok(())
@@ -299,6 +332,10 @@ pub fn check_fds_open(first: i32, n: u32, what: &str) -> Result<()> {
 
 /// True while the process behind `pidfd` has not exited.
 pub fn pidfd_alive(pidfd: &OwnedFd) -> bool {
-    let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     unsafe { libc::poll(&mut p, 1, 0) == 0 }
 }
