@@ -573,3 +573,36 @@ impl Proxy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_socket_rules_are_runcs() {
+        let p = Some(Path::new("/s"));
+        assert!(check_flags(true, true, p).is_ok());
+        assert!(check_flags(true, false, None).is_ok());
+        assert!(check_flags(false, true, None).is_ok());
+        assert!(check_flags(false, false, None).is_ok());
+        assert!(check_flags(true, true, None).is_err());
+        assert!(check_flags(false, true, p).is_err());
+        assert!(check_flags(true, false, p).is_err());
+    }
+
+    #[test]
+    fn fd_goes_over_the_socket_with_its_name() {
+        let (a, b) = pair().unwrap();
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        send_fd(a.as_fd(), MASTER_NAME, f.as_fd()).unwrap();
+        let got = recv_fd(b.as_fd()).unwrap();
+        let (s1, s2) = (
+            std::fs::metadata(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap(),
+            std::fs::metadata(format!("/proc/self/fd/{}", got.as_raw_fd())).unwrap(),
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((s1.dev(), s1.ino()), (s2.dev(), s2.ino()));
+        drop(a);
+        assert!(recv_fd(b.as_fd()).is_err(), "EOF is an error, not a hang");
+    }
+}
