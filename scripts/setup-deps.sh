@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install, idempotently and quietly, what building and testing berth need on
 # Debian 12: a C toolchain, pkg-config, busybox-static (test bundles), runc
-# and crun (benchmark comparison), libseccomp-dev, docker.io and podman (the
-# client tests, integration/tests/{docker,podman}.rs, start their own daemons;
-# the packages' services are kept from starting), procps (`berth ps` runs
-# ps(1)), and a Rust toolchain if
+# and crun (benchmark and conformance comparison), libseccomp-dev, docker.io
+# and podman (the client tests, integration/tests/{docker,podman}.rs, start
+# their own daemons; the packages' services are kept from starting), procps
+# (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
+# tests), and a Rust toolchain if
 # there is no cargo (Debian's cargo-web/rustc-web, which install /usr/bin/cargo
 # and /usr/bin/rustc). Package lists are updated only when an install needs it.
 #
@@ -17,7 +18,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev docker.io podman procps)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev docker.io podman procps iproute2)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

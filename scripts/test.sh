@@ -5,8 +5,9 @@
 #
 # Steps: scripts/setup-deps.sh, cargo build --workspace (debug), then
 # cargo test --workspace (unit tests, and the integration suite in
-# integration/, which runs target/<arch>-unknown-linux-gnu/debug/berth). Exits non-zero and names the
-# step that failed.
+# integration/, which runs target/<arch>-unknown-linux-gnu/debug/berth), then
+# scripts/conformance.sh (the OCI conformance suite against its baseline).
+# Exits non-zero and names the step that failed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -30,4 +31,5 @@ step "setup-deps" scripts/setup-deps.sh
 find_cargo || { log "FAILED at step: find cargo"; exit 1; }
 step "build (cargo build --workspace)" cargo build --workspace
 step "test (cargo test --workspace)" cargo test --workspace
+step "conformance (scripts/conformance.sh, against the baseline)" scripts/conformance.sh
 log "all steps passed"

@@ -103,15 +103,6 @@ pub fn default_config(oci_version: &str, marker: &str, cgroups_path: &str) -> Va
 /// `runc spec`'s capability set.
 pub const DEFAULT_CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
-/// Every capability this kernel knows (0..=cap_last_cap), by name.
-pub fn all_caps() -> Vec<&'static str> {
-    let last: usize = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40);
-    CAP_NAMES.iter().take(last + 1).copied().collect()
-}
-
 pub const CAP_NAMES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -159,7 +150,12 @@ pub const CAP_NAMES: [&str; 41] = [
 /// The capability bits set in a `/proc/PID/status` hex mask, by name.
 pub fn caps_from_mask(hex: &str) -> Vec<&'static str> {
     let v = u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
-    CAP_NAMES.iter().enumerate().filter(|(i, _)| v & (1u64 << i) != 0).map(|(_, n)| *n).collect()
+    CAP_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| v & (1u64 << i) != 0)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 /// The host's capability bounding set (our own).

@@ -25,7 +25,12 @@ pub fn after_test(cx: &Inner) -> Vec<String> {
     for (i, id) in ids.iter().enumerate() {
         let base = cx.dir.join(format!("cleanup{i}"));
         if rt.force_delete {
-            let _ = proc::run(Spec::new(&rt.path, rt.args(&cx.root, &["delete", "--force", id]), &base, t));
+            let _ = proc::run(Spec::new(
+                &rt.path,
+                rt.args(&cx.root, &["delete", "--force", id]),
+                &base,
+                t,
+            ));
         } else {
             let mut a = vec!["--root".to_string(), cx.root.display().to_string()];
             a.extend(rt.kill_args(id, "KILL"));
@@ -80,7 +85,11 @@ pub fn reap(prefix: &str, marker: &str) -> Vec<String> {
     }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let mut pids = if marker.is_empty() { Vec::new() } else { host::pids_with_marker(marker) };
+        let mut pids = if marker.is_empty() {
+            Vec::new()
+        } else {
+            host::pids_with_marker(marker)
+        };
         for d in &dirs {
             pids.extend(host::cgroup_pids(d));
         }

@@ -15,7 +15,13 @@ use clap::Parser;
 )]
 pub struct Cli {
     /// Runtime to test: a path, a name on $PATH, or NAME=PATH. Repeatable, or a comma list.
-    #[arg(long = "runtime", short = 'r', value_name = "PATH", value_delimiter = ',', required_unless_present = "list")]
+    #[arg(
+        long = "runtime",
+        short = 'r',
+        value_name = "PATH",
+        value_delimiter = ',',
+        required_unless_present = "list"
+    )]
     pub runtimes: Vec<String>,
     /// Only run requirements whose name contains SUBSTR (repeatable: any of them).
     #[arg(long, short = 'f', value_name = "SUBSTR")]

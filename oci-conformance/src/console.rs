@@ -14,7 +14,10 @@ use std::time::Duration;
 /// Receive one fd (and the JSON/plain payload bytes) from a connected socket.
 pub fn recv_fd(sock: &impl AsRawFd) -> Result<(OwnedFd, Vec<u8>), String> {
     let mut data = vec![0u8; 4096];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut libc::c_void, iov_len: data.len() };
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
     // Room for a few fds.
     let mut cbuf = [0u64; 16];
     // SAFETY: msghdr points at live local buffers; CMSG macros walk them.
@@ -38,7 +41,11 @@ pub fn recv_fd(sock: &impl AsRawFd) -> Result<(OwnedFd, Vec<u8>), String> {
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Err(format!("no SCM_RIGHTS fd in the message ({} bytes: {:?})", data.len(), String::from_utf8_lossy(&data)))
+    Err(format!(
+        "no SCM_RIGHTS fd in the message ({} bytes: {:?})",
+        data.len(),
+        String::from_utf8_lossy(&data)
+    ))
 }
 
 /// A console socket being served in a thread: it accepts one connection,
@@ -84,6 +91,8 @@ impl Console {
 
     /// What the container wrote to its terminal.
     pub fn output(self, limit: Duration) -> Result<String, String> {
-        self.rx.recv_timeout(limit).map_err(|_| "the console reader did not finish".to_string())?
+        self.rx
+            .recv_timeout(limit)
+            .map_err(|_| "the console reader did not finish".to_string())?
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use crate::bundle::{self, Template};
 use crate::host::Host;
+pub use crate::kv::{set_pointer, Kv};
 use crate::proc::{self, Done, Spec};
 use crate::runtime::Runtime;
 
@@ -85,13 +86,25 @@ pub struct Ctx(pub Arc<Inner>);
 const CMD_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Ctx {
-    pub fn new(rt: Arc<Runtime>, run: Arc<RunInfo>, dir: PathBuf, tag: String, deadline: Instant, track: Arc<Track>) -> Ctx {
+    pub fn new(
+        rt: Arc<Runtime>,
+        run: Arc<RunInfo>,
+        dir: PathBuf,
+        tag: String,
+        deadline: Instant,
+        track: Arc<Track>,
+    ) -> Ctx {
         let root = dir.join("root");
-        Ctx(Arc::new(Inner { rt, run, root, dir, tag, deadline, track, seq: AtomicUsize::new(0) }))
-    }
-
-    pub fn rt(&self) -> &Runtime {
-        &self.0.rt
+        Ctx(Arc::new(Inner {
+            rt,
+            run,
+            root,
+            dir,
+            tag,
+            deadline,
+            track,
+            seq: AtomicUsize::new(0),
+        }))
     }
 
     pub fn host(&self) -> &Host {
@@ -152,7 +165,12 @@ impl Ctx {
     /// As [`runtime`](Self::runtime), adjusting the spawn first.
     pub fn runtime_with(&self, args: &[&str], adjust: impl FnOnce(&mut Spec)) -> Done {
         let rt = &self.0.rt;
-        let mut spec = Spec::new(&rt.path, rt.args(&self.0.root, args), &self.io_base(), self.cmd_timeout());
+        let mut spec = Spec::new(
+            &rt.path,
+            rt.args(&self.0.root, args),
+            &self.io_base(),
+            self.cmd_timeout(),
+        );
         adjust(&mut spec);
         let d = proc::run(spec);
         self.log(format!("{} -> {}", d.cmdline, d.describe()));
@@ -208,7 +226,6 @@ impl Ctx {
                 .spawn()
                 .map_err(|e| format!("start the namespace holder: {e}"))?
         };
-        let pgid = child.id() as i32;
         if let Ok(mut c) = self.0.track.children.lock() {
             c.push(child);
         }
@@ -221,8 +238,11 @@ impl Ctx {
         if let Some(e) = kv.get("error") {
             skip!("the host cannot create a {kinds} namespace to join: {e}");
         }
-        let pid: i64 = kv.get("pid").and_then(|p| p.parse().ok()).ok_or_else(|| format!("namespace holder printed no pid: {text:?}"))?;
-        Ok(Holder { pid, pgid })
+        let pid: i64 = kv
+            .get("pid")
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("namespace holder printed no pid: {text:?}"))?;
+        Ok(Holder { pid })
     }
 
     /// Register a host-side undo action for cleanup.
@@ -236,7 +256,6 @@ impl Ctx {
 pub struct Holder {
     /// A process inside the new namespaces.
     pub pid: i64,
-    pub pgid: i32,
 }
 
 impl Holder {
@@ -296,7 +315,12 @@ impl Ctr {
 
     /// Append to the array at a JSON pointer (created if missing).
     pub fn push(&mut self, pointer: &str, v: Value) {
-        let mut arr = self.config.pointer(pointer).cloned().filter(|a| a.is_array()).unwrap_or(json!([]));
+        let mut arr = self
+            .config
+            .pointer(pointer)
+            .cloned()
+            .filter(|a| a.is_array())
+            .unwrap_or(json!([]));
         if let Some(a) = arr.as_array_mut() {
             a.push(v);
         }
@@ -354,7 +378,6 @@ impl Ctr {
                 status: None,
                 stdout: String::new(),
                 stderr: e,
-                out_path: self.out.clone(),
                 elapsed: Duration::ZERO,
             };
         }
@@ -405,7 +428,12 @@ impl Ctr {
     pub fn state(&self) -> Res<Value> {
         let d = self.state_raw();
         ensure!(d.ok(), "state failed: {}", d.describe());
-        serde_json::from_str(&d.stdout).map_err(|e| Verdict::Fail(format!("state printed no JSON ({e}): {}", proc::squeeze(&d.stdout, 200))))
+        serde_json::from_str(&d.stdout).map_err(|e| {
+            Verdict::Fail(format!(
+                "state printed no JSON ({e}): {}",
+                proc::squeeze(&d.stdout, 200)
+            ))
+        })
     }
 
     pub fn status(&self) -> Res<String> {
@@ -418,7 +446,10 @@ impl Ctr {
             return Ok(p);
         }
         let st = self.state()?;
-        let p = st["pid"].as_i64().filter(|p| *p > 0).ok_or_else(|| format!("state has no pid: {st}"))?;
+        let p = st["pid"]
+            .as_i64()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("state has no pid: {st}"))?;
         self.pid = Some(p);
         Ok(p)
     }
@@ -476,7 +507,11 @@ impl Ctr {
         }) {
             return Ok(text);
         }
-        fail!("the container never printed {needle:?}; stdout: {:?}; stderr: {:?}", proc::squeeze(&text, 300), proc::squeeze(&self.errput(), 300))
+        fail!(
+            "the container never printed {needle:?}; stdout: {:?}; stderr: {:?}",
+            proc::squeeze(&text, 300),
+            proc::squeeze(&self.errput(), 300)
+        )
     }
 
     /// create, start, wait for the exit; the payload's output parsed.
@@ -486,7 +521,10 @@ impl Ctr {
         self.wait_stopped()?;
         let text = self.output();
         if text.trim().is_empty() {
-            fail!("the container printed nothing; its stderr: {:?}", proc::squeeze(&self.errput(), 300));
+            fail!(
+                "the container printed nothing; its stderr: {:?}",
+                proc::squeeze(&self.errput(), 300)
+            );
         }
         Ok(Kv::parse(&text))
     }
@@ -505,7 +543,11 @@ impl Ctr {
         let s = self.start();
         if !s.ok() && !s.timed_out() {
             let out = self.output();
-            ensure!(out.trim().is_empty(), "start failed but the program ran and printed: {}", proc::squeeze(&out, 200));
+            ensure!(
+                out.trim().is_empty(),
+                "start failed but the program ran and printed: {}",
+                proc::squeeze(&out, 200)
+            );
             return Ok("start");
         }
         fail!("the runtime accepted the config and ran the container (create and start exited 0)")
@@ -523,56 +565,5 @@ impl Ctr {
     /// the unified one), when cgroupsPath is absolute.
     pub fn cgroup_dir(&self, controller: &str) -> Option<PathBuf> {
         self.cx.host().cgroup_dir(controller, &self.cgroups_path)
-    }
-}
-
-/// Set the value at a JSON pointer, creating objects on the way.
-pub fn set_pointer(root: &mut Value, pointer: &str, v: Value) {
-    let mut cur = root;
-    let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
-    let Some((last, path)) = parts.split_last() else { return };
-    for p in path {
-        if cur.is_array() {
-            let i: usize = p.parse().unwrap_or(0);
-            cur = &mut cur[i];
-        } else {
-            if !cur.get(*p).is_some_and(|v| v.is_object() || v.is_array()) {
-                cur[*p] = json!({});
-            }
-            cur = &mut cur[*p];
-        }
-    }
-    if cur.is_array() {
-        if let Ok(i) = last.parse::<usize>() {
-            cur[i] = v;
-        }
-    } else {
-        cur[*last] = v;
-    }
-}
-
-/// The payload's `key=value` lines.
-#[derive(Debug, Default, Clone)]
-pub struct Kv(pub Vec<(String, String)>);
-
-impl Kv {
-    pub fn parse(text: &str) -> Kv {
-        Kv(text
-            .lines()
-            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
-            .collect())
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-    }
-
-    pub fn all(&self, key: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.as_str()).collect()
-    }
-
-    /// The value, or a failure naming the missing key.
-    pub fn req(&self, key: &str) -> Res<&str> {
-        self.get(key).ok_or_else(|| Verdict::Fail(format!("the payload printed no {key:?}")))
     }
 }

@@ -15,8 +15,6 @@ pub struct Host {
     pub unified: Option<PathBuf>,
     /// Whether /sys/fs/cgroup itself is cgroup2.
     pub unified_only: bool,
-    /// Printed in the report's header.
-    pub notes: Vec<String>,
 }
 
 impl Host {
@@ -72,7 +70,13 @@ impl Host {
         if self.unified_only {
             "cgroup v2 (unified)".into()
         } else if self.unified.is_some() {
-            format!("cgroup v1 + cgroup2 at {} (hybrid)", self.unified.as_ref().map(|p| p.display().to_string()).unwrap_or_default())
+            format!(
+                "cgroup v1 + cgroup2 at {} (hybrid)",
+                self.unified
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
         } else {
             "cgroup v1".into()
         }
@@ -80,7 +84,12 @@ impl Host {
 }
 
 fn name_opt(m: &MountInfo) -> String {
-    m.line.split(',').find_map(|o| o.strip_prefix("name=")).unwrap_or("unknown").trim().to_string()
+    m.line
+        .split(',')
+        .find_map(|o| o.strip_prefix("name="))
+        .unwrap_or("unknown")
+        .trim()
+        .to_string()
 }
 
 /// Whether a file exists (for feature probes).
@@ -90,7 +99,10 @@ pub fn exists(p: impl AsRef<Path>) -> bool {
 
 /// The kernel release.
 pub fn kernel() -> String {
-    fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string()
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// major:minor of the block device behind `/`, e.g. "253:0" (for blkio tests).

@@ -60,7 +60,14 @@ pub fn enter_private_mount_ns() -> Result<(), String> {
             return Err(os("unshare(CLONE_NEWNS)"));
         }
         let root = c("/");
-        if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_SLAVE, std::ptr::null()) != 0 {
+        if libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(os("making / a recursive slave mount"));
         }
     }
@@ -84,7 +91,15 @@ pub fn mount_tmpfs(dir: &Path) -> Result<(), String> {
     let t = c("tmpfs");
     let data = c("mode=755");
     // SAFETY: mount with NUL-terminated strings.
-    let rc = unsafe { libc::mount(t.as_ptr(), d.as_ptr(), t.as_ptr(), 0, data.as_ptr() as *const libc::c_void) };
+    let rc = unsafe {
+        libc::mount(
+            t.as_ptr(),
+            d.as_ptr(),
+            t.as_ptr(),
+            0,
+            data.as_ptr() as *const libc::c_void,
+        )
+    };
     if rc != 0 {
         return Err(os(&format!("mount tmpfs on {}", dir.display())));
     }

@@ -9,11 +9,13 @@ mod console;
 mod ctx;
 mod host;
 mod hostenv;
+mod kv;
 mod proc;
 mod report;
 mod runtime;
 mod suite;
-
+#[cfg(test)]
+mod unit_tests;
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -44,8 +46,24 @@ fn main() -> ExitCode {
         .filter(|t| cli.filter.is_empty() || cli.filter.iter().any(|f| t.name.contains(f.as_str())))
         .collect();
     if cli.list {
+        let mut areas: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
         for t in &tests {
             println!("{}\t{}\t{}", t.name, t.level.as_str(), t.since.unwrap_or("-"));
+            let e = areas.entry(t.area()).or_default();
+            match t.level {
+                suite::Level::Must => e.0 += 1,
+                suite::Level::Should => e.1 += 1,
+            }
+        }
+        let musts = tests.iter().filter(|t| t.level == suite::Level::Must).count();
+        println!(
+            "# {} requirements ({} MUST, {} SHOULD), by area (MUST+SHOULD):",
+            tests.len(),
+            musts,
+            tests.len() - musts
+        );
+        for (a, (m, s)) in areas {
+            println!("#   {a}: {m}+{s}");
         }
         return ExitCode::SUCCESS;
     }
@@ -74,6 +92,19 @@ fn run(cli: cli::Cli, tests: Vec<Test>) -> Result<ExitCode, String> {
         Some(p) => Some(read_baseline(p)?),
         None => None,
     };
+    // Fail now, not after the run, if an output file cannot be written.
+    for (flag, p) in [("--markdown", &cli.markdown), ("--write-baseline", &cli.write_baseline)] {
+        if let Some(p) = p {
+            if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{flag} {}: {e}", p.display()))?;
+            }
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .map_err(|e| format!("{flag} {}: {e}", p.display()))?;
+        }
+    }
     // Before any thread exists: a mount namespace of our own.
     hostenv::enter_private_mount_ns()?;
     // SAFETY: installing a handler that only stores an atomic.
@@ -82,7 +113,10 @@ fn run(cli: cli::Cli, tests: Vec<Test>) -> Result<ExitCode, String> {
         libc::signal(libc::SIGTERM, on_interrupt as *const () as libc::sighandler_t);
     }
     let run_id = format!("{:x}", std::process::id());
-    let work = cli.workdir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("oci-conformance-{run_id}")));
+    let work = cli
+        .workdir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("oci-conformance-{run_id}")));
     hostenv::mount_tmpfs(&work)?;
     let result = run_in(&cli, tests, specs, baseline, &work, &run_id);
     let left = cleanup::final_sweep(&run_id);
@@ -96,7 +130,12 @@ fn run(cli: cli::Cli, tests: Vec<Test>) -> Result<ExitCode, String> {
 
 fn read_baseline(p: &PathBuf) -> Result<Vec<String>, String> {
     let text = std::fs::read_to_string(p).map_err(|e| format!("--baseline {}: {e}", p.display()))?;
-    Ok(text.lines().map(|l| l.trim()).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect())
+    Ok(text
+        .lines()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect())
 }
 
 fn run_in(
@@ -107,7 +146,8 @@ fn run_in(
     work: &std::path::Path,
     run_id: &str,
 ) -> Result<ExitCode, String> {
-    let tpl = bundle::make_template(work).map_err(|e| format!("making the rootfs template in {}: {e}", work.display()))?;
+    let tpl =
+        bundle::make_template(work).map_err(|e| format!("making the rootfs template in {}: {e}", work.display()))?;
     let probe_all = |tpl: &bundle::Template, specs: &[(String, PathBuf)], round: usize| -> Vec<Runtime> {
         specs
             .iter()
@@ -116,9 +156,16 @@ fn run_in(
             .collect()
     };
     let mut rts = probe_all(&tpl, &specs, 0);
-    let mut notes = vec![format!("kernel {}, run as root in a private mount namespace", host::kernel())];
+    let mut notes = vec![format!(
+        "kernel {}, run as root in a private mount namespace",
+        host::kernel()
+    )];
     if let Some(ctrls) = hostenv::hybrid_v2_controllers() {
-        let broken: Vec<String> = rts.iter().filter(|r| r.broken.is_some()).map(|r| r.name.clone()).collect();
+        let broken: Vec<String> = rts
+            .iter()
+            .filter(|r| r.broken.is_some())
+            .map(|r| r.name.clone())
+            .collect();
         if !broken.is_empty() && !cli.host_cgroups {
             // What the first probes left on the cgroup2 side goes before it is hidden.
             for l in cleanup::final_sweep(run_id) {
@@ -141,13 +188,25 @@ fn run_in(
     let total = tests.len() * rts.len();
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "TAP version 13");
-    let _ = writeln!(stdout, "# oci-conformance: {} requirements x {} runtime(s)", tests.len(), rts.len());
+    let _ = writeln!(
+        stdout,
+        "# oci-conformance: {} requirements x {} runtime(s)",
+        tests.len(),
+        rts.len()
+    );
     for rt in &rts {
         let kill = match rt.kill_form {
             runtime::KillForm::Positional => "kill ID SIGNAL",
             runtime::KillForm::SignalFlag => "kill --signal SIGNAL ID",
         };
-        let _ = writeln!(stdout, "# runtime {}: {} ({}); ociVersion {}; {kill}", rt.name, rt.path.display(), rt.version, rt.oci_version);
+        let _ = writeln!(
+            stdout,
+            "# runtime {}: {} ({}); ociVersion {}; {kill}",
+            rt.name,
+            rt.path.display(),
+            rt.version,
+            rt.oci_version
+        );
         if let Some(b) = &rt.broken {
             let _ = writeln!(stdout, "# runtime {} is unusable, every test fails: {b}", rt.name);
         }
@@ -158,7 +217,12 @@ fn run_in(
     let _ = writeln!(stdout, "1..{total}");
     let _ = stdout.flush();
 
-    let run = Arc::new(RunInfo { id: run_id.to_string(), work: work.to_path_buf(), tpl, host });
+    let run = Arc::new(RunInfo {
+        id: run_id.to_string(),
+        work: work.to_path_buf(),
+        tpl,
+        host,
+    });
     let tests = Arc::new(tests);
     let mut jobs: VecDeque<(usize, usize)> = VecDeque::new();
     for ti in 0..tests.len() {
@@ -176,7 +240,9 @@ fn run_in(
             if INTERRUPTED.load(Ordering::SeqCst) {
                 break;
             }
-            let Some((ti, ri)) = jobs.lock().ok().and_then(|mut j| j.pop_front()) else { break };
+            let Some((ti, ri)) = jobs.lock().ok().and_then(|mut j| j.pop_front()) else {
+                break;
+            };
             let (o, el, log) = run_one(&tests[ti], ti, &rts[ri], ri, &run, timeout);
             if tx.send((ti, ri, o, el, log)).is_err() {
                 break;
@@ -190,7 +256,11 @@ fn run_in(
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok((ti, ri, o, el, log)) => {
                 n += 1;
-                let _ = write!(stdout, "{}", report::tap_line(n, &rts[ri], &tests[ti], &o, el, &log, cli.verbose));
+                let _ = write!(
+                    stdout,
+                    "{}",
+                    report::tap_line(n, &rts[ri], &tests[ti], &o, el, &log, cli.verbose)
+                );
                 let _ = stdout.flush();
                 results.cells[ti][ri] = Some((o, el));
             }
@@ -214,11 +284,20 @@ fn run_in(
             }
         }
         let cmd = std::env::var("OC_DOCS_COMMAND").unwrap_or_else(|_| "oci-conformance --markdown FILE".into());
-        std::fs::write(p, report::markdown(&results, &header, &cmd)).map_err(|e| format!("--markdown {}: {e}", p.display()))?;
+        let scrub = vec![
+            (work.display().to_string(), "$WORK".to_string()),
+            (format!("oc-{run_id}-"), "oc-RUN-".to_string()),
+            (format!("/{run_id}-"), "/RUN-".to_string()),
+        ];
+        std::fs::write(p, report::markdown(&results, &header, &cmd, &scrub))
+            .map_err(|e| format!("--markdown {}: {e}", p.display()))?;
         let _ = writeln!(stdout, "# wrote {}", p.display());
     }
     if let Some(p) = &cli.write_baseline {
-        let mut text = format!("# Requirements {} passes (written by oci-conformance --write-baseline).\n", rts[0].name);
+        let mut text = format!(
+            "# Requirements {} passes (written by oci-conformance --write-baseline).\n",
+            rts[0].name
+        );
         for (ti, t) in tests.iter().enumerate() {
             if matches!(results.cells[ti][0], Some((Outcome::Pass, _))) {
                 text.push_str(&t.name);
@@ -231,7 +310,11 @@ fn run_in(
     if let Some(base) = baseline {
         return Ok(compare_baseline(&results, &base, &cli.filter, &mut stdout));
     }
-    Ok(if results.any_fail() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if results.any_fail() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// Regressions: baseline requirements that no longer pass. New passes
@@ -243,7 +326,9 @@ fn compare_baseline(r: &Results, base: &[String], filter: &[String], out: &mut i
         let Some(ti) = r.tests.iter().position(|t| &t.name == name) else {
             let filtered_out = !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str()));
             if !filtered_out && !suite::all().iter().any(|t| &t.name == name) {
-                regressions.push(format!("{name}: listed in the baseline but no such requirement (renamed or removed? update the baseline)"));
+                regressions.push(format!(
+                    "{name}: listed in the baseline but no such requirement (renamed or removed? update the baseline)"
+                ));
             }
             continue;
         };
@@ -267,7 +352,12 @@ fn compare_baseline(r: &Results, base: &[String], filter: &[String], out: &mut i
         let _ = writeln!(out, "# baseline: newly passing, add it to the baseline: {n}");
     }
     if regressions.is_empty() {
-        let _ = writeln!(out, "# baseline: no regression ({} baseline requirements, {} newly passing)", base.len(), new.len());
+        let _ = writeln!(
+            out,
+            "# baseline: no regression ({} baseline requirements, {} newly passing)",
+            base.len(),
+            new.len()
+        );
         ExitCode::SUCCESS
     } else {
         for g in &regressions {
@@ -279,15 +369,30 @@ fn compare_baseline(r: &Results, base: &[String], filter: &[String], out: &mut i
 }
 
 /// Run one test in its own thread under a watchdog, then clean up.
-fn run_one(test: &Test, ti: usize, rt: &Arc<Runtime>, ri: usize, run: &Arc<RunInfo>, timeout: Duration) -> (Outcome, Duration, Vec<String>) {
+fn run_one(
+    test: &Test,
+    ti: usize,
+    rt: &Arc<Runtime>,
+    ri: usize,
+    run: &Arc<RunInfo>,
+    timeout: Duration,
+) -> (Outcome, Duration, Vec<String>) {
     let start = Instant::now();
     if let Some(b) = &rt.broken {
-        return (Outcome::Fail(format!("runtime unusable: {b}")), Duration::ZERO, Vec::new());
+        return (
+            Outcome::Fail(format!("runtime unusable: {b}")),
+            Duration::ZERO,
+            Vec::new(),
+        );
     }
     let tag = format!("{}-{ri}t{ti}", run.id);
     let dir = run.work.join(format!("t-{ri}-{ti}"));
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        return (Outcome::Fail(format!("create {}: {e}", dir.display())), Duration::ZERO, Vec::new());
+        return (
+            Outcome::Fail(format!("create {}: {e}", dir.display())),
+            Duration::ZERO,
+            Vec::new(),
+        );
     }
     let track = Arc::new(Track::default());
     let cx = Ctx::new(rt.clone(), run.clone(), dir, tag, start + timeout, track.clone());
@@ -305,17 +410,24 @@ fn run_one(test: &Test, ti: usize, rt: &Arc<Runtime>, ri: usize, run: &Arc<RunIn
             Ok(Ok(Err(Verdict::Fail(m)))) => Outcome::Fail(m),
             Ok(Ok(Err(Verdict::Skip(m)))) => Outcome::Skip(m),
             Ok(Err(p)) => {
-                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
                 Outcome::Fail(format!("test panicked: {}", msg.unwrap_or_default()))
             }
-            Err(_) => Outcome::Fail(format!("timed out after {}s (test abandoned, its containers killed)", timeout.as_secs())),
+            Err(_) => Outcome::Fail(format!(
+                "timed out after {}s (test abandoned, its containers killed)",
+                timeout.as_secs()
+            )),
         },
     };
     let outcome = match outcome {
         Outcome::Fail(m) => match test.since {
-            Some(v) if rt.older_than(v) => {
-                Outcome::Fail(format!("{m} (the requirement is from runtime-spec {v}; this runtime accepts configs up to ociVersion {})", rt.oci_version))
-            }
+            Some(v) if rt.older_than(v) => Outcome::Fail(format!(
+                "{m} (the requirement is from runtime-spec {v}; this runtime accepts configs up to ociVersion {})",
+                rt.oci_version
+            )),
             _ => Outcome::Fail(m),
         },
         o => o,

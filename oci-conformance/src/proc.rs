@@ -58,7 +58,6 @@ pub struct Done {
     pub status: Option<ExitStatus>,
     pub stdout: String,
     pub stderr: String,
-    pub out_path: PathBuf,
     pub elapsed: Duration,
 }
 
@@ -69,10 +68,6 @@ impl Done {
 
     pub fn timed_out(&self) -> bool {
         self.status.is_none()
-    }
-
-    pub fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
     }
 
     /// `CMD: exit 1: first stderr line(s)`, for failure messages.
@@ -136,7 +131,12 @@ pub fn spawn(spec: Spec) -> Result<Running, String> {
         None => Stdio::null(),
     };
     let mut cmd = Command::new(spec.prog);
-    cmd.args(&spec.args).stdin(stdin).stdout(out).stderr(err).env(HOST_ENV.0, HOST_ENV.1).process_group(0);
+    cmd.args(&spec.args)
+        .stdin(stdin)
+        .stdout(out)
+        .stderr(err)
+        .env(HOST_ENV.0, HOST_ENV.1)
+        .process_group(0);
     if let Some(d) = &spec.cwd {
         cmd.current_dir(d);
     }
@@ -181,19 +181,17 @@ pub fn spawn(spec: Spec) -> Result<Running, String> {
     let child = cmd.spawn().map_err(|e| format!("cannot run {cmdline}: {e}"))?;
     drop(extra);
     drop(ns);
-    Ok(Running { cmdline, child, out: spec.out, err: spec.err, started: Instant::now(), timeout: spec.timeout })
+    Ok(Running {
+        cmdline,
+        child,
+        out: spec.out,
+        err: spec.err,
+        started: Instant::now(),
+        timeout: spec.timeout,
+    })
 }
 
 impl Running {
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
-    }
-
-    /// Has it exited? (Keeps the status for `wait`.)
-    pub fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
     /// Wait until it exits or its timeout passes (then kill its group).
     pub fn wait(mut self) -> Done {
         let deadline = self.started + self.timeout;
@@ -214,7 +212,6 @@ impl Running {
             status,
             stdout: fs::read_to_string(&self.out).unwrap_or_default(),
             stderr: fs::read_to_string(&self.err).unwrap_or_default(),
-            out_path: self.out.clone(),
             elapsed: self.started.elapsed(),
         }
     }
@@ -239,7 +236,7 @@ pub fn kill_group(pgid: i32) {
 
 /// Run to completion (bounded by `spec.timeout`).
 pub fn run(spec: Spec) -> Done {
-    let (cmdline, out, timeout) = (render(spec.prog, &spec.args), spec.out.clone(), spec.timeout);
+    let cmdline = render(spec.prog, &spec.args);
     match spawn(spec) {
         Ok(r) => r.wait(),
         Err(e) => Done {
@@ -247,8 +244,7 @@ pub fn run(spec: Spec) -> Done {
             status: Some(ExitStatus::from_raw(127 << 8)),
             stdout: String::new(),
             stderr: e,
-            out_path: out,
-            elapsed: timeout.min(Duration::ZERO),
+            elapsed: Duration::ZERO,
         },
     }
 }
@@ -271,7 +267,10 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 pub fn pid_alive(pid: i64) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {
-            let state = s.rsplit_once(')').map(|(_, r)| r.trim_start()).and_then(|r| r.chars().next());
+            let state = s
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start())
+                .and_then(|r| r.chars().next());
             !matches!(state, Some('Z') | Some('X') | None)
         }
         Err(_) => false,

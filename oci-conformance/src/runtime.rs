@@ -70,7 +70,7 @@ impl Runtime {
 }
 
 pub fn version_key(v: &str) -> (u32, u32, u32) {
-    let mut it = v.split(|c: char| c == '.' || c == '-').map(|p| p.parse().unwrap_or(0));
+    let mut it = v.split(['.', '-']).map(|p| p.parse().unwrap_or(0));
     (it.next().unwrap_or(0), it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
@@ -114,7 +114,11 @@ pub fn probe(name: &str, path: &Path, tpl: &Template, dir: &Path, run_id: &str) 
     let mut rt = Runtime {
         name: name.to_string(),
         path: path.to_path_buf(),
-        version: if version.is_empty() { "(no --version output)".into() } else { version },
+        version: if version.is_empty() {
+            "(no --version output)".into()
+        } else {
+            version
+        },
         oci_version: OCI_VERSIONS[OCI_VERSIONS.len() - 1].into(),
         kill_form: KillForm::Positional,
         force_delete: false,
@@ -149,7 +153,10 @@ pub fn probe(name: &str, path: &Path, tpl: &Template, dir: &Path, run_id: &str) 
         let _ = run(rt.args(&root, &["delete", "--force", &id]), "cleanup");
     }
     let Some(id) = created else {
-        rt.broken = Some(format!("cannot create a basic container with any ociVersion ({}): {last_err}", OCI_VERSIONS.join(", ")));
+        rt.broken = Some(format!(
+            "cannot create a basic container with any ociVersion ({}): {last_err}",
+            OCI_VERSIONS.join(", ")
+        ));
         return rt;
     };
     let mut killed = false;

@@ -17,8 +17,12 @@ use crate::ensure;
 /// A hook (POSIX sh: the host's /bin/sh, or busybox inside the
 /// container). `hook.sh NAME DIR`: saves stdin as DIR/state-NAME.json,
 /// appends NAME to DIR/order, and writes what it sees to DIR/info-NAME.
+/// The startContainer hook first sleeps 0.2 s ($OC_DELAY), so a runtime
+/// that does not wait for it (and for the program's exec) before running
+/// poststart fails every time, not by chance.
 const HOOK: &str = r#"#!/bin/sh
 n=$1; d=$2
+[ -n "$OC_DELAY" ] && sleep "$OC_DELAY"
 cat > "$d/state-$n.json"
 echo "$n" >> "$d/order"
 pid=$(sed -n 's/.*"pid"[^0-9]*\([0-9][0-9]*\).*/\1/p' "$d/state-$n.json" | head -n 1)
@@ -57,19 +61,47 @@ pub fn tests() -> Vec<Test> {
             Ok(())
         }),
         must(format!("{h}/state-on-stdin"), state_on_stdin),
-        must(format!("{h}/prestart-runtime-namespace"), |cx| runtime_ns(cx, "prestart")),
-        must(format!("{h}/prestart-during-create-before-pivot"), |cx| before_pivot(cx, "prestart")),
-        must(format!("{h}/prestart-before-createruntime"), |cx| before(cx, "prestart", "createRuntime")),
-        must(format!("{h}/createruntime-runtime-namespace"), |cx| runtime_ns(cx, "createRuntime")),
-        must(format!("{h}/createruntime-during-create-before-pivot"), |cx| before_pivot(cx, "createRuntime")),
-        must(format!("{h}/createcontainer-container-namespace"), |cx| container_ns(cx, "createContainer")),
-        must(format!("{h}/createcontainer-during-create-before-pivot"), |cx| before_pivot(cx, "createContainer")),
-        must(format!("{h}/createcontainer-after-createruntime"), |cx| before(cx, "createRuntime", "createContainer")),
-        must(format!("{h}/startcontainer-container-namespace"), |cx| container_ns(cx, "startContainer")),
-        must(format!("{h}/startcontainer-before-program"), startcontainer_before_program),
-        must(format!("{h}/poststart-runtime-namespace"), |cx| runtime_ns(cx, "poststart")),
-        must(format!("{h}/poststart-after-program-before-start-returns"), poststart_when),
-        must(format!("{h}/poststop-runtime-namespace"), |cx| runtime_ns(cx, "poststop")),
+        must(format!("{h}/prestart-runtime-namespace"), |cx| {
+            runtime_ns(cx, "prestart")
+        }),
+        must(format!("{h}/prestart-during-create-before-pivot"), |cx| {
+            before_pivot(cx, "prestart")
+        }),
+        must(format!("{h}/prestart-before-createruntime"), |cx| {
+            before(cx, "prestart", "createRuntime")
+        }),
+        must(format!("{h}/createruntime-runtime-namespace"), |cx| {
+            runtime_ns(cx, "createRuntime")
+        }),
+        must(format!("{h}/createruntime-during-create-before-pivot"), |cx| {
+            before_pivot(cx, "createRuntime")
+        }),
+        must(format!("{h}/createcontainer-container-namespace"), |cx| {
+            container_ns(cx, "createContainer")
+        }),
+        must(format!("{h}/createcontainer-during-create-before-pivot"), |cx| {
+            before_pivot(cx, "createContainer")
+        }),
+        must(format!("{h}/createcontainer-after-createruntime"), |cx| {
+            before(cx, "createRuntime", "createContainer")
+        }),
+        must(format!("{h}/startcontainer-container-namespace"), |cx| {
+            container_ns(cx, "startContainer")
+        }),
+        must(
+            format!("{h}/startcontainer-before-program"),
+            startcontainer_before_program,
+        ),
+        must(format!("{h}/poststart-runtime-namespace"), |cx| {
+            runtime_ns(cx, "poststart")
+        }),
+        must(
+            format!("{h}/poststart-after-program-before-start-returns"),
+            poststart_when,
+        ),
+        must(format!("{h}/poststop-runtime-namespace"), |cx| {
+            runtime_ns(cx, "poststop")
+        }),
         must(format!("{h}/poststop-after-delete-before-return"), poststop_when),
         must(format!("{h}/path-absolute"), |cx| {
             let mut c = cx.ctr();
@@ -78,17 +110,30 @@ pub fn tests() -> Vec<Test> {
         }),
         must(format!("{h}/timeout-positive"), |cx| {
             let mut c = cx.ctr();
-            c.set("/hooks", json!({"createRuntime": [{"path": "/bin/true", "timeout": 0}]}));
+            c.set(
+                "/hooks",
+                json!({"createRuntime": [{"path": "/bin/true", "timeout": 0}]}),
+            );
             c.expect_create_error()
         }),
         must(format!("{h}/timeout-aborts-hook"), hook_timeout),
         must(format!("{h}/args-and-env"), hook_args_env),
-        must("runtime.md/lifecycle/prestart-failure", |cx| create_hook_failure(cx, "prestart")),
-        must("runtime.md/lifecycle/createruntime-failure", |cx| create_hook_failure(cx, "createRuntime")),
-        must("runtime.md/lifecycle/createcontainer-failure", |cx| create_hook_failure(cx, "createContainer")),
+        must("runtime.md/lifecycle/prestart-failure", |cx| {
+            create_hook_failure(cx, "prestart")
+        }),
+        must("runtime.md/lifecycle/createruntime-failure", |cx| {
+            create_hook_failure(cx, "createRuntime")
+        }),
+        must("runtime.md/lifecycle/createcontainer-failure", |cx| {
+            create_hook_failure(cx, "createContainer")
+        }),
         must("runtime.md/lifecycle/hook-failure-runs-poststop", hook_failure_poststop),
-        must("runtime.md/lifecycle/startcontainer-failure", |cx| start_hook_failure(cx, "startContainer")),
-        must("runtime.md/lifecycle/poststart-failure", |cx| start_hook_failure(cx, "poststart")),
+        must("runtime.md/lifecycle/startcontainer-failure", |cx| {
+            start_hook_failure(cx, "startContainer")
+        }),
+        must("runtime.md/lifecycle/poststart-failure", |cx| {
+            start_hook_failure(cx, "poststart")
+        }),
         must("runtime.md/lifecycle/poststop-failure-warns", poststop_failure),
     ]
 }
@@ -110,13 +155,19 @@ impl HookRun {
         let hook = log.join("hook.sh");
         write_exec(&hook, &HOOK.replace("MARKER", ROOTFS_MARKER))?;
         let rootfs = c.rootfs().display().to_string();
-        let cg = cx.host().v1.first().map(|(_, p)| p.join(c.cgroups_path.trim_start_matches('/')).display().to_string()).unwrap_or_default();
+        let cg = cx
+            .host()
+            .v1
+            .first()
+            .map(|(_, p)| p.join(c.cgroups_path.trim_start_matches('/')).display().to_string())
+            .unwrap_or_default();
         let entry = |name: &str, path: &str, dir: &str| {
             let exit = exits.get(name).copied().unwrap_or(0);
+            let delay = if name == "startContainer" { "0.2" } else { "" };
             json!({
                 "path": path,
                 "args": [path, name, dir],
-                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", format!("OC_ROOTFS={rootfs}"), format!("OC_CGDIR={cg}"), format!("OC_EXIT={exit}")]
+                "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", format!("OC_ROOTFS={rootfs}"), format!("OC_CGDIR={cg}"), format!("OC_EXIT={exit}"), format!("OC_DELAY={delay}")]
             })
         };
         let (hp, ld) = (hook.display().to_string(), log.display().to_string());
@@ -147,6 +198,12 @@ impl HookRun {
         let (ctr_mnt, ctr_net) = (ns_of(pid, "mnt")?, ns_of(pid, "net")?);
         c.start_ok()?;
         mark("start-returned");
+        // Let the container reach its program (a runtime may return from
+        // start before startContainer ran): the hooks must not be cut short.
+        crate::proc::wait_until(cx.remaining().min(Duration::from_secs(5)), || {
+            String::from_utf8_lossy(&fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+                .contains("oc-payload")
+        });
         let k = c.kill("KILL");
         ensure!(k.ok(), "kill: {}", k.describe());
         c.wait_stopped()?;
@@ -154,12 +211,21 @@ impl HookRun {
         ensure!(d.ok(), "delete: {}", d.describe());
         mark("delete-returned");
         let order = read(&log.join("order")).lines().map(String::from).collect();
-        Ok(HookRun { log, order, ctr_mnt, ctr_net })
+        Ok(HookRun {
+            log,
+            order,
+            ctr_mnt,
+            ctr_net,
+        })
     }
 
     fn info(&self, name: &str) -> Res<Kv> {
         let t = read(&self.log.join(format!("info-{name}")));
-        ensure!(!t.is_empty(), "the {name} hook did not run (hooks run: {:?})", self.order);
+        ensure!(
+            !t.is_empty(),
+            "the {name} hook did not run (hooks run: {:?})",
+            self.order
+        );
         Ok(Kv::parse(&t))
     }
 
@@ -169,7 +235,10 @@ impl HookRun {
     }
 
     fn pos(&self, name: &str) -> Res<usize> {
-        self.order.iter().position(|o| o == name).ok_or_else(|| format!("the {name} hook did not run (order {:?})", self.order).into())
+        self.order
+            .iter()
+            .position(|o| o == name)
+            .ok_or_else(|| format!("the {name} hook did not run (order {:?})", self.order).into())
     }
 }
 
@@ -184,14 +253,24 @@ fn listed_order(cx: &Ctx) -> Res {
     c.create_ok()?;
     c.start_ok()?;
     let got = read(&log);
-    ensure!(got == "1\n2\n3\n1\n2\n3\n", "hooks ran in this order: {got:?} (want 1 2 3 for createRuntime, then for poststart)");
+    ensure!(
+        got == "1\n2\n3\n1\n2\n3\n",
+        "hooks ran in this order: {got:?} (want 1 2 3 for createRuntime, then for poststart)"
+    );
     Ok(())
 }
 
 fn state_on_stdin(cx: &Ctx) -> Res {
     let r = HookRun::full(cx)?;
     let mut bad = Vec::new();
-    for name in ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+    for name in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+        "poststart",
+        "poststop",
+    ] {
         match r.state(name) {
             Err(e) => bad.push(format!("{e:?}")),
             Ok(st) => {
@@ -204,41 +283,79 @@ fn state_on_stdin(cx: &Ctx) -> Res {
             }
         }
     }
-    ensure!(bad.is_empty(), "hooks without a valid state on stdin: {}", bad.join("; "));
+    ensure!(
+        bad.is_empty(),
+        "hooks without a valid state on stdin: {}",
+        bad.join("; ")
+    );
     Ok(())
 }
 
 fn runtime_ns(cx: &Ctx, name: &str) -> Res {
     let r = HookRun::full(cx)?;
     let i = r.info(name)?;
-    ensure!(i.get("mnt") == Some(my_ns("mnt").as_str()), "the {name} hook ran in mount namespace {:?}, not the runtime's", i.get("mnt"));
-    ensure!(i.get("net") == Some(my_ns("net").as_str()), "the {name} hook ran in network namespace {:?}, not the runtime's", i.get("net"));
+    ensure!(
+        i.get("mnt") == Some(my_ns("mnt").as_str()),
+        "the {name} hook ran in mount namespace {:?}, not the runtime's",
+        i.get("mnt")
+    );
+    ensure!(
+        i.get("net") == Some(my_ns("net").as_str()),
+        "the {name} hook ran in network namespace {:?}, not the runtime's",
+        i.get("net")
+    );
     Ok(())
 }
 
 fn container_ns(cx: &Ctx, name: &str) -> Res {
     let r = HookRun::full(cx)?;
     let i = r.info(name)?;
-    ensure!(i.get("mnt") == Some(r.ctr_mnt.as_str()), "the {name} hook ran in mount namespace {:?}, the container's is {}", i.get("mnt"), r.ctr_mnt);
-    ensure!(i.get("net") == Some(r.ctr_net.as_str()), "the {name} hook ran in network namespace {:?}, the container's is {}", i.get("net"), r.ctr_net);
+    ensure!(
+        i.get("mnt") == Some(r.ctr_mnt.as_str()),
+        "the {name} hook ran in mount namespace {:?}, the container's is {}",
+        i.get("mnt"),
+        r.ctr_mnt
+    );
+    ensure!(
+        i.get("net") == Some(r.ctr_net.as_str()),
+        "the {name} hook ran in network namespace {:?}, the container's is {}",
+        i.get("net"),
+        r.ctr_net
+    );
     Ok(())
 }
 
 fn before_pivot(cx: &Ctx, name: &str) -> Res {
     let r = HookRun::full(cx)?;
     let create = r.pos("create-returned")?;
-    ensure!(r.pos(name)? < create, "the {name} hook ran after create returned (order {:?})", r.order);
+    ensure!(
+        r.pos(name)? < create,
+        "the {name} hook ran after create returned (order {:?})",
+        r.order
+    );
     let i = r.info(name)?;
     // Runtime-namespace hooks look at the container through /proc/PID/root;
     // container-namespace hooks at their own root.
-    let key = if name == "createContainer" { "ownroot" } else { "pidroot" };
-    ensure!(i.get(key) == Some("host"), "the {name} hook ran after pivot_root: the container's root no longer showed the host's {}", "rootfs path");
+    let key = if name == "createContainer" {
+        "ownroot"
+    } else {
+        "pidroot"
+    };
+    ensure!(
+        i.get(key) == Some("host"),
+        "the {name} hook ran after pivot_root: the container's root no longer showed the host's {}",
+        "rootfs path"
+    );
     Ok(())
 }
 
 fn before(cx: &Ctx, first: &str, second: &str) -> Res {
     let r = HookRun::full(cx)?;
-    ensure!(r.pos(first)? < r.pos(second)?, "{first} ran after {second} (order {:?})", r.order);
+    ensure!(
+        r.pos(first)? < r.pos(second)?,
+        "{first} ran after {second} (order {:?})",
+        r.order
+    );
     Ok(())
 }
 
@@ -247,41 +364,71 @@ fn startcontainer_before_program(cx: &Ctx) -> Res {
     let create = r.pos("create-returned")?;
     let start = r.pos("start-returned")?;
     let p = r.pos("startContainer")?;
-    ensure!(create < p && p < start, "startContainer did not run during start (order {:?})", r.order);
+    ensure!(create < p && p < start, "startContainer did not run within the start operation (after create returned, before start returned; order {:?})", r.order);
     let i = r.info("startContainer")?;
     let one = i.get("one").unwrap_or("");
-    ensure!(!one.contains("oc-payload"), "when startContainer ran, the container process already executed the program: {one:?}");
+    ensure!(
+        !one.contains("oc-payload"),
+        "when startContainer ran, the container process already executed the program: {one:?}"
+    );
     Ok(())
 }
 
 fn poststart_when(cx: &Ctx) -> Res {
     let r = HookRun::full(cx)?;
     let p = r.pos("poststart")?;
-    ensure!(r.pos("startContainer")? < p && p < r.pos("start-returned")?, "poststart did not run within start (order {:?})", r.order);
+    ensure!(
+        r.pos("startContainer")? < p && p < r.pos("start-returned")?,
+        "poststart did not run within start (order {:?})",
+        r.order
+    );
     let i = r.info("poststart")?;
     let cmd = i.get("pidcmd").unwrap_or("");
-    ensure!(cmd.contains("oc-payload"), "when poststart ran, the container process had not executed the program yet: {cmd:?}");
+    ensure!(
+        cmd.contains("oc-payload"),
+        "when poststart ran, the container process had not executed the program yet: {cmd:?}"
+    );
     Ok(())
 }
 
 fn poststop_when(cx: &Ctx) -> Res {
     let r = HookRun::full(cx)?;
     let p = r.pos("poststop")?;
-    ensure!(r.pos("start-returned")? < p && p < r.pos("delete-returned")?, "poststop did not run within delete (order {:?})", r.order);
+    ensure!(
+        r.pos("start-returned")? < p && p < r.pos("delete-returned")?,
+        "poststop did not run within delete (order {:?})",
+        r.order
+    );
     let i = r.info("poststop")?;
-    ensure!(i.get("cgroup") == Some("absent"), "when poststop ran, the container's cgroup still existed (not deleted yet)");
-    ensure!(i.get("pidcmd").unwrap_or("").is_empty(), "when poststop ran, the container process still existed");
+    ensure!(
+        i.get("cgroup") == Some("absent"),
+        "when poststop ran, the container's cgroup still existed (not deleted yet)"
+    );
+    ensure!(
+        i.get("pidcmd").unwrap_or("").is_empty(),
+        "when poststop ran, the container process still existed"
+    );
     Ok(())
 }
 
 fn hook_timeout(cx: &Ctx) -> Res {
     let mut c = cx.ctr();
-    c.set("/hooks", json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}));
+    c.set(
+        "/hooks",
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}),
+    );
     let t = Instant::now();
     let d = c.create();
     let took = t.elapsed();
-    ensure!(!d.ok(), "create succeeded although its createRuntime hook ran past its 1s timeout");
-    ensure!(took < Duration::from_secs(10), "the hook was not aborted after its 1s timeout: create took {:.1}s", took.as_secs_f64());
+    ensure!(
+        !d.ok(),
+        "create succeeded although its createRuntime hook ran past its 1s timeout"
+    );
+    ensure!(
+        took < Duration::from_secs(10),
+        "the hook was not aborted after its 1s timeout: create took {:.1}s",
+        took.as_secs_f64()
+    );
     Ok(())
 }
 
@@ -296,10 +443,16 @@ fn hook_args_env(cx: &Ctx) -> Res {
     c.create_ok()?;
     let kv = Kv::parse(&read(&out));
     let args = kv.all("arg");
-    ensure!(args.first() == Some(&"oc-argv0") && args.contains(&"second"), "hook argv {args:?}, want [oc-argv0, drain, --, to, FILE, --, report, second]");
+    ensure!(
+        args.first() == Some(&"oc-argv0") && args.contains(&"second"),
+        "hook argv {args:?}, want [oc-argv0, drain, --, to, FILE, --, report, second]"
+    );
     let mut env = kv.all("env");
     env.sort();
-    ensure!(env == ["OC_HOOK=1", "PATH=/bin"], "hook environment {env:?}, want exactly [OC_HOOK=1, PATH=/bin]");
+    ensure!(
+        env == ["OC_HOOK=1", "PATH=/bin"],
+        "hook environment {env:?}, want exactly [OC_HOOK=1, PATH=/bin]"
+    );
     Ok(())
 }
 
@@ -310,7 +463,11 @@ fn create_hook_failure(cx: &Ctx, name: &str) -> Res {
     c.payload(&["echo", "ran"]);
     HookRun::setup(cx, &mut c, &HashMap::from([(name, 1)]))?;
     let d = c.create();
-    ensure!(!d.ok() && !d.timed_out(), "create succeeded although the {name} hook failed: {}", d.describe());
+    ensure!(
+        !d.ok() && !d.timed_out(),
+        "create succeeded although the {name} hook failed: {}",
+        d.describe()
+    );
     // The failing hook must not be followed by the later create hooks.
     expect_stopped_or_gone(cx, &c)
 }
@@ -323,14 +480,21 @@ fn expect_stopped_or_gone(cx: &Ctx, c: &Ctr) -> Res {
     let st = c.state_raw();
     if st.ok() {
         let v: Value = serde_json::from_str(&st.stdout).unwrap_or_default();
-        ensure!(v["status"] == "stopped", "after the failure the container is {:?}, not stopped", v["status"]);
+        ensure!(
+            v["status"] == "stopped",
+            "after the failure the container is {:?}, not stopped",
+            v["status"]
+        );
     }
     let mut procs = Vec::new();
     crate::proc::wait_until(cx.remaining().min(Duration::from_secs(3)), || {
         procs = berth_integration::host::pids_with_marker(&c.marker);
         procs.is_empty()
     });
-    ensure!(procs.is_empty(), "container processes still alive after the failure: {procs:?}");
+    ensure!(
+        procs.is_empty(),
+        "container processes still alive after the failure: {procs:?}"
+    );
     Ok(())
 }
 
@@ -344,7 +508,11 @@ fn hook_failure_poststop(cx: &Ctx) -> Res {
     // delete may be what triggers them.
     let _ = c.delete();
     let order = read(&log.join("order"));
-    ensure!(order.lines().any(|l| l == "poststop"), "poststop hooks did not run after the failed create (hooks run: {:?})", order.lines().collect::<Vec<_>>());
+    ensure!(
+        order.lines().any(|l| l == "poststop"),
+        "poststop hooks did not run after the failed create (hooks run: {:?})",
+        order.lines().collect::<Vec<_>>()
+    );
     Ok(())
 }
 
@@ -354,7 +522,11 @@ fn start_hook_failure(cx: &Ctx, name: &str) -> Res {
     HookRun::setup(cx, &mut c, &HashMap::from([(name, 1)]))?;
     c.create_ok()?;
     let d = c.start();
-    ensure!(!d.ok() && !d.timed_out(), "start succeeded although the {name} hook failed: {}", d.describe());
+    ensure!(
+        !d.ok() && !d.timed_out(),
+        "start succeeded although the {name} hook failed: {}",
+        d.describe()
+    );
     if name == "startContainer" {
         return expect_stopped_or_gone(cx, &c);
     }
@@ -364,7 +536,10 @@ fn start_hook_failure(cx: &Ctx, name: &str) -> Res {
         procs = berth_integration::host::pids_with_marker(&c.marker);
         procs.is_empty()
     });
-    ensure!(procs.is_empty(), "the container still runs after its poststart hook failed: {procs:?}");
+    ensure!(
+        procs.is_empty(),
+        "the container still runs after its poststart hook failed: {procs:?}"
+    );
     Ok(())
 }
 
@@ -383,8 +558,15 @@ fn poststop_failure(cx: &Ctx) -> Res {
     c.start_ok()?;
     c.wait_stopped()?;
     let d = c.delete();
-    ensure!(d.ok(), "delete failed because a poststop hook failed (a warning only): {}", d.describe());
+    ensure!(
+        d.ok(),
+        "delete failed because a poststop hook failed (a warning only): {}",
+        d.describe()
+    );
     let got = read(&log);
-    ensure!(got == "first\nsecond\n", "poststop hooks ran: {got:?}, want both (the failing one only warns)");
+    ensure!(
+        got == "first\nsecond\n",
+        "poststop hooks ran: {got:?}, want both (the failing one only warns)"
+    );
     super::util::expect_no_state(&c)
 }

@@ -52,7 +52,10 @@ pub fn config_tests() -> Vec<Test> {
         }),
         must("config.md/annotations/unknown-keys-ignored", |cx| {
             let mut c = cx.ctr();
-            c.set("/annotations", json!({"com.example.oc.unknown": "x", "org.opencontainers.image.os": "linux"}));
+            c.set(
+                "/annotations",
+                json!({"com.example.oc.unknown": "x", "org.opencontainers.image.os": "linux"}),
+            );
             c.run().map(|_| ())
         }),
         must("config.md/extensibility/unknown-properties-ignored", |cx| {
@@ -71,7 +74,10 @@ pub fn config_tests() -> Vec<Test> {
         }),
         must("config.md/valid-values/unsupported-value-error", |cx| {
             let mut c = cx.ctr();
-            c.set("/linux/namespaces", json!([{"type": "pid"}, {"type": "mount"}, {"type": "oc-bogus"}]));
+            c.set(
+                "/linux/namespaces",
+                json!([{"type": "pid"}, {"type": "mount"}, {"type": "oc-bogus"}]),
+            );
             c.expect_create_error()
         }),
     ]
@@ -82,26 +88,45 @@ pub fn linux_tests() -> Vec<Test> {
     vec![
         must("config-linux.md/sysctl/applied", |cx| {
             let mut c = cx.ctr();
-            c.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "4321"}));
+            c.set(
+                "/linux/sysctl",
+                json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "4321"}),
+            );
             c.payload(&["read", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/msgmax"]);
             let kv = c.run()?;
             let a = kv.req("read./proc/sys/net/ipv4/ip_forward")?;
             let b = kv.req("read./proc/sys/kernel/msgmax")?;
-            ensure!(a.ends_with("first=1") && b.ends_with("first=4321"), "net.ipv4.ip_forward: {a}; kernel.msgmax: {b}");
+            ensure!(
+                a.ends_with("first=1") && b.ends_with("first=4321"),
+                "net.ipv4.ip_forward: {a}; kernel.msgmax: {b}"
+            );
             Ok(())
         }),
         must(format!("{nd}/moved"), |cx| {
             let (mut c, host) = netdev(cx, None)?;
             let kv = c.run()?;
-            ensure!(kv.get("ls./sys/class/net").is_some_and(|l| l.split(',').any(|n| n == host)), "{host} is not in the container: {:?}", kv.get("ls./sys/class/net"));
-            ensure!(!std::path::Path::new(&format!("/sys/class/net/{host}")).exists(), "{host} is still in the host's namespace");
+            ensure!(
+                kv.get("ls./sys/class/net")
+                    .is_some_and(|l| l.split(',').any(|n| n == host)),
+                "{host} is not in the container: {:?}",
+                kv.get("ls./sys/class/net")
+            );
+            ensure!(
+                !std::path::Path::new(&format!("/sys/class/net/{host}")).exists(),
+                "{host} is still in the host's namespace"
+            );
             Ok(())
         })
         .since("1.3.0"),
         must(format!("{nd}/renamed"), |cx| {
             let (mut c, _) = netdev(cx, Some("oc-eth"))?;
             let kv = c.run()?;
-            ensure!(kv.get("ls./sys/class/net").is_some_and(|l| l.split(',').any(|n| n == "oc-eth")), "no oc-eth in the container: {:?}", kv.get("ls./sys/class/net"));
+            ensure!(
+                kv.get("ls./sys/class/net")
+                    .is_some_and(|l| l.split(',').any(|n| n == "oc-eth")),
+                "no oc-eth in the container: {:?}",
+                kv.get("ls./sys/class/net")
+            );
             Ok(())
         })
         .since("1.3.0"),
@@ -109,19 +134,30 @@ pub fn linux_tests() -> Vec<Test> {
             let (mut c, _) = netdev(cx, Some("oc-eth"))?;
             let kv = c.run()?;
             let flags = kv.req("read./sys/class/net/oc-eth/flags")?;
-            let v = flags.rsplit("first=0x").next().and_then(|h| u32::from_str_radix(h.trim(), 16).ok()).unwrap_or(0);
+            let v = flags
+                .rsplit("first=0x")
+                .next()
+                .and_then(|h| u32::from_str_radix(h.trim(), 16).ok())
+                .unwrap_or(0);
             ensure!(v & 1 == 1, "oc-eth flags {flags}: not up (IFF_UP)");
             Ok(())
         })
         .since("1.3.0"),
         must(format!("{nd}/addresses-preserved"), |cx| {
             let (mut c, _) = netdev(cx, Some("oc-eth"))?;
-            c.sh(&format!("ip -4 addr show dev oc-eth; {} ls /sys/class/net", crate::bundle::PAYLOAD_IN_CTR));
+            c.sh(&format!(
+                "ip -4 addr show dev oc-eth; {} ls /sys/class/net",
+                crate::bundle::PAYLOAD_IN_CTR
+            ));
             c.create_ok()?;
             c.start_ok()?;
             c.wait_stopped()?;
             let out = c.output();
-            ensure!(out.contains("10.231."), "the permanent address of the device is gone in the container: {}", crate::proc::squeeze(&out, 300));
+            ensure!(
+                out.contains("10.231."),
+                "the permanent address of the device is gone in the container: {}",
+                crate::proc::squeeze(&out, 300)
+            );
             Ok(())
         })
         .since("1.3.0"),
@@ -134,16 +170,27 @@ pub fn linux_tests() -> Vec<Test> {
             let mut c = cx.ctr();
             c.set("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}));
             let kv = c.run()?;
-            ensure!(kv.get("mempolicy") == Some("2 0x1"), "memory policy (mode nodemask) {:?}, want \"2 0x1\" (MPOL_BIND, node 0)", kv.get("mempolicy"));
+            ensure!(
+                kv.get("mempolicy") == Some("2 0x1"),
+                "memory policy (mode nodemask) {:?}, want \"2 0x1\" (MPOL_BIND, node 0)",
+                kv.get("mempolicy")
+            );
             Ok(())
         })
         .since("1.3.0"),
         must("config-linux.md/memory-policy/flags", |cx| {
             let mut c = cx.ctr();
-            c.set("/linux/memoryPolicy", json!({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}));
+            c.set(
+                "/linux/memoryPolicy",
+                json!({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}),
+            );
             let kv = c.run()?;
             let want = format!("{} 0x1", 3 | (1 << 15));
-            ensure!(kv.get("mempolicy") == Some(want.as_str()), "memory policy {:?}, want {want:?} (MPOL_INTERLEAVE|MPOL_F_STATIC_NODES, node 0)", kv.get("mempolicy"));
+            ensure!(
+                kv.get("mempolicy") == Some(want.as_str()),
+                "memory policy {:?}, want {want:?} (MPOL_INTERLEAVE|MPOL_F_STATIC_NODES, node 0)",
+                kv.get("mempolicy")
+            );
             Ok(())
         })
         .since("1.3.0"),
@@ -166,7 +213,10 @@ fn netdev(cx: &Ctx, name: Option<&str>) -> Res<(Ctr, String)> {
     let host = format!("ocv{}n{n}", std::process::id() % 100_000);
     let peer = format!("{host}p");
     let ip = |args: &[&str]| -> Result<(), String> {
-        let o = Command::new("ip").args(args).output().map_err(|e| format!("run ip: {e}"))?;
+        let o = Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("run ip: {e}"))?;
         if o.status.success() {
             Ok(())
         } else {
@@ -188,6 +238,12 @@ fn netdev(cx: &Ctx, name: Option<&str>) -> Res<(Ctr, String)> {
         None => json!({}),
     };
     c.set("/linux/netDevices", json!({ host.clone(): entry }));
-    c.payload(&["ls", "/sys/class/net", "--", "read", &format!("/sys/class/net/{inner}/flags")]);
+    c.payload(&[
+        "ls",
+        "/sys/class/net",
+        "--",
+        "read",
+        &format!("/sys/class/net/{inner}/flags"),
+    ]);
     Ok((c, host))
 }

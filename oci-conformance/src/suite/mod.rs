@@ -19,6 +19,7 @@ mod misc;
 mod mount_options;
 mod mounts;
 mod namespaces;
+mod operations;
 mod process;
 mod security;
 pub mod util;
@@ -56,18 +57,24 @@ impl Test {
         let mut it = self.name.splitn(3, '/');
         format!("{}/{}", it.next().unwrap_or(""), it.next().unwrap_or(""))
     }
-
-    pub fn file(&self) -> &str {
-        self.name.split('/').next().unwrap_or("")
-    }
 }
 
 pub fn must(name: impl Into<String>, f: impl Fn(&Ctx) -> Res + Send + Sync + 'static) -> Test {
-    Test { name: name.into(), level: Level::Must, since: None, f: Arc::new(f) }
+    Test {
+        name: name.into(),
+        level: Level::Must,
+        since: None,
+        f: Arc::new(f),
+    }
 }
 
 pub fn should(name: impl Into<String>, f: impl Fn(&Ctx) -> Res + Send + Sync + 'static) -> Test {
-    Test { name: name.into(), level: Level::Should, since: None, f: Arc::new(f) }
+    Test {
+        name: name.into(),
+        level: Level::Should,
+        since: None,
+        f: Arc::new(f),
+    }
 }
 
 impl Test {
@@ -81,6 +88,7 @@ impl Test {
 pub fn all() -> Vec<Test> {
     let mut v = Vec::new();
     v.extend(lifecycle::tests());
+    v.extend(operations::tests());
     v.extend(hooks::tests());
     v.extend(misc::config_tests());
     v.extend(mounts::tests());

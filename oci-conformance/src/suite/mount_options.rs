@@ -59,7 +59,12 @@ const TMPFS: &[(&str, Level, &[&str], Want)] = &[
     ("atime", Level::Must, &["noatime", "atime"], Want::Lacks("noatime")),
     ("defaults", Level::Must, &["defaults"], Want::Has("rw")),
     ("dev", Level::Must, &["nodev", "dev"], Want::Lacks("nodev")),
-    ("diratime", Level::Must, &["nodiratime", "diratime"], Want::Lacks("nodiratime")),
+    (
+        "diratime",
+        Level::Must,
+        &["nodiratime", "diratime"],
+        Want::Lacks("nodiratime"),
+    ),
     ("dirsync", Level::Must, &["dirsync"], Want::Super("dirsync")),
     ("exec", Level::Must, &["noexec", "exec"], Want::Lacks("noexec")),
     ("iversion", Level::Must, &["iversion"], Want::Mounted),
@@ -70,9 +75,19 @@ const TMPFS: &[(&str, Level, &[&str], Want)] = &[
     ("nodiratime", Level::Must, &["nodiratime"], Want::Has("nodiratime")),
     ("noexec", Level::Must, &["noexec"], Want::Has("noexec")),
     ("noiversion", Level::Must, &["noiversion"], Want::Mounted),
-    ("nolazytime", Level::Must, &["lazytime", "nolazytime"], Want::NoSuper("lazytime")),
+    (
+        "nolazytime",
+        Level::Must,
+        &["lazytime", "nolazytime"],
+        Want::NoSuper("lazytime"),
+    ),
     ("norelatime", Level::Must, &["norelatime"], Want::Mounted),
-    ("nostrictatime", Level::Must, &["strictatime", "nostrictatime"], Want::Has("relatime")),
+    (
+        "nostrictatime",
+        Level::Must,
+        &["strictatime", "nostrictatime"],
+        Want::Has("relatime"),
+    ),
     ("nosuid", Level::Must, &["nosuid"], Want::Has("nosuid")),
     ("nosymfollow", Level::Should, &["nosymfollow"], Want::Has("nosymfollow")),
     ("ro", Level::Must, &["ro"], Want::Has("ro")),
@@ -81,7 +96,12 @@ const TMPFS: &[(&str, Level, &[&str], Want)] = &[
     ("strictatime", Level::Must, &["strictatime"], Want::Strict),
     ("suid", Level::Must, &["nosuid", "suid"], Want::Lacks("nosuid")),
     ("sync", Level::Must, &["sync"], Want::Super("sync")),
-    ("symfollow", Level::Should, &["nosymfollow", "symfollow"], Want::Lacks("nosymfollow")),
+    (
+        "symfollow",
+        Level::Should,
+        &["nosymfollow", "symfollow"],
+        Want::Lacks("nosymfollow"),
+    ),
 ];
 
 /// Recursive options: (option, flags the host gives the submount, expectation on both mounts).
@@ -134,10 +154,14 @@ pub fn tests() -> Vec<Test> {
         ("unbindable", "bind", false),
         ("runbindable", "rbind", false),
     ] {
-        v.push(must(format!("{SECTION}/{name}"), move |cx| propagation(cx, name, base, src_shared)));
+        v.push(must(format!("{SECTION}/{name}"), move |cx| {
+            propagation(cx, name, base, src_shared)
+        }));
     }
     for &(name, sub_flags, want) in RECURSIVE {
-        v.push(should(format!("{SECTION}/{name}"), move |cx| recursive(cx, name, sub_flags, want)));
+        v.push(should(format!("{SECTION}/{name}"), move |cx| {
+            recursive(cx, name, sub_flags, want)
+        }));
     }
     v.push(should(format!("{SECTION}/idmap"), |cx| idmap(cx, "idmap")));
     v.push(should(format!("{SECTION}/ridmap"), |cx| idmap(cx, "ridmap")));
@@ -149,10 +173,16 @@ pub fn tests() -> Vec<Test> {
     }));
     v.push(should(format!("{SECTION}/unknown-as-filesystem-data"), |cx| {
         let mut c = cx.ctr();
-        c.add_mount(json!({"destination": "/oc-m", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=711"]}));
+        c.add_mount(
+            json!({"destination": "/oc-m", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=711"]}),
+        );
         c.payload(&["mountinfo"]);
         let m = mount_at(&c.run()?, "/oc-m")?;
-        ensure!(m.has_super("size=1024k") && m.has_super("mode=711"), "tmpfs data size=1m,mode=711 not applied: {:?}", m.super_opts);
+        ensure!(
+            m.has_super("size=1024k") && m.has_super("mode=711"),
+            "tmpfs data size=1m,mode=711 not applied: {:?}",
+            m.super_opts
+        );
         Ok(())
     }));
     v
@@ -164,7 +194,13 @@ fn tmpfs_option(cx: &Ctx, opts: &[&str], want: Want) -> Res {
     c.payload(&["mountinfo"]);
     let kv = c.run()?;
     let m = mount_at(&kv, "/oc-m")?;
-    ensure!(check(&m, want), "options {opts:?}: {}; mount options {:?}, superblock {:?}", describe(want), m.opts, m.super_opts);
+    ensure!(
+        check(&m, want),
+        "options {opts:?}: {}; mount options {:?}, superblock {:?}",
+        describe(want),
+        m.opts,
+        m.super_opts
+    );
     Ok(())
 }
 
@@ -172,13 +208,23 @@ fn tmpfs_option(cx: &Ctx, opts: &[&str], want: Want) -> Res {
 /// bind keeps strictatime.
 fn relatime(cx: &Ctx) -> Res {
     let src = bind_source(cx, libc::MS_PRIVATE, 0)?;
-    berth_integration::host::mount(None, &src, None, libc::MS_REMOUNT | libc::MS_BIND | libc::MS_STRICTATIME, None)
-        .map_err(|e| format!("remount {} strictatime: {e}", src.display()))?;
+    berth_integration::host::mount(
+        None,
+        &src,
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_STRICTATIME,
+        None,
+    )
+    .map_err(|e| format!("remount {} strictatime: {e}", src.display()))?;
     let mut c = cx.ctr();
     c.add_mount(json!({"destination": "/oc-m", "type": "bind", "source": src, "options": ["bind", "relatime"]}));
     c.payload(&["mountinfo"]);
     let m = mount_at(&c.run()?, "/oc-m")?;
-    ensure!(m.has("relatime"), "relatime on a bind of a strictatime mount: options {:?}", m.opts);
+    ensure!(
+        m.has("relatime"),
+        "relatime on a bind of a strictatime mount: options {:?}",
+        m.opts
+    );
     Ok(())
 }
 
@@ -200,8 +246,15 @@ fn bind(cx: &Ctx) -> Res {
     c.add_mount(json!({"destination": "/oc-m", "type": "bind", "source": src, "options": ["bind"]}));
     c.payload(&["read", "/oc-m/file", "--", "mountinfo"]);
     let kv = c.run()?;
-    ensure!(kv.get("read./oc-m/file").is_some_and(|r| r.starts_with("ok")), "the bind-mounted file is not readable: {:?}", kv.get("read./oc-m/file"));
-    ensure!(super::util::mount_lines(&kv, "/oc-m/sub").is_empty(), "a plain bind mount carried the submount along (that is rbind)");
+    ensure!(
+        kv.get("read./oc-m/file").is_some_and(|r| r.starts_with("ok")),
+        "the bind-mounted file is not readable: {:?}",
+        kv.get("read./oc-m/file")
+    );
+    ensure!(
+        super::util::mount_lines(&kv, "/oc-m/sub").is_empty(),
+        "a plain bind mount carried the submount along (that is rbind)"
+    );
     Ok(())
 }
 
@@ -212,7 +265,10 @@ fn rbind(cx: &Ctx) -> Res {
     c.payload(&["read", "/oc-m/sub/sub-file"]);
     let kv = c.run()?;
     let r = kv.req("read./oc-m/sub/sub-file")?;
-    ensure!(r.starts_with("ok"), "the submount is not visible through the rbind: {r}");
+    ensure!(
+        r.starts_with("ok"),
+        "the submount is not visible through the rbind: {r}"
+    );
     Ok(())
 }
 
@@ -254,7 +310,12 @@ fn recursive(cx: &Ctx, name: &str, sub_flags: libc::c_ulong, want: Want) -> Res 
     let kv = c.run()?;
     for mp in ["/oc-m", "/oc-m/sub"] {
         let m = mount_at(&kv, mp)?;
-        ensure!(check(&m, want), "{name} on an rbind: {mp}: {}; options {:?}", describe(want), m.opts);
+        ensure!(
+            check(&m, want),
+            "{name} on an rbind: {mp}: {}; options {:?}",
+            describe(want),
+            m.opts
+        );
     }
     Ok(())
 }
@@ -274,9 +335,15 @@ fn idmap(cx: &Ctx, opt: &str) -> Res {
     let kv: Kv = c.run()?;
     let top = kv.req("stat./oc-m/file")?;
     let sub = kv.req("stat./oc-m/sub/sub-file")?;
-    ensure!(top.contains("uid=1000 gid=1000"), "{opt}: a file owned by 0:0 on disk shows as {top} (want uid=1000 gid=1000 through the mapping 0 -> 1000)");
+    ensure!(
+        top.contains("uid=1000 gid=1000"),
+        "{opt}: a file owned by 0:0 on disk shows as {top} (want uid=1000 gid=1000 through the mapping 0 -> 1000)"
+    );
     if opt == "ridmap" {
-        ensure!(sub.contains("uid=1000 gid=1000"), "ridmap: the submount is not id-mapped: {sub}");
+        ensure!(
+            sub.contains("uid=1000 gid=1000"),
+            "ridmap: the submount is not id-mapped: {sub}"
+        );
     }
     Ok(())
 }

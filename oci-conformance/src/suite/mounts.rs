@@ -19,15 +19,28 @@ pub fn tests() -> Vec<Test> {
             c.add_mount(json!({"destination": "oc-rel", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}));
             c.payload(&["mountinfo"]);
             let kv = c.run()?;
-            ensure!(!mount_lines(&kv, "/oc-rel").is_empty(), "the relative destination \"oc-rel\" is not mounted at /oc-rel");
+            ensure!(
+                !mount_lines(&kv, "/oc-rel").is_empty(),
+                "the relative destination \"oc-rel\" is not mounted at /oc-rel"
+            );
             Ok(())
         }),
-        must("config.md/posix-platform-mounts/uid-mappings-need-gid-mappings", |cx| idmap_half(cx, "uidMappings")),
-        must("config.md/posix-platform-mounts/gid-mappings-need-uid-mappings", |cx| idmap_half(cx, "gidMappings")),
-        should("config-linux.md/default-filesystems/proc-sys-devpts-shm", default_filesystems),
+        must("config.md/posix-platform-mounts/uid-mappings-need-gid-mappings", |cx| {
+            idmap_half(cx, "uidMappings")
+        }),
+        must("config.md/posix-platform-mounts/gid-mappings-need-uid-mappings", |cx| {
+            idmap_half(cx, "gidMappings")
+        }),
+        should(
+            "config-linux.md/default-filesystems/proc-sys-devpts-shm",
+            default_filesystems,
+        ),
     ];
     for p in ["shared", "slave", "private", "unbindable"] {
-        v.push(must(format!("config-linux.md/rootfs-mount-propagation/{p}"), move |cx| rootfs_propagation(cx, p)));
+        v.push(must(
+            format!("config-linux.md/rootfs-mount-propagation/{p}"),
+            move |cx| rootfs_propagation(cx, p),
+        ));
     }
     v
 }
@@ -60,7 +73,12 @@ fn default_filesystems(cx: &Ctx) -> Res {
     let mut c = cx.ctr();
     c.payload(&["mountinfo"]);
     let kv = c.run()?;
-    for (mp, ty) in [("/proc", "proc"), ("/sys", "sysfs"), ("/dev/pts", "devpts"), ("/dev/shm", "tmpfs")] {
+    for (mp, ty) in [
+        ("/proc", "proc"),
+        ("/sys", "sysfs"),
+        ("/dev/pts", "devpts"),
+        ("/dev/shm", "tmpfs"),
+    ] {
         let m = mount_at(&kv, mp)?;
         ensure!(m.fstype == ty, "{mp} is {}, want {ty}", m.fstype);
     }
@@ -95,7 +113,11 @@ fn rootfs_propagation(cx: &Ctx, p: &str) -> Res {
         "unbindable" => has("unbindable"),
         _ => false,
     };
-    ensure!(ok, "rootfsPropagation {p:?}: the container's / has propagation {:?} (the rootfs is a shared mount on the host)", if opt.is_empty() { "private" } else { &opt });
+    ensure!(
+        ok,
+        "rootfsPropagation {p:?}: the container's / has propagation {:?} (the rootfs is a shared mount on the host)",
+        if opt.is_empty() { "private" } else { &opt }
+    );
     Ok(())
 }
 
@@ -109,12 +131,20 @@ pub fn bind_source(cx: &Ctx, prop: libc::c_ulong, sub_flags: libc::c_ulong) -> R
     fs::write(dir.join("file"), "file").map_err(|e| format!("{e}"))?;
     let sub = dir.join("sub");
     fs::create_dir_all(&sub).map_err(|e| format!("{e}"))?;
-    mount(Some(Path::new("tmpfs")), &sub, Some("tmpfs"), sub_flags & !libc::MS_RDONLY, Some("size=1m"))
-        .map_err(|e| format!("mount tmpfs on {}: {e}", sub.display()))?;
+    mount(
+        Some(Path::new("tmpfs")),
+        &sub,
+        Some("tmpfs"),
+        sub_flags & !libc::MS_RDONLY,
+        Some("size=1m"),
+    )
+    .map_err(|e| format!("mount tmpfs on {}: {e}", sub.display()))?;
     fs::write(sub.join("sub-file"), "sub").map_err(|e| format!("{e}"))?;
     if sub_flags & libc::MS_RDONLY != 0 {
-        mount(None, &sub, None, libc::MS_REMOUNT | libc::MS_BIND | sub_flags, None).map_err(|e| format!("remount {} read-only: {e}", sub.display()))?;
+        mount(None, &sub, None, libc::MS_REMOUNT | libc::MS_BIND | sub_flags, None)
+            .map_err(|e| format!("remount {} read-only: {e}", sub.display()))?;
     }
-    mount(None, &dir, None, prop | libc::MS_REC, None).map_err(|e| format!("set propagation of {}: {e}", dir.display()))?;
+    mount(None, &dir, None, prop | libc::MS_REC, None)
+        .map_err(|e| format!("set propagation of {}: {e}", dir.display()))?;
     Ok(dir)
 }

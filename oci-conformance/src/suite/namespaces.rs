@@ -30,7 +30,9 @@ pub fn tests() -> Vec<Test> {
     let mut v = Vec::new();
     for (ty, proc_name) in KINDS {
         v.push(must(format!("{ns}/{ty}-new"), move |cx| new_ns(cx, ty, proc_name)));
-        v.push(must(format!("{ns}/{ty}-inherited"), move |cx| inherited(cx, ty, proc_name)));
+        v.push(must(format!("{ns}/{ty}-inherited"), move |cx| {
+            inherited(cx, ty, proc_name)
+        }));
         v.push(must(format!("{ns}/{ty}-join-path"), move |cx| join(cx, ty, proc_name)));
     }
     v.push(must(format!("{ns}/path-wrong-type-error"), |cx| {
@@ -45,7 +47,10 @@ pub fn tests() -> Vec<Test> {
     }));
     v.push(must(format!("{ns}/duplicate-error"), |cx| {
         let mut c = cx.ctr();
-        c.set("/linux/namespaces", json!([{"type": "pid"}, {"type": "mount"}, {"type": "pid"}]));
+        c.set(
+            "/linux/namespaces",
+            json!([{"type": "pid"}, {"type": "mount"}, {"type": "pid"}]),
+        );
         c.expect_create_error()
     }));
     let um = "config-linux.md/user-namespace-mappings";
@@ -53,13 +58,20 @@ pub fn tests() -> Vec<Test> {
     v.push(must(format!("{um}/gid-mappings"), |cx| mappings(cx, "gid_map")));
     v.push(should(format!("{um}/rootfs-ownership-unchanged"), rootfs_unchanged));
     let to = "config-linux.md/offset-for-time-namespace";
-    v.push(must(format!("{to}/monotonic"), |cx| time_offset(cx, "monotonic", "CLOCK_MONOTONIC")));
-    v.push(must(format!("{to}/boottime"), |cx| time_offset(cx, "boottime", "CLOCK_BOOTTIME")));
+    v.push(must(format!("{to}/monotonic"), |cx| {
+        time_offset(cx, "monotonic", "CLOCK_MONOTONIC")
+    }));
+    v.push(must(format!("{to}/boottime"), |cx| {
+        time_offset(cx, "boottime", "CLOCK_BOOTTIME")
+    }));
     v
 }
 
 fn add_user_mappings(c: &mut Ctr) {
-    let m: Vec<Value> = MAP.iter().map(|(_, c, h, s)| json!({"containerID": c, "hostID": h, "size": s})).collect();
+    let m: Vec<Value> = MAP
+        .iter()
+        .map(|(_, c, h, s)| json!({"containerID": c, "hostID": h, "size": s}))
+        .collect();
     c.set("/linux/uidMappings", json!(m));
     c.set("/linux/gidMappings", json!(m));
 }
@@ -81,13 +93,19 @@ fn new_ns(cx: &Ctx, ty: &str, proc_name: &str) -> Res {
     with_ns(&mut c, ty);
     let kv = c.run()?;
     let theirs = kv.req(&format!("ns.{proc_name}"))?;
-    ensure!(theirs != my_ns(proc_name), "the container shares the runtime's {ty} namespace ({theirs})");
+    ensure!(
+        theirs != my_ns(proc_name),
+        "the container shares the runtime's {ty} namespace ({theirs})"
+    );
     Ok(())
 }
 
 fn inherited(cx: &Ctx, ty: &str, proc_name: &str) -> Res {
     let mut c = cx.ctr();
-    let kinds: Vec<&str> = ["pid", "network", "ipc", "uts", "mount"].into_iter().filter(|k| *k != ty).collect();
+    let kinds: Vec<&str> = ["pid", "network", "ipc", "uts", "mount"]
+        .into_iter()
+        .filter(|k| *k != ty)
+        .collect();
     c.namespaces(&kinds);
     let mut reference = my_ns(proc_name);
     match ty {
@@ -104,14 +122,19 @@ fn inherited(cx: &Ctx, ty: &str, proc_name: &str) -> Res {
             // its own: give it a disposable one.
             let h = cx.holder("mount")?;
             let p = h.ns("mnt");
-            reference = fs::read_link(&p).map(|l| l.display().to_string()).map_err(|e| format!("{e}"))?;
+            reference = fs::read_link(&p)
+                .map(|l| l.display().to_string())
+                .map_err(|e| format!("{e}"))?;
             c.setns = Some(p.into());
         }
         _ => {}
     }
     let kv = c.run()?;
     let theirs = kv.req(&format!("ns.{proc_name}"))?;
-    ensure!(theirs == reference, "{ty} is not listed, but the container is in {ty} namespace {theirs}, not the runtime's {reference}");
+    ensure!(
+        theirs == reference,
+        "{ty} is not listed, but the container is in {ty} namespace {theirs}, not the runtime's {reference}"
+    );
     Ok(())
 }
 
@@ -120,13 +143,20 @@ fn join(cx: &Ctx, ty: &str, proc_name: &str) -> Res {
     if ty == "user" {
         for f in ["uid_map", "gid_map"] {
             let (_, c, host, size) = MAP[0];
-            fs::write(format!("/proc/{}/{f}", h.pid), format!("{c} {host} {size}\n")).map_err(|e| format!("write {f} of the holder: {e}"))?;
+            fs::write(format!("/proc/{}/{f}", h.pid), format!("{c} {host} {size}\n"))
+                .map_err(|e| format!("write {f} of the holder: {e}"))?;
         }
     }
     let path = h.ns(proc_name);
-    let want = fs::read_link(&path).map(|l| l.display().to_string()).map_err(|e| format!("{e}"))?;
+    let want = fs::read_link(&path)
+        .map(|l| l.display().to_string())
+        .map_err(|e| format!("{e}"))?;
     let mut c = cx.ctr();
-    let mut list: Vec<Value> = ["pid", "network", "ipc", "uts", "mount"].iter().filter(|k| **k != ty).map(|k| json!({"type": k})).collect();
+    let mut list: Vec<Value> = ["pid", "network", "ipc", "uts", "mount"]
+        .iter()
+        .filter(|k| **k != ty)
+        .map(|k| json!({"type": k}))
+        .collect();
     list.push(json!({"type": ty, "path": path}));
     c.set("/linux/namespaces", json!(list));
     if ty == "uts" {
@@ -135,7 +165,10 @@ fn join(cx: &Ctx, ty: &str, proc_name: &str) -> Res {
     }
     let kv = c.run()?;
     let theirs = kv.req(&format!("ns.{proc_name}"))?;
-    ensure!(theirs == want, "the container is in {ty} namespace {theirs}, not the one at the path ({want})");
+    ensure!(
+        theirs == want,
+        "the container is in {ty} namespace {theirs}, not the one at the path ({want})"
+    );
     Ok(())
 }
 
@@ -144,7 +177,10 @@ fn mappings(cx: &Ctx, file: &str) -> Res {
     with_ns(&mut c, "user");
     let kv = c.run()?;
     let got = kv.all(file);
-    ensure!(got == ["0 100000 65536"], "{file} in the container: {got:?}, want [\"0 100000 65536\"]");
+    ensure!(
+        got == ["0 100000 65536"],
+        "{file} in the container: {got:?}, want [\"0 100000 65536\"]"
+    );
     Ok(())
 }
 
@@ -155,13 +191,20 @@ fn rootfs_unchanged(cx: &Ctx) -> Res {
     let owners = |c: &Ctr| -> Vec<(String, u32, u32)> {
         ["", "bin", "bin/busybox", "etc", "oc-payload"]
             .iter()
-            .filter_map(|p| fs::symlink_metadata(c.rootfs().join(p)).ok().map(|m| (p.to_string(), m.uid(), m.gid())))
+            .filter_map(|p| {
+                fs::symlink_metadata(c.rootfs().join(p))
+                    .ok()
+                    .map(|m| (p.to_string(), m.uid(), m.gid()))
+            })
             .collect()
     };
     let before = owners(&c);
     c.run()?;
     let after = owners(&c);
-    ensure!(before == after, "the rootfs ownership changed: before {before:?}, after {after:?}");
+    ensure!(
+        before == after,
+        "the rootfs ownership changed: before {before:?}, after {after:?}"
+    );
     Ok(())
 }
 
@@ -172,8 +215,14 @@ fn time_offset(cx: &Ctx, clock: &str, clock_id: &str) -> Res {
     c.set("/linux/timeOffsets", json!({clock: {"secs": secs, "nanosecs": 0}}));
     let kv = c.run()?;
     let offs = kv.all("timens_offsets");
-    ensure!(offs.contains(&format!("{clock} {secs} 0").as_str()), "timens_offsets {offs:?}, want {clock} {secs} 0");
+    ensure!(
+        offs.contains(&format!("{clock} {secs} 0").as_str()),
+        "timens_offsets {offs:?}, want {clock} {secs} 0"
+    );
     let now: i64 = kv.req(&format!("clock.{clock_id}"))?.parse().unwrap_or(0);
-    ensure!(now >= secs, "{clock_id} reads {now}s in the container, below the offset {secs}s");
+    ensure!(
+        now >= secs,
+        "{clock_id} reads {now}s in the container, below the offset {secs}s"
+    );
     Ok(())
 }

@@ -150,7 +150,10 @@ fn rule(action: &str, errno: Option<u32>, arg0: Option<u64>) -> Value {
 
 fn seccomp(cx: &Ctx, r: Value, args: &[&str]) -> Res<Kv> {
     let mut c = cx.ctr();
-    c.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [r]}));
+    c.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [r]}),
+    );
     let mut a = args.to_vec();
     a.extend(["--", "report"]);
     c.payload(&a);
@@ -159,7 +162,11 @@ fn seccomp(cx: &Ctx, r: Value, args: &[&str]) -> Res<Kv> {
 
 fn expect(kv: &Kv, key: &str, want: &str) -> Res {
     let got = kv.req(key)?;
-    let ok = if want == "ok" { got.starts_with("ok") } else { got.contains(want) };
+    let ok = if want == "ok" {
+        got.starts_with("ok")
+    } else {
+        got.contains(want)
+    };
     ensure!(ok, "{key}: {got}, want {want}");
     Ok(())
 }
@@ -185,7 +192,8 @@ fn default_errno_ret(cx: &Ctx) -> Res {
 /// Every x86_64 system call up to number 449 except getpriority (from the
 /// kernel's unistd_64.h), so that whatever a runtime does after loading
 /// the filter still works.
-const ALLOW: &str = "read write open close stat fstat lstat poll lseek mmap mprotect munmap brk rt_sigaction rt_sigprocmask \
+const ALLOW: &str =
+    "read write open close stat fstat lstat poll lseek mmap mprotect munmap brk rt_sigaction rt_sigprocmask \
 rt_sigreturn ioctl pread64 pwrite64 readv writev access pipe select sched_yield mremap msync mincore madvise \
 shmget shmat shmctl dup dup2 pause nanosleep getitimer alarm setitimer getpid sendfile socket connect accept \
 sendto recvfrom sendmsg recvmsg shutdown bind listen getsockname getpeername socketpair setsockopt getsockopt \
@@ -242,12 +250,19 @@ fn notify(cx: &Ctx) -> Res<(Value, String, Vec<u8>)> {
             };
             conn.set_nonblocking(false).map_err(|e| e.to_string())?;
             let (fd, mut data) = crate::console::recv_fd(&conn)?;
-            let kind = fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd))).map(|p| p.display().to_string()).unwrap_or_default();
-            conn.set_read_timeout(Some(Duration::from_secs(3))).map_err(|e| e.to_string())?;
+            let kind = fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            conn.set_read_timeout(Some(Duration::from_secs(3)))
+                .map_err(|e| e.to_string())?;
             let mut rest = Vec::new();
             match conn.read_to_end(&mut rest) {
                 Ok(_) => data.extend(rest),
-                Err(e) => return Err(format!("the runtime did not close the agent connection after the state: {e}")),
+                Err(e) => {
+                    return Err(format!(
+                        "the runtime did not close the agent connection after the state: {e}"
+                    ))
+                }
             }
             // Dropping the notify fd makes the container's getpriority fail with ENOSYS.
             drop(fd);
@@ -263,7 +278,9 @@ fn notify(cx: &Ctx) -> Res<(Value, String, Vec<u8>)> {
     c.payload(&["getpriority", "2"]);
     c.create_ok()?;
     c.start_ok()?;
-    let (raw, kind) = rx.recv_timeout(cx.remaining()).map_err(|_| "no seccomp agent connection".to_string())??;
+    let (raw, kind) = rx
+        .recv_timeout(cx.remaining())
+        .map_err(|_| "no seccomp agent connection".to_string())??;
     let st: Value = serde_json::Deserializer::from_slice(&raw)
         .into_iter::<Value>()
         .next()
@@ -275,7 +292,11 @@ fn notify(cx: &Ctx) -> Res<(Value, String, Vec<u8>)> {
 fn masked(cx: &Ctx, dir: bool) -> Res {
     let mut c = cx.ctr();
     c.make()?;
-    let (path, probe) = if dir { ("/oc-secret-dir", "/oc-secret-dir/file") } else { ("/oc-secret", "/oc-secret") };
+    let (path, probe) = if dir {
+        ("/oc-secret-dir", "/oc-secret-dir/file")
+    } else {
+        ("/oc-secret", "/oc-secret")
+    };
     if dir {
         fs::create_dir_all(c.rootfs().join("oc-secret-dir")).map_err(|e| format!("{e}"))?;
     }
@@ -284,14 +305,21 @@ fn masked(cx: &Ctx, dir: bool) -> Res {
     c.payload(&["read", probe]);
     let kv = c.run()?;
     let r = kv.req(&format!("read.{probe}"))?;
-    ensure!(!r.contains("first=secret"), "{probe} is readable under the masked path {path}: {r}");
+    ensure!(
+        !r.contains("first=secret"),
+        "{probe} is readable under the masked path {path}: {r}"
+    );
     Ok(())
 }
 
 fn readonly(cx: &Ctx, dir: bool) -> Res {
     let mut c = cx.ctr();
     c.make()?;
-    let (path, probe) = if dir { ("/oc-ro-dir", "/oc-ro-dir/new") } else { ("/oc-ro-file", "/oc-ro-file") };
+    let (path, probe) = if dir {
+        ("/oc-ro-dir", "/oc-ro-dir/new")
+    } else {
+        ("/oc-ro-file", "/oc-ro-file")
+    };
     if dir {
         fs::create_dir_all(c.rootfs().join("oc-ro-dir")).map_err(|e| format!("{e}"))?;
     } else {
@@ -302,6 +330,9 @@ fn readonly(cx: &Ctx, dir: bool) -> Res {
     let kv = c.run()?;
     expect(&kv, "write./tmp/oc-rw", "ok")?;
     let r = kv.req(&format!("write.{probe}"))?;
-    ensure!(r.contains("EROFS"), "writing {probe} under the read-only path {path}: {r}, want EROFS");
+    ensure!(
+        r.contains("EROFS"),
+        "writing {probe} under the read-only path {path}: {r}, want EROFS"
+    );
     Ok(())
 }

@@ -12,7 +12,9 @@ use crate::{ensure, fail};
 
 /// The runner's own namespace of a kind (`net`, `mnt`, ...).
 pub fn my_ns(kind: &str) -> String {
-    fs::read_link(format!("/proc/self/ns/{kind}")).map(|p| p.display().to_string()).unwrap_or_default()
+    fs::read_link(format!("/proc/self/ns/{kind}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
 }
 
 /// A process's namespace of a kind.
@@ -25,7 +27,8 @@ pub fn ns_of(pid: i64, kind: &str) -> Res<String> {
 /// Write an executable file.
 pub fn write_exec(path: &Path, text: &str) -> Res {
     fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).map_err(|e| format!("chmod {}: {e}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))?;
     Ok(())
 }
 
@@ -56,7 +59,10 @@ pub fn s<'a>(v: &'a Value, key: &str) -> &'a str {
 
 /// The mountinfo lines the payload printed (`mi=` keys), for a mount point.
 pub fn mount_lines<'a>(kv: &'a crate::ctx::Kv, mount_point: &str) -> Vec<&'a str> {
-    kv.all("mi").into_iter().filter(|l| l.split(' ').nth(4) == Some(mount_point)).collect()
+    kv.all("mi")
+        .into_iter()
+        .filter(|l| l.split(' ').nth(4) == Some(mount_point))
+        .collect()
 }
 
 /// Per-mount options, super options and optional fields of the last
@@ -78,10 +84,16 @@ pub fn mount_at(kv: &crate::ctx::Kv, mount_point: &str) -> Res<MountLine> {
     let l: Vec<&str> = left.split(' ').collect();
     let r: Vec<&str> = right.split(' ').collect();
     Ok(MountLine {
-        opts: l.get(5).map(|o| o.split(',').map(String::from).collect()).unwrap_or_default(),
+        opts: l
+            .get(5)
+            .map(|o| o.split(',').map(String::from).collect())
+            .unwrap_or_default(),
         optional: l.iter().skip(6).map(|s| s.to_string()).collect(),
         fstype: r.first().unwrap_or(&"").to_string(),
-        super_opts: r.get(2).map(|o| o.split(',').map(String::from).collect()).unwrap_or_default(),
+        super_opts: r
+            .get(2)
+            .map(|o| o.split(',').map(String::from).collect())
+            .unwrap_or_default(),
         count: lines.len(),
     })
 }
