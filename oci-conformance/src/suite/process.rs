@@ -179,7 +179,10 @@ pub fn tests() -> Vec<Test> {
             let mut c = cx.ctr();
             c.set("/process/apparmorProfile", json!("unconfined"));
             c.payload(&["read", "/proc/self/attr/current"]);
-            c.run().map(|_| ())
+            let kv = c.run()?;
+            let r = kv.req("read./proc/self/attr/current")?;
+            ensure!(r.contains("first=unconfined"), "AppArmor label {r}, want unconfined");
+            Ok(())
         }),
         must(format!("{lp}/selinux-label"), |_cx| {
             if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
