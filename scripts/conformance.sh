@@ -7,7 +7,7 @@
 #   sudo scripts/conformance.sh -- ARGS...         # extra oci-conformance arguments (e.g. --filter hooks -v)
 #
 # Default (CI, called by scripts/test.sh): builds berth and the suite
-# (cargo build, debug) and runs every requirement against target/debug/berth.
+# (cargo build, debug) and runs every requirement against that debug berth.
 # It fails on a regression: a requirement listed in the baseline (the ones
 # berth passes) that does not pass now. A requirement that passes but is not
 # in the baseline prints a note asking to add it (--update-baseline).
@@ -35,10 +35,16 @@ done
 
 find_cargo || die "no cargo found (run scripts/setup-deps.sh)"
 log "building berth and oci-conformance (debug)"
-cargo build -q -p berth -p oci-conformance || die "cargo build failed"
-
-suite=target/debug/oci-conformance
-berth=berth=target/debug/berth
+# The executables' paths as cargo reports them (the target directory
+# depends on .cargo/config.toml's build target).
+built=$(cargo build -p berth -p oci-conformance --message-format=json-render-diagnostics) || die "cargo build failed"
+exe() {
+    printf '%s\n' "$built" | grep -o '"executable":"[^"]*/'"$1"'"' | head -n 1 | sed 's/^"executable":"//; s/"$//'
+}
+suite=$(exe oci-conformance)
+berth_bin=$(exe berth)
+[ -x "$suite" ] && [ -x "$berth_bin" ] || die "cannot find the built berth and oci-conformance executables"
+berth="berth=$berth_bin"
 baseline=oci-conformance/baseline/berth.txt
 
 case "$mode" in
