@@ -284,11 +284,12 @@ fn run_in(
             }
         }
         let cmd = std::env::var("OC_DOCS_COMMAND").unwrap_or_else(|_| "oci-conformance --markdown FILE".into());
-        let scrub = vec![
+        let mut scrub = vec![
             (work.display().to_string(), "$WORK".to_string()),
             (format!("oc-{run_id}-"), "oc-RUN-".to_string()),
             (format!("/{run_id}-"), "/RUN-".to_string()),
         ];
+        scrub.extend(rts.iter().map(|rt| (rt.path.display().to_string(), rt.name.clone())));
         std::fs::write(p, report::markdown(&results, &header, &cmd, &scrub))
             .map_err(|e| format!("--markdown {}: {e}", p.display()))?;
         let _ = writeln!(stdout, "# wrote {}", p.display());
