@@ -103,16 +103,18 @@ pub fn tests() -> Vec<Test> {
             runtime_ns(cx, "poststop")
         }),
         must(format!("{h}/poststop-after-delete-before-return"), poststop_when),
+        // On poststop hooks, which do not run during create: only validating
+        // the config can make create fail.
         must(format!("{h}/path-absolute"), |cx| {
             let mut c = cx.ctr();
-            c.set("/hooks", json!({"createRuntime": [{"path": "bin/true"}]}));
+            c.set("/hooks", json!({"poststop": [{"path": "bin/true"}]}));
             c.expect_create_error()
         }),
         must(format!("{h}/timeout-positive"), |cx| {
             let mut c = cx.ctr();
             c.set(
                 "/hooks",
-                json!({"createRuntime": [{"path": "/bin/true", "timeout": 0}]}),
+                json!({"poststop": [{"path": "/bin/true", "timeout": 0}]}),
             );
             c.expect_create_error()
         }),
