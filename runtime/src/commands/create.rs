@@ -83,7 +83,33 @@ pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Create
         caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
         console_socket: console_theirs.as_ref(),
         extra_env: &extra_env,
-    })?;
+    });
+    let init = match init {
+        Ok(i) => i,
+        Err(e) if e.is_hook_failure() => {
+            // runtime.md lifecycle steps 3-5: stop (init is gone), destroy
+            // (the undo), then the poststop hooks.
+            drop(undo);
+            let poststop = bundle.spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default();
+            if !poststop.is_empty() {
+                let state = crate::container::OciState {
+                    oci_version: crate::OCI_VERSION.into(),
+                    id: a.id.clone(),
+                    status: crate::container::Status::Stopped,
+                    pid: 0,
+                    bundle: bundle.dir.clone(),
+                    rootfs: Some(bundle.rootfs.clone()),
+                    created: None,
+                    owner: None,
+                    annotations: Default::default(),
+                };
+                let json = serde_json::to_vec(&state).unwrap_or_default();
+                super::start::warn_each(crate::hooks::HookKind::Poststop, &poststop, &json);
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
     drop(console_theirs);
     log::debug!("{}: init {} ready (blocked on exec.fifo)", a.id, init.pid);
     let hooks = bundle.spec.hooks().as_ref();

@@ -15,7 +15,19 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
     match state.status(&dir.path) {
-        Status::Created => start_created(&dir, &state),
+        Status::Created => match start_created(&dir, &state) {
+            Ok(()) => Ok(()),
+            // A hook failed, or init died before the program ran: the
+            // container is stopped; the spec's lifecycle goes on with
+            // destroy and the poststop hooks (runtime.md, steps 7, 9, 12, 13).
+            Err(e) if !state.init_alive() => {
+                if let Err(d) = super::delete::destroy(dir, &state) {
+                    log::warn!("cleanup after failed start: {d}");
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        },
         s => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
     }
 }
@@ -81,17 +93,34 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
         )));
     }
     log::debug!("{}: started, init {} has exec'd", state.id, state.pid);
-    run_warn(HookKind::Poststart, &state.poststart, state, Status::Running);
+    if !state.poststart.is_empty() {
+        let json = serde_json::to_vec(&state.oci(Status::Running)).unwrap_or_default();
+        if let Err(e) = hooks::run_hooks(HookKind::Poststart, &state.poststart, &json) {
+            // The spec: generate an error and stop the container.
+            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            unsafe { libc::poll(&mut p, 1, 10_000) };
+            return Err(e.into());
+        }
+    }
     Ok(())
 }
 
-/// Run hooks whose failure the spec says must only be logged.
+/// Run hooks whose failure the spec says must only be logged (poststop):
+/// every hook runs, each failure is a warning.
 pub fn run_warn(kind: HookKind, hooks: &[oci_spec::runtime::Hook], state: &State, status: Status) {
     if hooks.is_empty() {
         return;
     }
-    let json = serde_json::to_vec(&state.oci(status)).unwrap_or_default();
-    if let Err(e) = hooks::run_hooks(kind, hooks, &json) {
-        log::warn!("{e}");
+    warn_each(kind, hooks, &serde_json::to_vec(&state.oci(status)).unwrap_or_default());
+}
+
+/// Run every hook with `json` on stdin; a failure is a warning.
+pub fn warn_each(kind: HookKind, hooks: &[oci_spec::runtime::Hook], json: &[u8]) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(mut e) = hooks::run_hooks(kind, std::slice::from_ref(h), json) {
+            e.index = i;
+            log::warn!("{e}");
+        }
     }
 }

@@ -47,7 +47,11 @@ pub(super) fn main(mut init: Init) -> ! {
         let msg = format!("E{err}");
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     } else if let Some(s) = sock {
-        if sync::send(&s, &Msg::Error(err.to_string())).is_err() {
+        let msg = match err {
+            Error::Hook(_) => Msg::HookFailed(err.to_string()),
+            _ => Msg::Error(err.to_string()),
+        };
+        if sync::send(&s, &msg).is_err() {
             // The parent is gone (after Ready, for `create`): tell the
             // container's stderr instead.
             let _ = writeln!(std::io::stderr(), "berth: container init: {err}");

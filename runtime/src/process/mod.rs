@@ -279,6 +279,7 @@ impl Parent<'_> {
                 }
                 Msg::Ready => return Ok(()),
                 Msg::Error(m) => return Err(Error::Init(m)),
+                Msg::HookFailed(m) => return Err(Error::HookFailed(m)),
                 other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
             }
         }
