@@ -29,6 +29,7 @@ pub fn parse_spec(file: &str, data: &[u8]) -> Result<Spec, ConfigError> {
         .map_err(|e| ConfigError::whole_file(file, format!("invalid JSON: {e}")))?;
     check_version(&value).map_err(|f| f.in_file(file))?;
     drop_unknown_capabilities(file, &mut value);
+    spec_scheduler_flag_names(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -43,6 +44,7 @@ pub fn parse_process(file: &str, data: &[u8]) -> Result<Process, ConfigError> {
         .map_err(|e| ConfigError::whole_file(file, format!("invalid JSON: {e}")))?;
     let mut root = serde_json::json!({ "process": value });
     drop_unknown_capabilities(file, &mut root);
+    spec_scheduler_flag_names(&mut root);
     let process: Process = serde_path_to_error::deserialize(root["process"].take()).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
@@ -117,6 +119,29 @@ pub fn version_supported(v: &str) -> bool {
         && numeric(patch)
         && major == "1"
         && matches!(minor, "0" | "1" | "2" | "3")
+}
+
+/// oci-spec 0.10 spells two of the spec's scheduler flags differently
+/// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`); map the spec's names
+/// (config.md: `SCHED_FLAG_RESET_ON_FORK`, `SCHED_FLAG_DL_OVERRUN`) onto
+/// them so that spec-conforming configs load.
+fn spec_scheduler_flag_names(root: &mut Value) {
+    let Some(flags) = root
+        .get_mut("process")
+        .and_then(|p| p.get_mut("scheduler"))
+        .and_then(|s| s.get_mut("flags"))
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for f in flags {
+        let mapped = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = Value::String(mapped.into());
+    }
 }
 
 /// Remove capability names oci-spec cannot represent from every set of
