@@ -19,16 +19,20 @@ use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::caps;
+use crate::security::seccomp::{notify, Filter};
 use crate::sys::{self, Forked};
 
 pub(super) struct Init<'a> {
     pub l: &'a Launch<'a>,
     pub plan: &'a Plan,
     pub join_files: Vec<OwnedFd>,
-    /// Unlocked handle on the state dir, for exec.fifo.
-    pub state_fd: OwnedFd,
+    /// Unlocked handle on the state dir, for exec.fifo; closed once used
+    /// (a host directory must not be reachable through /proc/self/fd).
+    pub state_fd: Option<OwnedFd>,
     pub sock: OwnedFd,
     pub two_stage: bool,
+    /// linux.seccomp, compiled by the parent.
+    pub seccomp: Option<&'a Filter>,
 }
 
 /// init's entry point: never returns.
@@ -165,15 +169,34 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::io_priority(process)?;
     setup::personality(spec)?;
     setup::chdir(process)?;
+    cwd_inside_root(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
     let envp = setup::cstrings(process.env().as_deref().unwrap_or(&[]), "process.env")?;
 
+    // When seccomp is loaded. It should be as late as possible, so that
+    // init's own setup is not subject to the container's profile, but:
+    // - SCMP_ACT_NOTIFY: berth must pass the listener to the agent, and
+    //   only the `create`/`run` parent is still there, so the filter goes
+    //   on here, before Ready (init still has all its capabilities).
+    // - noNewPrivileges: right before execve, after every other step.
+    // - otherwise: seccomp(2) needs CAP_SYS_ADMIN (in init's user
+    //   namespace) without no_new_privs, and the capability drop and uid
+    //   switch may take it away: load just before them (after `start`),
+    //   so the capset/setuid/prctl calls that follow must be allowed by
+    //   the profile (they are in default.json).
+    let nnp = process.no_new_privileges() == Some(true);
+    let seccomp = init.seccomp;
+    if let Some(f) = seccomp.filter(|f| f.notify()) {
+        hand_over_listener(f, &init.sock)?;
+    }
+
     send(&init.sock, &Msg::Ready)?;
 
     // Block until `start` opens exec.fifo for reading.
+    let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
     let fifo = CString::new(EXEC_FIFO).unwrap();
-    let fd = unsafe { libc::openat(init.state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
     }
@@ -182,7 +205,11 @@ fn run(init: &mut Init) -> Result<Never> {
         return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
     }
     drop(fd);
+    drop(state_fd);
 
+    if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
+        f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
+    }
     if let Some(c) = &init.l.caps {
         caps::before_user_switch(c)?;
     }
@@ -195,15 +222,63 @@ fn run(init: &mut Init) -> Result<Never> {
         let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
         hooks::run_hooks(HookKind::StartContainer, h.start_container().as_deref().unwrap_or(&[]), &json)?;
     }
-    if process.no_new_privileges() == Some(true) {
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
-        }
+    if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }
     setup::reset_signals();
     setup::fds_for_exec(init.l.preserve_fds)?;
+    // Close, not only mark CLOEXEC: execve resolves the program, a #!
+    // interpreter and the ELF interpreter while CLOEXEC fds are still open,
+    // and a path through /proc/self/fd/N must not reach anything of the
+    // host's (CVE-2024-21626). Only stdio and --preserve-fds stay. The
+    // OwnedFds still naming these (the sync socket) are never dropped:
+    // init ends in execve or _exit. An exec error then goes to stderr.
+    close_from(3 + init.l.preserve_fds)?;
+    if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {
+        f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
+    }
     let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
     Err(Error::os(format!("exec {}", Path::new(exe.to_str().unwrap_or("?")).display()), err))
+}
+
+/// SCMP_ACT_NOTIFY: load the filter and give its listener to berth, which
+/// sends it to the agent; wait until it has.
+fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
+    let listener = f
+        .load()
+        .map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?
+        .ok_or_else(|| Error::Other("linux.seccomp: the kernel returned no listener".into()))?;
+    send(sock, &Msg::SeccompListener)?;
+    notify::send_fd(sock, &listener).map_err(|e| Error::os("pass the seccomp listener to berth", e))?;
+    match recv(sock)? {
+        Msg::SeccompSent => Ok(()),
+        other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+    }
+}
+
+/// After chdir: the working directory must be inside the container's root.
+/// A cwd reached through an fd berth holds on a host directory
+/// (`/proc/self/fd/N`) would be outside it (CVE-2024-21626); the kernel's
+/// getcwd then answers a path that does not start with "/".
+fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
+    let mut buf = [0u8; 4096];
+    let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    // A path longer than a page (ENAMETOOLONG) cannot be checked: refused.
+    if r <= 0 || buf[0] != b'/' {
+        return Err(Error::Other(format!(
+            "process.cwd: {} is outside the container's root filesystem",
+            p.cwd().display()
+        )));
+    }
+    Ok(())
+}
+
+/// Close every fd from `first` up (close_range, Linux 5.9).
+fn close_from(first: u32) -> Result<()> {
+    if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) } != 0 {
+        return Err(Error::os("close_range", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn request_maps(sock: &OwnedFd) -> Result<()> {

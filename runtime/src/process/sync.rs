@@ -24,8 +24,13 @@ pub enum Msg {
     Ready,
     /// Setup failed; init exits after sending this.
     Error(String),
+    /// A seccomp filter with SCMP_ACT_NOTIFY is loaded: the next datagram
+    /// carries the listener fd (SCM_RIGHTS) for linux.seccomp.listenerPath.
+    SeccompListener,
     // parent -> init
     MapsWritten,
+    /// The seccomp listener reached the agent.
+    SeccompSent,
     /// The hooks ran; carries the container's state for the hooks init
     /// runs itself (createContainer, startContainer).
     HooksDone(OciState),
