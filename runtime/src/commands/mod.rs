@@ -25,7 +25,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     };
     if matches!(cmd, Command::Create(_) | Command::Run(_)) {
         // Before anything else: may re-execute berth (CVE-2019-5736).
-        crate::security::seal::ensure_sealed()?;
+        crate::security::seal::prepare()?;
     }
     match cmd {
         Command::Create(a) => create::create(root, &a).map(|_| 0),

@@ -19,6 +19,7 @@ use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::caps;
+use crate::security::seal;
 use crate::security::seccomp::{notify, Filter};
 use crate::sys::{self, Forked};
 
@@ -33,6 +34,9 @@ pub(super) struct Init<'a> {
     pub two_stage: bool,
     /// linux.seccomp, compiled by the parent.
     pub seccomp: Option<&'a Filter>,
+    /// The sealed exec trampoline (CVE-2019-5736), numbered above the fds
+    /// the container keeps; None when berth itself runs sealed.
+    pub trampoline: Option<OwnedFd>,
 }
 
 /// init's entry point: never returns.
@@ -233,12 +237,18 @@ fn run(init: &mut Init) -> Result<Never> {
     // host's (CVE-2024-21626). Only stdio and --preserve-fds stay. The
     // OwnedFds still naming these (the sync socket) are never dropped:
     // init ends in execve or _exit. An exec error then goes to stderr.
-    close_from(3 + init.l.preserve_fds)?;
+    let keep = init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32);
+    close_from(3 + init.l.preserve_fds, keep)?;
     if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
     }
+    let shown = Path::new(exe.to_str().unwrap_or("?")).display().to_string();
+    if let Some(t) = &init.trampoline {
+        let err = seal::exec_via(t, &exe, &argv, &envp);
+        return Err(Error::os(format!("exec {shown} through berth's exec trampoline"), err));
+    }
     let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
-    Err(Error::os(format!("exec {}", Path::new(exe.to_str().unwrap_or("?")).display()), err))
+    Err(Error::os(format!("exec {shown}"), err))
 }
 
 /// SCMP_ACT_NOTIFY: load the filter and give its listener to berth, which
@@ -273,12 +283,21 @@ fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     Ok(())
 }
 
-/// Close every fd from `first` up (close_range, Linux 5.9).
-fn close_from(first: u32) -> Result<()> {
-    if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) } != 0 {
-        return Err(Error::os("close_range", std::io::Error::last_os_error()));
+/// Close every fd from `first` up but `keep` (close_range, Linux 5.9).
+fn close_from(first: u32, keep: Option<u32>) -> Result<()> {
+    let close = |lo: u32, hi: u32| {
+        if lo <= hi && unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
+            return Err(Error::os("close_range", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    };
+    match keep {
+        Some(k) if k >= first => {
+            close(first, k - 1)?;
+            close(k + 1, u32::MAX)
+        }
+        _ => close(first, u32::MAX),
     }
-    Ok(())
 }
 
 fn request_maps(sock: &OwnedFd) -> Result<()> {

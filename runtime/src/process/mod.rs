@@ -112,6 +112,14 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     // the BPF in its copy of our memory, and a bad profile fails early.
     let root = l.state_dir.path.parent().unwrap_or(&l.state_dir.path);
     let seccomp = crate::security::seccomp::prepare(l.bundle, root)?;
+    // The exec trampoline (CVE-2019-5736), above the fds the container keeps.
+    let trampoline = match crate::security::seal::trampoline() {
+        Some(fd) => Some(
+            crate::security::seal::dup_above(fd, 3 + l.preserve_fds as i32)
+                .map_err(|e| Error::os("duplicate the exec trampoline fd", e))?,
+        ),
+        None => None,
+    };
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
@@ -135,6 +143,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
                 sock: child_sock,
                 two_stage,
                 seccomp: seccomp.as_ref(),
+                trampoline,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
