@@ -27,6 +27,8 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         return Err(Error::Usage("--console-socket: terminals are not supported yet".into()));
     }
     let bundle = spec::load_bundle(&a.bundle)?;
+    // May re-execute berth from a sealed copy (CVE-2019-5736).
+    crate::security::seal::for_config(&bundle.spec)?;
     if bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
         return Err(Error::Usage(format!(
             "{}: process.terminal: terminals are not supported yet",

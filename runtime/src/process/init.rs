@@ -19,7 +19,7 @@ use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::caps;
-use crate::security::seal;
+use crate::security::{lsm, seal};
 use crate::security::seccomp::{notify, Filter};
 use crate::sys::{self, Forked};
 
@@ -37,6 +37,8 @@ pub(super) struct Init<'a> {
     /// The sealed exec trampoline (CVE-2019-5736), numbered above the fds
     /// the container keeps; None when berth itself runs sealed.
     pub trampoline: Option<OwnedFd>,
+    /// process.apparmorProfile, on a host with AppArmor.
+    pub apparmor: Option<String>,
 }
 
 /// init's entry point: never returns.
@@ -166,6 +168,11 @@ fn run(init: &mut Init) -> Result<Never> {
     }
 
     setup::hostname(spec)?;
+    // Opened on the host's /proc, before the pivot; written just before execve.
+    let mut apparmor = match &init.apparmor {
+        Some(p) => Some((lsm::open_apparmor_exec().map_err(|e| Error::os("process.apparmorProfile: open /proc/self/attr/exec", e))?, p)),
+        None => None,
+    };
     rootfs::finish(&ro)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("config has no process".into()))?;
     setup::rlimits(process)?;
@@ -230,6 +237,11 @@ fn run(init: &mut Init) -> Result<Never> {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }
     setup::reset_signals();
+    if let Some(t) = seal::trampoline() {
+        // berth's own copy (init uses the duplicate above the kept fds); it
+        // may sit in the --preserve-fds range if the caller left a gap there.
+        unsafe { libc::close(t.as_raw_fd()) };
+    }
     setup::fds_for_exec(init.l.preserve_fds)?;
     // Close, not only mark CLOEXEC: execve resolves the program, a #!
     // interpreter and the ELF interpreter while CLOEXEC fds are still open,
@@ -237,6 +249,9 @@ fn run(init: &mut Init) -> Result<Never> {
     // host's (CVE-2024-21626). Only stdio and --preserve-fds stay. The
     // OwnedFds still naming these (the sync socket) are never dropped:
     // init ends in execve or _exit. An exec error then goes to stderr.
+    if let Some((f, p)) = &mut apparmor {
+        lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
+    }
     let keep = init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32);
     close_from(3 + init.l.preserve_fds, keep)?;
     if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {

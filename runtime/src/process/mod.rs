@@ -112,6 +112,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     // the BPF in its copy of our memory, and a bad profile fails early.
     let root = l.state_dir.path.parent().unwrap_or(&l.state_dir.path);
     let seccomp = crate::security::seccomp::prepare(l.bundle, root)?;
+    let apparmor = crate::security::lsm::check(l.bundle)?;
     // The exec trampoline (CVE-2019-5736), above the fds the container keeps.
     let trampoline = match crate::security::seal::trampoline() {
         Some(fd) => Some(
@@ -144,6 +145,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
                 two_stage,
                 seccomp: seccomp.as_ref(),
                 trampoline,
+                apparmor,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),

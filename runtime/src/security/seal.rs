@@ -101,6 +101,27 @@ pub fn prepare() -> Result<()> {
     }
 }
 
+/// After the config is loaded, before anything is created: the exec
+/// trampoline protects from the moment init executes; before that, init is
+/// non-dumpable, which keeps out every process without CAP_SYS_PTRACE (in
+/// the host's user namespace) that can see it. With a new pid namespace
+/// none can; when init joins an existing pid namespace, or stays in the
+/// host's, a process there with CAP_SYS_PTRACE could open init's exe and
+/// keep it: then berth re-executes itself from a sealed copy (costly, so
+/// only then).
+pub fn for_config(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let new_pid_ns = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none()));
+    if new_pid_ns {
+        return Ok(());
+    }
+    ensure_sealed()
+}
+
 /// The trampoline's fd, if [`prepare`] made one.
 pub fn trampoline() -> Option<&'static OwnedFd> {
     TRAMPOLINE.get()
