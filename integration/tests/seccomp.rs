@@ -29,7 +29,8 @@ const KILLED_BY_SIGSYS: i32 = 128 + libc::SIGSYS;
 
 #[test]
 fn errno_default_eperm_and_errno_ret() {
-    let out = run_with("sc_errno", "mkdir /tmp/x; echo rc=$?; test -d /tmp/x || echo absent", profile("deny-mkdir.json"));
+    let out =
+        run_with("sc_errno", "mkdir /tmp/x; echo rc=$?; test -d /tmp/x || echo absent", profile("deny-mkdir.json"));
     assert!(out.success(), "{out}");
     assert!(out.stderr.contains("Operation not permitted") && out.stdout.contains("absent"), "{out}");
     let sc = json!({"defaultAction": "SCMP_ACT_ALLOW",
@@ -51,7 +52,8 @@ fn errno_default_eperm_and_errno_ret() {
 #[test]
 fn kill_actions_end_the_process_with_sigsys() {
     for action in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP"] {
-        let sc = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]});
+        let sc =
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": action}]});
         let out = run_with(&format!("sc_{}", action.to_lowercase()), "echo before; exec mkdir /tmp/x", sc);
         out.exits_with(KILLED_BY_SIGSYS);
         assert_eq!(out.stdout.trim(), "before", "{action}: {out}");
@@ -88,8 +90,11 @@ fn log_action_allows_and_logs() {
     let mut env = Env::new("sc_log");
     let bb = unique_busybox(&env, "L");
     env.set_args(&[&bb, "mkdir", "/tmp/logged"]);
-    env.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"}]}));
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"}]}),
+    );
     env.run_ok();
     let lines = seccomp_audit(&bb);
     assert!(lines.iter().any(|l| l.contains("code=0x7ffc0000")), "no SCMP_ACT_LOG record for {bb}: {lines:?}");
@@ -108,7 +113,10 @@ fn flag_log_logs_errno_actions() {
     assert!(out.stderr.contains("Operation not permitted"), "{out}");
     let lines = seccomp_audit(&bb);
     // The audit record shows the action without its data (the errno).
-    assert!(lines.iter().any(|l| l.contains("code=0x50000")), "no ERRNO record with SECCOMP_FILTER_FLAG_LOG: {lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("code=0x50000")),
+        "no ERRNO record with SECCOMP_FILTER_FLAG_LOG: {lines:?}"
+    );
     assert_no_leftovers(&env);
 }
 
@@ -142,11 +150,8 @@ fn argument_conditions_every_operator() {
             modes.join(" ")
         );
         let out = run_with(&format!("sc_arg_{}", op.to_lowercase()), &script, sc);
-        let want: Vec<String> = denied
-            .iter()
-            .map(|m| format!("{m}=denied"))
-            .chain(allowed.iter().map(|m| format!("{m}=ok")))
-            .collect();
+        let want: Vec<String> =
+            denied.iter().map(|m| format!("{m}=denied")).chain(allowed.iter().map(|m| format!("{m}=ok"))).collect();
         assert_eq!(out.stdout.lines().collect::<Vec<_>>(), want, "{op}: {out}");
     }
 }
@@ -158,14 +163,16 @@ fn two_conditions_on_one_argument_are_ored() {
     let sc = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
         "args": [{"index": 1, "value": libc::SIGUSR1, "op": "SCMP_CMP_EQ"},
                  {"index": 1, "value": libc::SIGUSR2, "op": "SCMP_CMP_EQ"}]}]});
-    let script = "trap '' USR1 USR2; for s in USR1 USR2 CONT; do kill -$s $$ 2>/dev/null && echo $s=ok || echo $s=denied; done";
+    let script =
+        "trap '' USR1 USR2; for s in USR1 USR2 CONT; do kill -$s $$ 2>/dev/null && echo $s=ok || echo $s=denied; done";
     let out = run_with("sc_same_arg", script, sc);
     assert_eq!(squash(&out.stdout), "USR1=denied\nUSR2=denied\nCONT=ok", "{out}");
     // Conditions on different arguments are ANDed: pid 0 (the group) and USR1.
     let sc = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
         "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"},
                  {"index": 1, "value": libc::SIGUSR1, "op": "SCMP_CMP_EQ"}]}]});
-    let script = "trap '' USR1; kill -USR1 $$ && echo self=ok; kill -USR1 0 2>/dev/null && echo group=ok || echo group=denied";
+    let script =
+        "trap '' USR1; kill -USR1 $$ && echo self=ok; kill -USR1 0 2>/dev/null && echo group=ok || echo group=denied";
     let out = run_with("sc_and_args", script, sc);
     assert_eq!(squash(&out.stdout), "self=ok\ngroup=denied", "{out}");
 }
@@ -245,13 +252,19 @@ fn x86_32_bit_syscalls_follow_the_architectures_list() {
     assert_eq!(out.stdout.trim(), "r64=1 r32=1", "{out}");
     let rule = json!([{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77}]);
     // With x86 listed, the rule applies to the 32-bit call too.
-    env.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": rule}));
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"], "syscalls": rule}),
+    );
     let out = env.run_ok();
     assert_eq!(out.stdout.trim(), "r64=-77 r32=-77", "{out}");
     // Without it, a 32-bit call is a foreign architecture: killed.
-    env.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rule}));
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"], "syscalls": rule}),
+    );
     env.run().exits_with(KILLED_BY_SIGSYS);
     assert_no_leftovers(&env);
 }
@@ -335,13 +348,19 @@ fn answer_all(fd: &OwnedFd) -> Vec<i32> {
 
 #[test]
 fn notify_round_trip_with_an_agent() {
-    let mut env = Env::sh("sc_notify", "mkdir /tmp/notified && echo mkdir-ok; test -d /tmp/notified && echo exists || echo absent");
+    let mut env = Env::sh(
+        "sc_notify",
+        "mkdir /tmp/notified && echo mkdir-ok; test -d /tmp/notified && echo exists || echo absent",
+    );
     let sock = env.file("agent.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    env.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": sock,
         "listenerMetadata": "agent-meta-1",
         "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC"],
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}));
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
     let agent = std::thread::spawn(move || {
         let (state, fd) = receive_state(&listener);
         let seen = answer_all(&fd);
@@ -364,8 +383,11 @@ fn notify_round_trip_with_an_agent() {
 #[test]
 fn notify_without_a_reachable_agent_fails_cleanly() {
     let mut env = Env::new("sc_notify_noagent");
-    env.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": env.file("nobody.sock"),
-        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}));
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": env.file("nobody.sock"),
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+    );
     env.run().exits_with(1).fails_with(&["linux.seccomp.listenerPath", "nobody.sock"]);
     assert_no_leftovers(&env);
 }
@@ -412,7 +434,10 @@ fn filter_loads_without_no_new_privileges_for_a_non_root_user() {
     // Without no_new_privs seccomp(2) needs CAP_SYS_ADMIN, which a non-root
     // user without capabilities no longer has at execve: berth loads the
     // filter before the capability drop and the uid switch.
-    let mut env = Env::sh("sc_no_nnp", "mkdir /tmp/x 2>/dev/null || echo denied; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status");
+    let mut env = Env::sh(
+        "sc_no_nnp",
+        "mkdir /tmp/x 2>/dev/null || echo denied; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status",
+    );
     env.set("/process/noNewPrivileges", json!(false));
     env.set("/process/user", json!({"uid": 1000, "gid": 1000}));
     env.set("/process/capabilities", json!({"bounding": [], "permitted": [], "effective": []}));
@@ -439,12 +464,19 @@ fn unknown_syscall_names_are_skipped() {
 #[test]
 fn bad_profiles_fail_with_the_json_path_and_leave_nothing() {
     let cases = [
-        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}),
-            "linux.seccomp.syscalls[0].errnoRet"),
-        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
-            "linux.seccomp.listenerPath"),
-        (json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
-            "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}]}), "linux.seccomp.syscalls[0].args[0].index"),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}),
+            "linux.seccomp.syscalls[0].errnoRet",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}),
+            "linux.seccomp.listenerPath",
+        ),
+        (
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+            "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}]}),
+            "linux.seccomp.syscalls[0].args[0].index",
+        ),
         (json!({"defaultAction": "SCMP_ACT_NOPE"}), "linux.seccomp.defaultAction"),
     ];
     for (i, (sc, path)) in cases.into_iter().enumerate() {

@@ -109,9 +109,8 @@ fn unknown_and_unavailable_capabilities_are_warned_and_skipped() {
     env.set("/process/capabilities", json!({"bounding": ["CAP_KILL", "CAP_SYS_RESOURCE", "CAP_NOT_A_CAP"]}));
     let out = env.run_ok();
     let bnd = cap_masks(&format!("{}\nCapInh: 0\nCapPrm: 0\nCapEff: 0\nCapAmb: 0", out.stdout))[3];
-    let sys_resource_available = fs::read_to_string("/proc/self/status")
-        .map(|s| cap_masks(&s)[3] & (1 << 24) != 0)
-        .unwrap_or(false);
+    let sys_resource_available =
+        fs::read_to_string("/proc/self/status").map(|s| cap_masks(&s)[3] & (1 << 24) != 0).unwrap_or(false);
     let want = mask(&[CAP_KILL]) | if sys_resource_available { 1 << 24 } else { 0 };
     assert_eq!(bnd, want, "{out}");
     assert!(out.stderr.contains("CAP_NOT_A_CAP"), "no warning for the unknown name:\n{out}");
@@ -132,8 +131,11 @@ fn non_root_user_keeps_an_ambient_capability() {
     let caps = names(&[CAP_NET_ADMIN, CAP_NET_RAW]);
     let mut env = Env::sh("caps_ambient_ping", PING);
     env.set("/process/user", json!({"uid": 1000, "gid": 1000}));
-    env.set("/process/capabilities", json!({"bounding": caps, "permitted": caps, "effective": caps,
-        "inheritable": caps, "ambient": caps}));
+    env.set(
+        "/process/capabilities",
+        json!({"bounding": caps, "permitted": caps, "effective": caps,
+        "inheritable": caps, "ambient": caps}),
+    );
     let out = env.run_ok();
     assert!(out.stdout.contains("ping=ok") && !out.stdout.contains("lo-down"), "uid 1000 with ambient NET_RAW:\n{out}");
     assert_no_leftovers(&env);
@@ -153,7 +155,11 @@ fn dropping_cap_net_raw_stops_ping() {
     assert!(with.contains("ping=ok"), "ping with CAP_NET_RAW:\n{with}");
     let without = run("ping_without_net_raw", &[CAP_NET_ADMIN]);
     let range = without.lines().nth(0).unwrap_or_default().split_whitespace().collect::<Vec<_>>();
-    assert_eq!(range, ["1", "0"], "ICMP datagram sockets allowed in the container's netns; test meaningless:\n{without}");
+    assert_eq!(
+        range,
+        ["1", "0"],
+        "ICMP datagram sockets allowed in the container's netns; test meaningless:\n{without}"
+    );
     assert!(without.contains("ping=fail"), "ping without CAP_NET_RAW:\n{without}");
 }
 
@@ -222,8 +228,19 @@ fn cve_2019_5736_proc_self_exe_never_runs_berth() {
 
 /// Docker's default capability set: no CAP_SYS_PTRACE.
 const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-    "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
+    "CAP_SYS_CHROOT",
+    "CAP_MKNOD",
+    "CAP_AUDIT_WRITE",
     "CAP_SETFCAP",
 ];
 
@@ -352,7 +369,16 @@ fn cve_2024_21626_only_stdio_and_preserved_fds_are_open() {
     let (f3, f4) = (fs::File::open(f3).unwrap(), fs::File::open(f4).unwrap());
     let (r3, r4) = (std::os::fd::AsRawFd::as_raw_fd(&f3), std::os::fd::AsRawFd::as_raw_fd(&f4));
     let mut cmd = Command::new(berth_bin());
-    cmd.args(["--root", env.root.to_str().unwrap(), "run", "--preserve-fds", "2", "--bundle", &env.bundle_str(), &env.id]);
+    cmd.args([
+        "--root",
+        env.root.to_str().unwrap(),
+        "run",
+        "--preserve-fds",
+        "2",
+        "--bundle",
+        &env.bundle_str(),
+        &env.id,
+    ]);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     unsafe {
         cmd.pre_exec(move || {
@@ -420,8 +446,11 @@ fn cve_2024_21626_exec_through_a_leaked_fd_fails() {
 /// A createContainer hook (runs in the container's mount namespace, before
 /// the pivot) that appends that namespace's mountinfo to `file`.
 fn mountinfo_hook(env: &mut Env, file: &Path) {
-    env.set("/hooks", json!({"createContainer": [{"path": "/bin/sh",
-        "args": ["sh", "-c", format!("cat /proc/self/mountinfo >> {}", file.display())]}]}));
+    env.set(
+        "/hooks",
+        json!({"createContainer": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat /proc/self/mountinfo >> {}", file.display())]}]}),
+    );
 }
 
 /// Mount points in the container's namespace at or under `dir`.
@@ -440,8 +469,11 @@ fn cve_2021_30465_symlinked_mount_destination_stays_inside() {
     fs::create_dir_all(&host_dir).unwrap();
     let seen = env.file("mountinfo");
     mountinfo_hook(&mut env, &seen);
-    env.set("/mounts", json!([{"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}]));
+    env.set(
+        "/mounts",
+        json!([{"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}]),
+    );
     // Absolute and relative escapes.
     for target in [host_dir.display().to_string(), format!("../../../../../../..{}", host_dir.display())] {
         let link = env.rootfs().join("evil");
@@ -466,8 +498,11 @@ fn cve_2021_30465_destination_swapped_during_create() {
     fs::create_dir_all(&host_dir).unwrap();
     let seen = env.file("mountinfo");
     mountinfo_hook(&mut env, &seen);
-    env.set("/mounts", json!([{"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}]));
+    env.set(
+        "/mounts",
+        json!([{"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}]),
+    );
     let link = env.rootfs().join("evil");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flipper = {
@@ -572,23 +607,37 @@ fn id_maps_are_written_by_berth_not_through_the_container() {
 
 #[test]
 fn image_proc_dev_sys_symlinks_cannot_redirect_mounts() {
-    // Other tests mount under their own dirs at the same time: compare the rest.
-    let host_mounts = || -> Vec<String> {
-        host::host_mounts().into_iter().map(|m| m.mount_point).filter(|m| !m.contains("/berth-it/")).collect()
+    // Where a redirected mount would land: the host's /, /proc, /dev, /sys,
+    // and the directories above the rootfs. (Only these: other engineers'
+    // tests mount elsewhere on a shared machine.)
+    let watched = |rootfs: &Path| -> Vec<String> {
+        let mut places: Vec<PathBuf> = ["/", "/proc", "/dev", "/sys"].iter().map(PathBuf::from).collect();
+        places.extend(rootfs.ancestors().skip(1).map(Path::to_path_buf));
+        host::host_mounts()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|m| places.iter().any(|p| p == Path::new(m)))
+            .collect()
     };
-    let host_before = host_mounts();
     for dir in ["proc", "dev", "sys"] {
         for target in ["/", ".."] {
             let env = Env::sh(&format!("image_symlink_{dir}"), "echo ran");
             let p = env.rootfs().join(dir);
             fs::remove_dir_all(&p).unwrap();
             std::os::unix::fs::symlink(target, &p).unwrap();
+            let host_before = watched(&env.rootfs());
             let out = env.run();
             if dir != "dev" {
                 // As runc: proc and sysfs only on an ordinary directory.
                 out.exits_with(1).fails_with(&["must be mounted on an ordinary directory"]);
             }
-            assert_eq!(host_mounts(), host_before, "host mounts changed with /{dir} -> {target}:\n{out}");
+            let now = watched(&env.rootfs());
+            let added: Vec<&String> = now.iter().filter(|m| !host_before.contains(m)).collect();
+            let gone: Vec<&String> = host_before.iter().filter(|m| !now.contains(m)).collect();
+            assert!(
+                added.is_empty() && gone.is_empty(),
+                "host mounts changed with /{dir} -> {target}: added {added:?}, gone {gone:?}\n{out}"
+            );
             assert_no_leftovers(&env);
         }
     }

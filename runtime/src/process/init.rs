@@ -19,8 +19,8 @@ use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::caps;
-use crate::security::{lsm, seal};
 use crate::security::seccomp::{notify, Filter};
+use crate::security::{lsm, seal};
 use crate::sys::{self, Forked};
 
 pub(super) struct Init<'a> {
@@ -170,7 +170,11 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::hostname(spec)?;
     // Opened on the host's /proc, before the pivot; written just before execve.
     let mut apparmor = match &init.apparmor {
-        Some(p) => Some((lsm::open_apparmor_exec().map_err(|e| Error::os("process.apparmorProfile: open /proc/self/attr/exec", e))?, p)),
+        Some(p) => Some((
+            lsm::open_apparmor_exec()
+                .map_err(|e| Error::os("process.apparmorProfile: open /proc/self/attr/exec", e))?,
+            p,
+        )),
         None => None,
     };
     rootfs::finish(&ro)?;

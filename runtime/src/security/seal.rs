@@ -170,7 +170,12 @@ fn cstrings(it: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
 /// A detached, read-only bind mount of the running binary.
 fn ro_bind() -> io::Result<OwnedFd> {
     let fd = cvt(unsafe {
-        libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c"/proc/self/exe".as_ptr(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
+        libc::syscall(
+            libc::SYS_open_tree,
+            libc::AT_FDCWD,
+            c"/proc/self/exe".as_ptr(),
+            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
+        )
     })?;
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let attr = MountAttr {
@@ -202,7 +207,8 @@ fn memfd_copy(exe: &fs::File) -> io::Result<OwnedFd> {
     let mut copied = 0u64;
     while copied < len {
         let n = cvt(unsafe {
-            libc::sendfile(fd.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), (len - copied) as usize) as libc::c_long
+            libc::sendfile(fd.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), (len - copied) as usize)
+                as libc::c_long
         })?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "binary shrank while being copied"));
@@ -220,7 +226,9 @@ fn exec(fd: &OwnedFd, argv: &[CString], envp: &[CString]) -> io::Error {
     a.push(std::ptr::null());
     let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
     e.push(std::ptr::null());
-    unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH) };
+    unsafe {
+        libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH)
+    };
     io::Error::last_os_error()
 }
 
@@ -330,7 +338,9 @@ pub fn exec_via(fd: &OwnedFd, exe: &CString, argv: &[CString], envp: &[CString])
     a.push(std::ptr::null());
     let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
     e.push(std::ptr::null());
-    unsafe { libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH) };
+    unsafe {
+        libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH)
+    };
     let first = io::Error::last_os_error();
     if let Ok(p) = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
         unsafe { libc::execve(p.as_ptr(), a.as_ptr(), e.as_ptr()) };

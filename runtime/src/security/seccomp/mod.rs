@@ -81,9 +81,8 @@ impl Filter {
     pub fn load(&self) -> io::Result<Option<OwnedFd>> {
         const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
         let prog = libc::sock_fprog { len: self.prog.len() as u16, filter: self.prog.as_ptr() as *mut _ };
-        let r = unsafe {
-            libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, self.flags as libc::c_ulong, &prog)
-        };
+        let r =
+            unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, self.flags as libc::c_ulong, &prog) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
