@@ -245,6 +245,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<u8>, Fault> {
     // syscall the container makes walks O(log n) instructions, not O(n).
     ctx.set_ctl_optimize(2).map_err(|e| lib_err("linux.seccomp".into(), "set optimize level 2", e))?;
     let native = ScmpArch::native();
+    let mut archs = vec![native];
     for (i, a) in s.architectures().iter().flatten().enumerate() {
         let a = arch(*a);
         if !runs_on(native, a) {
@@ -254,6 +255,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<u8>, Fault> {
         if ctx.is_arch_present(a).unwrap_or(false) {
             continue;
         }
+        archs.push(a);
         ctx.add_arch(a).map_err(|e| lib_err(format!("linux.seccomp.architectures[{i}]"), &format!("add {a:?}"), e))?;
     }
     let default_raw = s.default_action().as_u32(s.default_errno_ret());
@@ -291,7 +293,139 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<u8>, Fault> {
             }
         }
     }
-    export(&ctx)
+    let bpf = export(&ctx)?;
+    let stub = enosys_stub(s, &archs);
+    if stub.is_empty() {
+        return Ok(bpf);
+    }
+    if (stub.len() + bpf.len()) / 8 > 4096 {
+        return Err(fault("linux.seccomp", "the filter is longer than the kernel's 4096 instructions"));
+    }
+    Ok([stub, bpf].concat())
+}
+
+/// The audit architecture value the kernel puts in `seccomp_data.arch`.
+fn audit_arch(a: ScmpArch) -> Option<u32> {
+    match a {
+        ScmpArch::X8664 | ScmpArch::X32 => Some(0xc000_003e),
+        ScmpArch::X86 => Some(0x4000_0003),
+        ScmpArch::Aarch64 => Some(0xc000_00b7),
+        ScmpArch::Arm => Some(0x4000_0028),
+        _ => None,
+    }
+}
+
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// As runc: system calls newer than every one the profile names (per
+/// architecture) fail with ENOSYS instead of the default action, so that a
+/// C library falls back to an older call, as it would on an older kernel.
+/// (The profile's author cannot have meant to deny a call they did not
+/// know; names libseccomp does not know count as unknown too.) A few
+/// classic BPF instructions put before libseccomp's program:
+///
+/// ```text
+///     ld  [arch]
+///     jeq X86_64, 0, next      ; one block per architecture
+///     ld  [nr]
+///     jge X32_BIT, x32, 0      ; x86_64 only
+///     jgt MAX, enosys, end
+/// x32: jgt MAX_X32, enosys, end
+/// next: ...
+/// enosys: ret ERRNO(ENOSYS)
+/// end:  (libseccomp's program)
+/// ```
+///
+/// Not made when the default action allows (or only logs) the call.
+pub(super) fn enosys_stub(s: &LinuxSeccomp, archs: &[ScmpArch]) -> Vec<u8> {
+    if matches!(s.default_action(), A::ScmpActAllow | A::ScmpActLog) {
+        return Vec::new();
+    }
+    let names: Vec<&str> = s.syscalls().iter().flatten().flat_map(|r| r.names().iter().map(String::as_str)).collect();
+    let max = |a: ScmpArch| -> Option<u32> {
+        names
+            .iter()
+            .filter_map(|n| ScmpSyscall::from_name_by_arch(n, a).ok())
+            .map(i32::from)
+            .filter(|nr| *nr >= 0)
+            .map(|nr| nr as u32)
+            .max()
+    };
+    // (audit arch, max for the native ABI, max for x32 if present)
+    let mut blocks: Vec<(u32, Option<u32>, Option<u32>)> = Vec::new();
+    for &a in archs {
+        let Some(token) = audit_arch(a) else { continue };
+        let m = max(a);
+        match blocks.iter_mut().find(|b| b.0 == token) {
+            Some(b) if a == ScmpArch::X32 => b.2 = m,
+            Some(b) => b.1 = m,
+            None if a == ScmpArch::X32 => blocks.push((token, None, m)),
+            None => blocks.push((token, m, None)),
+        }
+    }
+    blocks.retain(|b| b.1.is_some() || b.2.is_some());
+    if blocks.is_empty() {
+        return Vec::new();
+    }
+    // Instructions with jump targets as labels: Next(i) = start of block
+    // i+1 (or `end`), Enosys, End, Rel(n) = n instructions ahead.
+    #[derive(Clone, Copy)]
+    enum T {
+        Next,
+        Enosys,
+        End,
+        Here(u8),
+    }
+    const LD: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ: u16 = 0x15;
+    const JGT: u16 = 0x25;
+    const JGE: u16 = 0x35;
+    const RET: u16 = 0x06;
+    let mut prog: Vec<(u16, T, T, u32)> = vec![(LD, T::Here(0), T::Here(0), 4)];
+    let mut block_starts = Vec::new();
+    for (token, native, x32) in &blocks {
+        block_starts.push(prog.len());
+        prog.push((JEQ, T::Here(0), T::Next, *token));
+        prog.push((LD, T::Here(0), T::Here(0), 0));
+        let is_x86_64 = *token == 0xc000_003e;
+        if is_x86_64 {
+            // x32 numbers carry X32_SYSCALL_BIT: their own limit, or none.
+            let x32_target = if x32.is_some() { T::Here(1) } else { T::End };
+            prog.push((JGE, x32_target, T::Here(0), X32_SYSCALL_BIT));
+        }
+        match native {
+            Some(m) => prog.push((JGT, T::Enosys, T::End, *m)),
+            None => prog.push((JGE, T::End, T::End, 0)),
+        }
+        if let (true, Some(m)) = (is_x86_64, x32) {
+            prog.push((JGT, T::Enosys, T::End, *m));
+        }
+    }
+    let enosys = prog.len();
+    prog.push((RET, T::Here(0), T::Here(0), 0x0005_0000 | libc::ENOSYS as u32));
+    let end = prog.len();
+    let mut out = Vec::with_capacity(end * 8);
+    let mut block = 0;
+    for (i, (code, jt, jf, k)) in prog.iter().enumerate() {
+        while block + 1 < block_starts.len() && block_starts[block + 1] <= i {
+            block += 1;
+        }
+        let next = block_starts.get(block + 1).copied().unwrap_or(end);
+        let off = |t: T| -> u8 {
+            let target = match t {
+                T::Next => next,
+                T::Enosys => enosys,
+                T::End => end,
+                T::Here(n) => i + 1 + n as usize,
+            };
+            (target - i - 1) as u8
+        };
+        out.extend_from_slice(&code.to_ne_bytes());
+        out.push(off(*jt));
+        out.push(off(*jf));
+        out.extend_from_slice(&k.to_ne_bytes());
+    }
+    out
 }
 
 /// The BPF program, through a memfd (libseccomp 2.5 exports to an fd only).

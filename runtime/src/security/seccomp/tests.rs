@@ -154,3 +154,65 @@ fn filter_from_bpf_bytes() {
     assert_eq!(f.len(), bpf.len() / 8);
     assert!(!f.notify());
 }
+
+/// Run a classic BPF program of the instructions the ENOSYS stub uses
+/// (ld abs, jeq/jgt/jge k, ret k) on (nr, arch); None when it runs past
+/// its end (into the program it was put before).
+fn run_stub(prog: &[u8], nr: u32, arch: u32) -> Option<u32> {
+    let mut pc = 0;
+    let mut a = 0u32;
+    while pc * 8 < prog.len() {
+        let i = &prog[pc * 8..pc * 8 + 8];
+        let (code, jt, jf, k) = (
+            u16::from_ne_bytes([i[0], i[1]]),
+            i[2] as usize,
+            i[3] as usize,
+            u32::from_ne_bytes([i[4], i[5], i[6], i[7]]),
+        );
+        pc += 1;
+        match code {
+            0x20 => a = if k == 0 { nr } else { arch },
+            0x15 => pc += if a == k { jt } else { jf },
+            0x25 => pc += if a > k { jt } else { jf },
+            0x35 => pc += if a >= k { jt } else { jf },
+            0x06 => return Some(k),
+            c => panic!("unexpected instruction {c:#x}"),
+        }
+    }
+    None
+}
+
+#[test]
+fn enosys_stub_for_syscalls_newer_than_the_profile() {
+    use libseccomp::ScmpArch;
+    let s = parse(json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+        {"names": ["read", "write", "futex_waitv", "_llseek"], "action": "SCMP_ACT_ALLOW"}]}));
+    let archs = [ScmpArch::X8664, ScmpArch::X86, ScmpArch::X32];
+    let stub = profile::enosys_stub(&s, &archs);
+    const X86_64: u32 = 0xc000_003e;
+    const I386: u32 = 0x4000_0003;
+    let enosys = Some(0x0005_0000 | libc::ENOSYS as u32);
+    // x86_64: futex_waitv is 449, the highest named.
+    assert_eq!(run_stub(&stub, 0, X86_64), None);
+    assert_eq!(run_stub(&stub, 449, X86_64), None);
+    assert_eq!(run_stub(&stub, 450, X86_64), enosys);
+    assert_eq!(run_stub(&stub, 1000, X86_64), enosys);
+    // x32: numbers with bit 30 set, their own limit.
+    assert_eq!(run_stub(&stub, 0x4000_0000 + 449, X86_64), None);
+    assert_eq!(run_stub(&stub, 0x4000_0000 + 600, X86_64), enosys);
+    // i386: _llseek is 140, futex_waitv 449.
+    assert_eq!(run_stub(&stub, 449, I386), None);
+    assert_eq!(run_stub(&stub, 451, I386), enosys);
+    // Another architecture is left to libseccomp's program.
+    assert_eq!(run_stub(&stub, 5000, 0xc000_00b7), None);
+    // No x32 in the filter: x32 numbers go to libseccomp's program.
+    let stub = profile::enosys_stub(&s, &[ScmpArch::X8664]);
+    assert_eq!(run_stub(&stub, 0x4000_0000 + 600, X86_64), None);
+    assert_eq!(run_stub(&stub, 600, X86_64), enosys);
+    // An allowing default needs no stub.
+    let s = parse(
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO"}]}),
+    );
+    assert!(profile::enosys_stub(&s, &archs).is_empty());
+}
+
