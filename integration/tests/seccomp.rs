@@ -61,10 +61,10 @@ fn kill_actions_end_the_process_with_sigsys() {
 }
 
 /// Kernel log lines from seccomp (audit type 1326) for `comm`, waiting up
-/// to 10 s for them to appear.
-fn seccomp_audit(comm: &str) -> Vec<String> {
+/// to `wait` for them to appear.
+fn seccomp_audit(comm: &str, wait: Duration) -> Vec<String> {
     let mut found = Vec::new();
-    wait_until(SHORT, || {
+    wait_until(wait, || {
         let out = Command::new("dmesg").output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
         found = out
             .unwrap_or_default()
@@ -75,6 +75,21 @@ fn seccomp_audit(comm: &str) -> Vec<String> {
         !found.is_empty()
     });
     found
+}
+
+/// Run `env` (whose program runs as `comm`) until the kernel log shows a
+/// seccomp record with `code`: up to three runs, as the kernel rate-limits
+/// audit messages it prints.
+fn run_until_logged(env: &Env, comm: &str, code: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    for _ in 0..3 {
+        env.run_ok();
+        lines = seccomp_audit(comm, Duration::from_secs(5));
+        if lines.iter().any(|l| l.contains(code)) {
+            break;
+        }
+    }
+    lines
 }
 
 /// A unique busybox name (at most 15 bytes, the kernel's comm): busybox
@@ -89,30 +104,36 @@ fn unique_busybox(env: &Env, tag: &str) -> String {
 fn log_action_allows_and_logs() {
     let mut env = Env::new("sc_log");
     let bb = unique_busybox(&env, "L");
-    env.set_args(&[&bb, "mkdir", "/tmp/logged"]);
+    env.set_args(&["sh", "-c", &format!("rm -rf /tmp/logged; {bb} mkdir /tmp/logged && echo made")]);
     env.set(
         "/linux/seccomp",
         json!({"defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"}]}),
     );
-    env.run_ok();
-    let lines = seccomp_audit(&bb);
+    let lines = run_until_logged(&env, &bb, "code=0x7ffc0000");
     assert!(lines.iter().any(|l| l.contains("code=0x7ffc0000")), "no SCMP_ACT_LOG record for {bb}: {lines:?}");
+    assert_eq!(env.run_ok().stdout.trim(), "made", "SCMP_ACT_LOG must allow the call");
     assert_no_leftovers(&env);
 }
 
 #[test]
 fn flag_log_logs_errno_actions() {
-    let mut env = Env::new("sc_flag_log");
+    // Without SECCOMP_FILTER_FLAG_LOG an ERRNO action is not logged...
+    let mut env = Env::new("sc_flag_nolog");
+    let quiet = unique_busybox(&env, "Q");
+    env.set_args(&["sh", "-c", &format!("{quiet} mkdir /tmp/x; true")]);
+    env.set("/linux/seccomp", profile("deny-mkdir.json"));
+    let out = env.run_ok();
+    assert!(out.stderr.contains("Operation not permitted"), "{out}");
+    assert_eq!(seccomp_audit(&quiet, Duration::from_secs(1)), Vec::<String>::new(), "logged without the flag");
+    // ...with it, it is (TSYNC and SPEC_ALLOW are accepted alongside).
     let bb = unique_busybox(&env, "F");
     env.set_args(&["sh", "-c", &format!("{bb} mkdir /tmp/x; true")]);
     let mut sc = profile("deny-mkdir.json");
     sc["flags"] = json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]);
     env.set("/linux/seccomp", sc);
-    let out = env.run_ok();
-    assert!(out.stderr.contains("Operation not permitted"), "{out}");
-    let lines = seccomp_audit(&bb);
     // The audit record shows the action without its data (the errno).
+    let lines = run_until_logged(&env, &bb, "code=0x50000");
     assert!(
         lines.iter().any(|l| l.contains("code=0x50000")),
         "no ERRNO record with SECCOMP_FILTER_FLAG_LOG: {lines:?}"
@@ -393,12 +414,17 @@ fn answer_all(fd: &OwnedFd) -> Vec<i32> {
     }
 }
 
-#[test]
-fn notify_round_trip_with_an_agent() {
-    let mut env = Env::sh(
-        "sc_notify",
-        "mkdir /tmp/notified && echo mkdir-ok; test -d /tmp/notified && echo exists || echo absent",
-    );
+fn notify_round_trip(name: &str, userns: bool) {
+    let mut env =
+        Env::sh(name, "mkdir /tmp/notified && echo mkdir-ok; test -d /tmp/notified && echo exists || echo absent");
+    if userns {
+        // The two-stage setup, where the sync socket also passes credentials.
+        let mut ns = env.config()["linux"]["namespaces"].as_array().unwrap().clone();
+        ns.push(json!({"type": "user"}));
+        env.set("/linux/namespaces", json!(ns));
+        env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    }
     let sock = env.file("agent.sock");
     let listener = UnixListener::bind(&sock).unwrap();
     env.set(
@@ -425,6 +451,16 @@ fn notify_round_trip_with_an_agent() {
     assert!(state["ociVersion"].is_string(), "{state}");
     assert!(!seen.is_empty(), "the agent saw no notification");
     assert_no_leftovers(&env);
+}
+
+#[test]
+fn notify_round_trip_with_an_agent() {
+    notify_round_trip("sc_notify", false);
+}
+
+#[test]
+fn notify_round_trip_in_a_user_namespace() {
+    notify_round_trip("sc_notify_userns", true);
 }
 
 #[test]

@@ -66,7 +66,9 @@ pub fn send_fd(sock: &OwnedFd, fd: &OwnedFd) -> io::Result<()> {
 /// berth ← init: the datagram [`send_fd`] sent, and its fd.
 pub fn recv_fd(sock: &OwnedFd) -> io::Result<OwnedFd> {
     let mut byte = [0u8; 1];
-    let mut cbuf = [0u64; 4];
+    // Room for SCM_CREDENTIALS too: the socket has SO_PASSCRED in two-stage
+    // (user namespace) setups.
+    let mut cbuf = [0u64; 16];
     loop {
         let mut iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
         let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
