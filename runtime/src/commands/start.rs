@@ -56,6 +56,24 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
         )));
     }
     fs::remove_file(&fifo_path).map_err(|e| Error::path("remove", &fifo_path, e))?;
+    // init keeps its end open (CLOEXEC) until it executes the container's
+    // program: poststart hooks run after that, and after startContainer.
+    loop {
+        fds[0].revents = 0;
+        fds[1].revents = 0;
+        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 || fds[1].revents != 0 {
+            break;
+        }
+        if fds[0].revents & libc::POLLIN != 0 && fifo.read(&mut b).unwrap_or(0) == 0 {
+            break;
+        }
+    }
     run_warn(HookKind::Poststart, &state.poststart, state, Status::Running);
     Ok(())
 }

@@ -215,11 +215,16 @@ fn run(init: &mut Init) -> Result<Never> {
     if fd < 0 {
         return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
     }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+    let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
+    if (fd as u32) < 3 + init.l.preserve_fds {
+        // In a gap of the --preserve-fds range: it would leak into the container.
+        fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
+    }
+    if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
     }
-    drop(fd);
+    // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
+    // to run the poststart hooks after the startContainer hooks and the exec.
     drop(state_fd);
 
     if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
@@ -256,8 +261,9 @@ fn run(init: &mut Init) -> Result<Never> {
     if let Some((f, p)) = &mut apparmor {
         lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
     }
-    let keep = init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32);
-    close_from(3 + init.l.preserve_fds, keep)?;
+    let mut keep = vec![fifo.as_raw_fd() as u32];
+    keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
+    close_from(3 + init.l.preserve_fds, &keep)?;
     if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
     }
@@ -302,21 +308,25 @@ fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     Ok(())
 }
 
-/// Close every fd from `first` up but `keep` (close_range, Linux 5.9).
-fn close_from(first: u32, keep: Option<u32>) -> Result<()> {
+/// Close every fd from `first` up but those in `keep` (close_range, Linux
+/// 5.9). The kept ones are CLOEXEC: execve closes them.
+fn close_from(first: u32, keep: &[u32]) -> Result<()> {
     let close = |lo: u32, hi: u32| {
         if lo <= hi && unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
             return Err(Error::os("close_range", std::io::Error::last_os_error()));
         }
         Ok(())
     };
-    match keep {
-        Some(k) if k >= first => {
-            close(first, k - 1)?;
-            close(k + 1, u32::MAX)
+    let mut keep: Vec<u32> = keep.iter().copied().filter(|k| *k >= first).collect();
+    keep.sort_unstable();
+    let mut lo = first;
+    for k in keep {
+        if k > lo {
+            close(lo, k - 1)?;
         }
-        _ => close(first, u32::MAX),
+        lo = lo.max(k + 1);
     }
+    close(lo, u32::MAX)
 }
 
 fn request_maps(sock: &OwnedFd) -> Result<()> {
