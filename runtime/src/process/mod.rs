@@ -32,12 +32,13 @@
 //!                                   Ready      ◀─
 //!  write state.json, exit (create)                open exec.fifo for writing: blocks
 //!  ...
-//!  `start`: open exec.fifo, poll it with the     write 1 byte, close
-//!  pidfd, read 1 byte, unlink it                  [seccomp if no no_new_privs]
-//!  poststart hooks                                user, groups, umask,
-//!                                                 startContainer hooks,
+//!  `start`: open exec.fifo, poll it with the     write 1 byte, keep it open
+//!  pidfd, read 1 byte, unlink it,                 [seccomp if no no_new_privs]
+//!  wait for EOF (init's execve closes it)         user, groups, umask,
+//!  poststart hooks                                startContainer hooks,
 //!                                                 no_new_privs, close fds,
-//!                                                 [seccomp if no_new_privs], execve
+//!                                                 [seccomp if no_new_privs],
+//!                                                 execve (via the trampoline)
 //! ```
 //!
 //! `Error(msg)` may come from init instead of any message it sends; the
