@@ -150,7 +150,7 @@ fn dropping_cap_net_raw_stops_ping() {
     let with = run("ping_with_net_raw", &[CAP_NET_ADMIN, CAP_NET_RAW]);
     assert!(with.contains("ping=ok"), "ping with CAP_NET_RAW:\n{with}");
     let without = run("ping_without_net_raw", &[CAP_NET_ADMIN]);
-    let range = without.lines().nth(0).unwrap_or_default().split_whitespace().collect::<Vec<_>>();
+    let range = without.lines().next().unwrap_or_default().split_whitespace().collect::<Vec<_>>();
     assert_eq!(
         range,
         ["1", "0"],

@@ -141,11 +141,14 @@ fn flag_log_logs_errno_actions() {
     assert_no_leftovers(&env);
 }
 
+/// (operator, value, valueTwo, modes denied, modes allowed)
+type Case = (&'static str, u64, Option<u64>, &'static [&'static str], &'static [&'static str]);
+
 #[test]
 fn argument_conditions_every_operator() {
     // chmod MODE /tmp/f: busybox calls fchmodat(AT_FDCWD, path, mode) (or
     // chmod(path, mode)); the rule tests the mode argument.
-    let cases: [(&str, u64, Option<u64>, &[&str], &[&str]); 7] = [
+    let cases: [Case; 7] = [
         ("SCMP_CMP_EQ", 0o777, None, &["777"], &["755", "700"]),
         ("SCMP_CMP_NE", 0o644, None, &["755", "600"], &["644"]),
         ("SCMP_CMP_LT", 0o600, None, &["444", "500"], &["600", "700"]),
