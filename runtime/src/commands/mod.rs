@@ -44,6 +44,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let Some(cmd) = cli.command else {
         return Err(Error::Usage("no command given; see `berth --help`".into()));
     };
+    match &cmd {
+        Command::Create(a) => create::check_inherited_fds(a)?,
+        Command::Run(a) => create::check_inherited_fds(&a.create)?,
+        _ => {}
+    }
+    if matches!(cmd, Command::Create(_) | Command::Run(_)) {
+        // Before anything else: may re-execute berth (CVE-2019-5736).
+        crate::security::seal::prepare()?;
+    }
     match cmd {
         Command::Create(a) => create::create(root, &a).map(|_| 0),
         Command::Start { id } => start::start(root, &id).map(|_| 0),
