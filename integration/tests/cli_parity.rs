@@ -193,10 +193,17 @@ fn features_lists_what_berth_implements() {
     ] {
         assert!(ns.contains(&json!(n)), "{n} missing: {f}");
     }
-    assert_eq!(
-        f["linux"]["seccomp"]["enabled"], false,
-        "no seccomp in this build yet"
-    );
+    let sc = &f["linux"]["seccomp"];
+    assert_eq!(sc["enabled"], true, "seccomp: {sc}");
+    for (list, want) in [
+        ("actions", "SCMP_ACT_NOTIFY"),
+        ("operators", "SCMP_CMP_MASKED_EQ"),
+        ("archs", "SCMP_ARCH_X86_64"),
+        ("knownFlags", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+        ("supportedFlags", "SECCOMP_FILTER_FLAG_LOG"),
+    ] {
+        assert!(sc[list].as_array().is_some_and(|a| a.contains(&json!(want))), "{want} missing from seccomp.{list}: {sc}");
+    }
     let Some(runc) = runc() else {
         eprintln!("runc is not installed; features not compared with runc's");
         return;
