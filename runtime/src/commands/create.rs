@@ -23,6 +23,12 @@ pub struct Created {
 }
 
 pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
+    create_with_stdio(root, a, None)
+}
+
+/// [`create`] with explicit stdin/stdout/stderr fds for init (the shim's
+/// pipes), instead of berth's own.
+pub fn create_with_stdio(root: &Path, a: &CreateArgs, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
     if a.console_socket.is_some() {
         return Err(Error::Usage("--console-socket: terminals are not supported yet".into()));
     }
@@ -52,6 +58,7 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
+        stdio,
     })?;
     let hooks = bundle.spec.hooks().as_ref();
     let state = State {

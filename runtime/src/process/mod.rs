@@ -79,6 +79,9 @@ pub struct Launch<'a> {
     pub preserve_fds: u32,
     /// process.capabilities as masks (None: keep init's).
     pub caps: Option<crate::security::caps::CapSets>,
+    /// Explicit stdin, stdout, stderr for init (dup2'd onto 0, 1, 2 first
+    /// thing in init); None: inherit berth's own. Used by the shim.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// A container init that is set up and blocked on exec.fifo.
