@@ -7,6 +7,7 @@
 //! `target/{debug,release}/berth`.
 
 pub mod bundle;
+pub mod containerd;
 pub mod env;
 pub mod harness;
 pub mod host;

@@ -56,8 +56,8 @@ fn dev_null(write: bool) -> Result<OwnedFd, String> {
 }
 
 fn open_fifo(path: &str) -> Result<File, String> {
-    // O_RDWR never blocks on a fifo, whether or not containerd has opened
-    // its end yet.
+    // An output fifo: O_RDWR never blocks, whether or not containerd has
+    // opened its end yet.
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -72,7 +72,13 @@ pub fn setup(id: &str, namespace: &str, stdin: &str, stdout: &str, stderr: &str)
     if stdin.is_empty() {
         s.init_fds.push(dev_null(false)?);
     } else {
-        let fifo = open_fifo(stdin)?;
+        // Read-only and non-blocking: poll reports POLLHUP once containerd's
+        // writer has come and gone (its EOF), not before.
+        let fifo = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(stdin)
+            .map_err(|e| format!("open stdin fifo {stdin}: {e}"))?;
         let (r, w) = pipe()?;
         let (cancel_r, cancel_w) = pipe()?;
         s.init_fds.push(r);
@@ -158,8 +164,12 @@ fn copy_stdin(mut from: File, mut to: File, cancel: OwnedFd) {
         if p[1].revents != 0 && p[0].revents & libc::POLLIN == 0 {
             return; // CloseIO, nothing left to pass on
         }
+        if p[0].revents == 0 {
+            continue;
+        }
         match from.read(&mut buf) {
-            Ok(0) => return,
+            Ok(0) => return, // the writer left: EOF
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Ok(n) => {
                 if to.write_all(&buf[..n]).is_err() {
                     return;
