@@ -23,7 +23,7 @@ macro_rules! both {
     )*};
 }
 
-both!(output_and_exit_code, stdin_to_eof, kill_and_delete, kill_all, events_in_order, pids, twenty_at_once, not_supported_rpcs);
+both!(output_and_exit_code, stdin_to_eof, kill_and_delete, kill_all, events_in_order, pids, twenty_at_once, not_supported_rpcs, shim_killed);
 
 fn output_and_exit_code(v: Version) {
     let c = Containerd::start(v, "output");
@@ -146,5 +146,23 @@ fn not_supported_rpcs(v: Version) {
     wait_status(&c, "u1", "STOPPED");
     c.ctr(&["tasks", "rm", "u1"]).ok();
     c.ctr(&["containers", "rm", "u1"]).ok();
+    c.assert_clean();
+}
+
+fn shim_killed(v: Version) {
+    let c = Containerd::start(v, "shimdead");
+    c.run(&["-d"], "sd", &["sh", "-c", "sleep 1000"]).ok();
+    wait_status(&c, "sd", "RUNNING");
+    let pids = c.shim_pids();
+    assert!(!pids.is_empty());
+    for p in pids {
+        berth_integration::host::kill9(p);
+    }
+    // containerd notices, runs `containerd-shim-berth-v2 delete`, which
+    // kills the container and removes its state, cgroups and rootfs mount.
+    let gone = wait_until(Duration::from_secs(15), || !c.ctr(&["tasks", "ls"]).stdout.contains("RUNNING"));
+    assert!(gone, "{}", c.ctr(&["tasks", "ls"]));
+    c.ctr(&["tasks", "rm", "-f", "sd"]);
+    c.ctr(&["containers", "rm", "sd"]).ok();
     c.assert_clean();
 }
