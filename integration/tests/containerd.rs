@@ -23,7 +23,7 @@ macro_rules! both {
     )*};
 }
 
-both!(output_and_exit_code, stdin_to_eof, kill_and_delete, kill_all, events_in_order, pids, twenty_at_once, not_supported_rpcs, shim_killed);
+both!(output_and_exit_code, stdin_to_eof, kill_and_delete, kill_all, events_in_order, pids, twenty_at_once, not_supported_rpcs, shim_killed, grouped_containers_share_a_shim);
 
 fn output_and_exit_code(v: Version) {
     let c = Containerd::start(v, "output");
@@ -164,5 +164,30 @@ fn shim_killed(v: Version) {
     assert!(gone, "{}", c.ctr(&["tasks", "ls"]));
     c.ctr(&["tasks", "rm", "-f", "sd"]);
     c.ctr(&["containers", "rm", "sd"]).ok();
+    c.assert_clean();
+}
+
+fn grouped_containers_share_a_shim(v: Version) {
+    let c = Containerd::start(v, "group");
+    let group = "--annotation=io.containerd.runc.v2.group=g1";
+    c.run(&["-d", group], "g-a", &["sh", "-c", "sleep 1000"]).ok();
+    wait_status(&c, "g-a", "RUNNING");
+    let one = c.shim_pids();
+    c.run(&["-d", group], "g-b", &["sh", "-c", "sleep 1000"]).ok();
+    wait_status(&c, "g-b", "RUNNING");
+    // The same server (and its launcher) serves both.
+    assert_eq!(c.shim_pids(), one, "a second shim started for the same group");
+    c.ctr(&["tasks", "kill", "-s", "KILL", "g-a"]).ok();
+    wait_status(&c, "g-a", "STOPPED");
+    c.ctr(&["tasks", "rm", "g-a"]).ok();
+    c.ctr(&["containers", "rm", "g-a"]).ok();
+    // Still serving g-b.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.shim_pids(), one, "the group's shim exited with a container left");
+    wait_status(&c, "g-b", "RUNNING");
+    c.ctr(&["tasks", "kill", "-s", "KILL", "g-b"]).ok();
+    wait_status(&c, "g-b", "STOPPED");
+    c.ctr(&["tasks", "rm", "g-b"]).ok();
+    c.ctr(&["containers", "rm", "g-b"]).ok();
     c.assert_clean();
 }
