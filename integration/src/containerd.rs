@@ -34,7 +34,8 @@ impl Version {
             Version::V16 => PathBuf::from("/usr/bin"),
             Version::V21 => {
                 let d = std::env::var_os("BERTH_CONTAINERD_SID_DIR").map(PathBuf::from);
-                d.unwrap_or_else(|| PathBuf::from("/var/cache/berth/containerd-sid")).join("usr/bin")
+                d.unwrap_or_else(|| PathBuf::from("/var/cache/berth/containerd-sid"))
+                    .join("usr/bin")
             }
         }
     }
@@ -54,7 +55,11 @@ impl Version {
             Version::V16 => " 1.6.",
             Version::V21 => " 2.1.",
         };
-        assert!(v.contains(want), "{}/containerd is not containerd{want}x: {v}", d.display());
+        assert!(
+            v.contains(want),
+            "{}/containerd is not containerd{want}x: {v}",
+            d.display()
+        );
         d
     }
 }
@@ -75,9 +80,16 @@ pub fn image_archive() -> &'static Path {
 }
 
 fn sha256_file(path: &Path) -> String {
-    let o = Command::new("sha256sum").arg(path).output().expect("run sha256sum");
+    let o = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
     assert!(o.status.success(), "sha256sum {}", path.display());
-    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string()
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// Store `path` as a blob; returns (digest, size).
@@ -122,8 +134,19 @@ pub fn make_oci_archive(rootfs: &Path, layout: &Path, out: &Path) {
             "annotations": {"io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": "latest"}}]
     });
     fs::write(layout.join("index.json"), index.to_string()).unwrap();
-    fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let st = Command::new("tar").arg("-C").arg(layout).arg("-cf").arg(out).args(["oci-layout", "index.json", "blobs"]).status().unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(layout)
+        .arg("-cf")
+        .arg(out)
+        .args(["oci-layout", "index.json", "blobs"])
+        .status()
+        .unwrap();
     assert!(st.success(), "tar the OCI layout");
 }
 
@@ -146,10 +169,13 @@ impl Containerd {
     pub fn start(v: Version, name: &str) -> Containerd {
         let bin = v.check();
         let shim = find_bin(SHIM, "BERTH_SHIM_BIN");
-        let ns = format!("bt{}-{name}", match v {
-            Version::V16 => "16",
-            Version::V21 => "21",
-        });
+        let ns = format!(
+            "bt{}-{name}",
+            match v {
+                Version::V16 => "16",
+                Version::V21 => "21",
+            }
+        );
         let dir = std::env::temp_dir().join(format!("berth-ctd-{ns}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
@@ -164,7 +190,11 @@ impl Containerd {
         );
         fs::write(dir.join("config.toml"), config).unwrap();
         let log = fs::File::create(dir.join("containerd.log")).unwrap();
-        let path = format!("{}:{}", dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let path = format!(
+            "{}:{}",
+            dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         let child = Command::new(bin.join("containerd"))
             .arg("--config")
             .arg(dir.join("config.toml"))
@@ -174,10 +204,23 @@ impl Containerd {
             .stderr(log)
             .spawn()
             .expect("spawn containerd");
-        let c = Containerd { version: v, dir, sock, ns, bin, child: Some(child), seq: AtomicU32::new(0) };
+        let c = Containerd {
+            version: v,
+            dir,
+            sock,
+            ns,
+            bin,
+            child: Some(child),
+            seq: AtomicU32::new(0),
+        };
         let up = wait_until(Duration::from_secs(20), || c.ctr(&["version"]).success());
-        assert!(up, "containerd {v:?} did not come up; its log:\n{}", c.log());
-        c.ctr(&["images", "import", image_archive().to_str().unwrap()]).ok();
+        assert!(
+            up,
+            "containerd {v:?} did not come up; its log:\n{}",
+            c.log()
+        );
+        c.ctr(&["images", "import", image_archive().to_str().unwrap()])
+            .ok();
         c
     }
 
@@ -186,7 +229,12 @@ impl Containerd {
     }
 
     fn ctr_args(&self, args: &[&str]) -> Vec<String> {
-        let mut v = vec!["--address".to_string(), self.sock.display().to_string(), "--namespace".into(), self.ns.clone()];
+        let mut v = vec![
+            "--address".to_string(),
+            self.sock.display().to_string(),
+            "--namespace".into(),
+            self.ns.clone(),
+        ];
         v.extend(args.iter().map(|s| s.to_string()));
         v
     }
@@ -203,7 +251,13 @@ impl Containerd {
     /// `ctr ARGS` with stdin from a file.
     pub fn ctr_full(&self, args: &[&str], stdin: Option<&Path>, t: Duration) -> Output {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        run_cmd(&self.bin.join("ctr"), &self.ctr_args(args), &self.dir.join(format!("ctr-{n}")), stdin, t)
+        run_cmd(
+            &self.bin.join("ctr"),
+            &self.ctr_args(args),
+            &self.dir.join(format!("ctr-{n}")),
+            stdin,
+            t,
+        )
     }
 
     /// `ctr ARGS` in the background.
@@ -215,7 +269,12 @@ impl Containerd {
     pub fn ctr_spawn_out(&self, args: &[&str]) -> (crate::harness::Spawned, PathBuf) {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         let base = self.dir.join(format!("ctr-{n}"));
-        let s = crate::harness::Spawned::start(&self.bin.join("ctr"), &self.ctr_args(args), &base, None);
+        let s = crate::harness::Spawned::start(
+            &self.bin.join("ctr"),
+            &self.ctr_args(args),
+            &base,
+            None,
+        );
         (s, base.with_extension("out"))
     }
 
@@ -235,8 +294,12 @@ impl Containerd {
         let needle = format!("-address\0{}\0", self.sock.display());
         let mut pids = Vec::new();
         for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-            let Ok(cmd) = fs::read(e.path().join("cmdline")) else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
             let cmd = String::from_utf8_lossy(&cmd);
             if cmd.contains(SHIM) && cmd.contains(&needle) {
                 pids.push(pid);
@@ -264,34 +327,70 @@ impl Containerd {
     /// Mounts below this containerd's dir.
     pub fn leftover_mounts(&self) -> Vec<String> {
         let d = self.dir.display().to_string();
-        crate::host::host_mounts().into_iter().map(|m| m.mount_point).filter(|p| p.starts_with(&d)).collect()
+        crate::host::host_mounts()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|p| p.starts_with(&d))
+            .collect()
     }
 
     /// berth state dirs of this namespace still present.
     pub fn leftover_state(&self) -> Vec<PathBuf> {
         let root = Path::new("/run/containerd-berth").join(&self.ns);
-        fs::read_dir(root).into_iter().flatten().flatten().map(|e| e.path()).collect()
+        fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
     }
 
     /// Assert that the containers are all gone: no shim, mount, cgroup or
     /// berth state left behind.
     #[track_caller]
     pub fn assert_clean(&self) {
-        assert!(self.wait_no_shims(Duration::from_secs(10)), "shims left: {:?}", self.shim_pids());
+        assert!(
+            self.wait_no_shims(Duration::from_secs(10)),
+            "shims left: {:?}",
+            self.shim_pids()
+        );
         assert_eq!(self.leftover_mounts(), Vec::<String>::new(), "mounts left");
-        assert_eq!(self.leftover_cgroups(), Vec::<PathBuf>::new(), "cgroups left");
-        assert_eq!(self.leftover_state(), Vec::<PathBuf>::new(), "berth state left");
+        assert_eq!(
+            self.leftover_cgroups(),
+            Vec::<PathBuf>::new(),
+            "cgroups left"
+        );
+        assert_eq!(
+            self.leftover_state(),
+            Vec::<PathBuf>::new(),
+            "berth state left"
+        );
     }
 
     fn cleanup(&mut self) {
         // Containers first, through containerd, then containerd itself.
         let tasks = self.ctr(&["tasks", "ls", "-q"]);
         for id in tasks.lines() {
-            run_quiet(&self.bin.join("ctr"), &self.ctr_args(&["tasks", "kill", "-s", "KILL", &id]), Duration::from_secs(10)).ok();
-            run_quiet(&self.bin.join("ctr"), &self.ctr_args(&["tasks", "rm", "-f", &id]), Duration::from_secs(10)).ok();
+            run_quiet(
+                &self.bin.join("ctr"),
+                &self.ctr_args(&["tasks", "kill", "-s", "KILL", &id]),
+                Duration::from_secs(10),
+            )
+            .ok();
+            run_quiet(
+                &self.bin.join("ctr"),
+                &self.ctr_args(&["tasks", "rm", "-f", &id]),
+                Duration::from_secs(10),
+            )
+            .ok();
         }
         for id in self.ctr(&["containers", "ls", "-q"]).lines() {
-            run_quiet(&self.bin.join("ctr"), &self.ctr_args(&["containers", "rm", &id]), Duration::from_secs(10)).ok();
+            run_quiet(
+                &self.bin.join("ctr"),
+                &self.ctr_args(&["containers", "rm", &id]),
+                Duration::from_secs(10),
+            )
+            .ok();
         }
         if let Some(mut c) = self.child.take() {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };

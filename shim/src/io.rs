@@ -28,7 +28,11 @@ pub struct Stdio {
 
 impl Stdio {
     pub fn raw(&self) -> [RawFd; 3] {
-        [self.init_fds[0].as_raw_fd(), self.init_fds[1].as_raw_fd(), self.init_fds[2].as_raw_fd()]
+        [
+            self.init_fds[0].as_raw_fd(),
+            self.init_fds[1].as_raw_fd(),
+            self.init_fds[2].as_raw_fd(),
+        ]
     }
 
     /// CloseIO: the container's stdin reads EOF.
@@ -52,7 +56,12 @@ fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
 }
 
 fn dev_null(write: bool) -> Result<OwnedFd, String> {
-    OpenOptions::new().read(!write).write(write).open("/dev/null").map(Into::into).map_err(|e| format!("/dev/null: {e}"))
+    OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .open("/dev/null")
+        .map(Into::into)
+        .map_err(|e| format!("/dev/null: {e}"))
 }
 
 fn open_fifo(path: &str) -> Result<File, String> {
@@ -66,8 +75,18 @@ fn open_fifo(path: &str) -> Result<File, String> {
         .map_err(|e| format!("open stdio fifo {path}: {e}"))
 }
 
-pub fn setup(id: &str, namespace: &str, stdin: &str, stdout: &str, stderr: &str) -> Result<Stdio, String> {
-    let mut s = Stdio { init_fds: Vec::new(), stdin_cancel: None, done: Vec::new() };
+pub fn setup(
+    id: &str,
+    namespace: &str,
+    stdin: &str,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Stdio, String> {
+    let mut s = Stdio {
+        init_fds: Vec::new(),
+        stdin_cancel: None,
+        done: Vec::new(),
+    };
     // stdin
     if stdin.is_empty() {
         s.init_fds.push(dev_null(false)?);
@@ -152,8 +171,16 @@ fn copy_stdin(mut from: File, mut to: File, cancel: OwnedFd) {
     let mut buf = [0u8; 16384];
     loop {
         let mut p = [
-            libc::pollfd { fd: from.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            libc::pollfd { fd: cancel.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+            libc::pollfd {
+                fd: from.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: cancel.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
         if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } < 0 {
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
@@ -214,9 +241,14 @@ fn start_logger(uri: &str, id: &str, ns: &str, out: OwnedFd, err: OwnedFd) -> Re
             Ok(())
         });
     }
-    cmd.spawn().map_err(|e| format!("start logging binary {path}: {e}"))?;
+    cmd.spawn()
+        .map_err(|e| format!("start logging binary {path}: {e}"))?;
     drop(ready_w);
-    let mut p = libc::pollfd { fd: ready_r.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd: ready_r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     unsafe { libc::poll(&mut p, 1, 5000) };
     Ok(())
 }

@@ -19,7 +19,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use nix::sys::socket::{recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 
 pub struct Launcher {
     sock: Mutex<OwnedFd>,
@@ -28,27 +31,49 @@ pub struct Launcher {
 impl Launcher {
     /// Fork the launcher. Must be called while the shim is single-threaded.
     pub fn fork() -> Result<Launcher, String> {
-        let (parent, child) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-            .map_err(|e| format!("socketpair: {e}"))?;
+        let (parent, child) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| format!("socketpair: {e}"))?;
         match unsafe { libc::fork() } {
-            -1 => Err(format!("fork the launcher: {}", std::io::Error::last_os_error())),
+            -1 => Err(format!(
+                "fork the launcher: {}",
+                std::io::Error::last_os_error()
+            )),
             0 => {
                 drop(parent);
                 unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
                 serve(child)
             }
-            _ => Ok(Launcher { sock: Mutex::new(parent) }),
+            _ => Ok(Launcher {
+                sock: Mutex::new(parent),
+            }),
         }
     }
 
     /// Create a container; returns init's pid. init is set up and blocked on
     /// exec.fifo.
-    pub fn create(&self, root: &std::path::Path, id: &str, bundle: &std::path::Path, stdio: [RawFd; 3]) -> Result<i32, String> {
+    pub fn create(
+        &self,
+        root: &std::path::Path,
+        id: &str,
+        bundle: &std::path::Path,
+        stdio: [RawFd; 3],
+    ) -> Result<i32, String> {
         let req = serde_json::json!({"root": root, "id": id, "bundle": bundle}).to_string();
         let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
         let fds = ControlMessage::ScmRights(&stdio);
-        sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(req.as_bytes())], &[fds], MsgFlags::empty(), None)
-            .map_err(|e| format!("send to the launcher: {e}"))?;
+        sendmsg::<()>(
+            sock.as_raw_fd(),
+            &[IoSlice::new(req.as_bytes())],
+            &[fds],
+            MsgFlags::empty(),
+            None,
+        )
+        .map_err(|e| format!("send to the launcher: {e}"))?;
         let mut buf = vec![0u8; 65536];
         let n = loop {
             match nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -59,11 +84,16 @@ impl Launcher {
         if n == 0 {
             return Err("the launcher exited".into());
         }
-        let v: serde_json::Value = serde_json::from_slice(&buf[..n]).map_err(|e| format!("launcher reply: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&buf[..n]).map_err(|e| format!("launcher reply: {e}"))?;
         if let Some(pid) = v.get("pid").and_then(|p| p.as_i64()) {
             return Ok(pid as i32);
         }
-        Err(v.get("error").and_then(|e| e.as_str()).unwrap_or("launcher: bad reply").to_string())
+        Err(v
+            .get("error")
+            .and_then(|e| e.as_str())
+            .unwrap_or("launcher: bad reply")
+            .to_string())
     }
 }
 
@@ -73,13 +103,20 @@ fn serve(sock: OwnedFd) -> ! {
         let mut cmsg = nix::cmsg_space!([RawFd; 3]);
         let (n, fds) = {
             let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match recvmsg::<()>(
+                sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(m) => {
                     let mut fds: Vec<OwnedFd> = Vec::new();
                     if let Ok(cm) = m.cmsgs() {
                         for c in cm {
                             if let ControlMessageOwned::ScmRights(v) = c {
-                                fds.extend(v.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
+                                fds.extend(
+                                    v.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }),
+                                );
                             }
                         }
                     }
@@ -98,18 +135,27 @@ fn serve(sock: OwnedFd) -> ! {
                     Ok(pid) => serde_json::json!({ "pid": pid }),
                     Err(e) => serde_json::json!({ "error": e }),
                 };
-                let _ = nix::sys::socket::send(sock.as_raw_fd(), reply.to_string().as_bytes(), MsgFlags::empty());
+                let _ = nix::sys::socket::send(
+                    sock.as_raw_fd(),
+                    reply.to_string().as_bytes(),
+                    MsgFlags::empty(),
+                );
                 unsafe { libc::_exit(0) }
             }
             -1 => {
                 let e = serde_json::json!({ "error": format!("fork: {}", std::io::Error::last_os_error()) });
-                let _ = nix::sys::socket::send(sock.as_raw_fd(), e.to_string().as_bytes(), MsgFlags::empty());
+                let _ = nix::sys::socket::send(
+                    sock.as_raw_fd(),
+                    e.to_string().as_bytes(),
+                    MsgFlags::empty(),
+                );
             }
             pid => {
                 let mut st = 0;
                 while unsafe { libc::waitpid(pid, &mut st, 0) } < 0
                     && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-                {}
+                {
+                }
             }
         }
         drop(fds);
@@ -117,8 +163,14 @@ fn serve(sock: OwnedFd) -> ! {
 }
 
 fn create(req: &[u8], fds: &[OwnedFd]) -> Result<i32, String> {
-    let v: serde_json::Value = serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
-    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string).ok_or_else(|| format!("launcher request: no {k}"));
+    let v: serde_json::Value =
+        serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| format!("launcher request: no {k}"))
+    };
     if fds.len() != 3 {
         return Err(format!("launcher request: {} stdio fds, want 3", fds.len()));
     }
@@ -133,6 +185,7 @@ fn create(req: &[u8], fds: &[OwnedFd]) -> Result<i32, String> {
     };
     let root = PathBuf::from(s("root")?);
     let stdio = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
-    let created = berth::commands::create::create_with_stdio(&root, &args, Some(stdio)).map_err(|e| e.to_string())?;
+    let created = berth::commands::create::create_with_stdio(&root, &args, Some(stdio))
+        .map_err(|e| e.to_string())?;
     Ok(created.init.pid)
 }

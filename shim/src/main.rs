@@ -20,7 +20,7 @@ mod service;
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -58,14 +58,20 @@ fn parse_flags() -> Result<Flags, String> {
         if name == "debug" || name == "v" {
             f.debug = inline.map(|v| v != "false").unwrap_or(true);
             if name == "v" {
-                println!("containerd-shim-berth-v2 {} (task API v2, berth {})", env!("CARGO_PKG_VERSION"), berth::VERSION);
+                println!(
+                    "containerd-shim-berth-v2 {} (task API v2, berth {})",
+                    env!("CARGO_PKG_VERSION"),
+                    berth::VERSION
+                );
                 std::process::exit(0);
             }
             continue;
         }
         let value = match inline {
             Some(v) => v,
-            None => args.next().ok_or_else(|| format!("flag -{name} needs a value"))?,
+            None => args
+                .next()
+                .ok_or_else(|| format!("flag -{name} needs a value"))?,
         };
         match name {
             "namespace" => f.namespace = value,
@@ -128,10 +134,20 @@ fn fnv(parts: &[&str]) -> u64 {
 /// The group a container's shim serves: CRI's sandbox id, or
 /// `io.containerd.runc.v2.group`, else the container itself.
 fn group_of(bundle: &Path, id: &str) -> String {
-    let Ok(text) = fs::read(bundle.join("config.json")) else { return id.to_string() };
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else { return id.to_string() };
-    for key in ["io.kubernetes.cri.sandbox-id", "io.containerd.runc.v2.group"] {
-        if let Some(g) = v.pointer(&format!("/annotations/{}", key.replace('/', "~1"))).and_then(|g| g.as_str()) {
+    let Ok(text) = fs::read(bundle.join("config.json")) else {
+        return id.to_string();
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return id.to_string();
+    };
+    for key in [
+        "io.kubernetes.cri.sandbox-id",
+        "io.containerd.runc.v2.group",
+    ] {
+        if let Some(g) = v
+            .pointer(&format!("/annotations/{}", key.replace('/', "~1")))
+            .and_then(|g| g.as_str())
+        {
             if !g.is_empty() {
                 return g.to_string();
             }
@@ -150,12 +166,15 @@ fn start(f: &Flags) -> Result<(), String> {
     let reuse = UnixStream::connect(&sock).is_ok();
     if !reuse {
         let _ = fs::remove_file(&sock);
-        let listener = UnixListener::bind(&sock).map_err(|e| format!("listen on {}: {e}", sock.display()))?;
+        let listener =
+            UnixListener::bind(&sock).map_err(|e| format!("listen on {}: {e}", sock.display()))?;
         spawn_server(f, listener.into(), &bundle)?;
     }
     fs::write(bundle.join("address"), &address).map_err(|e| format!("write address file: {e}"))?;
     let mut out = std::io::stdout();
-    out.write_all(address.as_bytes()).and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"))?;
+    out.write_all(address.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("stdout: {e}"))?;
     Ok(())
 }
 
@@ -165,11 +184,23 @@ fn start(f: &Flags) -> Result<(), String> {
 fn spawn_server(f: &Flags, listener: OwnedFd, bundle: &Path) -> Result<(), String> {
     let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
     let mut cmd = Command::new(exe);
-    cmd.args(["-namespace", &f.namespace, "-address", &f.address, "-publish-binary", &f.publish_binary, "-id", &f.id]);
+    cmd.args([
+        "-namespace",
+        &f.namespace,
+        "-address",
+        &f.address,
+        "-publish-binary",
+        &f.publish_binary,
+        "-id",
+        &f.id,
+    ]);
     if f.debug {
         cmd.arg("-debug");
     }
-    cmd.arg("serve").current_dir(bundle).stdin(Stdio::null()).stdout(Stdio::null());
+    cmd.arg("serve")
+        .current_dir(bundle)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     let log = fs::OpenOptions::new()
         .write(true)
         .custom_flags_nonblock()
@@ -193,7 +224,9 @@ fn spawn_server(f: &Flags, listener: OwnedFd, bundle: &Path) -> Result<(), Strin
             Ok(())
         });
     }
-    let r = cmd.spawn().map_err(|e| format!("start the shim server: {e}"));
+    let r = cmd
+        .spawn()
+        .map_err(|e| format!("start the shim server: {e}"));
     drop(unsafe { OwnedFd::from_raw_fd(fd) });
     r.map(|_| ())
 }
@@ -223,16 +256,29 @@ fn delete(f: &Flags) -> Result<(), String> {
             pid = state.pid as u32;
         }
         drop(dir);
-        berth::commands::delete::delete(&root, &f.id, true).map_err(|e| format!("delete {}: {e}", f.id))?;
+        berth::commands::delete::delete(&root, &f.id, true)
+            .map_err(|e| format!("delete {}: {e}", f.id))?;
     }
     mounts::unmount_rootfs(&bundle.join("rootfs"))?;
+    // The dead server's socket, unless a server (of a group) still listens.
+    if let Ok(addr) = fs::read_to_string(bundle.join("address")) {
+        if let Some(path) = addr.trim().strip_prefix("unix://") {
+            if path.starts_with("/run/containerd-berth/s/") && UnixStream::connect(path).is_err() {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
     let mut resp = containerd_shim_protos::api::DeleteResponse::new();
     resp.pid = pid;
     resp.exit_status = 128 + libc::SIGKILL as u32;
-    resp.exited_at = protobuf::MessageField::some(protobuf::well_known_types::timestamp::Timestamp::now());
-    let bytes = resp.write_to_bytes().map_err(|e| format!("encode DeleteResponse: {e}"))?;
+    resp.exited_at =
+        protobuf::MessageField::some(protobuf::well_known_types::timestamp::Timestamp::now());
+    let bytes = resp
+        .write_to_bytes()
+        .map_err(|e| format!("encode DeleteResponse: {e}"))?;
     let mut out = std::io::stdout();
-    out.write_all(&bytes).and_then(|()| out.flush()).map_err(|e| format!("stdout: {e}"))?;
-    let _ = std::io::stdout().as_raw_fd();
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("stdout: {e}"))?;
     Ok(())
 }

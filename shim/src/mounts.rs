@@ -24,7 +24,8 @@ fn parse_options(opts: &[String]) -> (MsFlags, bool, String) {
             "noatime" => flags |= MsFlags::MS_NOATIME,
             "relatime" => flags |= MsFlags::MS_RELATIME,
             "sync" => flags |= MsFlags::MS_SYNCHRONOUS,
-            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "suid" | "dev" | "exec" => {}
+            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "suid" | "dev"
+            | "exec" => {}
             other => data.push(other),
         }
     }
@@ -51,13 +52,33 @@ fn mount_one(m: &Mount, target: &Path) -> Result<(), String> {
     let (flags, ro, data) = parse_options(&m.options);
     let bind = flags.contains(MsFlags::MS_BIND);
     let fstype = if bind { None } else { Some(m.type_.as_str()) };
-    let data = if data.is_empty() || bind { None } else { Some(data.as_str()) };
-    let first = if ro && !bind { flags | MsFlags::MS_RDONLY } else { flags };
-    mount(Some(m.source.as_str()), target, fstype, first, data)
-        .map_err(|e| format!("mount {} ({}) on {}: {e}", m.source, m.type_, target.display()))?;
+    let data = if data.is_empty() || bind {
+        None
+    } else {
+        Some(data.as_str())
+    };
+    let first = if ro && !bind {
+        flags | MsFlags::MS_RDONLY
+    } else {
+        flags
+    };
+    mount(Some(m.source.as_str()), target, fstype, first, data).map_err(|e| {
+        format!(
+            "mount {} ({}) on {}: {e}",
+            m.source,
+            m.type_,
+            target.display()
+        )
+    })?;
     if ro && bind {
-        mount(None::<&str>, target, None::<&str>, flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY, None::<&str>)
-            .map_err(|e| format!("remount {} read-only: {e}", target.display()))?;
+        mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            flags | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| format!("remount {} read-only: {e}", target.display()))?;
     }
     Ok(())
 }
@@ -71,7 +92,10 @@ pub fn unmount_rootfs(target: &Path) -> Result<(), String> {
             Err(e) => return Err(format!("unmount {}: {e}", target.display())),
         }
     }
-    Err(format!("unmount {}: still mounted after 32 unmounts", target.display()))
+    Err(format!(
+        "unmount {}: still mounted after 32 unmounts",
+        target.display()
+    ))
 }
 
 #[cfg(test)]

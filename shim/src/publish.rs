@@ -20,7 +20,9 @@ pub struct Publisher {
 impl Publisher {
     pub fn start(namespace: String, address: String, publish_binary: String) -> Publisher {
         let (tx, rx) = channel::<(String, Any)>();
-        let ttrpc_addr = std::env::var("TTRPC_ADDRESS").ok().filter(|a| !a.is_empty());
+        let ttrpc_addr = std::env::var("TTRPC_ADDRESS")
+            .ok()
+            .filter(|a| !a.is_empty());
         std::thread::Builder::new()
             .name("publish".into())
             .stack_size(256 << 10)
@@ -50,7 +52,13 @@ impl Publisher {
     }
 }
 
-fn forward(client: &mut Option<EventsClient>, addr: &str, ns: &str, topic: &str, event: Any) -> Result<(), String> {
+fn forward(
+    client: &mut Option<EventsClient>,
+    addr: &str,
+    ns: &str,
+    topic: &str,
+    event: Any,
+) -> Result<(), String> {
     let mut env = Envelope::new();
     env.timestamp = protobuf::MessageField::some(Timestamp::now());
     env.namespace = ns.to_string();
@@ -60,7 +68,11 @@ fn forward(client: &mut Option<EventsClient>, addr: &str, ns: &str, topic: &str,
     req.envelope = protobuf::MessageField::some(env);
     for attempt in 0..2 {
         if client.is_none() {
-            let a = if addr.contains("://") { addr.to_string() } else { format!("unix://{addr}") };
+            let a = if addr.contains("://") {
+                addr.to_string()
+            } else {
+                format!("unix://{addr}")
+            };
             let c = ttrpc::Client::connect(&a).map_err(|e| format!("connect {a}: {e}"))?;
             *client = Some(EventsClient::new(c));
         }
@@ -77,12 +89,26 @@ fn forward(client: &mut Option<EventsClient>, addr: &str, ns: &str, topic: &str,
     Ok(())
 }
 
-fn exec_publish(bin: &str, address: &str, ns: &str, topic: &str, event: &Any) -> Result<(), String> {
+fn exec_publish(
+    bin: &str,
+    address: &str,
+    ns: &str,
+    topic: &str,
+    event: &Any,
+) -> Result<(), String> {
     if bin.is_empty() {
         return Err("neither TTRPC_ADDRESS nor -publish-binary given".into());
     }
     let mut child = Command::new(bin)
-        .args(["--address", address, "publish", "--topic", topic, "--namespace", ns])
+        .args([
+            "--address",
+            address,
+            "publish",
+            "--topic",
+            topic,
+            "--namespace",
+            ns,
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -90,5 +116,6 @@ fn exec_publish(bin: &str, address: &str, ns: &str, topic: &str, event: &Any) ->
     let bytes = event.write_to_bytes().map_err(|e| e.to_string())?;
     let w = child.stdin.take().map(|mut s| s.write_all(&bytes));
     // The reaper collects the child's exit.
-    w.unwrap_or(Ok(())).map_err(|e| format!("write to {bin}: {e}"))
+    w.unwrap_or(Ok(()))
+        .map_err(|e| format!("write to {bin}: {e}"))
 }

@@ -28,20 +28,34 @@ pub fn serve(f: &Flags) -> Result<(), String> {
         .and_then(|a| a.path().map(|p| p.to_path_buf()))
         .ok_or("serve: fd 3 is not a listening unix socket (this action is run by `start`)")?;
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    // One malloc arena for all threads: per-thread arenas cost resident
+    // pages in every shim, and the shim is not allocation-bound.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     // Before any thread exists: the launcher must be a fork of a
     // single-threaded process.
     let launcher = Launcher::fork()?;
     crate::reaper::block_sigchld();
-    let publisher = Publisher::start(f.namespace.clone(), f.address.clone(), f.publish_binary.clone());
+    let publisher = Publisher::start(
+        f.namespace.clone(),
+        f.address.clone(),
+        f.publish_binary.clone(),
+    );
     let (shutdown_tx, shutdown_rx) = channel::<()>();
-    let service = Arc::new(Service::new(f.namespace.clone(), launcher, publisher, shutdown_tx));
+    let service = Arc::new(Service::new(
+        f.namespace.clone(),
+        launcher,
+        publisher,
+        shutdown_tx,
+    ));
     let reaping = service.clone();
     crate::reaper::start(move |pid, status| reaping.on_exit(pid, status));
     let mut server = ttrpc::Server::new()
         .add_listener(LISTENER_FD)
         .map_err(|e| format!("ttrpc listener: {e}"))?
         .register_service(create_task(service))
+        // ttrpc wants default > min.
         .set_thread_count_default(2)
+        .set_thread_count_min(1)
         .set_thread_count_max(64);
     server.start().map_err(|e| format!("ttrpc server: {e}"))?;
     let _ = shutdown_rx.recv();

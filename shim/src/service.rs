@@ -29,7 +29,10 @@ fn err(code: Code, msg: impl Into<String>) -> ttrpc::Error {
 }
 
 fn unimplemented(what: &str) -> ttrpc::Error {
-    err(Code::UNIMPLEMENTED, format!("containerd-shim-berth-v2: {what}"))
+    err(
+        Code::UNIMPLEMENTED,
+        format!("containerd-shim-berth-v2: {what}"),
+    )
 }
 
 struct Ctr {
@@ -66,13 +69,21 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(ns: String, launcher: Launcher, publisher: Publisher, shutdown: Sender<()>) -> Service {
+    pub fn new(
+        ns: String,
+        launcher: Launcher,
+        publisher: Publisher,
+        shutdown: Sender<()>,
+    ) -> Service {
         Service {
             root: crate::berth_root(&ns),
             ns,
             launcher,
             publisher,
-            inner: Mutex::new(Inner { ctrs: HashMap::new(), unclaimed: HashMap::new() }),
+            inner: Mutex::new(Inner {
+                ctrs: HashMap::new(),
+                unclaimed: HashMap::new(),
+            }),
             exited: Condvar::new(),
             shutdown: Mutex::new(shutdown),
         }
@@ -118,7 +129,11 @@ impl Service {
             }
             me.exited.notify_all();
         };
-        std::thread::Builder::new().name("exit".into()).stack_size(64 << 10).spawn(run).expect("spawn an exit thread");
+        std::thread::Builder::new()
+            .name("exit".into())
+            .stack_size(64 << 10)
+            .spawn(run)
+            .expect("spawn an exit thread");
     }
 
     fn publish_exit(&self, id: &str, c: &mut Ctr) {
@@ -147,11 +162,17 @@ impl Service {
         let rootfs = bundle.join("rootfs");
         crate::mounts::mount_rootfs(&req.rootfs, &rootfs)?;
         let created = crate::io::setup(&req.id, &self.ns, &req.stdin, &req.stdout, &req.stderr)
-            .and_then(|io| self.launcher.create(&self.root, &req.id, bundle, io.raw()).map(|pid| (pid, io)));
+            .and_then(|io| {
+                self.launcher
+                    .create(&self.root, &req.id, bundle, io.raw())
+                    .map(|pid| (pid, io))
+            });
         match created {
             Ok((pid, mut io)) => {
                 io.init_fds.clear();
-                let state = berth::container::StateDir::open(&self.root, &req.id).ok().and_then(|d| d.load().ok().flatten());
+                let state = berth::container::StateDir::open(&self.root, &req.id)
+                    .ok()
+                    .and_then(|d| d.load().ok().flatten());
                 let mut g = self.lock();
                 g.ctrs.insert(
                     req.id.clone(),
@@ -182,7 +203,13 @@ impl Service {
                 e.pid = pid as u32;
                 self.publisher.publish("/tasks/create", &e);
                 // init may have died already (e.g. killed): its exit is here.
-                if let Some(status) = g.unclaimed.remove(&pid) {
+                // An entry for a pid that is alive again is stale (an earlier
+                // process with that pid, reaped before reuse): dropped.
+                let unclaimed = g
+                    .unclaimed
+                    .remove(&pid)
+                    .filter(|_| unsafe { libc::kill(pid, 0) } != 0);
+                if let Some(status) = unclaimed {
                     let c = g.ctrs.get_mut(&req.id).unwrap();
                     c.reaped = true;
                     let io = c.io.take();
@@ -204,7 +231,10 @@ impl Service {
         if exec_id.is_empty() {
             Ok(())
         } else {
-            Err(err(Code::NOT_FOUND, format!("exec {exec_id:?} not found (exec is not supported yet)")))
+            Err(err(
+                Code::NOT_FOUND,
+                format!("exec {exec_id:?} not found (exec is not supported yet)"),
+            ))
         }
     }
 
@@ -216,7 +246,9 @@ impl Service {
     fn destroy(&self, id: &str) -> Result<(), String> {
         match berth::container::StateDir::open(&self.root, id) {
             Ok(dir) => match dir.load() {
-                Ok(Some(state)) => berth::commands::delete::destroy(dir, &state).map_err(|e| e.to_string()),
+                Ok(Some(state)) => {
+                    berth::commands::delete::destroy(dir, &state).map_err(|e| e.to_string())
+                }
                 Ok(None) => dir.remove().map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
@@ -229,7 +261,10 @@ impl Service {
 impl Task for Service {
     fn create(&self, _: &TtrpcContext, req: api::CreateTaskRequest) -> R<api::CreateTaskResponse> {
         if self.lock().ctrs.contains_key(&req.id) {
-            return Err(err(Code::ALREADY_EXISTS, format!("container {:?} already exists", req.id)));
+            return Err(err(
+                Code::ALREADY_EXISTS,
+                format!("container {:?} already exists", req.id),
+            ));
         }
         let pid = self.do_create(&req).map_err(|e| err(Code::UNKNOWN, e))?;
         let mut r = api::CreateTaskResponse::new();
@@ -241,9 +276,15 @@ impl Task for Service {
         Self::no_exec(&req.exec_id)?;
         let pid = {
             let mut g = self.lock();
-            let c = g.ctrs.get_mut(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+            let c = g
+                .ctrs
+                .get_mut(&req.id)
+                .ok_or_else(|| Self::not_found(&req.id))?;
             if c.started || c.starting || c.exit.is_some() {
-                return Err(err(Code::FAILED_PRECONDITION, format!("container {:?} is not created", req.id)));
+                return Err(err(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {:?} is not created", req.id),
+                ));
             }
             c.starting = true;
             c.pid
@@ -252,7 +293,10 @@ impl Task for Service {
             .and_then(|dir| dir.load_required().map(|s| (dir, s)))
             .and_then(|(dir, state)| berth::commands::start::start_created(&dir, &state));
         let mut g = self.lock();
-        let c = g.ctrs.get_mut(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+        let c = g
+            .ctrs
+            .get_mut(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id))?;
         c.starting = false;
         if r.is_ok() {
             c.started = true;
@@ -271,7 +315,10 @@ impl Task for Service {
     fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> R<api::StateResponse> {
         Self::no_exec(&req.exec_id)?;
         let g = self.lock();
-        let c = g.ctrs.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+        let c = g
+            .ctrs
+            .get(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id))?;
         let mut r = api::StateResponse::new();
         r.id = req.id.clone();
         r.bundle = c.bundle.to_string_lossy().into_owned();
@@ -295,9 +342,15 @@ impl Task for Service {
     fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> R<Empty> {
         Self::no_exec(&req.exec_id)?;
         let g = self.lock();
-        let c = g.ctrs.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+        let c = g
+            .ctrs
+            .get(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id))?;
         if c.reaped {
-            return Err(err(Code::NOT_FOUND, format!("container {:?}: process already finished", req.id)));
+            return Err(err(
+                Code::NOT_FOUND,
+                format!("container {:?}: process already finished", req.id),
+            ));
         }
         let sig = req.signal as i32;
         if req.all {
@@ -311,7 +364,10 @@ impl Task for Service {
         // pid cannot have been reused.
         if unsafe { libc::kill(c.pid, sig) } != 0 {
             let e = std::io::Error::last_os_error();
-            return Err(err(Code::UNKNOWN, format!("signal {sig} to container {:?}: {e}", req.id)));
+            return Err(err(
+                Code::UNKNOWN,
+                format!("signal {sig} to container {:?}: {e}", req.id),
+            ));
         }
         Ok(Empty::new())
     }
@@ -320,7 +376,10 @@ impl Task for Service {
         Self::no_exec(&req.exec_id)?;
         let mut g = self.lock();
         loop {
-            let c = g.ctrs.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+            let c = g
+                .ctrs
+                .get(&req.id)
+                .ok_or_else(|| Self::not_found(&req.id))?;
             if let Some((status, at)) = &c.exit {
                 let mut r = api::WaitResponse::new();
                 r.exit_status = *status;
@@ -334,10 +393,16 @@ impl Task for Service {
     fn delete(&self, _: &TtrpcContext, req: api::DeleteRequest) -> R<api::DeleteResponse> {
         Self::no_exec(&req.exec_id)?;
         let mut g = self.lock();
-        let c = g.ctrs.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+        let c = g
+            .ctrs
+            .get(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id))?;
         if c.exit.is_none() {
             if c.started && !c.reaped {
-                return Err(err(Code::FAILED_PRECONDITION, format!("container {:?} is running: kill it first", req.id)));
+                return Err(err(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {:?} is running: kill it first", req.id),
+                ));
             }
             // Created, never started: kill init and wait for its exit.
             if !c.reaped {
@@ -345,17 +410,28 @@ impl Task for Service {
             }
             let (g2, _) = self
                 .exited
-                .wait_timeout_while(g, Duration::from_secs(10), |i| i.ctrs.get(&req.id).is_some_and(|c| c.exit.is_none()))
+                .wait_timeout_while(g, Duration::from_secs(10), |i| {
+                    i.ctrs.get(&req.id).is_some_and(|c| c.exit.is_none())
+                })
                 .unwrap_or_else(|e| e.into_inner());
             g = g2;
         }
-        let c = g.ctrs.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
-        let (status, at) = c.exit.clone().ok_or_else(|| err(Code::DEADLINE_EXCEEDED, format!("container {:?} did not exit", req.id)))?;
+        let c = g
+            .ctrs
+            .get(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id))?;
+        let (status, at) = c.exit.clone().ok_or_else(|| {
+            err(
+                Code::DEADLINE_EXCEEDED,
+                format!("container {:?} did not exit", req.id),
+            )
+        })?;
         let (pid, bundle, mounted) = (c.pid, c.bundle.clone(), c.rootfs_mounted);
         drop(g);
         self.destroy(&req.id).map_err(|e| err(Code::UNKNOWN, e))?;
         if mounted {
-            crate::mounts::unmount_rootfs(&bundle.join("rootfs")).map_err(|e| err(Code::UNKNOWN, e))?;
+            crate::mounts::unmount_rootfs(&bundle.join("rootfs"))
+                .map_err(|e| err(Code::UNKNOWN, e))?;
         }
         let mut g = self.lock();
         g.ctrs.remove(&req.id);
@@ -375,9 +451,16 @@ impl Task for Service {
 
     fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> R<api::PidsResponse> {
         let g = self.lock();
-        let c = g.ctrs.get(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+        let c = g
+            .ctrs
+            .get(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id))?;
         let mut r = api::PidsResponse::new();
-        let mut pids = c.state.as_ref().map(|s| s.cgroups.pids()).unwrap_or_default();
+        let mut pids = c
+            .state
+            .as_ref()
+            .map(|s| s.cgroups.pids())
+            .unwrap_or_default();
         if pids.is_empty() && !c.reaped {
             pids.push(c.pid);
         }
@@ -392,7 +475,10 @@ impl Task for Service {
     fn close_io(&self, _: &TtrpcContext, req: api::CloseIORequest) -> R<Empty> {
         Self::no_exec(&req.exec_id)?;
         let mut g = self.lock();
-        let c = g.ctrs.get_mut(&req.id).ok_or_else(|| Self::not_found(&req.id))?;
+        let c = g
+            .ctrs
+            .get_mut(&req.id)
+            .ok_or_else(|| Self::not_found(&req.id))?;
         if req.stdin {
             if let Some(io) = c.io.as_mut() {
                 io.close_stdin();
@@ -412,7 +498,11 @@ impl Task for Service {
 
     fn shutdown(&self, _: &TtrpcContext, _req: api::ShutdownRequest) -> R<Empty> {
         if self.lock().ctrs.is_empty() {
-            let _ = self.shutdown.lock().unwrap_or_else(|e| e.into_inner()).send(());
+            let _ = self
+                .shutdown
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .send(());
         }
         Ok(Empty::new())
     }

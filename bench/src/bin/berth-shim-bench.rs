@@ -20,7 +20,11 @@ const RUNC: &str = "io.containerd.runc.v2";
 
 fn arg(name: &str, default: usize) -> usize {
     let a: Vec<String> = std::env::args().collect();
-    a.iter().position(|x| x == name).and_then(|i| a.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    a.iter()
+        .position(|x| x == name)
+        .and_then(|i| a.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -33,8 +37,11 @@ fn shims(c: &Containerd, bin: &str) -> Vec<i32> {
     let needle = format!("-address\0{}\0", c.sock.display());
     let mut pids = Vec::new();
     for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
-        let cmd = String::from_utf8_lossy(&fs::read(e.path().join("cmdline")).unwrap_or_default()).into_owned();
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&fs::read(e.path().join("cmdline")).unwrap_or_default())
+            .into_owned();
         if cmd.contains(bin) && cmd.contains(&needle) {
             pids.push(pid);
         }
@@ -53,22 +60,41 @@ fn kb(path: String, key: &str) -> u64 {
 
 /// (RSS KiB, PSS KiB, process count) per container for `runtime`.
 fn memory(c: &Containerd, runtime: &str, bin: &str, n: usize) -> Result<(f64, f64, usize), String> {
-    let ids: Vec<String> = (0..n).map(|i| format!("mem-{}-{i}", if runtime == RUNC { "runc" } else { "berth" })).collect();
+    let ids: Vec<String> = (0..n)
+        .map(|i| format!("mem-{}-{i}", if runtime == RUNC { "runc" } else { "berth" }))
+        .collect();
     for id in &ids {
-        let o = c.ctr(&["run", "-d", "--runtime", runtime, IMAGE, id, "sleep", "1000"]);
+        let o = c.ctr(&[
+            "run",
+            "-d",
+            "--runtime",
+            runtime,
+            IMAGE,
+            id,
+            "sleep",
+            "1000",
+        ]);
         if !o.success() {
             return Err(format!("{runtime}: {o}"));
         }
     }
     std::thread::sleep(Duration::from_millis(500));
     let pids = shims(c, bin);
-    let rss: u64 = pids.iter().map(|p| kb(format!("/proc/{p}/status"), "VmRSS:")).sum();
-    let pss: u64 = pids.iter().map(|p| kb(format!("/proc/{p}/smaps_rollup"), "Pss:")).sum();
+    let rss: u64 = pids
+        .iter()
+        .map(|p| kb(format!("/proc/{p}/status"), "VmRSS:"))
+        .sum();
+    let pss: u64 = pids
+        .iter()
+        .map(|p| kb(format!("/proc/{p}/smaps_rollup"), "Pss:"))
+        .sum();
     for id in &ids {
         c.ctr(&["tasks", "kill", "-s", "KILL", id]);
     }
     for id in &ids {
-        wait_until(Duration::from_secs(10), || c.ctr(&["tasks", "rm", id]).success());
+        wait_until(Duration::from_secs(10), || {
+            c.ctr(&["tasks", "rm", id]).success()
+        });
         c.ctr(&["containers", "rm", id]);
     }
     Ok((rss as f64 / n as f64, pss as f64 / n as f64, pids.len()))
@@ -77,13 +103,41 @@ fn memory(c: &Containerd, runtime: &str, bin: &str, n: usize) -> Result<(f64, f6
 fn main() {
     let runs = arg("--runs", 20);
     let n = arg("--containers", 10);
-    let version = if std::env::args().any(|a| a == "2.1") { Version::V21 } else { Version::V16 };
+    let version = if std::env::args().any(|a| a == "2.1") {
+        Version::V21
+    } else {
+        Version::V16
+    };
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("berth-shim-bench: must run as root");
         std::process::exit(1);
     }
+    // The shim beside this binary (release), unless BERTH_SHIM_BIN says.
+    if std::env::var_os("BERTH_SHIM_BIN").is_none() {
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|p| p.to_path_buf()))
+        {
+            let shim = dir.join("containerd-shim-berth-v2");
+            if !shim.is_file() {
+                eprintln!(
+                    "berth-shim-bench: no {} (cargo build --release -p containerd-shim-berth-v2)",
+                    shim.display()
+                );
+                std::process::exit(1);
+            }
+            std::env::set_var("BERTH_SHIM_BIN", shim);
+        }
+    }
+    println!(
+        "shim: {}",
+        std::env::var("BERTH_SHIM_BIN").unwrap_or_default()
+    );
     let c = Containerd::start(version, "bench");
-    let rt = [(RUNTIME, "containerd-shim-berth-v2"), (RUNC, "containerd-shim-runc-v2")];
+    let rt = [
+        (RUNTIME, "containerd-shim-berth-v2"),
+        (RUNC, "containerd-shim-runc-v2"),
+    ];
     let mut times: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     for i in 0..runs + 2 {
         for k in 0..2 {
