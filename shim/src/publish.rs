@@ -11,7 +11,7 @@ use containerd_shim_protos::api::{Envelope, ForwardRequest};
 use containerd_shim_protos::shim::events_ttrpc::EventsClient;
 use protobuf::well_known_types::any::Any;
 use protobuf::well_known_types::timestamp::Timestamp;
-use protobuf::{Message, MessageFull};
+use protobuf::Message;
 
 pub struct Publisher {
     tx: Sender<(String, Any)>,
@@ -43,10 +43,12 @@ impl Publisher {
     }
 
     /// Queue an event; events go out in the order they are queued.
-    pub fn publish<M: MessageFull>(&self, topic: &str, event: &M) {
+    /// `type_name` is the event's protobuf name (containerd resolves events
+    /// by it); naming it here avoids building protobuf's reflection tables,
+    /// which cost the shim resident memory.
+    pub fn publish<M: Message>(&self, topic: &str, type_name: &str, event: &M) {
         let mut any = Any::new();
-        // containerd resolves events by their bare type name.
-        any.type_url = M::descriptor().full_name().to_string();
+        any.type_url = type_name.to_string();
         any.value = event.write_to_bytes().unwrap_or_default();
         let _ = self.tx.send((topic.to_string(), any));
     }
@@ -118,4 +120,19 @@ fn exec_publish(
     // The reaper collects the child's exit.
     w.unwrap_or(Ok(()))
         .map_err(|e| format!("write to {bin}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskStart};
+    use protobuf::MessageFull;
+
+    /// The names the service publishes under are the messages' own.
+    #[test]
+    fn event_type_names() {
+        assert_eq!(TaskCreate::descriptor().full_name(), "containerd.events.TaskCreate");
+        assert_eq!(TaskStart::descriptor().full_name(), "containerd.events.TaskStart");
+        assert_eq!(TaskExit::descriptor().full_name(), "containerd.events.TaskExit");
+        assert_eq!(TaskDelete::descriptor().full_name(), "containerd.events.TaskDelete");
+    }
 }

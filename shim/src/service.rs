@@ -148,7 +148,7 @@ impl Service {
         e.pid = c.pid as u32;
         e.exit_status = *status;
         e.exited_at = MessageField::some(at.clone());
-        self.publisher.publish("/tasks/exit", &e);
+        self.publisher.publish("/tasks/exit", "containerd.events.TaskExit", &e);
     }
 
     fn do_create(&self, req: &api::CreateTaskRequest) -> Result<i32, String> {
@@ -201,7 +201,7 @@ impl Service {
                 tio.stderr = req.stderr.clone();
                 e.io = MessageField::some(tio);
                 e.pid = pid as u32;
-                self.publisher.publish("/tasks/create", &e);
+                self.publisher.publish("/tasks/create", "containerd.events.TaskCreate", &e);
                 // init may have died already (e.g. killed): its exit is here.
                 // An entry for a pid that is alive again is stale (an earlier
                 // process with that pid, reaped before reuse): dropped.
@@ -303,7 +303,7 @@ impl Task for Service {
             let mut e = TaskStart::new();
             e.container_id = req.id.clone();
             e.pid = pid as u32;
-            self.publisher.publish("/tasks/start", &e);
+            self.publisher.publish("/tasks/start", "containerd.events.TaskStart", &e);
         }
         self.publish_exit(&req.id, c);
         r.map_err(|e| err(Code::UNKNOWN, e.to_string()))?;
@@ -441,7 +441,7 @@ impl Task for Service {
         e.pid = pid as u32;
         e.exit_status = status;
         e.exited_at = MessageField::some(at.clone());
-        self.publisher.publish("/tasks/delete", &e);
+        self.publisher.publish("/tasks/delete", "containerd.events.TaskDelete", &e);
         let mut r = api::DeleteResponse::new();
         r.pid = pid as u32;
         r.exit_status = status;
