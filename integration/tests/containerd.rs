@@ -33,7 +33,8 @@ both!(
     twenty_at_once,
     not_supported_rpcs,
     shim_killed,
-    grouped_containers_share_a_shim
+    grouped_containers_share_a_shim,
+    log_uris,
 );
 
 fn output_and_exit_code(v: Version) {
@@ -309,5 +310,55 @@ fn grouped_containers_share_a_shim(v: Version) {
     wait_status(&c, "g-b", "STOPPED");
     c.ctr(&["tasks", "rm", "g-b"]).ok();
     c.ctr(&["containers", "rm", "g-b"]).ok();
+    c.assert_clean();
+}
+
+fn log_uris(v: Version) {
+    let c = Containerd::start(v, "logs");
+    // file://: the container writes the file itself.
+    let file = c.dir.join("file.log");
+    let uri = format!("--log-uri=file://{}", file.display());
+    c.run(
+        &["-d", &uri],
+        "lf",
+        &["sh", "-c", "echo to-file; echo err-to-file >&2"],
+    )
+    .ok();
+    wait_status(&c, "lf", "STOPPED");
+    let text = fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        text.contains("to-file") && text.contains("err-to-file"),
+        "file.log: {text:?}"
+    );
+    // binary://: a logging program gets stdout on fd 3, stderr on fd 4 and
+    // closes fd 5 when ready.
+    let out = c.dir.join("binary.log");
+    let logger = c.dir.join("logger.sh");
+    fs::write(
+        &logger,
+        "#!/bin/sh\nexec 5>&-\ncat <&3 > \"$1.out\" &\ncat <&4 > \"$1.err\"\nwait\n",
+    )
+    .unwrap();
+    fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uri = format!("--log-uri=binary://{}?{}", logger.display(), out.display());
+    c.run(
+        &["-d", &uri],
+        "lb",
+        &["sh", "-c", "echo to-binary; echo err-to-binary >&2"],
+    )
+    .ok();
+    wait_status(&c, "lb", "STOPPED");
+    let got = |ext: &str| fs::read_to_string(format!("{}.{ext}", out.display())).unwrap_or_default();
+    assert!(
+        wait_until(SHORT, || got("out").contains("to-binary")
+            && got("err").contains("err-to-binary")),
+        "logger got {:?} {:?}",
+        got("out"),
+        got("err")
+    );
+    for id in ["lf", "lb"] {
+        c.ctr(&["tasks", "rm", id]).ok();
+        c.ctr(&["containers", "rm", id]).ok();
+    }
     c.assert_clean();
 }

@@ -208,17 +208,47 @@ fn copy_stdin(mut from: File, mut to: File, cancel: OwnedFd) {
     }
 }
 
+/// URL unescaping: `%XX` and `+` (as in a query).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Run a `binary://` logging program: stdout pipe as fd 3, stderr as fd 4,
 /// and fd 5 that it closes once ready; we wait for that (5 s at most).
 fn start_logger(uri: &str, id: &str, ns: &str, out: OwnedFd, err: OwnedFd) -> Result<(), String> {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let path = unescape(path);
     let (ready_r, ready_w) = pipe()?;
-    let mut cmd = Command::new(path);
+    let mut cmd = Command::new(&path);
+    // As containerd's shims: each query key, then its value if any.
     for kv in query.split('&').filter(|s| !s.is_empty()) {
         match kv.split_once('=') {
-            Some((k, "")) | Some(("", k)) => cmd.arg(k),
-            Some((k, v)) => cmd.args([k, v]),
-            None => cmd.arg(kv),
+            Some((k, "")) => cmd.arg(unescape(k)),
+            Some((k, v)) => cmd.args([unescape(k), unescape(v)]),
+            None => cmd.arg(unescape(kv)),
         };
     }
     cmd.env("CONTAINER_ID", id).env("CONTAINER_NAMESPACE", ns);
@@ -251,4 +281,12 @@ fn start_logger(uri: &str, id: &str, ns: &str, out: OwnedFd, err: OwnedFd) -> Re
     };
     unsafe { libc::poll(&mut p, 1, 5000) };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unescape() {
+        assert_eq!(super::unescape("%2Ftmp%2Fa+b%zz%"), "/tmp/a b%zz%");
+    }
 }
