@@ -35,6 +35,7 @@ both!(
     shim_killed,
     grouped_containers_share_a_shim,
     log_uris,
+    signal_exit_status,
 );
 
 fn output_and_exit_code(v: Version) {
@@ -348,7 +349,8 @@ fn log_uris(v: Version) {
     )
     .ok();
     wait_status(&c, "lb", "STOPPED");
-    let got = |ext: &str| fs::read_to_string(format!("{}.{ext}", out.display())).unwrap_or_default();
+    let got =
+        |ext: &str| fs::read_to_string(format!("{}.{ext}", out.display())).unwrap_or_default();
     assert!(
         wait_until(SHORT, || got("out").contains("to-binary")
             && got("err").contains("err-to-binary")),
@@ -360,5 +362,24 @@ fn log_uris(v: Version) {
         c.ctr(&["tasks", "rm", id]).ok();
         c.ctr(&["containers", "rm", id]).ok();
     }
+    c.assert_clean();
+}
+
+fn signal_exit_status(v: Version) {
+    let c = Containerd::start(v, "sigexit");
+    let run = c.ctr_spawn(&[
+        "run",
+        "--rm",
+        "--runtime",
+        berth_integration::containerd::RUNTIME,
+        berth_integration::containerd::IMAGE,
+        "sx",
+        "sleep",
+        "1000",
+    ]);
+    wait_status(&c, "sx", "RUNNING");
+    c.ctr(&["tasks", "kill", "-s", "KILL", "sx"]).ok();
+    // 128 + SIGKILL, reported by Wait.
+    run.wait(SHORT).exits_with(137);
     c.assert_clean();
 }
