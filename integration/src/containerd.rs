@@ -12,7 +12,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::harness::{find_bin, run_cmd, run_quiet, wait_until, Output};
@@ -64,19 +63,15 @@ impl Version {
     }
 }
 
-/// The busybox image as an OCI archive, made once per test binary.
-pub fn image_archive() -> &'static Path {
-    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
-    ARCHIVE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-ctd-image-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let rootfs = dir.join("rootfs");
-        crate::bundle::make_busybox_rootfs(&rootfs).expect("busybox rootfs");
-        let out = dir.join("busybox-oci.tar");
-        make_oci_archive(&rootfs, &dir.join("layout"), &out);
-        fs::remove_dir_all(&rootfs).ok();
-        out
-    })
+/// Make the busybox image as an OCI archive under `dir` (kept with the
+/// containerd's own files, so it goes when they go).
+pub fn image_archive(dir: &Path) -> PathBuf {
+    let work = dir.join("image");
+    let rootfs = work.join("rootfs");
+    crate::bundle::make_busybox_rootfs(&rootfs).expect("busybox rootfs");
+    let out = work.join("busybox-oci.tar");
+    make_oci_archive(&rootfs, &work.join("layout"), &out);
+    out
 }
 
 fn sha256_file(path: &Path) -> String {
@@ -156,8 +151,8 @@ pub struct Containerd {
     pub version: Version,
     pub dir: PathBuf,
     pub sock: PathBuf,
-    /// The containerd namespace (unique per test: it names the cgroup parent
-    /// and berth's state root).
+    /// The containerd namespace (unique per test and test process: it names
+    /// the cgroup parent and berth's state root).
     pub ns: String,
     bin: PathBuf,
     child: Option<Child>,
@@ -170,13 +165,14 @@ impl Containerd {
         let bin = v.check();
         let shim = find_bin(SHIM, "BERTH_SHIM_BIN");
         let ns = format!(
-            "bt{}-{name}",
+            "bt{}-{name}-{}",
             match v {
                 Version::V16 => "16",
                 Version::V21 => "21",
-            }
+            },
+            std::process::id()
         );
-        let dir = std::env::temp_dir().join(format!("berth-ctd-{ns}-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("berth-ctd-{ns}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
         std::os::unix::fs::symlink(&shim, dir.join("bin").join(SHIM)).unwrap();
@@ -219,7 +215,7 @@ impl Containerd {
             "containerd {v:?} did not come up; its log:\n{}",
             c.log()
         );
-        c.ctr(&["images", "import", image_archive().to_str().unwrap()])
+        c.ctr(&["images", "import", image_archive(&c.dir).to_str().unwrap()])
             .ok();
         c
     }

@@ -134,6 +134,16 @@ fn main() {
         std::env::var("BERTH_SHIM_BIN").unwrap_or_default()
     );
     let c = Containerd::start(version, "bench");
+    let r = measure(&c, version, runs, n);
+    // Stop containerd and remove everything (Drop) before exiting.
+    drop(c);
+    if let Err(e) = r {
+        eprintln!("berth-shim-bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn measure(c: &Containerd, version: Version, runs: usize, n: usize) -> Result<(), String> {
     let rt = [
         (RUNTIME, "containerd-shim-berth-v2"),
         (RUNC, "containerd-shim-runc-v2"),
@@ -147,8 +157,7 @@ fn main() {
             let o = c.ctr(&["run", "--rm", "--runtime", rt[k].0, IMAGE, &id, "/bin/true"]);
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             if !o.success() {
-                eprintln!("berth-shim-bench: {o}");
-                std::process::exit(1);
+                return Err(o.to_string());
             }
             if i >= 2 {
                 times[k].push(ms); // the first two rounds warm up
@@ -163,16 +172,12 @@ fn main() {
     }
     println!("memory per container, {n} containers running `sleep` (all shim processes):");
     for (runtime, bin) in rt {
-        match memory(&c, runtime, bin, n) {
-            Ok((rss, pss, procs)) => println!(
-                "  {bin:<26} RSS {:6.2} MiB   PSS {:6.2} MiB   ({procs} shim processes)",
-                rss / 1024.0,
-                pss / 1024.0
-            ),
-            Err(e) => {
-                eprintln!("berth-shim-bench: {e}");
-                std::process::exit(1);
-            }
-        }
+        let (rss, pss, procs) = memory(c, runtime, bin, n)?;
+        println!(
+            "  {bin:<26} RSS {:6.2} MiB   PSS {:6.2} MiB   ({procs} shim processes)",
+            rss / 1024.0,
+            pss / 1024.0
+        );
     }
+    Ok(())
 }
