@@ -43,6 +43,9 @@ struct Ctr {
     stderr: String,
     /// berth's state for the container (cgroups for Pids and kill --all).
     state: Option<berth::container::State>,
+    /// init's pidfd, opened right after create (init is then blocked on
+    /// exec.fifo, so it is init's).
+    pidfd: Option<std::os::fd::OwnedFd>,
     started: bool,
     starting: bool,
     reaped: bool,
@@ -148,7 +151,8 @@ impl Service {
         e.pid = c.pid as u32;
         e.exit_status = *status;
         e.exited_at = MessageField::some(at.clone());
-        self.publisher.publish("/tasks/exit", "containerd.events.TaskExit", &e);
+        self.publisher
+            .publish("/tasks/exit", "containerd.events.TaskExit", &e);
     }
 
     fn do_create(&self, req: &api::CreateTaskRequest) -> Result<i32, String> {
@@ -183,6 +187,7 @@ impl Service {
                         stdout: req.stdout.clone(),
                         stderr: req.stderr.clone(),
                         state,
+                        pidfd: berth::sys::pidfd_open(pid).ok(),
                         started: false,
                         starting: false,
                         reaped: false,
@@ -201,7 +206,8 @@ impl Service {
                 tio.stderr = req.stderr.clone();
                 e.io = MessageField::some(tio);
                 e.pid = pid as u32;
-                self.publisher.publish("/tasks/create", "containerd.events.TaskCreate", &e);
+                self.publisher
+                    .publish("/tasks/create", "containerd.events.TaskCreate", &e);
                 // init may have died already (e.g. killed): its exit is here.
                 // An entry for a pid that is alive again is stale (an earlier
                 // process with that pid, reaped before reuse): dropped.
@@ -303,7 +309,8 @@ impl Task for Service {
             let mut e = TaskStart::new();
             e.container_id = req.id.clone();
             e.pid = pid as u32;
-            self.publisher.publish("/tasks/start", "containerd.events.TaskStart", &e);
+            self.publisher
+                .publish("/tasks/start", "containerd.events.TaskStart", &e);
         }
         self.publish_exit(&req.id, c);
         r.map_err(|e| err(Code::UNKNOWN, e.to_string()))?;
@@ -360,14 +367,26 @@ impl Task for Service {
                 }
             }
         }
-        // init is our unreaped child (reaped is false under the lock): its
-        // pid cannot have been reused.
-        if unsafe { libc::kill(c.pid, sig) } != 0 {
-            let e = std::io::Error::last_os_error();
-            return Err(err(
-                Code::UNKNOWN,
-                format!("signal {sig} to container {:?}: {e}", req.id),
-            ));
+        // Through init's pidfd: the reaper may have reaped init a moment ago
+        // (before it took the lock), and its pid may be reused.
+        let r = match &c.pidfd {
+            Some(fd) => berth::sys::pidfd_send_signal(fd, sig),
+            None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
+        };
+        match r {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                return Err(err(
+                    Code::NOT_FOUND,
+                    format!("container {:?}: process already finished", req.id),
+                ))
+            }
+            Err(e) => {
+                return Err(err(
+                    Code::UNKNOWN,
+                    format!("signal {sig} to container {:?}: {e}", req.id),
+                ))
+            }
         }
         Ok(Empty::new())
     }
@@ -406,7 +425,9 @@ impl Task for Service {
             }
             // Created, never started: kill init and wait for its exit.
             if !c.reaped {
-                unsafe { libc::kill(c.pid, libc::SIGKILL) };
+                if let Some(fd) = &c.pidfd {
+                    let _ = berth::sys::pidfd_send_signal(fd, libc::SIGKILL);
+                }
             }
             let (g2, _) = self
                 .exited
@@ -441,7 +462,8 @@ impl Task for Service {
         e.pid = pid as u32;
         e.exit_status = status;
         e.exited_at = MessageField::some(at.clone());
-        self.publisher.publish("/tasks/delete", "containerd.events.TaskDelete", &e);
+        self.publisher
+            .publish("/tasks/delete", "containerd.events.TaskDelete", &e);
         let mut r = api::DeleteResponse::new();
         r.pid = pid as u32;
         r.exit_status = status;
