@@ -37,9 +37,19 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
     create_with(root, a, true)
 }
 
+/// [`create`] with explicit stdin/stdout/stderr fds for init (the shim's
+/// pipes), instead of berth's own.
+pub fn create_with_stdio(root: &Path, a: &CreateArgs, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
+    create_full(root, a, true, stdio)
+}
+
 /// `detached` is false for a foreground `run`, which proxies a terminal
 /// itself instead of sending it to `--console-socket`.
 pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Created> {
+    create_full(root, a, detached, None)
+}
+
+fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
     check_inherited_fds(a)?;
     let listen = listen_fds();
     let bundle = spec::load_bundle(&a.bundle)?;
@@ -82,6 +92,7 @@ pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Create
         caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
         console_socket: console_theirs.as_ref(),
         extra_env: &extra_env,
+        stdio,
     });
     let init = match init {
         Ok(i) => i,

@@ -72,6 +72,23 @@ pub(super) fn main(mut init: Init) -> ! {
 
 enum Never {}
 
+/// dup2 the given fds onto 0, 1, 2 (an fd already in place just loses
+/// CLOEXEC).
+fn set_stdio(fds: [std::os::fd::RawFd; 3]) -> Result<()> {
+    for (target, &fd) in fds.iter().enumerate() {
+        let target = target as i32;
+        let r = if fd == target {
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
+        } else {
+            unsafe { libc::dup2(fd, target) }
+        };
+        if r < 0 {
+            return Err(Error::os(format!("set up fd {target} of init"), std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 fn recv(sock: &OwnedFd) -> Result<Msg> {
     match sync::recv(sock, false) {
         Ok(Some((m, _))) => Ok(m),
@@ -87,6 +104,9 @@ fn send(sock: &OwnedFd, m: &Msg) -> Result<()> {
 fn run(init: &mut Init) -> Result<Never> {
     let spec = &init.l.bundle.spec;
     let plan = init.plan;
+    if let Some(fds) = init.l.stdio {
+        set_stdio(fds)?;
+    }
     // Not dumpable until execve: nothing in the container may open
     // /proc/<init>/exe or read its memory while berth's code runs here.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };

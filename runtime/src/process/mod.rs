@@ -89,6 +89,9 @@ pub struct Launch<'a> {
     pub console_socket: Option<&'a OwnedFd>,
     /// Appended to process.env (LISTEN_FDS, LISTEN_PID).
     pub extra_env: &'a [String],
+    /// Explicit stdin, stdout, stderr for init (dup2'd onto 0, 1, 2 first
+    /// thing in init); None: inherit berth's own. Used by the shim.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// A container init that is set up and blocked on exec.fifo.
