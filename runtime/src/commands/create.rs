@@ -34,12 +34,15 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         )));
     }
     let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
-    let cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
+    let mut cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
         .map_err(|e| config_error(&bundle, e))?;
+    let resources = crate::cgroups::resources::from_bundle(&bundle).map_err(|e| config_error(&bundle, e))?;
     let dir = StateDir::create(root, &a.id)?;
     let mut undo = Undo { dir: Some(dir), cgroups: None };
     cgroups.create()?;
     undo.cgroups = Some(cgroups.clone());
+    // Before init exists: it joins a cgroup that is already limited.
+    cgroups.apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))?;
     let dir = undo.dir.as_ref().unwrap();
     mkfifo(&dir.fifo_path())?;
 
