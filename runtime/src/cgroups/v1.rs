@@ -99,11 +99,22 @@ impl V1<'_> {
             set_swap(swap)?;
         }
         if r.kernel_memory != 0 {
-            w.set(
-                "memory.kernel",
-                "memory.kmem.limit_in_bytes",
-                &r.kernel_memory.to_string(),
-            )?;
+            const KMEM: &str = "memory.kmem.limit_in_bytes";
+            w.set("memory.kernel", KMEM, &r.kernel_memory.to_string())?;
+            // Linux 5.16+ accepts the write and ignores it.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+            let got = fsutil::read_u64(w.dir, KMEM).unwrap_or(0);
+            if r.kernel_memory > 0 && got != r.kernel_memory as u64 / page * page {
+                let p = w.path(KMEM);
+                return Err(FieldError::new(
+                    "memory.kernel",
+                    format!(
+                        "this kernel does not apply kernel memory limits ({} reads {got} after writing {})",
+                        p.display(),
+                        r.kernel_memory
+                    ),
+                ));
+            }
         }
         if r.kernel_memory_tcp != 0 {
             w.set(

@@ -3,11 +3,16 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod kill;
 pub mod list;
+pub mod pause;
+pub mod ps;
+pub mod resume;
 pub mod run;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
@@ -31,5 +36,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Kill { all, id, signal } => kill::kill(root, &id, signal.as_deref(), all).map(|_| 0),
         Command::Delete { force, id } => delete::delete(root, &id, force).map(|_| 0),
         Command::List { quiet, format } => list::list(root, quiet, format).map(|_| 0),
+        Command::Update(a) => update::update(root, &a).map(|_| 0),
+        Command::Pause { id } => pause::pause(root, &id).map(|_| 0),
+        Command::Resume { id } => resume::resume(root, &id).map(|_| 0),
+        Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
+        Command::Events { stats, interval, id } => events::events(root, &id, stats, &interval),
     }
 }
