@@ -23,6 +23,7 @@ pub use resources::{FieldError, Resources};
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -296,21 +297,32 @@ impl ContainerCgroups {
     }
 
     /// Open the files init writes "0" to in order to join: `tasks` on v1
-    /// (measured faster than cgroup.procs on this kernel), `cgroup.procs`
+    /// (measured faster than cgroup.procs on this kernel), and, unless the
+    /// v2 directory is joined at clone time (`clone_into`), `cgroup.procs`
     /// on v2. Opened by the parent so that the writer's credentials and
     /// cgroup namespace at open time are the host's.
-    pub fn open_join_files(&self) -> Result<Vec<OwnedFd>> {
+    pub fn open_join_files(&self, clone_into: bool) -> Result<Vec<OwnedFd>> {
         self.mounts
             .iter()
+            .filter(|m| !(m.unified && clone_into))
             .map(|m| {
                 let p = m.dir.join(if m.unified { "cgroup.procs" } else { "tasks" });
-                fs::OpenOptions::new()
-                    .write(true)
-                    .open(&p)
-                    .map(OwnedFd::from)
-                    .map_err(|e| Error::path("open", p, e))
+                fs::OpenOptions::new().write(true).open(&p).map(OwnedFd::from).map_err(|e| Error::path("open", p, e))
             })
             .collect()
+    }
+
+    /// The container's v2 directory, for clone3(CLONE_INTO_CGROUP): init is
+    /// born there, with no migration (measured faster than writing
+    /// cgroup.procs, which can wait for an RCU grace period).
+    pub fn open_unified_dir(&self) -> Result<Option<OwnedFd>> {
+        let Some(m) = self.mounts.iter().find(|m| m.unified) else { return Ok(None) };
+        fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&m.dir)
+            .map(|f| Some(OwnedFd::from(f)))
+            .map_err(|e| Error::path("open", &m.dir, e))
     }
 
     /// Pids in the container's cgroup (from the first hierarchy that has any).

@@ -61,11 +61,17 @@ fn read_resources(src: &str) -> Result<LinuxResources> {
     } else {
         (src.to_string(), std::fs::read(src).map_err(|e| Error::path("--resources: read", src, e))?)
     };
-    let de = &mut serde_json::Deserializer::from_slice(&data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let v: Value = serde_json::from_slice(&data).map_err(|e| Error::Usage(format!("--resources {name}: invalid JSON: {e}")))?;
+    to_resources(v).map_err(|m| Error::Usage(format!("--resources {name}: {m}")))
+}
+
+/// Through a Value, as the spec loader does (one instantiation of the
+/// LinuxResources deserializer in the binary).
+fn to_resources(v: Value) -> std::result::Result<LinuxResources, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
         let at = if path == "." { String::new() } else { format!("{path}: ") };
-        Error::Usage(format!("--resources {name}: {at}{}", e.inner()))
+        format!("{at}{}", e.inner())
     })
 }
 
@@ -141,7 +147,7 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(p) = a.pids_limit {
         r["pids"] = json!({ "limit": p });
     }
-    serde_json::from_value(r).map_err(|e| Error::Usage(format!("update: {e}")))
+    to_resources(r).map_err(|m| Error::Usage(format!("update: {m}")))
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@
 //!  open ns paths, cgroup join files, socketpair
 //!  [join pid ns by path] [unshare time ns,
 //!   write offsets]
-//!  clone3(new namespaces) ──────────────────────▶ write "0" to each cgroup's join file
+//!  clone3(new namespaces,                         write "0" to each v1 cgroup's tasks
+//!         CLONE_INTO_CGROUP the v2 dir) ─────────▶ (born in the v2 cgroup)
 //!  [restore own pid/time ns]                      [two-stage: setns joins, unshare(USER)]
 //!                                   RequestMaps ◀─ (only with a new user namespace)
 //!  write uid_map, gid_map ─ MapsWritten ────────▶ setresuid(0)
@@ -45,7 +46,7 @@ pub mod sync;
 
 use std::fs;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, Signal};
@@ -93,7 +94,10 @@ pub struct Launched {
 pub fn launch(l: &Launch) -> Result<Launched> {
     let spec = &l.bundle.spec;
     let plan = Plan::from_spec(spec)?;
-    let join_files = l.cgroups.open_join_files()?;
+    // v2: born in the cgroup (clone3 CLONE_INTO_CGROUP); v1: init writes
+    // "0" to each `tasks` (measured fastest; README "cgroup join").
+    let cgroup_dir = l.cgroups.open_unified_dir()?;
+    let mut join_files = l.cgroups.open_join_files(cgroup_dir.is_some())?;
     let state_fd = l.state_dir.open_path_fd()?;
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
     let two_stage = plan.two_stage();
@@ -106,7 +110,13 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
-    let forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, None) };
+    let into = cgroup_dir.as_ref().map(|f| f.as_raw_fd());
+    let mut forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, into) };
+    if into.is_some() && matches!(&forked, Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::E2BIG | libc::ENOSYS))) {
+        // A kernel without CLONE_INTO_CGROUP (before 5.7): init joins by writing.
+        join_files = l.cgroups.open_join_files(false)?;
+        forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, None) };
+    }
     let forked = match forked {
         Ok(f) => f,
         Err(e) => {
@@ -124,6 +134,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     };
     drop(child_sock);
     drop(join_files);
+    drop(cgroup_dir);
     drop(state_fd);
     restore.restore()?;
 
