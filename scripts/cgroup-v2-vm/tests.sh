@@ -41,11 +41,26 @@ want() {
     return 1
 }
 
+# The container inherits berth's stdio: never a pipe that $(...) would wait
+# on until the container exits. bg ARGS: run berth with output to a file.
+bg() {
+    timeout 60 $B "$@" > /tmp/berth.out 2>&1 < /dev/null
+}
+
 # Create NAME from its bundle; on failure report and return 1.
 create() {
     ID=$1
-    if ! out=$($B create -b /b/$1 $1 2>&1); then
-        bad "create: $out"
+    if ! bg create -b /b/$1 $1; then
+        bad "create: $(cat /tmp/berth.out)"
+        return 1
+    fi
+}
+
+# Run NAME detached.
+run_d() {
+    ID=$1
+    if ! bg run -d -b /b/$1 $1; then
+        bad "run -d: $(cat /tmp/berth.out)"
         return 1
     fi
 }
@@ -57,15 +72,24 @@ cleanup() {
     return 0
 }
 
+# finish: after the checks (their status in $?), delete the container and
+# pass the test if they held.
+finish() {
+    r=$?
+    cleanup || return
+    [ $r -eq 0 ] && ok
+}
+
 # create_fails NAME NEEDLE...: create must fail, say every NEEDLE, leave nothing.
 create_fails() {
     ID=$1
     shift
-    if out=$($B create -b /b/$ID $ID 2>&1); then
+    if bg create -b /b/$ID $ID; then
         bad "create succeeded, expected an error naming $1"
         cleanup
         return 1
     fi
+    out=$(cat /tmp/berth.out)
     for n in "$@"; do
         case "$out" in *"$n"*) ;; *) bad "error lacks '$n': $out"; return 1 ;; esac
     done
@@ -87,19 +111,22 @@ t_controllers_enabled() {
 t_memory() {
     bundle mem "$SLEEP" '{"memory": {"limit": 67108864, "reservation": 33554432, "swap": 100663296, "useHierarchy": true, "checkBeforeUpdate": true}}'
     create mem || return
-    want memory.max 67108864 && want memory.low 33554432 && want memory.swap.max 33554432 && cleanup && ok
+    want memory.max 67108864 && want memory.low 33554432 && want memory.swap.max 33554432
+    finish
 }
 
 t_memory_unlimited() {
     bundle memu "$SLEEP" '{"memory": {"limit": -1}}'
     create memu || return
-    want memory.max max && want memory.swap.max max && cleanup && ok
+    want memory.max max && want memory.swap.max max
+    finish
 }
 
 t_memory_equal_swap_means_no_swap() {
     bundle memns "$SLEEP" '{"memory": {"limit": 67108864, "swap": 67108864}}'
     create memns || return
-    want memory.swap.max 0 && cleanup && ok
+    want memory.swap.max 0
+    finish
 }
 
 t_cpu() {
@@ -107,19 +134,22 @@ t_cpu() {
     create cpu || return
     # runc: weight = 1 + (shares - 2) * 9999 / 262142
     want cpu.weight 20 && want cpu.max "50000 200000" && want cpu.max.burst 10000 &&
-        want cpuset.cpus 0 && want cpuset.mems 0 && cleanup && ok
+        want cpuset.cpus 0 && want cpuset.mems 0
+    finish
 }
 
 t_cpu_idle() {
     bundle idle "$SLEEP" '{"cpu": {"idle": 1}}'
     create idle || return
-    want cpu.idle 1 && cleanup && ok
+    want cpu.idle 1
+    finish
 }
 
 t_cpu_period_only() {
     bundle cpup "$SLEEP" '{"cpu": {"period": 50000}}'
     create cpup || return
-    want cpu.max "max 50000" && cleanup && ok
+    want cpu.max "max 50000"
+    finish
 }
 
 t_pids() {
@@ -135,7 +165,7 @@ t_pids() {
 t_pids_stop_forks() {
     bundle pidsf '["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 2 & echo $i >> /forked; done 2>/err"]' '{"pids": {"limit": 4}}'
     ID=pidsf
-    $B run -b /b/pidsf pidsf >/dev/null 2>&1
+    timeout 60 $B run -b /b/pidsf pidsf >/dev/null 2>&1
     n=$(wc -l < /b/pidsf/rootfs/forked)
     grep -q "can't fork" /b/pidsf/rootfs/err || { bad "no fork failure: $(cat /b/pidsf/rootfs/err)"; return; }
     [ "$n" -eq 3 ] || { bad "forked $n children under a limit of 4 (want 3)"; return; }
@@ -145,17 +175,19 @@ t_pids_stop_forks() {
 t_hugetlb() {
     bundle huge "$SLEEP" '{"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}'
     create huge || return
-    want hugetlb.2MB.max 4194304 && want hugetlb.2MB.rsvd.max 4194304 && cleanup && ok
+    want hugetlb.2MB.max 4194304 && want hugetlb.2MB.rsvd.max 4194304
+    finish
     bundle huge1g "$SLEEP" '{"hugepageLimits": [{"pageSize": "64KB", "limit": 4194304}]}'
     T="$T (no such page size)"
     create_fails huge1g 'linux.resources.hugepageLimits[0].pageSize' '64KB' && ok
 }
 
 t_io_weight() {
-    # Before bfq is loaded: io.weight with runc's conversion (300 -> 2929).
+    # Before bfq is loaded: io.weight with runc's conversion (300 -> 2930).
     bundle iow "$SLEEP" '{"blockIO": {"weight": 300}}'
     create iow || return
-    want io.weight "default 2929" && cleanup && ok
+    want io.weight "default 2930"
+    finish
 }
 
 t_io_bfq_and_throttle() {
@@ -174,7 +206,8 @@ t_io_bfq_and_throttle() {
         \"throttleWriteIOPSDevice\": [{\"major\": $ma, \"minor\": $mi, \"rate\": 200}]}}"
     create io || return
     want io.bfq.weight "default 300
-$mm 200" && want io.max "$mm rbps=1048576 wbps=2097152 riops=100 wiops=200" && cleanup && ok
+$mm 200" && want io.max "$mm rbps=1048576 wbps=2097152 riops=100 wiops=200"
+    finish
 }
 
 t_rdma() {
@@ -187,7 +220,8 @@ t_rdma() {
 t_unified() {
     bundle uni "$SLEEP" '{"unified": {"memory.high": "50003968", "pids.max": "9", "cgroup.max.descendants": "3"}}'
     create uni || return
-    want memory.high 50003968 && want pids.max 9 && want cgroup.max.descendants 3 && cleanup && ok
+    want memory.high 50003968 && want pids.max 9 && want cgroup.max.descendants 3
+    finish
     bundle unib "$SLEEP" '{"unified": {"nosuch.file": "1"}}'
     T="$T (bad key)"
     create_fails unib 'linux.resources.unified.nosuch.file' 'nosuch' && ok
@@ -212,20 +246,19 @@ t_devices_ebpf() {
     s='mknod /tmp/kmsg c 1 11 && if dd if=/tmp/kmsg of=/dev/null bs=8k count=1 2>/tmp/err; then echo OPENED; else cat /tmp/err; fi; echo x > /dev/null && echo NULL-OK'
     bundle dev "[\"sh\", \"-c\", \"$s\"]" '{"devices": [{"allow": false, "access": "rwm"}]}'
     ID=dev
-    out=$($B run -b /b/dev dev 2>&1)
+    out=$(timeout 60 $B run -b /b/dev dev 2>&1)
     case "$out" in *OPENED*) bad "/dev/kmsg opened under deny-all: $out"; return ;; esac
     case "$out" in *"Operation not permitted"*NULL-OK*) ;; *) bad "want EPERM for kmsg and /dev/null usable: $out"; return ;; esac
     bundle dev2 "[\"sh\", \"-c\", \"$s\"]" '{"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "r"}]}'
     ID=dev2
-    out=$($B run -b /b/dev2 dev2 2>&1)
+    out=$(timeout 60 $B run -b /b/dev2 dev2 2>&1)
     case "$out" in *OPENED*) ;; *) bad "allowed /dev/kmsg did not open: $out"; return ;; esac
     ok
 }
 
 t_freeze() {
     bundle frz "$COUNTER" '{}'
-    ID=frz
-    $B run -d -b /b/frz frz >/dev/null 2>&1 || { bad "run -d failed"; return; }
+    run_d frz || return
     sleep 0.5
     $B pause frz || { bad "pause failed"; cleanup; return; }
     $B state frz | grep -q '"status": "paused"' || { bad "state is not paused"; cleanup; return; }
@@ -247,10 +280,10 @@ t_oom() {
     bundle oom '["sh", "-c", "sleep 0.5; tail /dev/zero; exit $?"]' '{"memory": {"limit": 16777216}}'
     ID=oom
     create oom || return
-    $B events --interval 1h oom > /tmp/events.oom 2>&1 &
+    timeout 60 $B events --interval 1h oom > /tmp/events.oom 2>&1 < /dev/null &
     ev=$!
     sleep 0.3
-    $B start oom
+    bg start oom
     i=0
     while [ $i -lt 300 ] && ! $B state oom | grep -q stopped; do sleep 0.1; i=$((i + 1)); done
     wait $ev
@@ -258,7 +291,7 @@ t_oom() {
     cleanup || return
     bundle oom2 '["sh", "-c", "tail /dev/zero; exit $?"]' '{"memory": {"limit": 16777216}}'
     ID=oom2
-    $B run -b /b/oom2 oom2 >/dev/null 2>&1
+    timeout 60 $B run -b /b/oom2 oom2 >/dev/null 2>&1
     rc=$?
     [ $rc -eq 137 ] || { bad "run exited $rc, want 137"; return; }
     cleanup && ok
@@ -266,8 +299,7 @@ t_oom() {
 
 t_events_stats() {
     bundle st "$SLEEP" '{"memory": {"limit": 67108864}, "pids": {"limit": 30}}'
-    ID=st
-    $B run -d -b /b/st st || { bad "run -d failed"; return; }
+    run_d st || return
     out=$($B events --stats st)
     for n in '"type":"stats"' '"id":"st"' '"limit":67108864' '"limit":30' '"cpu":{' '"hugetlb":{'; do
         case "$out" in *"$n"*) ;; *) bad "stats lack $n: $out"; cleanup; return ;; esac
@@ -277,8 +309,7 @@ t_events_stats() {
 
 t_update() {
     bundle upd "$SLEEP" '{"memory": {"limit": 67108864}, "cpu": {"shares": 512, "quota": 50000, "period": 100000}, "pids": {"limit": 20}}'
-    ID=upd
-    $B run -d -b /b/upd upd || { bad "run -d failed"; return; }
+    run_d upd || return
     $B update --memory 128m --memory-swap 256m --cpu-share 1024 upd || { bad "update failed"; cleanup; return; }
     want memory.max 134217728 && want memory.swap.max 134217728 && want cpu.weight 39 && want cpu.max "50000 100000" || { cleanup; return; }
     $B update --memory 0 --cpu-share 0 --cpu-quota 0 --pids-limit 0 upd || { bad "update with zeros failed"; cleanup; return; }
@@ -287,13 +318,19 @@ t_update() {
     $B update -r /tmp/res.json upd || { bad "update -r failed"; cleanup; return; }
     want cpu.max "30000 100000" && want pids.max 9 && want memory.high 100003840 || { cleanup; return; }
     $B update --cpu-period 50000 upd && want cpu.max "30000 50000" || { cleanup; return; }
-    cleanup && ok
+    echo '{"memory": {"limit": 8192, "checkBeforeUpdate": true}}' > /tmp/res2.json
+    if bg update -r /tmp/res2.json upd; then
+        bad "a limit below the usage passed checkBeforeUpdate"
+    else
+        grep -q "checkBeforeUpdate" /tmp/berth.out || bad "error lacks checkBeforeUpdate: $(cat /tmp/berth.out)"
+    fi
+    want memory.max 134217728
+    finish
 }
 
 t_ps() {
     bundle ps "$SLEEP" '{}'
-    ID=ps
-    $B run -d -b /b/ps ps || { bad "run -d failed"; return; }
+    run_d ps || return
     pid=$($B state ps | grep '"pid"' | tr -dc 0-9)
     out=$($B ps -f json ps)
     case "$out" in *"$pid"*) ;; *) bad "ps json lacks init $pid: $out"; cleanup; return ;; esac

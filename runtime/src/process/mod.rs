@@ -112,8 +112,12 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     // never returns into the caller.
     let into = cgroup_dir.as_ref().map(|f| f.as_raw_fd());
     let mut forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, into) };
-    if into.is_some() && matches!(&forked, Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::E2BIG | libc::ENOSYS))) {
-        // A kernel without CLONE_INTO_CGROUP (before 5.7): init joins by writing.
+    if into.is_some()
+        && matches!(&forked, Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::E2BIG | libc::ENOSYS | libc::EAGAIN)))
+    {
+        // A kernel without CLONE_INTO_CGROUP (before 5.7), or a pids limit
+        // that refuses a fork into the cgroup (a migration is not refused):
+        // init joins by writing cgroup.procs instead.
         join_files = l.cgroups.open_join_files(false)?;
         forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, None) };
     }
