@@ -12,6 +12,11 @@
 # "FAIL name: why" over the serial console; this script prints those lines
 # and ends with "cgroup-v2: N passed, M failed". Exit 0 only when every
 # test passed. The VM is given 9 minutes.
+#
+#   sudo scripts/test-cgroup-v2.sh --measure-join
+#
+# instead runs runtime/examples/cgroup_join.rs in the VM (the ways to join a
+# cgroup, timed; README "cgroup join") and prints its figures.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -28,9 +33,13 @@ done
 [ -f "$kernel" ] || die "no kernel at $kernel: run scripts/setup-deps.sh"
 [ -x /bin/busybox ] || die "/bin/busybox missing (busybox-static)"
 
+measure=false
+[ "${1:-}" = --measure-join ] && measure=true
 log "building a static berth (target/static)"
 target=x86_64-unknown-linux-gnu
-RUSTFLAGS='-C target-feature=+crt-static' cargo build -q -p berth --target "$target" --target-dir target/static ||
+what=(--bin berth)
+$measure && what+=(--example cgroup_join)
+RUSTFLAGS='-C target-feature=+crt-static' cargo build -q -p berth "${what[@]}" --target "$target" --target-dir target/static ||
     die "static build failed"
 bin=target/static/$target/debug/berth
 
@@ -42,6 +51,9 @@ for a in $(/bin/busybox --list); do
     [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
 done
 strip -o "$root/bin/berth" "$bin" || die "strip $bin"
+if $measure; then
+    strip -o "$root/bin/cgroup_join" "target/static/$target/debug/examples/cgroup_join" || die "strip cgroup_join"
+fi
 cp scripts/cgroup-v2-vm/init "$root/init"
 cp scripts/cgroup-v2-vm/init scripts/cgroup-v2-vm/tests.sh "$root/payload/"
 chmod +x "$root/init"
@@ -55,11 +67,12 @@ start=$SECONDS
 timeout 540 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 \
     -display none -monitor none -no-reboot -serial "file:$serial" \
     -kernel "$kernel" -initrd "$vm/initrd.gz" \
-    -append "console=ttyS0 panic=-1 loglevel=3 hugepages=8"
+    -append "console=ttyS0 panic=-1 loglevel=3 hugepages=8 $($measure && echo berth_measure_join)"
 rc=$?
 grep -aE '^(berth-vm:|PASS |FAIL )' "$serial" | tr -d '\r'
 summary=$(grep -aE '^cgroup-v2: [0-9]+ passed, [0-9]+ failed' "$serial" | tr -d '\r' | tail -n 1)
 log "VM ran $((SECONDS - start)) s (qemu exit $rc)"
+$measure && exit $rc
 if [ -z "$summary" ]; then
     tail -n 30 "$serial" >&2
     echo "cgroup-v2: 0 passed, 1 failed"

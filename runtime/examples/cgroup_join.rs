@@ -12,7 +12,9 @@
 //!
 //! Each sample is the time from clone to the child being reaped after it
 //! joined; making and removing the directories is not counted. Methods are
-//! interleaved. Run as root: `cargo run --release --example cgroup_join -- 50`.
+//! interleaved. With IDLE_MS, each sample follows that much idle time (the
+//! "cold" case: a migration may then wait for an RCU grace period).
+//! Run as root: `cargo run --example cgroup_join -- [N [IDLE_MS]]`.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -86,6 +88,7 @@ fn one(method: &str, cg: &ContainerCgroups) -> Duration {
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let idle = Duration::from_millis(std::env::args().nth(2).and_then(|a| a.parse().ok()).unwrap_or(0));
     let probe = ContainerCgroups::resolve(Some("/berth-joinbench/probe"), "probe").expect("cgroups");
     let methods: &[&str] = if probe.is_v2() {
         &["child-procs", "clone-into", "parent-procs"]
@@ -98,6 +101,7 @@ fn main() {
             let path = format!("/berth-joinbench/{}-{i}-{k}", std::process::id());
             let cg = ContainerCgroups::resolve(Some(&path), "x").expect("resolve");
             cg.create().expect("create cgroups");
+            std::thread::sleep(idle);
             samples[k].push(one(m, &cg));
             cg.remove().expect("remove cgroups");
         }
@@ -105,7 +109,8 @@ fn main() {
     for d in ContainerCgroups::resolve(Some("/berth-joinbench"), "x").unwrap().mounts {
         let _ = std::fs::remove_dir(&d.dir);
     }
-    println!("{n} samples each, {} host", if probe.is_v2() { "cgroup v2" } else { "cgroup v1/hybrid" });
+    let host = if probe.is_v2() { "cgroup v2" } else { "cgroup v1/hybrid" };
+    println!("{n} samples each, {host} host, {} ms idle before each", idle.as_millis());
     for (k, m) in methods.iter().enumerate() {
         let s = &mut samples[k];
         s.sort();
