@@ -335,3 +335,55 @@ fn bad_values_fail_create_naming_the_field() {
         create_fails(&env, &needles);
     }
 }
+
+/// net_cls, net_prio and hugetlb have no v1 hierarchy on this host: mount
+/// one in a private mount namespace (`unshare -m`), run the container's
+/// lifecycle there and read the files back. Nothing of it is visible on
+/// the host, and the hierarchy goes away with its last cgroup.
+#[test]
+fn v1_controllers_mounted_privately_read_back() {
+    if !v1_host("v1_controllers_mounted_privately_read_back") {
+        return;
+    }
+    let cases = [
+        ("net_cls", json!({"network": {"classID": 1048577}}), "net_cls.classid", "1048577"),
+        ("net_prio", json!({"network": {"priorities": [{"name": "lo", "priority": 5}]}}), "net_prio.ifpriomap", "lo 5"),
+        ("hugetlb", json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}), "hugetlb.2MB.limit_in_bytes", "4194304"),
+        ("hugetlb", json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}), "hugetlb.2MB.rsvd.limit_in_bytes", "4194304"),
+    ];
+    for (ctrl, r, file, want) in cases {
+        if v1_mount(ctrl).is_some() {
+            eprintln!("skipped the private {ctrl} case: the host mounts {ctrl}; the main tests cover it");
+            continue;
+        }
+        let mut env = Env::sh("cg_private", SLEEPER);
+        set_resources(&mut env, r);
+        let mnt = env.file(ctrl);
+        fs::create_dir_all(&mnt).unwrap();
+        let bin = berth_bin();
+        let root = env.root.display().to_string();
+        let script = format!(
+            "mount -t cgroup -o {ctrl} berth-test-{ctrl} {m} || exit 97; \
+             {b} --root {root} run -d -b {bundle} {id} </dev/null >{out} 2>&1 || {{ cat {out}; umount {m}; exit 98; }}; \
+             cat {m}{cg}/{file}; {b} --root {root} delete -f {id}; \
+             [ -d {m}{cg} ] && echo LEFT; umount {m}",
+            m = mnt.display(),
+            b = bin.display(),
+            bundle = env.bundle_str(),
+            id = env.id,
+            out = env.file("inner.out").display(),
+            cg = env.cgroups_path,
+        );
+        let out = std::process::Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &script]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.code() == Some(97) {
+            eprintln!("skipped the private {ctrl} case: cannot mount a v1 {ctrl} hierarchy here: {stderr}");
+            continue;
+        }
+        assert!(out.status.success(), "{ctrl}: {stdout}\n{stderr}");
+        assert!(stdout.lines().any(|l| l.trim() == want), "{ctrl}: {file} lacks {want:?}: {stdout}");
+        assert!(!stdout.contains("LEFT"), "{ctrl}: cgroup left after delete: {stdout}");
+        assert_no_leftovers(&env);
+    }
+}
