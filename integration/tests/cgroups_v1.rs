@@ -339,7 +339,9 @@ fn bad_values_fail_create_naming_the_field() {
 /// net_cls, net_prio and hugetlb have no v1 hierarchy on this host: mount
 /// one in a private mount namespace (`unshare -m`), run the container's
 /// lifecycle there and read the files back. Nothing of it is visible on
-/// the host, and the hierarchy goes away with its last cgroup.
+/// the host; the parents berth made are removed and the hierarchy is
+/// mounted and unmounted again until the kernel releases it (hugetlb then
+/// returns to the cgroup2 side).
 #[test]
 fn v1_controllers_mounted_privately_read_back() {
     if !v1_host("v1_controllers_mounted_privately_read_back") {
@@ -366,7 +368,8 @@ fn v1_controllers_mounted_privately_read_back() {
             "mount -t cgroup -o {ctrl} berth-test-{ctrl} {m} || exit 97; \
              {b} --root {root} run -d -b {bundle} {id} </dev/null >{out} 2>&1 || {{ cat {out}; umount {m}; exit 98; }}; \
              cat {m}{cg}/{file}; {b} --root {root} delete -f {id}; \
-             [ -d {m}{cg} ] && echo LEFT; umount {m}",
+             [ -d {m}{cg} ] && echo LEFT; \
+             find {m} -mindepth 1 -type d | sort -r | xargs -r rmdir; umount {m}",
             m = mnt.display(),
             b = bin.display(),
             bundle = env.bundle_str(),
@@ -384,6 +387,24 @@ fn v1_controllers_mounted_privately_read_back() {
         assert!(out.status.success(), "{ctrl}: {stdout}\n{stderr}");
         assert!(stdout.lines().any(|l| l.trim() == want), "{ctrl}: {file} lacks {want:?}: {stdout}");
         assert!(!stdout.contains("LEFT"), "{ctrl}: cgroup left after delete: {stdout}");
+        // The kernel keeps an unmounted hierarchy while references to it
+        // remain; a later empty mount + umount releases it.
+        let hierarchy = || {
+            fs::read_to_string("/proc/cgroups")
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{ctrl}\t")).map(|r| r.split('\t').next().unwrap_or("").to_string()))
+                .unwrap_or_default()
+        };
+        let cycle = format!("mount -t cgroup -o {ctrl} berth-test-{ctrl} {m} && umount {m}", m = mnt.display());
+        let released = wait_until(Duration::from_secs(5), || {
+            hierarchy() == "0" || {
+                let _ = std::process::Command::new("unshare").args(["-m", "--propagation", "private", "sh", "-c", &cycle]).status();
+                std::thread::sleep(Duration::from_millis(100));
+                false
+            }
+        });
+        assert!(released, "{ctrl}: the private v1 hierarchy outlived the test (hierarchy {})", hierarchy());
         assert_no_leftovers(&env);
     }
 }
