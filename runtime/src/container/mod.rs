@@ -47,7 +47,7 @@ pub struct State {
     pub poststart: Vec<Hook>,
     #[serde(default)]
     pub poststop: Vec<Hook>,
-    /// Set by `pause` (resource-control work); `false` until then.
+    /// Set by `pause`, cleared by `resume`; `status` reads the freezer.
     #[serde(default)]
     pub paused: bool,
 }
@@ -79,7 +79,9 @@ impl State {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if self.paused {
+        // The freezer is the truth when it can be read (as runc); the
+        // recorded flag otherwise.
+        if self.cgroups.driver().frozen().unwrap_or(self.paused) {
             return Status::Paused;
         }
         if dir.join(EXEC_FIFO).exists() {
