@@ -478,3 +478,82 @@ pub fn num_or_max(n: i64) -> String {
         n.to_string()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(v: serde_json::Value) -> LinuxResources {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn runc_conversions() {
+        assert_eq!(shares_to_weight(0), 0);
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262144), 10000);
+        assert_eq!(blkio_to_io_weight(10), 1);
+        assert_eq!(blkio_to_io_weight(300), 2930);
+        assert_eq!(blkio_to_io_weight(1000), 10000);
+        assert_eq!(swap_to_v2(0, 0), Ok(None));
+        assert_eq!(swap_to_v2(0, -1), Ok(Some(-1)));
+        assert_eq!(swap_to_v2(-1, 100), Ok(Some(-1)));
+        assert_eq!(swap_to_v2(300, 100), Ok(Some(200)));
+        assert_eq!(swap_to_v2(100, 100), Ok(Some(0)));
+        assert!(swap_to_v2(50, 100).is_err());
+        assert!(swap_to_v2(100, 0).is_err());
+        assert_eq!(num_or_max(-1), "max");
+        assert_eq!(num_or_max(5), "5");
+    }
+
+    #[test]
+    fn pids_zero_is_a_limit_only_when_written() {
+        let r = res(serde_json::json!({"pids": {"limit": 0}}));
+        assert_eq!(Resources::from_spec(Some(&r), &[], true).unwrap().pids_limit, Some(0));
+        assert_eq!(Resources::from_spec(Some(&r), &[], false).unwrap().pids_limit, None);
+        let r = res(serde_json::json!({"pids": {"limit": -1}}));
+        assert_eq!(Resources::from_spec(Some(&r), &[], true).unwrap().pids_limit, Some(-1));
+    }
+
+    #[test]
+    fn update_treats_zero_as_unchanged() {
+        let create = res(serde_json::json!({"memory": {"limit": 100, "reservation": 50}, "cpu": {"shares": 512, "quota": 1000, "period": 2000}, "pids": {"limit": 9}}));
+        let mut r = Resources::from_spec(Some(&create), &[], true).unwrap();
+        let upd = res(serde_json::json!({"memory": {"limit": 0, "swap": 300}, "cpu": {"shares": 0, "quota": 0, "period": 4000}, "pids": {"limit": 0}}));
+        r.merge_spec(&upd, true).unwrap();
+        assert_eq!((r.memory, r.memory_swap, r.memory_reservation), (100, 300, 50));
+        assert_eq!((r.cpu_shares, r.cpu_quota, r.cpu_period), (512, 1000, 4000));
+        assert_eq!(r.pids_limit, Some(9));
+        // -1 memory without swap: swap unlimited too (runc).
+        r.merge_spec(&res(serde_json::json!({"memory": {"limit": -1}})), true).unwrap();
+        assert_eq!((r.memory, r.memory_swap), (-1, -1));
+    }
+
+    #[test]
+    fn devices_are_spec_rules_then_defaults_then_linux_devices() {
+        let r = res(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
+        let dev: oci_spec::runtime::LinuxDevice =
+            serde_json::from_value(serde_json::json!({"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229})).unwrap();
+        let out = Resources::from_spec(Some(&r), &[dev], false).unwrap();
+        let rules = out.devices.unwrap();
+        assert!(rules[0].is_all() && !rules[0].allow);
+        assert_eq!(rules.last().unwrap().v1_line(), "c 10:229 rwm");
+        assert!(crate::cgroups::devices::allowed(&rules, 'c', 10, 229, "rw"));
+        assert!(!crate::cgroups::devices::allowed(&rules, 'c', 1, 11, "r"));
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"memory": {"swappiness": 200}}))), &[], false).unwrap_err();
+        assert_eq!(e.field, "memory.swappiness");
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 5}]}}))), &[], false)
+            .unwrap_err();
+        assert_eq!(e.field, "blockIO.weightDevice[0].weight");
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"devices": [{"allow": true, "type": "p"}]}))), &[], false).unwrap_err();
+        assert_eq!(e.field, "devices[0]");
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"unified": {"a/b.c": "1"}}))), &[], false).unwrap_err();
+        assert_eq!(e.field, "unified.a/b.c");
+        assert_eq!(e.to_string(), "linux.resources.unified.a/b.c: not a cgroup v2 file name (like \"memory.high\")");
+    }
+}
