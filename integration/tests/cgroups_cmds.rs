@@ -22,7 +22,7 @@ fn oom_kill_exits_137_and_reports_an_oom_event() {
     let mut env = Env::sh("cg_oom", "sleep 0.3; tail /dev/zero; exit $?");
     set_resources(&mut env, json!({"memory": {"limit": 16 << 20, "swap": 16 << 20}}));
     env.create();
-    let mut events = env.spawn(&["events", "--interval", "1h", &env.id]);
+    let events = env.spawn(&["events", "--interval", "1h", &env.id]);
     std::thread::sleep(Duration::from_millis(100));
     env.start();
     env.wait_status("stopped", Duration::from_secs(20));

@@ -18,16 +18,11 @@ pub struct Rule {
     pub access: String,
 }
 
-impl Rule {
-    const fn new(typ: char, major: Option<i64>, minor: Option<i64>, access: &'static str) -> DefaultRule {
-        DefaultRule {
-            typ,
-            major,
-            minor,
-            access,
-        }
-    }
+const fn rule(typ: char, major: Option<i64>, minor: Option<i64>, access: &'static str) -> DefaultRule {
+    DefaultRule { typ, major, minor, access }
+}
 
+impl Rule {
     /// The v1 devices.allow/deny line: `c 136:* rwm`, `a *:* rwm`.
     pub fn v1_line(&self) -> String {
         let n = |v: Option<i64>| v.map_or("*".to_string(), |v| v.to_string());
@@ -53,19 +48,19 @@ pub struct DefaultRule {
 /// runc's AllowedDevices: mknod of anything, the standard character
 /// devices, /dev/pts/*, /dev/ptmx and /dev/net/tun.
 const DEFAULTS: [DefaultRule; 10] = [
-    Rule::new('c', None, None, "m"),
-    Rule::new('b', None, None, "m"),
-    Rule::new('c', Some(1), Some(3), "rwm"),
-    Rule::new('c', Some(1), Some(8), "rwm"),
-    Rule::new('c', Some(1), Some(7), "rwm"),
-    Rule::new('c', Some(5), Some(0), "rwm"),
-    Rule::new('c', Some(1), Some(5), "rwm"),
-    Rule::new('c', Some(1), Some(9), "rwm"),
-    Rule::new('c', Some(136), None, "rwm"),
-    Rule::new('c', Some(5), Some(2), "rwm"),
+    rule('c', None, None, "m"),
+    rule('b', None, None, "m"),
+    rule('c', Some(1), Some(3), "rwm"),
+    rule('c', Some(1), Some(8), "rwm"),
+    rule('c', Some(1), Some(7), "rwm"),
+    rule('c', Some(5), Some(0), "rwm"),
+    rule('c', Some(1), Some(5), "rwm"),
+    rule('c', Some(1), Some(9), "rwm"),
+    rule('c', Some(136), None, "rwm"),
+    rule('c', Some(5), Some(2), "rwm"),
 ];
 
-const TUN: DefaultRule = Rule::new('c', Some(10), Some(200), "rwm");
+const TUN: DefaultRule = rule('c', Some(10), Some(200), "rwm");
 
 pub fn default_rules() -> impl Iterator<Item = Rule> {
     DEFAULTS.iter().chain(std::iter::once(&TUN)).map(|d| Rule {
@@ -96,8 +91,8 @@ pub fn allowed(rules: &[Rule], typ: char, major: i64, minor: i64, access: &str) 
     let mut acc = 0u32;
     for r in rules {
         let m = (r.typ == 'a' || r.typ == typ)
-            && r.major.map_or(true, |v| v == major)
-            && r.minor.map_or(true, |v| v == minor);
+            && r.major.is_none_or(|v| v == major)
+            && r.minor.is_none_or(|v| v == minor);
         if m {
             if r.allow {
                 acc |= access_bits(&r.access);

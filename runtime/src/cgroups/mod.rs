@@ -482,6 +482,12 @@ mod tests {
     }
 
     #[test]
+    fn rdma_lines() {
+        let l = resources::RdmaLimit { hca_handles: Some(3), hca_objects: None };
+        assert_eq!(rdma_line("mlx5_0", &l), "mlx5_0 hca_handle=3 hca_object=max");
+    }
+
+    #[test]
     fn clean_rejects_dotdot() {
         assert_eq!(clean("a//b/./c").unwrap(), "/a/b/c");
         assert!(clean("/a/../b").is_err());

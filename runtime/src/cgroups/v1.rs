@@ -390,7 +390,7 @@ impl Driver for V1<'_> {
         let mut n = 0u32;
         loop {
             // Writing again helps a freeze that raced with new tasks.
-            if n % 50 == 0 {
+            if n.is_multiple_of(50) {
                 fsutil::write(dir, "freezer.state", want)
                     .map_err(|e| Error::path("write", dir.join("freezer.state"), e))?;
             }
