@@ -84,28 +84,28 @@ pub fn parse_duration(s: &str) -> Result<Duration> {
     if rest.is_empty() {
         return Err(bad());
     }
-    let mut total = 0f64;
+    let mut nanos: u128 = 0;
     while !rest.is_empty() {
         let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let v: f64 = rest[..n].parse().map_err(|_| bad())?;
+        let num = &rest[..n];
         rest = &rest[n..];
         let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let secs = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let mult: u128 = match &rest[..u] {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(bad()),
         };
-        total += v * secs;
+        nanos += super::update::scaled(num, mult).ok_or_else(bad)?;
         rest = &rest[u..];
     }
-    if total <= 0.0 {
+    if nanos == 0 {
         return Err(Error::Usage(format!("--interval: {s:?} must be above zero")));
     }
-    Ok(Duration::from_secs_f64(total))
+    Ok(Duration::from_nanos(u64::try_from(nanos).map_err(|_| bad())?))
 }
 
 #[cfg(test)]
@@ -117,6 +117,7 @@ mod tests {
         assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("x").is_err());

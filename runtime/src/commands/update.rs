@@ -62,17 +62,28 @@ fn read_resources(src: &str) -> Result<LinuxResources> {
         (src.to_string(), std::fs::read(src).map_err(|e| Error::path("--resources: read", src, e))?)
     };
     let v: Value = serde_json::from_slice(&data).map_err(|e| Error::Usage(format!("--resources {name}: invalid JSON: {e}")))?;
-    to_resources(v).map_err(|m| Error::Usage(format!("--resources {name}: {m}")))
+    to_resources(&format!("--resources {name}"), v)
 }
 
-/// Through a Value, as the spec loader does (one instantiation of the
-/// LinuxResources deserializer in the binary).
-fn to_resources(v: Value) -> std::result::Result<LinuxResources, String> {
-    serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." { String::new() } else { format!("{path}: ") };
-        format!("{at}{}", e.inner())
-    })
+/// Through the config loader (one LinuxResources deserializer in the
+/// binary); errors read `WHAT: linux.resources.memory.limit: ...`.
+fn to_resources(what: &str, v: Value) -> Result<LinuxResources> {
+    let wrapped = json!({"ociVersion": crate::OCI_VERSION, "linux": {"resources": v}});
+    let bytes = serde_json::to_vec(&wrapped).map_err(|e| Error::Other(e.to_string()))?;
+    let spec = crate::spec::parse_spec(what, &bytes).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default())
+}
+
+/// A decimal number with an optional fraction ("1.5") times `mult`, in
+/// integers (no float parsing in the binary).
+pub fn scaled(num: &str, mult: u128) -> Option<u128> {
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if int.is_empty() && frac.is_empty() || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) || frac.len() > 18 {
+        return None;
+    }
+    let i: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let f: u128 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+    i.checked_mul(mult)?.checked_add(f * mult / 10u128.pow(frac.len() as u32))
 }
 
 /// runc's memory sizes: bytes, or a number with b/k/m/g/t/p (and an
@@ -85,23 +96,19 @@ pub fn parse_size(flag: &str, s: &str) -> Result<i64> {
     let lower = s.trim().to_ascii_lowercase();
     let split = lower.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(lower.len());
     let (num, unit) = lower.split_at(split);
-    let n: f64 = num.parse().map_err(|_| bad())?;
     let unit = unit.trim();
     let unit = unit.strip_suffix("ib").or_else(|| unit.strip_suffix('b').filter(|u| !u.is_empty())).unwrap_or(unit);
-    let mult: f64 = match unit {
-        "" | "b" => 1.0,
-        "k" => 1024.0,
-        "m" => 1024f64.powi(2),
-        "g" => 1024f64.powi(3),
-        "t" => 1024f64.powi(4),
-        "p" => 1024f64.powi(5),
+    let shift = match unit {
+        "" | "b" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
         _ => return Err(bad()),
     };
-    let v = n * mult;
-    if !(0.0..9.2e18).contains(&v) {
-        return Err(bad());
-    }
-    Ok(v as i64)
+    let v = scaled(num, 1u128 << shift).ok_or_else(bad)?;
+    i64::try_from(v).map_err(|_| bad())
 }
 
 fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
@@ -147,7 +154,7 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(p) = a.pids_limit {
         r["pids"] = json!({ "limit": p });
     }
-    to_resources(r).map_err(|m| Error::Usage(format!("update: {m}")))
+    to_resources("update", r)
 }
 
 #[cfg(test)]
@@ -162,6 +169,9 @@ mod tests {
         assert_eq!(parse_size("memory", "2kb").unwrap(), 2048);
         assert_eq!(parse_size("memory", "1MiB").unwrap(), 1 << 20);
         assert_eq!(parse_size("memory", "-1").unwrap(), -1);
+        assert_eq!(parse_size("memory", "1.5g").unwrap(), 3 << 29);
+        assert!(parse_size("memory", "1.2.3m").is_err());
+        assert!(parse_size("memory", "99999999p").is_err());
         assert!(parse_size("memory", "12x").is_err());
         assert!(parse_size("memory", "").is_err());
     }
