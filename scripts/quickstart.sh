@@ -5,7 +5,7 @@
 #
 # Installs the dependencies (scripts/setup-deps.sh), builds berth
 # (cargo build --release), makes a busybox bundle (scripts/mkbundle.sh) and
-# runs it with target/release/berth, printing what the container sees:
+# runs it with target/<arch>-unknown-linux-gnu/release/berth, printing what the container sees:
 # its hostname, its user, its processes (sh is pid 1), its network links
 # (only lo) and the kernel.
 #
@@ -32,7 +32,7 @@ if [ -n "${BERTH:-}" ]; then
 else
     log "step 2/4: cargo build --release"
     cargo build --release
-    berth=$repo/target/release/berth
+    berth=$repo/target/$(uname -m)-unknown-linux-gnu/release/berth
     [ -x "$berth" ] || die "$berth was not built"
 fi
 

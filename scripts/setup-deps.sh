@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Install, idempotently and quietly, what building and testing berth need on
 # Debian 12: a C toolchain, pkg-config, busybox-static (test bundles), runc
-# and crun (benchmark comparison), libseccomp-dev, qemu-system-x86 and cpio
-# (the cgroup v2 VM test; Debian's kernel from linux-image-amd64 is
-# downloaded and unpacked into target/cgroup-v2-vm/kernel), and a Rust toolchain if
+# and crun (benchmark and conformance comparison), libseccomp-dev, docker.io
+# and podman (the client tests, integration/tests/{docker,podman}.rs, start
+# their own daemons; the packages' services are kept from starting), procps
+# (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
+# tests), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
+# from linux-image-amd64 is downloaded and unpacked into
+# target/cgroup-v2-vm/kernel), and a Rust toolchain if
 # there is no cargo (Debian's cargo-web/rustc-web, which install /usr/bin/cargo
 # and /usr/bin/rustc). Package lists are updated only when an install needs it.
 #
@@ -16,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev qemu-system-x86 cpio)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev docker.io podman procps iproute2 qemu-system-x86 cpio)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -34,7 +38,16 @@ else
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     aptlog=$(mktemp)
-    trap 'rm -f "$aptlog"' EXIT
+    # Keep package installs from starting services (docker.io's dockerd
+    # would set up a bridge and iptables rules on the host): invoke-rc.d
+    # asks /usr/sbin/policy-rc.d, and exit 101 means "do not start".
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\n# temporary, from berth scripts/setup-deps.sh\nexit 101\n' >"$policy"
+        chmod 755 "$policy"
+    fi
+    trap 'rm -f "$aptlog"; [ -z "$policy" ] || rm -f "$policy"' EXIT
     apt_install() { apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$aptlog" 2>&1; }
     lists=$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages*' 2>/dev/null | head -n 1)
     # Try the package lists already there first; update them only if that

@@ -6,7 +6,7 @@
 # Boots Debian's kernel (from linux-image-amd64, fetched by
 # scripts/setup-deps.sh into target/cgroup-v2-vm/kernel) under
 # qemu-system-x86_64 with software emulation (-accel tcg), with an
-# initramfs holding a static berth (built into target/static), busybox and
+# initramfs holding the static berth (the workspace's normal build), busybox and
 # the payload in scripts/cgroup-v2-vm/ (init, tests.sh). The payload runs
 # every test against the unified hierarchy and reports "PASS name" /
 # "FAIL name: why" over the serial console; this script prints those lines
@@ -25,6 +25,8 @@ cd "$repo" || exit 1
 need_root
 find_cargo || die "no cargo"
 
+measure=false
+[ "${1:-}" = --measure-join ] && measure=true
 vm=$repo/target/cgroup-v2-vm
 kernel=$vm/kernel/vmlinuz
 for t in qemu-system-x86_64 cpio gzip strip; do
@@ -33,15 +35,14 @@ done
 [ -f "$kernel" ] || die "no kernel at $kernel: run scripts/setup-deps.sh"
 [ -x /bin/busybox ] || die "/bin/busybox missing (busybox-static)"
 
-measure=false
-[ "${1:-}" = --measure-join ] && measure=true
-log "building a static berth (target/static)"
+# Every build is static (.cargo/config.toml: crt-static for the target).
 target=x86_64-unknown-linux-gnu
 what=(--bin berth)
 $measure && what+=(--example cgroup_join)
-RUSTFLAGS='-C target-feature=+crt-static' cargo build -q -p berth "${what[@]}" --target "$target" --target-dir target/static ||
-    die "static build failed"
-bin=target/static/$target/debug/berth
+log "building berth (static, target/$target/debug)"
+cargo build -q -p berth "${what[@]}" || die "build failed"
+bin=target/$target/debug/berth
+ldd "$bin" 2>&1 | grep -qE "not a dynamic|statically linked" || die "$bin is not static (see .cargo/config.toml)"
 
 root=$(mktemp -d)
 trap 'rm -rf "$root"' EXIT
@@ -52,7 +53,7 @@ for a in $(/bin/busybox --list); do
 done
 strip -o "$root/bin/berth" "$bin" || die "strip $bin"
 if $measure; then
-    strip -o "$root/bin/cgroup_join" "target/static/$target/debug/examples/cgroup_join" || die "strip cgroup_join"
+    strip -o "$root/bin/cgroup_join" "target/$target/debug/examples/cgroup_join" || die "strip cgroup_join"
 fi
 cp scripts/cgroup-v2-vm/init "$root/init"
 cp scripts/cgroup-v2-vm/init scripts/cgroup-v2-vm/tests.sh "$root/payload/"

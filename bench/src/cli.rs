@@ -16,7 +16,7 @@ OPTIONS:
     --runtimes LIST   comma-separated runtimes, each NAME or NAME=/path
                       (default berth,runc,crun; NAME alone is looked up on PATH,
                       except berth, which is --berth)
-    --berth PATH      the berth binary (default target/release/berth, from the
+    --berth PATH      the berth binary (default: beside berth-bench, else target/release/berth, from the
                       current directory, else from this workspace)
     --skip-missing    skip a runtime whose binary is missing, saying why
     --idle-ms MS      idle time before each cold run (default 100)
@@ -146,9 +146,15 @@ pub fn resolve(spec: &RuntimeSpec, berth: Option<&Path>) -> Result<PathBuf, Stri
     Ok(std::fs::canonicalize(&candidate).unwrap_or(candidate))
 }
 
-/// `target/release/berth` from the current directory, else from the
-/// workspace this bench was built in.
+/// `berth` beside this bench binary (both are built into
+/// `target/<triple>/release/`), else `target/release/berth` from the current
+/// directory, else from the workspace this bench was built in.
 fn default_berth() -> PathBuf {
+    if let Some(beside) = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.join("berth"))) {
+        if is_executable(&beside) {
+            return beside;
+        }
+    }
     let local = PathBuf::from("target/release/berth");
     if is_executable(&local) {
         return local;

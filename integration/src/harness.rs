@@ -18,14 +18,28 @@ use std::time::{Duration, Instant};
 /// Default deadline of one runtime command.
 pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The runtime binary under test: `$BERTH_BIN`, else the workspace's
-/// `target/debug/berth`, else `target/release/berth` (honouring
-/// `$CARGO_TARGET_DIR`). Panics with a clear message when none exists.
+/// The runtime binary under test: `$BERTH_BIN`, else `berth` beside this
+/// test binary's profile directory (`target/<triple>/debug/` when tests run
+/// under cargo), else the workspace's `target/{,<triple>/}{debug,release}/berth`
+/// (honouring `$CARGO_TARGET_DIR`). Panics with a clear message when none
+/// exists.
 pub fn berth_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("BERTH_BIN") {
+    find_bin("berth", "BERTH_BIN")
+}
+
+/// A workspace binary by name, found as [`berth_bin`] finds berth.
+pub fn find_bin(name: &str, env_var: &str) -> PathBuf {
+    if let Some(bin) = std::env::var_os(env_var) {
         let bin = PathBuf::from(bin);
-        assert!(bin.is_file(), "BERTH_BIN={} does not exist or is not a file", bin.display());
+        assert!(bin.is_file(), "{env_var}={} does not exist or is not a file", bin.display());
         return bin;
+    }
+    // target/<triple>/debug/deps/<test> -> target/<triple>/debug/<name>
+    if let Some(profile_dir) = std::env::current_exe().ok().and_then(|e| Some(e.parent()?.parent()?.to_path_buf())) {
+        let bin = profile_dir.join(name);
+        if bin.is_file() {
+            return bin;
+        }
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut targets = Vec::new();
@@ -33,18 +47,19 @@ pub fn berth_bin() -> PathBuf {
         targets.push(PathBuf::from(t));
     }
     targets.push(workspace.join("target"));
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
     for t in &targets {
         for profile in ["debug", "release"] {
-            let bin = t.join(profile).join("berth");
-            if bin.is_file() {
-                return bin;
+            for bin in [t.join(&triple).join(profile).join(name), t.join(profile).join(name)] {
+                if bin.is_file() {
+                    return bin;
+                }
             }
         }
     }
     panic!(
-        "no berth binary: set BERTH_BIN=/path/to/runtime or build it \
-         (cargo build -p berth); looked in {:?}",
-        targets
+        "no {name} binary: set {env_var}=/path/to/it or build it \
+         (cargo build --workspace); looked in {targets:?}"
     );
 }
 
@@ -168,6 +183,8 @@ pub struct SpawnOpts<'a> {
     pub cwd: Option<&'a Path>,
     /// Supplementary groups of the runtime process.
     pub groups: Option<&'a [u32]>,
+    /// Extra environment variables.
+    pub env: &'a [(String, String)],
 }
 
 /// A command started in the background (e.g. a foreground `run` that a
@@ -202,6 +219,7 @@ impl Spawned {
         if let Some(d) = opts.cwd {
             cmd.current_dir(d);
         }
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         if let Some(groups) = opts.groups {
             let groups: Vec<libc::gid_t> = groups.to_vec();
             // SAFETY: setgroups is async-signal-safe; `groups` is owned by the closure.

@@ -1,15 +1,18 @@
 //! Shared helpers for berth's black-box tests and benchmarks: busybox
 //! bundles (`bundle`), running the binary under test with timeouts
 //! (`harness`), the per-test container guard (`env`) and host inspection
-//! and cleanup (`host`).
+//! and cleanup (`host`), and the Docker and Podman set-ups that drive the
+//! runtime through real clients (`clients`).
 //!
 //! The binary under test is `$BERTH_BIN`, else the workspace's
 //! `target/{debug,release}/berth`.
 
 pub mod bundle;
+pub mod clients;
 pub mod env;
 pub mod harness;
 pub mod host;
+pub mod tty;
 
 /// What a test file needs: `use berth_integration::prelude::*;`.
 pub mod prelude {

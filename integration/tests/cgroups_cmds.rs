@@ -188,7 +188,7 @@ fn ps_lists_the_containers_processes() {
     assert_eq!(t.lines().len(), 3, "{t}");
     assert_eq!(pids.len(), 2, "{j}");
     env.berth(&["ps", "-f", "json", &env.id, "--", "-o", "pid"]).fails_with(&["table"]);
-    env.berth(&["ps", &env.id, "--", "--no-such-option"]).fails_with(&["ps --no-such-option failed"]);
+    env.berth(&["ps", &env.id, "--", "--no-such-option"]).fails_with(&["ps --no-such-option"]);
     env.delete_force().ok();
     assert_no_leftovers(&env);
 }

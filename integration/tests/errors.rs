@@ -52,12 +52,10 @@ fn missing_rootfs_names_the_path() {
 }
 
 #[test]
-fn terminal_not_supported_yet() {
+fn terminal_without_console_socket() {
     let mut env = Env::new("terminal");
     env.set("/process/terminal", json!(true));
-    let out = env.try_create();
-    out.fails_with(&["terminal"]);
-    assert!(out.stderr.contains("not supported"), "should say terminals are not supported yet:\n{out}");
+    env.try_create().fails_with(&["process.terminal", "--console-socket"]);
     assert_no_leftovers(&env);
 }
 

@@ -184,28 +184,77 @@ fn failing_create_container_hook_fails_create() {
 }
 
 #[test]
-fn failing_poststart_hook_only_warns() {
-    let mut env = Env::sh("fail_poststart", SLEEPER);
+fn failing_start_container_hook_fails_start_and_destroys_the_container() {
+    // The program would leave a marker; a failing startContainer hook must
+    // stop the container before it runs, `start` must say so, and the
+    // lifecycle goes on with destroy and poststop (runtime.md steps 7, 12, 13).
+    let mut env = Env::sh("fail_start_container", "touch /program-ran; sleep 30");
     let hook = host_hook(&env);
-    env.set("/hooks", json!({"poststart": [entry(&env, &hook, "poststart", 5)]}));
+    env.set(
+        "/hooks",
+        json!({
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer >> /hooks.log; exit 4"]}],
+            "poststart": [entry(&env, &hook, "poststart", 0)],
+            "poststop": [entry(&env, &hook, "poststop", 0)]
+        }),
+    );
     env.create();
-    env.start();
-    assert!(fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default().contains("poststart"));
-    assert_eq!(env.status(), "running");
-    env.delete_force().ok();
+    let out = env.berth(&["start", &env.id.clone()]);
+    out.fails_with(&["startContainer", "exited with status 4"]);
+    let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["startContainer", "poststop"], "hooks after a failed startContainer");
+    assert!(!env.rootfs().join("program-ran").exists(), "the program ran although startContainer failed");
+    env.berth(&["state", &env.id.clone()]).fails_with(&["does not exist"]);
     assert_no_leftovers(&env);
 }
 
 #[test]
-fn failing_poststop_hook_only_warns() {
+fn failing_poststart_hook_fails_start_and_destroys_the_container() {
+    // runtime.md step 9: generate an error, stop the container, destroy it,
+    // run poststop.
+    let mut env = Env::sh("fail_poststart", SLEEPER);
+    let hook = host_hook(&env);
+    env.set(
+        "/hooks",
+        json!({"poststart": [entry(&env, &hook, "poststart", 5)], "poststop": [entry(&env, &hook, "poststop", 0)]}),
+    );
+    env.create();
+    env.berth(&["start", &env.id.clone()]).fails_with(&["poststart", "exited with status 5"]);
+    let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["poststart", "poststop"], "hooks after a failed poststart");
+    env.berth(&["state", &env.id.clone()]).fails_with(&["does not exist"]);
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn failing_create_runtime_hook_runs_poststop() {
+    let mut env = Env::sh("fail_cr_poststop", "true");
+    let hook = host_hook(&env);
+    env.set(
+        "/hooks",
+        json!({"createRuntime": [entry(&env, &hook, "createRuntime", 3)], "poststop": [entry(&env, &hook, "poststop", 0)]}),
+    );
+    env.berth(&["create", "--bundle", &env.bundle_str(), &env.id.clone()]).fails_with(&["createRuntime"]);
+    let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["createRuntime", "poststop"]);
+    assert_eq!(read_state(&env, "poststop")["status"], "stopped");
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn failing_poststop_hook_only_warns_and_the_others_run() {
     let mut env = Env::sh("fail_poststop", "true");
     let hook = host_hook(&env);
-    env.set("/hooks", json!({"poststop": [entry(&env, &hook, "poststop", 5)]}));
+    env.set(
+        "/hooks",
+        json!({"poststop": [entry(&env, &hook, "poststop1", 5), entry(&env, &hook, "poststop2", 0)]}),
+    );
     env.create();
     env.start();
     env.wait_status("stopped", SHORT);
-    env.delete().ok();
-    assert!(fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default().contains("poststop"));
+    env.delete();
+    let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["poststop1", "poststop2"], "every poststop hook runs");
     assert_no_leftovers(&env);
 }
 

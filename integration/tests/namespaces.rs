@@ -198,3 +198,67 @@ fn sysctl_values_applied() {
     assert_ne!(fs::read_to_string("/proc/sys/kernel/shmmax").unwrap().trim(), "12345678");
     assert_no_leftovers(&env);
 }
+
+/// A new user namespace together with a network namespace joined by path
+/// that the host's user namespace owns: berth must join the network
+/// namespace with the host's privileges first, then create the user
+/// namespace (the two-stage path), and init is still pid 1.
+#[test]
+fn new_user_namespace_with_joined_host_owned_network_namespace() {
+    let a = Env::sh("userns_joinnet_a", SLEEPER);
+    a.run_detached();
+    let apid = a.pid();
+    let want_net = ns_link(&apid.to_string(), "net");
+
+    let mut b = Env::sh(
+        "userns_joinnet_b",
+        "readlink /proc/self/ns/net; echo pid=$$; cat /proc/self/uid_map; readlink /proc/self/ns/user",
+    );
+    b.set(
+        "/linux/namespaces",
+        json!([{"type": "pid"}, {"type": "network", "path": format!("/proc/{apid}/ns/net")},
+               {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]),
+    );
+    b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    let out = b.run_ok();
+    let lines: Vec<String> = out.stdout.lines().map(squash).collect();
+    assert_eq!(lines.first().map(String::as_str), Some(want_net.as_str()), "net ns not joined:\n{out}");
+    assert!(lines.contains(&"pid=1".to_string()), "init is not pid 1:\n{out}");
+    assert!(lines.contains(&"0 100000 65536".to_string()), "uid map missing:\n{out}");
+    assert_ne!(lines.last().cloned().unwrap_or_default(), ns_link("self", "user"), "user ns is the host's:\n{out}");
+    assert_no_leftovers(&b);
+    a.delete_force().ok();
+    assert_no_leftovers(&a);
+}
+
+/// Joining another container's user namespace by path while creating a new
+/// pid namespace: the pid namespace must be owned by the joined user
+/// namespace (so /proc can be mounted), which needs the pid namespace's
+/// init to be forked after the join (the two-stage path).
+#[test]
+fn joined_user_namespace_with_new_pid_namespace() {
+    let mut a = Env::sh("join_userns_a", SLEEPER);
+    a.push("/linux/namespaces", json!({"type": "user"}));
+    a.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    a.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    a.run_detached();
+    let apid = a.pid();
+    let want_user = ns_link(&apid.to_string(), "user");
+
+    let mut b = Env::sh("join_userns_b", "readlink /proc/self/ns/user; echo pid=$$; cat /proc/self/uid_map; id -u");
+    b.set(
+        "/linux/namespaces",
+        json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
+               {"type": "user", "path": format!("/proc/{apid}/ns/user")}]),
+    );
+    let out = b.run_ok();
+    let lines: Vec<String> = out.stdout.lines().map(squash).collect();
+    assert_eq!(lines.first().map(String::as_str), Some(want_user.as_str()), "user ns not joined:\n{out}");
+    assert!(lines.contains(&"pid=1".to_string()), "init is not pid 1:\n{out}");
+    assert!(lines.contains(&"0 100000 65536".to_string()), "A's uid map not seen:\n{out}");
+    assert_eq!(lines.last().map(String::as_str), Some("0"), "not root in the joined user ns:\n{out}");
+    assert_no_leftovers(&b);
+    a.delete_force().ok();
+    assert_no_leftovers(&a);
+}

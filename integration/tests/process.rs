@@ -70,6 +70,24 @@ fn env_is_exactly_the_configs() {
 }
 
 #[test]
+fn home_is_set_from_passwd_when_env_lacks_it() {
+    // rootfs /etc/passwd: root's home is /root; uid 65534 is nobody with home /.
+    let out = run_with("home_root", "echo $HOME", |e| {
+        e.set("/process/env", json!(["PATH=/bin"]));
+    });
+    assert_eq!(out, "/root");
+    let out = run_with("home_unknown", "echo $HOME", |e| {
+        e.set("/process/env", json!(["PATH=/bin"]));
+        e.set("/process/user", json!({"uid": 4321, "gid": 4321}));
+    });
+    assert_eq!(out, "/", "a uid absent from /etc/passwd gets HOME=/");
+    let out = run_with("home_kept", "echo $HOME", |e| {
+        e.set("/process/env", json!(["PATH=/bin", "HOME=/elsewhere"]));
+    });
+    assert_eq!(out, "/elsewhere");
+}
+
+#[test]
 fn cwd_is_set() {
     let out = run_with("cwd", "pwd", |e| {
         fs::create_dir_all(e.rootfs().join("var/work dir")).unwrap();

@@ -27,6 +27,14 @@ pub struct Cli {
     /// Use systemd for cgroups (not supported: berth manages cgroupfs itself).
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
+    /// Path to criu for checkpoint/restore (not supported: berth has neither).
+    /// Before the command, as in runc.
+    #[arg(long, value_name = "PATH")]
+    pub criu: Option<PathBuf>,
+    /// Rootless mode: true, false or auto (berth runs as root only: true,
+    /// or auto as a non-root user, is refused). Before the command.
+    #[arg(long, default_value = "auto", value_name = "true|false|auto")]
+    pub rootless: String,
     /// Print the version.
     #[arg(short = 'v', long)]
     pub version: bool,
@@ -66,6 +74,31 @@ pub enum Command {
         force: bool,
         id: String,
     },
+    /// Run a process in a container (flags go before the container id; the
+    /// command follows it).
+    Exec(Box<ExecArgs>),
+    /// Write a default config.json (like `runc spec`) into a bundle.
+    Spec {
+        /// Bundle directory to write config.json into.
+        #[arg(short, long, default_value = ".", value_name = "DIR")]
+        bundle: PathBuf,
+        /// A config for an unprivileged user: a user namespace mapping the
+        /// caller's ids, no network namespace, /sys bound, no cgroup limits.
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// List the processes of a container: `ps` output (default `-ef`)
+    /// limited to them, or their pids as JSON.
+    Ps {
+        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (table format only).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "PS_OPTIONS")]
+        ps_args: Vec<String>,
+    },
+    /// Print the runtime-spec features this build of berth implements (JSON).
+    Features,
     /// List containers.
     #[command(alias = "ls")]
     List {
@@ -81,15 +114,6 @@ pub enum Command {
     Pause { id: String },
     /// Thaw a paused container.
     Resume { id: String },
-    /// List a container's processes (`ps ID [-- PS-ARGS]`, default `-ef`).
-    Ps {
-        #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
-        format: ListFormat,
-        id: String,
-        /// Arguments for ps(1) (table format only).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
     /// Print a container's stats and OOM events as JSON lines.
     Events {
         /// Print the stats once and exit.
@@ -174,7 +198,7 @@ pub struct CreateArgs {
     /// Pass N extra fds (3 .. 3+N-1) to the container.
     #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
     pub preserve_fds: u32,
-    /// Unix socket to receive the terminal's master fd (terminals are not supported yet).
+    /// Unix socket that receives the terminal's master fd (process.terminal).
     #[arg(long = "console-socket", value_name = "PATH")]
     pub console_socket: Option<PathBuf>,
     pub id: String,
@@ -187,4 +211,71 @@ pub struct RunArgs {
     /// Return once the container runs instead of waiting for it.
     #[arg(short, long)]
     pub detach: bool,
+    /// Keep the container (stopped) after a foreground run ends; `delete`
+    /// removes it.
+    #[arg(long)]
+    pub keep: bool,
+    /// In the foreground, do not adopt the container's orphaned processes
+    /// (berth still adopts init when it is its grandchild).
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A process.json (the config's `process` object) to run instead of a
+    /// command line; the other flags still apply on top of it.
+    #[arg(short, long, value_name = "FILE")]
+    pub process: Option<PathBuf>,
+    /// Add (or replace) an environment variable KEY=VALUE.
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory in the container (absolute).
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+    /// User to run as: UID[:GID], numeric.
+    #[arg(short, long, value_name = "UID[:GID]")]
+    pub user: Option<String>,
+    /// Additional group ids (repeat, or comma-separated).
+    #[arg(short = 'g', long = "additional-gids", value_name = "GID", value_delimiter = ',')]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to the bounding, effective and permitted sets (and
+    /// ambient, when the process has inheritable ones).
+    #[arg(short, long, value_name = "CAP")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub no_new_privs: Option<bool>,
+    /// AppArmor profile for the process.
+    #[arg(long, value_name = "PROFILE")]
+    pub apparmor: Option<String>,
+    /// SELinux label for the process.
+    #[arg(long = "process-label", value_name = "LABEL")]
+    pub process_label: Option<String>,
+    /// Give the process a terminal.
+    #[arg(short, long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tty: Option<bool>,
+    /// Unix socket that receives the terminal's master fd (with -t and -d).
+    #[arg(long = "console-socket", value_name = "PATH")]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs instead of waiting for it.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's pid to FILE.
+    #[arg(long = "pid-file", value_name = "FILE")]
+    pub pid_file: Option<PathBuf>,
+    /// Pass N extra fds (3 .. 3+N-1) to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0, value_name = "N")]
+    pub preserve_fds: u32,
+    /// Run in a sub-cgroup of the container: [CONTROLLER[,CONTROLLER]:]PATH
+    /// (repeat for several controllers).
+    #[arg(long, value_name = "[CONTROLLER:]PATH")]
+    pub cgroup: Vec<String>,
+    /// Allow exec in a paused container.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments (none with --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }

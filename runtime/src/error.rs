@@ -41,11 +41,21 @@ pub enum Error {
     /// A failure reported by the container's init process.
     #[error("{0}")]
     Init(String),
+    /// A hook run by init (createContainer, startContainer) failed: the
+    /// lifecycle goes on with destroy and the poststop hooks.
+    #[error("{0}")]
+    HookFailed(String),
     #[error("{0}")]
     Other(String),
 }
 
 impl Error {
+    /// A hook failure: per the spec's lifecycle the container is stopped and
+    /// destroyed, then the poststop hooks run.
+    pub fn is_hook_failure(&self) -> bool {
+        matches!(self, Error::Hook(_) | Error::HookFailed(_))
+    }
+
     /// An OS error on a path: `Error::path("open", p, e)` renders as
     /// `open /p: No such file or directory (os error 2)`.
     pub fn path(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {

@@ -12,11 +12,13 @@
 //!   every path resolved inside the rootfs.
 //! * [`cgroups`]: the container's cgroup in every mounted hierarchy.
 //! * [`hooks`]: OCI hooks with state on stdin and timeouts.
+//! * [`console`]: terminals: the pty, the console socket, the foreground proxy.
 //! * [`commands`]: one small module per subcommand, called by the CLI.
 
 pub mod cgroups;
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod container;
 pub mod error;
 pub mod hooks;

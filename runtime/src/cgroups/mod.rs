@@ -178,6 +178,20 @@ fn clean(path: &str) -> Result<String> {
     Ok(format!("/{}", parts.join("/")))
 }
 
+fn open_write(p: &Path) -> Result<OwnedFd> {
+    fs::OpenOptions::new().write(true).open(p).map(OwnedFd::from).map_err(|e| Error::path("open", p, e))
+}
+
+/// Handles for joining the container's cgroups, see
+/// [`ContainerCgroups::open_join`].
+#[derive(Debug)]
+pub struct Join {
+    /// v1 `tasks` files: init writes "0" to each.
+    pub tasks: Vec<OwnedFd>,
+    /// The v2 cgroup directory, for CLONE_INTO_CGROUP.
+    pub unified_dir: Option<OwnedFd>,
+}
+
 /// The container's cgroups: one directory per hierarchy.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ContainerCgroups {
@@ -296,33 +310,32 @@ impl ContainerCgroups {
         Ok(())
     }
 
-    /// Open the files init writes "0" to in order to join: `tasks` on v1
-    /// (measured faster than cgroup.procs on this kernel), and, unless the
-    /// v2 directory is joined at clone time (`clone_into`), `cgroup.procs`
-    /// on v2. Opened by the parent so that the writer's credentials and
-    /// cgroup namespace at open time are the host's.
-    pub fn open_join_files(&self, clone_into: bool) -> Result<Vec<OwnedFd>> {
-        self.mounts
-            .iter()
-            .filter(|m| !(m.unified && clone_into))
-            .map(|m| {
-                let p = m.dir.join(if m.unified { "cgroup.procs" } else { "tasks" });
-                fs::OpenOptions::new().write(true).open(&p).map(OwnedFd::from).map_err(|e| Error::path("open", p, e))
-            })
-            .collect()
+    /// Open what init needs to join its cgroups: the v1 `tasks` files init
+    /// writes "0" to (measured faster than cgroup.procs on this kernel), and
+    /// the v2 directory for clone3's CLONE_INTO_CGROUP (writing cgroup.procs
+    /// on v2 waits for an RCU grace period: about 8 ms here). Opened by the
+    /// parent, so the opener's credentials and cgroup namespace are the
+    /// host's.
+    pub fn open_join(&self) -> Result<Join> {
+        let mut j = Join { tasks: Vec::with_capacity(self.mounts.len()), unified_dir: None };
+        for m in &self.mounts {
+            if m.unified {
+                let f = fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(&m.dir)
+                    .map_err(|e| Error::path("open", &m.dir, e))?;
+                j.unified_dir = Some(OwnedFd::from(f));
+            } else {
+                j.tasks.push(open_write(&m.dir.join("tasks"))?);
+            }
+        }
+        Ok(j)
     }
 
-    /// The container's v2 directory, for clone3(CLONE_INTO_CGROUP): init is
-    /// born there, with no migration (measured faster than writing
-    /// cgroup.procs, which can wait for an RCU grace period).
-    pub fn open_unified_dir(&self) -> Result<Option<OwnedFd>> {
-        let Some(m) = self.mounts.iter().find(|m| m.unified) else { return Ok(None) };
-        fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-            .open(&m.dir)
-            .map(|f| Some(OwnedFd::from(f)))
-            .map_err(|e| Error::path("open", &m.dir, e))
+    /// cgroup.procs of the v2 hierarchy, when clone3 can't place init there.
+    pub fn open_unified_procs(&self) -> Result<Option<OwnedFd>> {
+        self.mounts.iter().find(|m| m.unified).map(|m| open_write(&m.dir.join("cgroup.procs"))).transpose()
     }
 
     /// Pids in the container's cgroup (from the first hierarchy that has any).

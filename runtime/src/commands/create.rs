@@ -5,13 +5,16 @@
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::cgroups::ContainerCgroups;
 use crate::cli::CreateArgs;
+use crate::console::{self, HostTerminal};
 use crate::container::{rfc3339_now, State, StateDir};
 use crate::error::{Error, Result};
+use crate::process::exec::check_fds_open;
 use crate::process::{self, Launch, Launched};
 use crate::spec;
 
@@ -20,26 +23,52 @@ pub struct Created {
     pub dir: StateDir,
     pub state: State,
     pub init: Launched,
+    /// A foreground `run` with a terminal: the master waits on this socket.
+    pub tty: Option<ForegroundTty>,
+}
+
+/// berth's end of the console socket and its own terminal, for the proxy.
+pub struct ForegroundTty {
+    pub socket: OwnedFd,
+    pub host: HostTerminal,
 }
 
 pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
-    if a.console_socket.is_some() {
-        return Err(Error::Usage("--console-socket: terminals are not supported yet".into()));
-    }
+    create_with(root, a, true)
+}
+
+/// `detached` is false for a foreground `run`, which proxies a terminal
+/// itself instead of sending it to `--console-socket`.
+pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Created> {
+    // Socket activation, as runc: fds 3 .. 3+LISTEN_FDS go first, then
+    // --preserve-fds. Checked before berth opens anything itself.
+    let listen = listen_fds();
+    check_fds_open(3, listen, "LISTEN_FDS")?;
+    check_fds_open(3 + listen as i32, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
     let bundle = spec::load_bundle(&a.bundle)?;
-    if bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true) {
-        return Err(Error::Usage(format!(
-            "{}: process.terminal: terminals are not supported yet",
-            bundle.config_path.display()
-        )));
-    }
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
+    console::check_flags(terminal, detached, a.console_socket.as_deref())
+        .map_err(|e| config_error(&bundle, e))?;
+    let extra_env: Vec<String> =
+        if listen > 0 { vec![format!("LISTEN_FDS={listen}"), "LISTEN_PID=1".into()] } else { Vec::new() };
+    let (console_theirs, tty) = match (terminal, detached, &a.console_socket) {
+        (true, true, Some(path)) => (Some(console::connect(path)?), None),
+        (true, false, _) => {
+            let host = HostTerminal::find()?;
+            let (ours, theirs) = console::pair()?;
+            (Some(theirs), Some(ForegroundTty { socket: ours, host }))
+        }
+        _ => (None, None),
+    };
     let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
     let mut cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
         .map_err(|e| config_error(&bundle, e))?;
     let resources = crate::cgroups::resources::from_bundle(&bundle).map_err(|e| config_error(&bundle, e))?;
+    log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
     let mut undo = Undo { dir: Some(dir), cgroups: None };
     cgroups.create()?;
+    log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
     undo.cgroups = Some(cgroups.clone());
     // Before init exists: it joins a cgroup that is already limited.
     cgroups.apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))?;
@@ -53,9 +82,39 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         cgroups: &cgroups,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
-        preserve_fds: a.preserve_fds,
+        preserve_fds: listen + a.preserve_fds,
         caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
-    })?;
+        console_socket: console_theirs.as_ref(),
+        extra_env: &extra_env,
+    });
+    let init = match init {
+        Ok(i) => i,
+        Err(e) if e.is_hook_failure() => {
+            // runtime.md lifecycle steps 3-5: stop (init is gone), destroy
+            // (the undo), then the poststop hooks.
+            drop(undo);
+            let poststop = bundle.spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default();
+            if !poststop.is_empty() {
+                let state = crate::container::OciState {
+                    oci_version: crate::OCI_VERSION.into(),
+                    id: a.id.clone(),
+                    status: crate::container::Status::Stopped,
+                    pid: 0,
+                    bundle: bundle.dir.clone(),
+                    rootfs: Some(bundle.rootfs.clone()),
+                    created: None,
+                    owner: None,
+                    annotations: Default::default(),
+                };
+                let json = serde_json::to_vec(&state).unwrap_or_default();
+                super::start::warn_each(crate::hooks::HookKind::Poststop, &poststop, &json);
+            }
+            return Err(e);
+        }
+        Err(e) => return Err(e),
+    };
+    drop(console_theirs);
+    log::debug!("{}: init {} ready (blocked on exec.fifo)", a.id, init.pid);
     let hooks = bundle.spec.hooks().as_ref();
     let state = State {
         id: a.id.clone(),
@@ -85,7 +144,7 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
         return Err(e);
     }
     let dir = undo.disarm();
-    Ok(Created { dir, state, init })
+    Ok(Created { dir, state, init, tty })
 }
 
 fn config_error(bundle: &spec::Bundle, e: Error) -> Error {
@@ -103,6 +162,16 @@ fn mkfifo(path: &Path) -> Result<()> {
         return Err(Error::path("mkfifo", path, std::io::Error::last_os_error()));
     }
     Ok(())
+}
+
+/// `LISTEN_FDS` when `LISTEN_PID` is berth's pid (systemd socket
+/// activation), else 0.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
 }
 
 /// Write `pid` to `path` atomically, as runc does.

@@ -60,8 +60,20 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
 
 /// Remove a stopped container's cgroups and state dir, then run poststop.
 pub fn destroy(dir: StateDir, state: &State) -> Result<()> {
+    log::debug!("{}: removing cgroups and state dir", state.id);
+    kill_leftovers(state);
     state.cgroups.remove()?;
     dir.remove()?;
     run_warn(HookKind::Poststop, &state.poststop, state, Status::Stopped);
     Ok(())
+}
+
+/// A container without its own pid namespace can leave processes in its
+/// cgroup after init exits; runc's delete kills them, so does berth. One
+/// read of the first hierarchy tells whether there is anything to do.
+fn kill_leftovers(state: &State) {
+    let Some(first) = state.cgroups.mounts.first() else { return };
+    if std::fs::read_to_string(first.dir.join("cgroup.procs")).is_ok_and(|t| !t.trim().is_empty()) {
+        let _ = super::kill::signal_all(&state.cgroups, libc::SIGKILL);
+    }
 }

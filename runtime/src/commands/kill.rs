@@ -1,8 +1,11 @@
 //! `berth kill`: signal init through a verified pidfd, or every process of
-//! the container with --all.
+//! the container with --all (also once init is gone, as runc).
 
+use std::collections::BTreeSet;
+use std::fs;
 use std::path::Path;
 
+use crate::cgroups::ContainerCgroups;
 use crate::container::{StateDir, Status};
 use crate::error::{Error, Result};
 use crate::sys;
@@ -11,21 +14,60 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
     let sig = parse_signal(signal.unwrap_or("SIGTERM"))?;
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
-    if state.status(&dir.path) == Status::Stopped {
-        return Err(Error::WrongState(format!("container \"{id}\" is not running")));
-    }
     if all {
-        for pid in state.cgroups.pids() {
-            if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::try_from(sig).ok()) {
+        // Even when init is gone, as runc: with a shared pid namespace its
+        // children may still run in the container's cgroup.
+        return signal_all(&state.cgroups, sig);
+    }
+    // "container not running" is what containerd's shim looks for.
+    let not_running = || Error::WrongState(format!("cannot kill container \"{id}\": container not running"));
+    if state.status(&dir.path) == Status::Stopped {
+        return Err(not_running());
+    }
+    let fd = state.init_pidfd().ok_or_else(not_running)?;
+    sys::pidfd_send_signal(&fd, sig).map_err(|e| Error::os(format!("signal container \"{id}\""), e))
+}
+
+/// Signal every process in the container's cgroups, sub-cgroups included
+/// (`exec --cgroup`). Processes forked meanwhile are caught by listing again
+/// until no new pid shows up.
+pub(crate) fn signal_all(cgroups: &ContainerCgroups, sig: i32) -> Result<()> {
+    let signal = nix::sys::signal::Signal::try_from(sig).ok();
+    let mut done = BTreeSet::new();
+    for _ in 0..10 {
+        let fresh: Vec<i32> = all_pids(cgroups).into_iter().filter(|p| !done.contains(p)).collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for pid in fresh {
+            done.insert(pid);
+            if let Err(e) = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal) {
                 if e != nix::errno::Errno::ESRCH {
                     return Err(Error::os(format!("kill {pid}"), e));
                 }
             }
         }
-        return Ok(());
     }
-    let fd = state.init_pidfd().ok_or_else(|| Error::WrongState(format!("container \"{id}\" is not running")))?;
-    sys::pidfd_send_signal(&fd, sig).map_err(|e| Error::os(format!("signal container \"{id}\""), e))
+    Ok(())
+}
+
+/// Pids in the container's cgroup and below it, in every hierarchy.
+pub(crate) fn all_pids(cgroups: &ContainerCgroups) -> BTreeSet<i32> {
+    fn walk(dir: &Path, out: &mut BTreeSet<i32>) {
+        if let Ok(t) = fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                walk(&e.path(), out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for m in &cgroups.mounts {
+        walk(&m.dir, &mut out);
+    }
+    out
 }
 
 /// `TERM`, `SIGTERM`, `sigterm`, `15`, `RTMIN+3`.

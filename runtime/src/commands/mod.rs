@@ -4,12 +4,15 @@
 pub mod create;
 pub mod delete;
 pub mod events;
+pub mod exec;
+pub mod features;
 pub mod kill;
 pub mod list;
 pub mod pause;
 pub mod ps;
 pub mod resume;
 pub mod run;
+pub mod spec;
 pub mod start;
 pub mod state;
 pub mod update;
@@ -24,6 +27,23 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             "--systemd-cgroup: the systemd cgroup driver is not supported; berth manages cgroupfs itself".into(),
         ));
     }
+    if let Some(c) = &cli.criu {
+        return Err(Error::Usage(format!(
+            "--criu {}: checkpoint and restore are not supported by berth",
+            c.display()
+        )));
+    }
+    let rootless = match cli.rootless.as_str() {
+        "true" => true,
+        "false" => false,
+        "auto" => (unsafe { libc::geteuid() }) != 0,
+        other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
+    };
+    if rootless {
+        return Err(Error::Usage(
+            "--rootless: berth runs containers as root only (rootless mode is not supported)".into(),
+        ));
+    }
     let root = &cli.root;
     let Some(cmd) = cli.command else {
         return Err(Error::Usage("no command given; see `berth --help`".into()));
@@ -36,10 +56,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Kill { all, id, signal } => kill::kill(root, &id, signal.as_deref(), all).map(|_| 0),
         Command::Delete { force, id } => delete::delete(root, &id, force).map(|_| 0),
         Command::List { quiet, format } => list::list(root, quiet, format).map(|_| 0),
+        Command::Exec(a) => exec::exec(root, &a),
+        Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
+        Command::Features => features::features().map(|_| 0),
+        Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
         Command::Update(a) => update::update(root, &a).map(|_| 0),
         Command::Pause { id } => pause::pause(root, &id).map(|_| 0),
         Command::Resume { id } => resume::resume(root, &id).map(|_| 0),
-        Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
         Command::Events { stats, interval, id } => events::events(root, &id, stats, &interval),
     }
 }

@@ -1,8 +1,9 @@
 //! `berth run`: create + start. Detached, return once the container runs.
-//! In the foreground, forward signals to init, wait for it, delete the
-//! container and exit with init's status (the code, or 128+signal).
+//! In the foreground, forward signals to init (and proxy its terminal), wait
+//! for it, delete the container (unless --keep) and exit with init's status
+//! (the code, or 128+signal).
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::signal::{SigSet, Signal};
@@ -11,15 +12,16 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::cli::RunArgs;
+use crate::console::{self, Proxy};
 use crate::error::{Error, Result};
 use crate::sys;
 
-use super::create::{create, Created};
+use super::create::{create, create_with, Created};
 use super::delete::destroy;
 use super::start::start_created;
 
-/// Signals a foreground `run` passes on to the container.
-fn forwarded() -> SigSet {
+/// Signals a foreground `run` (or `exec`) passes on to the container.
+pub(crate) fn forwarded() -> SigSet {
     let mut set = SigSet::empty();
     for s in Signal::iterator() {
         if !matches!(s, Signal::SIGCHLD | Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
@@ -38,27 +40,47 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
         }
         return Ok(0);
     }
+    // As runc, a foreground run adopts the container's orphans (and reaps
+    // them in the wait loop) unless told not to.
+    if !a.no_subreaper {
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
     // Block what we forward, and SIGCHLD, before init exists: nothing is
     // lost between the clone and the wait loop. init unblocks before execve.
     let mut set = forwarded();
     set.add(Signal::SIGCHLD);
     let old = set.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK).map_err(|e| Error::os("sigprocmask", e))?;
-    let c = match create(root, &a.create) {
+    let mut c = match create_with(root, &a.create, false) {
         Ok(c) => c,
         Err(e) => {
             let _ = old.thread_set_mask();
             return Err(e);
         }
     };
+    // With a terminal, init has sent the pty master already.
+    let mut proxy = match c.tty.take().map(|t| receive_tty(t.socket, t.host)).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            abort(c);
+            return Err(e);
+        }
+    };
     if let Err(e) = start_created(&c.dir, &c.state) {
+        drop(proxy);
         abort(c);
         return Err(e);
     }
     // Let `state`, `kill` and `list` in while the container runs.
     let id = c.dir.id.clone();
-    let Created { dir, state, init } = c;
+    let Created { dir, state, init, .. } = c;
     drop(dir);
-    let status = wait_forwarding(&state, &init, &set);
+    let status = wait_forwarding(state.pid, init.pidfd.as_ref(), &set, proxy.as_mut());
+    // Restore berth's terminal before anything else is printed.
+    drop(proxy);
+    if a.keep {
+        // Left stopped, for `state` and `delete`.
+        return status;
+    }
     let dir = crate::container::StateDir::open(root, &id)?;
     destroy(dir, &state)?;
     status
@@ -76,17 +98,36 @@ fn abort(c: Created) {
     }
 }
 
-fn wait_forwarding(state: &crate::container::State, init_proc: &crate::process::Launched, set: &SigSet) -> Result<i32> {
+/// Take the pty master from the console socket and start proxying.
+pub(crate) fn receive_tty(socket: OwnedFd, host: console::HostTerminal) -> Result<Proxy> {
+    let master = console::recv_fd(socket.as_fd()).map_err(|e| Error::os("receive the terminal from the container", e))?;
+    Proxy::start(master, host)
+}
+
+/// Wait for `pid` (a child of berth), forwarding the signals in `set` to it.
+/// With a terminal proxy, also copy its I/O; SIGWINCH then resizes the pty
+/// instead of being forwarded.
+pub(crate) fn wait_forwarding(
+    pid: i32,
+    pidfd: Option<&OwnedFd>,
+    set: &SigSet,
+    mut tty: Option<&mut Proxy>,
+) -> Result<i32> {
     let sfd = SignalFd::with_flags(set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::os("signalfd", e))?;
-    let init = state.pid;
-    let mut fds = vec![libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-    if let Some(p) = &init_proc.pidfd {
-        fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-    }
+    let mut fds = Vec::with_capacity(4);
     loop {
-        if let Some(code) = reap(init)? {
+        if let Some(code) = reap(pid)? {
+            if let Some(p) = tty.as_deref_mut() {
+                p.drain();
+            }
             return Ok(code);
         }
+        fds.clear();
+        fds.push(libc::pollfd { fd: sfd.as_fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        if let Some(p) = pidfd {
+            fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        let slots = tty.as_deref().map(|p| p.add_to(&mut fds));
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if r < 0 {
             let e = std::io::Error::last_os_error();
@@ -95,25 +136,35 @@ fn wait_forwarding(state: &crate::container::State, init_proc: &crate::process::
             }
             return Err(Error::os("poll", e));
         }
+        // Signals first: a resize lands before the input that follows it.
         if fds[0].revents & libc::POLLIN != 0 {
             while let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
                 if sig == libc::SIGCHLD {
                     continue;
                 }
-                let r = match &init_proc.pidfd {
+                if sig == libc::SIGWINCH {
+                    if let Some(p) = tty.as_deref() {
+                        p.resize();
+                        continue;
+                    }
+                }
+                let r = match pidfd {
                     Some(fd) => sys::pidfd_send_signal(fd, sig),
-                    None => nix::sys::signal::kill(Pid::from_raw(init), Signal::try_from(sig).ok()).map_err(Into::into),
+                    None => nix::sys::signal::kill(Pid::from_raw(pid), Signal::try_from(sig).ok()).map_err(Into::into),
                 };
                 if let Err(e) = r {
-                    log::debug!("forward signal {sig} to init {init}: {e}");
+                    log::debug!("forward signal {sig} to {pid}: {e}");
                 }
             }
+        }
+        if let (Some(p), Some(s)) = (tty.as_deref_mut(), &slots) {
+            p.on_ready(&fds, s);
         }
     }
 }
 
-/// Reap exited children; `Some(status)` once init is among them.
+/// Reap exited children; `Some(status)` once `init` is among them.
 fn reap(init: i32) -> Result<Option<i32>> {
     loop {
         match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
@@ -122,7 +173,7 @@ fn reap(init: i32) -> Result<Option<i32>> {
             Ok(WaitStatus::StillAlive) => return Ok(None),
             Ok(_) => continue,
             Err(nix::errno::Errno::ECHILD) => {
-                return Err(Error::Other(format!("container init {init} is not a child of berth run")))
+                return Err(Error::Other(format!("process {init} is not a child of berth")))
             }
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::os("waitpid", e)),

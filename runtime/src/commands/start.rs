@@ -15,7 +15,19 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
     match state.status(&dir.path) {
-        Status::Created => start_created(&dir, &state),
+        Status::Created => match start_created(&dir, &state) {
+            Ok(()) => Ok(()),
+            // A hook failed, or init died before the program ran: the
+            // container is stopped; the spec's lifecycle goes on with
+            // destroy and the poststop hooks (runtime.md, steps 7, 9, 12, 13).
+            Err(e) if !state.init_alive() => {
+                if let Err(d) = super::delete::destroy(dir, &state) {
+                    log::warn!("cleanup after failed start: {d}");
+                }
+                Err(e)
+            }
+            Err(e) => Err(e),
+        },
         s => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
     }
 }
@@ -56,17 +68,59 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
         )));
     }
     fs::remove_file(&fifo_path).map_err(|e| Error::path("remove", &fifo_path, e))?;
-    run_warn(HookKind::Poststart, &state.poststart, state, Status::Running);
+    // init holds its end until execve closes it: EOF means the program runs
+    // (so poststart runs after startContainer and the exec, as the spec
+    // orders); anything written before EOF is init's error.
+    let mut rest = Vec::new();
+    let mut p = libc::pollfd { fd: fifo.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    loop {
+        let mut buf = [0u8; 4096];
+        match fifo.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => rest.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                unsafe { libc::poll(&mut p, 1, -1) };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::path("read", &fifo_path, e)),
+        }
+    }
+    if let Some(msg) = rest.strip_prefix(b"E") {
+        return Err(Error::Init(format!(
+            "container \"{}\" failed to start: {}",
+            state.id,
+            String::from_utf8_lossy(msg)
+        )));
+    }
+    log::debug!("{}: started, init {} has exec'd", state.id, state.pid);
+    if !state.poststart.is_empty() {
+        let json = serde_json::to_vec(&state.oci(Status::Running)).unwrap_or_default();
+        if let Err(e) = hooks::run_hooks(HookKind::Poststart, &state.poststart, &json) {
+            // The spec: generate an error and stop the container.
+            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            unsafe { libc::poll(&mut p, 1, 10_000) };
+            return Err(e.into());
+        }
+    }
     Ok(())
 }
 
-/// Run hooks whose failure the spec says must only be logged.
+/// Run hooks whose failure the spec says must only be logged (poststop):
+/// every hook runs, each failure is a warning.
 pub fn run_warn(kind: HookKind, hooks: &[oci_spec::runtime::Hook], state: &State, status: Status) {
     if hooks.is_empty() {
         return;
     }
-    let json = serde_json::to_vec(&state.oci(status)).unwrap_or_default();
-    if let Err(e) = hooks::run_hooks(kind, hooks, &json) {
-        log::warn!("{e}");
+    warn_each(kind, hooks, &serde_json::to_vec(&state.oci(status)).unwrap_or_default());
+}
+
+/// Run every hook with `json` on stdin; a failure is a warning.
+pub fn warn_each(kind: HookKind, hooks: &[oci_spec::runtime::Hook], json: &[u8]) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(mut e) = hooks::run_hooks(kind, std::slice::from_ref(h), json) {
+            e.index = i;
+            log::warn!("{e}");
+        }
     }
 }

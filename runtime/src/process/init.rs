@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sched::CloneFlags;
@@ -29,6 +29,10 @@ pub(super) struct Init<'a> {
     pub state_fd: OwnedFd,
     pub sock: OwnedFd,
     pub two_stage: bool,
+    /// exec.fifo's write end once `start` opened it: held (CLOEXEC) until
+    /// execve closes it, so `start` sees EOF exactly when the container's
+    /// program runs; a failure before that is written into it.
+    pub fifo: Option<OwnedFd>,
 }
 
 /// init's entry point: never returns.
@@ -38,8 +42,16 @@ pub(super) fn main(mut init: Init) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    if let Some(s) = sock {
-        if sync::send(&s, &Msg::Error(err.to_string())).is_err() {
+    if let Some(f) = &init.fifo {
+        // `start` is waiting: it reports this and the container stops.
+        let msg = format!("E{err}");
+        unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    } else if let Some(s) = sock {
+        let msg = match err {
+            Error::Hook(_) => Msg::HookFailed(err.to_string()),
+            _ => Msg::Error(err.to_string()),
+        };
+        if sync::send(&s, &msg).is_err() {
             // The parent is gone (after Ready, for `create`): tell the
             // container's stderr instead.
             let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
@@ -73,12 +85,8 @@ fn run(init: &mut Init) -> Result<Never> {
     unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
 
     // Join the container's cgroups first: everything init forks inherits them.
-    for f in init.join_files.drain(..) {
-        let r = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
-        if r != 1 {
-            return Err(Error::os("join the container's cgroup", std::io::Error::last_os_error()));
-        }
-    }
+    setup::join_cgroups(&init.join_files)?;
+    init.join_files.clear();
 
     let user_new = plan.has_new(LinuxNamespaceType::User);
     if init.two_stage {
@@ -118,6 +126,9 @@ fn run(init: &mut Init) -> Result<Never> {
     if plan.has_new(LinuxNamespaceType::Cgroup) {
         namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
     }
+    // Its own session, as runc's init: berth's terminal signals reach berth
+    // (which forwards them), and a pty can become the controlling terminal.
+    nix::unistd::setsid().map_err(|e| Error::os("setsid", e))?;
     if !init.l.no_new_keyring {
         setup::join_session_keyring(init.l.id)?;
     }
@@ -160,6 +171,16 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::hostname(spec)?;
     rootfs::finish(&ro)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("config has no process".into()))?;
+    if process.terminal() == Some(true) {
+        // After the pivot: the pty comes from the container's own devpts.
+        let socket = init.l.console_socket.ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        crate::console::setup_in_container(&crate::console::InContainer {
+            socket: socket.as_fd(),
+            size: process.console_size().map(|b| (b.height().min(65535) as u16, b.width().min(65535) as u16)),
+            owner: process.user().uid(),
+            mount_console: true,
+        })?;
+    }
     setup::rlimits(process)?;
     setup::scheduler(process)?;
     setup::io_priority(process)?;
@@ -167,7 +188,8 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::chdir(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
-    let envp = setup::cstrings(process.env().as_deref().unwrap_or(&[]), "process.env")?;
+    let mut envp = setup::cstrings(&setup::env_with_home(process), "process.env")?;
+    envp.extend(setup::cstrings(init.l.extra_env, "LISTEN_FDS")?);
 
     send(&init.sock, &Msg::Ready)?;
 
@@ -181,7 +203,7 @@ fn run(init: &mut Init) -> Result<Never> {
     if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
     }
-    drop(fd);
+    init.fifo = Some(fd);
 
     if let Some(c) = &init.l.caps {
         caps::before_user_switch(c)?;
@@ -216,7 +238,7 @@ fn request_maps(sock: &OwnedFd) -> Result<()> {
 
 /// In a user namespace, become its root so that we hold its capabilities
 /// for the rest of the setup.
-fn become_root() -> Result<()> {
+pub(super) fn become_root() -> Result<()> {
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
         .map_err(|e| Error::os("setresgid(0) in the user namespace (is gid 0 mapped?)", e))?;
     setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))

@@ -11,8 +11,7 @@
 //!  open ns paths, cgroup join files, socketpair
 //!  [join pid ns by path] [unshare time ns,
 //!   write offsets]
-//!  clone3(new namespaces,                         write "0" to each v1 cgroup's tasks
-//!         CLONE_INTO_CGROUP the v2 dir) ─────────▶ (born in the v2 cgroup)
+//!  clone3(new namespaces) ──────────────────────▶ write "0" to each cgroup's join file
 //!  [restore own pid/time ns]                      [two-stage: setns joins, unshare(USER)]
 //!                                   RequestMaps ◀─ (only with a new user namespace)
 //!  write uid_map, gid_map ─ MapsWritten ────────▶ setresuid(0)
@@ -30,16 +29,20 @@
 //!                                   Ready      ◀─
 //!  write state.json, exit (create)                open exec.fifo for writing: blocks
 //!  ...
-//!  `start`: open exec.fifo, poll it with the     write 1 byte, close
-//!  pidfd, read 1 byte, unlink it                  user, groups, umask,
-//!  poststart hooks                                startContainer hooks,
+//!  `start`: open exec.fifo, poll it with the     write "0", keep the fifo open
+//!  pidfd, read "0", unlink it                     (CLOEXEC): user, groups, umask,
+//!                                                 startContainer hooks,
 //!                                                 no_new_privs, fds CLOEXEC, execve
+//!  read to EOF (= execve closed the fifo;         on failure: write "E<message>"
+//!  "E<message>" = init failed, stopped)           into the fifo, exit
+//!  poststart hooks
 //! ```
 //!
 //! `Error(msg)` may come from init instead of any message it sends; the
 //! parent then kills and reaps init and reports `msg`. A closed socket means
 //! init died.
 
+pub mod exec;
 mod init;
 mod setup;
 pub mod sync;
@@ -77,6 +80,10 @@ pub struct Launch<'a> {
     pub preserve_fds: u32,
     /// process.capabilities as masks (None: keep init's).
     pub caps: Option<crate::security::caps::CapSets>,
+    /// With process.terminal: the socket init sends the pty master on.
+    pub console_socket: Option<&'a OwnedFd>,
+    /// Appended to process.env (LISTEN_FDS, LISTEN_PID).
+    pub extra_env: &'a [String],
 }
 
 /// A container init that is set up and blocked on exec.fifo.
@@ -94,10 +101,8 @@ pub struct Launched {
 pub fn launch(l: &Launch) -> Result<Launched> {
     let spec = &l.bundle.spec;
     let plan = Plan::from_spec(spec)?;
-    // v2: born in the cgroup (clone3 CLONE_INTO_CGROUP); v1: init writes
-    // "0" to each `tasks` (measured fastest; README "cgroup join").
-    let cgroup_dir = l.cgroups.open_unified_dir()?;
-    let mut join_files = l.cgroups.open_join_files(cgroup_dir.is_some())?;
+    let cg = l.cgroups.open_join()?;
+    let mut join_files = cg.tasks;
     let state_fd = l.state_dir.open_path_fd()?;
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
     let two_stage = plan.two_stage();
@@ -110,17 +115,19 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
-    let into = cgroup_dir.as_ref().map(|f| f.as_raw_fd());
-    let mut forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, into) };
-    if into.is_some()
-        && matches!(&forked, Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::E2BIG | libc::ENOSYS | libc::EAGAIN)))
-    {
-        // A kernel without CLONE_INTO_CGROUP (before 5.7), or a pids limit
-        // that refuses a fork into the cgroup (a migration is not refused):
-        // init joins by writing cgroup.procs instead.
-        join_files = l.cgroups.open_join_files(false)?;
-        forked = unsafe { sys::clone_fork(plan.clone_flags().bits() as u64, None) };
+    let flags = plan.clone_flags().bits() as u64;
+    let into = cg.unified_dir.as_ref().map(|f| f.as_raw_fd());
+    let mut forked = unsafe { sys::clone_fork(flags, into) };
+    if into.is_some() && forked.is_err() {
+        // No CLONE_INTO_CGROUP (older kernel, or a cgroup it refuses):
+        // init writes cgroup.procs itself instead.
+        log::debug!("clone3 CLONE_INTO_CGROUP failed ({:?}); joining by cgroup.procs", forked.as_ref().err());
+        if let Some(f) = l.cgroups.open_unified_procs()? {
+            join_files.push(f);
+        }
+        forked = unsafe { sys::clone_fork(flags, None) };
     }
+    drop(cg.unified_dir);
     let forked = match forked {
         Ok(f) => f,
         Err(e) => {
@@ -132,13 +139,12 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         Forked::Child => {
             drop(parent_sock);
             std::mem::forget(restore);
-            init::main(init::Init { l, plan: &plan, join_files, state_fd, sock: child_sock, two_stage })
+            init::main(init::Init { l, plan: &plan, join_files, state_fd, sock: child_sock, two_stage, fifo: None })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_sock);
     drop(join_files);
-    drop(cgroup_dir);
     drop(state_fd);
     restore.restore()?;
 
@@ -164,7 +170,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
 
 /// Namespaces the parent itself enters for the clone (a pid ns joined by
 /// path, a new time ns with its offsets), and the handles to go back.
-struct NsRestore {
+pub(super) struct NsRestore {
     pid: Option<OwnedFd>,
     time: Option<OwnedFd>,
 }
@@ -194,7 +200,14 @@ impl NsRestore {
         Ok(r)
     }
 
-    fn restore(self) -> Result<()> {
+    /// Join the pid namespace `fd` for the next clone (`exec`).
+    pub(super) fn join_pid(fd: &OwnedFd) -> Result<NsRestore> {
+        let r = NsRestore { pid: Some(open_ns("/proc/self/ns/pid")?), time: None };
+        setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| Error::os("join the container's pid namespace", e))?;
+        Ok(r)
+    }
+
+    pub(super) fn restore(self) -> Result<()> {
         if let Some(fd) = &self.pid {
             setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| Error::os("restore pid namespace", e))?;
         }
@@ -266,6 +279,7 @@ impl Parent<'_> {
                 }
                 Msg::Ready => return Ok(()),
                 Msg::Error(m) => return Err(Error::Init(m)),
+                Msg::HookFailed(m) => return Err(Error::HookFailed(m)),
                 other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
             }
         }

@@ -24,6 +24,19 @@ fn write_proc(path: &str, value: &str, field: &str) -> Result<()> {
         .map_err(|e| Error::Other(format!("{field}: write {value:?} to {path}: {e}")))
 }
 
+/// Join cgroups by writing "0" to their `tasks` / `cgroup.procs` files
+/// (opened by the parent with the host's credentials).
+pub fn join_cgroups(files: &[std::os::fd::OwnedFd]) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    for f in files {
+        let r = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
+        if r != 1 {
+            return Err(Error::os("join the container's cgroup", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 pub fn sysctl(spec: &Spec) -> Result<()> {
     let Some(map) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) else { return Ok(()) };
     let mut keys: Vec<&String> = map.keys().collect();
@@ -197,6 +210,30 @@ pub fn find_executable(p: &Process) -> Result<CString> {
     }
 }
 
+/// The process env, with HOME added when it has none, as runc does: the
+/// user's home from the container's /etc/passwd (read after the pivot),
+/// else "/".
+pub fn env_with_home(p: &Process) -> Vec<String> {
+    let mut env: Vec<String> = p.env().as_deref().unwrap_or(&[]).to_vec();
+    if env.iter().any(|e| e.starts_with("HOME=")) {
+        return env;
+    }
+    let uid = p.user().uid();
+    let home = fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|t| passwd_home(&t, uid))
+        .unwrap_or_else(|| "/".to_string());
+    env.push(format!("HOME={home}"));
+    env
+}
+
+fn passwd_home(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid) && !f[5].is_empty()).then(|| f[5].to_string())
+    })
+}
+
 pub fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>> {
     v.iter()
         .enumerate()
@@ -259,4 +296,17 @@ pub fn join_session_keyring(id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_from_passwd() {
+        let pw = "root:x:0:0:root:/root:/bin/sh\nweb:x:500:500::/srv/web:/bin/false\nbad line\n";
+        assert_eq!(passwd_home(pw, 0).as_deref(), Some("/root"));
+        assert_eq!(passwd_home(pw, 500).as_deref(), Some("/srv/web"));
+        assert_eq!(passwd_home(pw, 7), None);
+    }
 }

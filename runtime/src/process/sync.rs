@@ -24,6 +24,8 @@ pub enum Msg {
     Ready,
     /// Setup failed; init exits after sending this.
     Error(String),
+    /// A hook init runs failed; init exits after sending this.
+    HookFailed(String),
     // parent -> init
     MapsWritten,
     /// The hooks ran; carries the container's state for the hooks init

@@ -26,6 +26,12 @@ const NAMES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
+/// Every capability name berth knows, `CAP_`-prefixed, in kernel order
+/// (for `features`).
+pub fn names() -> impl Iterator<Item = String> {
+    NAMES.iter().map(|n| format!("CAP_{n}"))
+}
+
 /// Number of a capability name (with or without `CAP_`).
 pub fn number(name: &str) -> Option<u32> {
     let n = name.strip_prefix("CAP_").unwrap_or(name);

@@ -5,7 +5,7 @@
 //! this build does not know. runc ignores those, and so does berth (with a
 //! warning), instead of rejecting the whole config.
 
-use oci_spec::runtime::{Capability, Spec};
+use oci_spec::runtime::{Capability, Process, Spec};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -29,11 +29,29 @@ pub fn parse_spec(file: &str, data: &[u8]) -> Result<Spec, ConfigError> {
         .map_err(|e| ConfigError::whole_file(file, format!("invalid JSON: {e}")))?;
     check_version(&value).map_err(|f| f.in_file(file))?;
     drop_unknown_capabilities(file, &mut value);
+    spec_scheduler_flag_names(&mut value);
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         friendly_error(path, &e.inner().to_string()).in_file(file)
     })
+}
+
+/// Parse a process.json (`exec --process`): the config's `process` object,
+/// with unknown capabilities dropped as in config.json and the same checks.
+pub fn parse_process(file: &str, data: &[u8]) -> Result<Process, ConfigError> {
+    let value: Value = serde_json::from_slice(data)
+        .map_err(|e| ConfigError::whole_file(file, format!("invalid JSON: {e}")))?;
+    let mut root = serde_json::json!({ "process": value });
+    drop_unknown_capabilities(file, &mut root);
+    spec_scheduler_flag_names(&mut root);
+    let process: Process = serde_path_to_error::deserialize(root["process"].take()).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        friendly_error(path, &e.inner().to_string()).in_file(file)
+    })?;
+    super::validate::check_process_fields(&process).map_err(|f| f.in_file(file))?;
+    Ok(process)
 }
 
 fn check_version(root: &Value) -> Result<(), Fault> {
@@ -101,6 +119,29 @@ pub fn version_supported(v: &str) -> bool {
         && numeric(patch)
         && major == "1"
         && matches!(minor, "0" | "1" | "2" | "3")
+}
+
+/// oci-spec 0.10 spells two of the spec's scheduler flags differently
+/// (`SCHED_RESET_ON_FORK`, `SCHED_FLAG_D_L_OVERRUN`); map the spec's names
+/// (config.md: `SCHED_FLAG_RESET_ON_FORK`, `SCHED_FLAG_DL_OVERRUN`) onto
+/// them so that spec-conforming configs load.
+fn spec_scheduler_flag_names(root: &mut Value) {
+    let Some(flags) = root
+        .get_mut("process")
+        .and_then(|p| p.get_mut("scheduler"))
+        .and_then(|s| s.get_mut("flags"))
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for f in flags {
+        let mapped = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = Value::String(mapped.into());
+    }
 }
 
 /// Remove capability names oci-spec cannot represent from every set of

@@ -19,7 +19,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use load::{parse_spec, version_supported};
+pub use load::{parse_process, parse_spec, version_supported};
 pub use validate::validate_spec;
 
 /// A loaded, validated bundle.
@@ -92,6 +92,12 @@ impl Fault {
     pub(crate) fn in_file(self, file: &str) -> ConfigError {
         ConfigError::new(file, self.path, self.msg)
     }
+}
+
+/// The checks config.json's `process` gets, for `exec`'s process:
+/// `Err("process.cwd: ...")`.
+pub fn check_exec_process(p: &oci_spec::runtime::Process) -> Result<(), String> {
+    validate::check_process_fields(p).map_err(|f| format!("{}: {}", f.path, f.msg))
 }
 
 /// The name of the configuration file inside a bundle.

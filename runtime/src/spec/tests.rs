@@ -121,6 +121,15 @@ fn load_err(config: &Value) -> ConfigError {
     err
 }
 
+/// Load `config` from a fresh bundle and expect success.
+fn load_ok(config: &Value) {
+    let b = TempBundle::new();
+    b.write(config);
+    if let Err(e) = b.load() {
+        panic!("config should load: {e}");
+    }
+}
+
 /// Expect an error at exactly `path` whose message contains `msg`.
 #[track_caller]
 fn assert_err(config: &Value, path: &str, msg: &str) {
@@ -869,12 +878,43 @@ fn normalize_sysctl_keys() {
 // ---- mounts and devices ----
 
 #[test]
-fn mount_destination_absolute() {
+fn spec_scheduler_flag_names_load() {
+    let mut c = runc_spec();
+    c["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN"]});
+    load_ok(&c);
+}
+
+#[test]
+fn relative_mount_destination_is_accepted() {
+    // config.md: relative is deprecated but allowed, taken relative to "/".
     let mut c = runc_spec();
     c["mounts"][3]["destination"] = json!("tmp");
+    load_ok(&c);
+}
+
+#[test]
+fn masked_and_readonly_paths_must_be_absolute() {
+    let mut c = runc_spec();
+    c["linux"]["maskedPaths"] = json!(["/proc/kcore", "secret"]);
     let err = load_err(&c);
-    assert_eq!(err.path, "mounts[3].destination");
-    assert_eq!(err.msg, "\"tmp\" is not an absolute path");
+    assert_eq!(err.path, "linux.maskedPaths[1]");
+    let mut c = runc_spec();
+    c["linux"]["readonlyPaths"] = json!(["ro"]);
+    assert_eq!(load_err(&c).path, "linux.readonlyPaths[0]");
+}
+
+#[test]
+fn empty_annotation_key_is_an_error() {
+    let mut c = runc_spec();
+    c["annotations"] = json!({"": "v"});
+    assert_eq!(load_err(&c).path, "annotations");
+}
+
+#[test]
+fn intel_rdt_without_resctrl_is_an_error() {
+    let mut c = runc_spec();
+    c["linux"]["intelRdt"] = json!({"closID": "x"});
+    assert_eq!(load_err(&c).path, "linux.intelRdt");
 }
 
 #[test]

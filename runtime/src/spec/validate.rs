@@ -75,6 +75,11 @@ fn check_process(spec: &Spec) -> Check {
         .process()
         .as_ref()
         .ok_or_else(|| Fault::new("process", "required field is missing"))?;
+    check_process_fields(process)
+}
+
+/// The checks of `process` alone (also for `exec`'s process).
+pub(crate) fn check_process_fields(process: &oci_spec::runtime::Process) -> Check {
     match process.args().as_deref() {
         None | Some([]) => return Err(Fault::new("process.args", "must not be empty")),
         Some([first, ..]) if first.is_empty() => {
@@ -495,11 +500,39 @@ fn is_host_netns(path: &Path) -> Result<bool, String> {
 fn check_mounts(spec: &Spec) -> Check {
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
-            return Err(Fault::new(
-                format!("mounts[{i}].destination"),
-                not_absolute(m.destination()),
-            ));
+            // config.md: SHOULD be absolute; a relative one MAY be given and
+            // MUST be taken relative to "/" (deprecated). Mounts resolve
+            // inside the rootfs either way.
+            log::warn!(
+                "mounts[{i}].destination: {:?} is relative (deprecated); taken as relative to /",
+                m.destination()
+            );
         }
+    }
+    let linux = spec.linux().as_ref();
+    for (field, paths) in [
+        ("linux.maskedPaths", linux.and_then(|l| l.masked_paths().as_ref())),
+        ("linux.readonlyPaths", linux.and_then(|l| l.readonly_paths().as_ref())),
+    ] {
+        for (i, p) in paths.into_iter().flatten().enumerate() {
+            if !p.starts_with('/') {
+                return Err(Fault::new(format!("{field}[{i}]"), format!("{p:?} is not an absolute path")));
+            }
+        }
+    }
+    if spec.annotations().as_ref().is_some_and(|a| a.contains_key("")) {
+        return Err(Fault::new("annotations", "keys must not be empty"));
+    }
+    if linux.and_then(|l| l.intel_rdt().as_ref()).is_some() {
+        let resctrl = std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|t| t.lines().any(|l| l.split(" - ").nth(1).is_some_and(|r| r.starts_with("resctrl "))))
+            .unwrap_or(false);
+        let msg = if resctrl {
+            "Intel RDT (resctrl) is not supported by berth yet"
+        } else {
+            "no resctrl filesystem is mounted on this host"
+        };
+        return Err(Fault::new("linux.intelRdt", msg));
     }
     Ok(())
 }

@@ -1,0 +1,453 @@
+//! `berth exec`: run a process in a created or running container, as runc.
+//!
+//! The process comes from `--process FILE` or from the container's
+//! config.json `process` with the command line after the container id; the
+//! flags apply on top of either, and what the process leaves unset
+//! (capabilities, rlimits, no_new_privs, AppArmor profile, SELinux label)
+//! comes from the container's config. A foreground exec forwards signals and
+//! exits with the process's status (128+signal when killed); `--detach`
+//! returns once the process runs.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{Capabilities, Capability, Process};
+
+use crate::cgroups::{CgroupMount, ContainerCgroups};
+use crate::cli::ExecArgs;
+use crate::console::{self, HostTerminal};
+use crate::container::{StateDir, Status};
+use crate::error::{Error, Result};
+use crate::process::exec::{self as pexec, check_fds_open, pidfd_alive, Exec, Namespaces};
+use crate::security::caps;
+use crate::spec::{self, Bundle};
+
+use super::create::write_pid_file;
+use super::run::{forwarded, receive_tty, wait_forwarding};
+
+fn stopped(id: &str) -> Error {
+    Error::WrongState(format!("cannot exec in a stopped container (\"{id}\")"))
+}
+
+pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
+    let id = a.id.as_str();
+    // Before berth opens anything that could take those numbers.
+    check_fds_open(
+        3,
+        a.preserve_fds,
+        &format!("--preserve-fds {}", a.preserve_fds),
+    )?;
+    let dir = StateDir::open(root, id)?;
+    let state = dir.load_required()?;
+    match state.status(&dir.path) {
+        Status::Stopped => return Err(stopped(id)),
+        Status::Paused if !a.ignore_paused => {
+            return Err(Error::WrongState(format!(
+                "cannot exec in a paused container (\"{id}\"; use --ignore-paused to override)"
+            )))
+        }
+        _ => {}
+    }
+    let init = state.init_pidfd().ok_or_else(|| stopped(id))?;
+    let bundle = spec::load_bundle(&state.bundle)?;
+    let process = resolve_process(a, &bundle)?;
+    check_lsm(&process)?;
+    let terminal = process.terminal() == Some(true);
+    console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
+    let (cgroup_files, unified) = open_cgroup_files(&state.cgroups, &a.cgroup)?;
+    let namespaces = Namespaces::open(state.pid)?;
+    // init was alive when its pidfd was taken; still alive now means the
+    // namespaces above are its own, not those of a recycled pid.
+    if !pidfd_alive(&init) {
+        return Err(stopped(id));
+    }
+    log::debug!("exec in {id}: joining namespaces {:?}", namespaces.joined());
+    let (console_theirs, host) = match (terminal, a.detach, &a.console_socket) {
+        (true, true, Some(path)) => (Some(console::connect(path)?), None),
+        (true, false, _) => {
+            let host = HostTerminal::find()?;
+            let (ours, theirs) = console::pair()?;
+            (Some(theirs), Some((ours, host)))
+        }
+        _ => (None, None),
+    };
+    // Block what a foreground exec forwards, and SIGCHLD, before the process
+    // exists; it unblocks before execve.
+    let mut set = forwarded();
+    set.add(Signal::SIGCHLD);
+    if !a.detach {
+        set.thread_block()
+            .map_err(|e| Error::os("sigprocmask", e))?;
+    }
+    let started = pexec::start(Exec {
+        process: &process,
+        namespaces,
+        cgroup_files,
+        unified,
+        console: console_theirs.as_ref(),
+        preserve_fds: a.preserve_fds,
+        caps: caps::plan(&process),
+    })?;
+    drop(console_theirs);
+    let abort = |e: Error| {
+        let _ = kill(Pid::from_raw(started.pid), Signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(started.pid), None);
+        e
+    };
+    if let Some(pf) = &a.pid_file {
+        write_pid_file(pf, started.pid).map_err(abort)?;
+    }
+    // Let other commands at the container while the process runs.
+    drop(dir);
+    if a.detach {
+        return Ok(0);
+    }
+    let mut proxy = match host {
+        Some((ours, host)) => Some(receive_tty(ours, host).map_err(abort)?),
+        None => None,
+    };
+    let status = wait_forwarding(started.pid, started.pidfd.as_ref(), &set, proxy.as_mut());
+    drop(proxy);
+    let _ = set.thread_unblock();
+    status
+}
+
+/// The process to run: `--process FILE` or the config's process with the
+/// command line, then the flags, then the config's defaults.
+fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
+    let base = bundle.spec.process().as_ref().ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: process: required field is missing",
+            bundle.config_path.display()
+        ))
+    })?;
+    let mut p = match &a.process {
+        Some(file) => {
+            if !a.command.is_empty() {
+                return Err(Error::Usage(format!(
+                    "--process {}: no command may follow the container id as well",
+                    file.display()
+                )));
+            }
+            let data = fs::read(file).map_err(|e| Error::path("--process: read", file, e))?;
+            spec::parse_process(&file.display().to_string(), &data)?
+        }
+        None => {
+            if a.command.is_empty() {
+                return Err(Error::Usage(
+                    "exec: no command: give it after the container id, or give --process FILE"
+                        .into(),
+                ));
+            }
+            let mut p = base.clone();
+            p.set_args(Some(a.command.clone()));
+            p.set_terminal(Some(false));
+            p
+        }
+    };
+    // What the process leaves unset comes from the container (as runc).
+    if p.capabilities().is_none() {
+        p.set_capabilities(base.capabilities().clone());
+    }
+    if p.rlimits().as_ref().is_none_or(|r| r.is_empty()) {
+        p.set_rlimits(base.rlimits().clone());
+    }
+    if p.no_new_privileges().is_none() {
+        p.set_no_new_privileges(base.no_new_privileges());
+    }
+    if p.apparmor_profile().as_deref().is_none_or(str::is_empty) {
+        p.set_apparmor_profile(base.apparmor_profile().clone());
+    }
+    if p.selinux_label().as_deref().is_none_or(str::is_empty) {
+        p.set_selinux_label(base.selinux_label().clone());
+    }
+    apply_flags(a, &mut p)?;
+    crate::spec::check_exec_process(&p).map_err(|e| Error::Usage(format!("exec: {e}")))?;
+    Ok(p)
+}
+
+fn apply_flags(a: &ExecArgs, p: &mut Process) -> Result<()> {
+    if let Some(t) = a.tty {
+        p.set_terminal(Some(t));
+    }
+    if let Some(cwd) = &a.cwd {
+        if !cwd.is_absolute() {
+            return Err(Error::Usage(format!(
+                "--cwd {}: must be an absolute path",
+                cwd.display()
+            )));
+        }
+        p.set_cwd(cwd.clone());
+    }
+    if let Some(ap) = &a.apparmor {
+        p.set_apparmor_profile(Some(ap.clone()));
+    }
+    if let Some(l) = &a.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    if !a.cap.is_empty() {
+        add_caps(p, &a.cap)?;
+    }
+    for e in &a.env {
+        if !e.contains('=') || e.starts_with('=') {
+            return Err(Error::Usage(format!("--env {e:?}: expected KEY=VALUE")));
+        }
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(a.env.iter().cloned());
+    p.set_env(Some(dedup_env(env)));
+    if let Some(n) = a.no_new_privs {
+        p.set_no_new_privileges(Some(n));
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = parse_user(u)?;
+        p.user_mut().set_uid(uid);
+        if let Some(g) = gid {
+            p.user_mut().set_gid(g);
+        }
+    }
+    if !a.additional_gids.is_empty() {
+        let mut g = p.user().additional_gids().clone().unwrap_or_default();
+        g.extend(&a.additional_gids);
+        p.user_mut().set_additional_gids(Some(g));
+    }
+    Ok(())
+}
+
+/// `UID[:GID]`, numeric.
+fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
+    let bad = || Error::Usage(format!("--user {s:?}: expected UID[:GID] with numeric ids"));
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let uid = u.parse().map_err(|_| bad())?;
+    let gid = g.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
+}
+
+/// Later KEY=VALUE entries replace earlier ones in place (execve would
+/// otherwise see both, and getenv the first).
+fn dedup_env(env: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    let mut at: BTreeMap<String, usize> = BTreeMap::new();
+    for e in env {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string();
+        match at.get(&key) {
+            Some(&i) => out[i] = e,
+            None => {
+                at.insert(key, out.len());
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
+/// `--cap`: added to bounding, effective and permitted, and to ambient when
+/// the process has an inheritable set (runc's rule). A process without
+/// `capabilities` keeps everything berth has; adding changes nothing.
+fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
+    let mut add: Vec<Capability> = Vec::new();
+    for n in names {
+        let c: Capability = serde_json::from_value(serde_json::Value::String(n.clone()))
+            .map_err(|_| Error::Usage(format!("--cap {n:?}: unknown capability")))?;
+        add.push(c);
+    }
+    let Some(mut c) = p.capabilities().clone() else {
+        return Ok(());
+    };
+    let with = |set: &Option<Capabilities>| -> Option<Capabilities> {
+        let mut s = set.clone().unwrap_or_default();
+        s.extend(add.iter().copied());
+        Some(s)
+    };
+    c.set_bounding(with(c.bounding()));
+    c.set_effective(with(c.effective()));
+    c.set_permitted(with(c.permitted()));
+    if c.inheritable().is_some() {
+        c.set_ambient(with(c.ambient()));
+    }
+    p.set_capabilities(Some(c));
+    Ok(())
+}
+
+/// AppArmor and SELinux: berth applies neither; a profile or label is an
+/// error, worded for this host (runc fails the same way where they are off).
+fn check_lsm(p: &Process) -> Result<()> {
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
+        let on = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|s| s.trim() == "Y");
+        let why = if on {
+            "berth does not apply AppArmor profiles yet"
+        } else {
+            "AppArmor is not enabled on this host"
+        };
+        return Err(Error::Usage(format!(
+            "apparmor profile {profile:?} (--apparmor, process.apparmorProfile): {why}"
+        )));
+    }
+    if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
+        let on = Path::new("/sys/fs/selinux/enforce").exists();
+        let why = if on {
+            "berth does not apply SELinux labels yet"
+        } else {
+            "SELinux is not enabled on this host"
+        };
+        return Err(Error::Usage(format!(
+            "selinux label {label:?} (--process-label, process.selinuxLabel): {why}"
+        )));
+    }
+    Ok(())
+}
+
+/// runc's `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`: the key "" applies to
+/// every hierarchy. Paths are relative to the container's cgroup.
+fn parse_sub_cgroups(args: &[String]) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for arg in args {
+        let bad = |why: &str| Error::Usage(format!("--cgroup {arg:?}: {why}"));
+        let parts: Vec<&str> = arg.splitn(3, ':').collect();
+        let (ctrls, path) = match parts[..] {
+            [path] if args.len() == 1 => (vec![""], path),
+            [_] => {
+                return Err(bad(
+                    "missing CONTROLLER: prefix (needed when --cgroup is given more than once)",
+                ))
+            }
+            [ctrls, path] => (ctrls.split(',').collect(), path),
+            _ => return Err(bad("expected [CONTROLLER[,CONTROLLER]:]PATH")),
+        };
+        let path = clean_sub(path)
+            .ok_or_else(|| bad("the path must stay below the container's cgroup (no \"..\")"))?;
+        for c in ctrls {
+            if c.is_empty() && parts.len() == 2 {
+                return Err(bad("empty controller name"));
+            }
+            if out.insert(c.to_string(), path.clone()).is_some() {
+                return Err(bad(&format!("controller {c:?} given more than once")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn clean_sub(p: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Does `--cgroup CONTROLLER:` select hierarchy `m`?
+fn selects(m: &CgroupMount, ctrl: &str) -> bool {
+    if m.unified {
+        let enabled = fs::read_to_string(m.dir.join("cgroup.controllers")).unwrap_or_default();
+        return enabled.split_whitespace().any(|c| c == ctrl);
+    }
+    m.subsystems
+        .iter()
+        .any(|s| s == ctrl || s.strip_prefix("name=") == Some(ctrl))
+}
+
+/// What the process joins: the v1 `tasks` files it writes "0" to, and the
+/// v2 directory (CLONE_INTO_CGROUP) with its cgroup.procs as a fallback; of
+/// the container's cgroup, or of a sub-cgroup chosen by --cgroup (which
+/// must exist, as with runc).
+type CgroupJoin = (Vec<OwnedFd>, Option<(OwnedFd, OwnedFd)>);
+
+fn open_cgroup_files(cg: &ContainerCgroups, args: &[String]) -> Result<CgroupJoin> {
+    let subs = parse_sub_cgroups(args)?;
+    for ctrl in subs.keys().filter(|k| !k.is_empty()) {
+        if !cg.mounts.iter().any(|m| selects(m, ctrl)) {
+            return Err(Error::Usage(format!(
+                "--cgroup: unknown controller {ctrl:?} (not a hierarchy of this container)"
+            )));
+        }
+    }
+    let mut tasks = Vec::with_capacity(cg.mounts.len());
+    let mut unified = None;
+    for m in &cg.mounts {
+        let sub = subs
+            .iter()
+            .find(|(k, _)| !k.is_empty() && selects(m, k))
+            .or_else(|| subs.get_key_value(""));
+        let dir = match sub {
+            Some((_, p)) => m.dir.join(p),
+            None => m.dir.clone(),
+        };
+        let what = if sub.is_some() {
+            "--cgroup: open"
+        } else {
+            "open"
+        };
+        let open = |p: &Path, flags: i32, write: bool| -> Result<OwnedFd> {
+            fs::OpenOptions::new()
+                .read(!write)
+                .write(write)
+                .custom_flags(flags)
+                .open(p)
+                .map(OwnedFd::from)
+                .map_err(|e| Error::path(what, p, e))
+        };
+        if m.unified {
+            let d = open(&dir, libc::O_DIRECTORY | libc::O_CLOEXEC, false)?;
+            unified = Some((d, open(&dir.join("cgroup.procs"), libc::O_CLOEXEC, true)?));
+        } else {
+            tasks.push(open(&dir.join("tasks"), libc::O_CLOEXEC, true)?);
+        }
+    }
+    Ok((tasks, unified))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subs(args: &[&str]) -> Result<BTreeMap<String, PathBuf>> {
+        parse_sub_cgroups(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn sub_cgroup_arguments() {
+        assert_eq!(subs(&["a/b"]).unwrap().get(""), Some(&PathBuf::from("a/b")));
+        let m = subs(&["cpu,cpuacct:x", "memory:/y"]).unwrap();
+        assert_eq!(m.get("cpu"), Some(&PathBuf::from("x")));
+        assert_eq!(m.get("cpuacct"), Some(&PathBuf::from("x")));
+        assert_eq!(m.get("memory"), Some(&PathBuf::from("y")));
+        assert!(subs(&["a:b:c"]).is_err());
+        assert!(subs(&["memory:x", "y"]).is_err());
+        assert!(subs(&["memory:x", "memory:y"]).is_err());
+        assert!(subs(&[",cpu:x"]).is_err());
+        assert!(subs(&["../escape"]).is_err());
+        assert!(subs(&["cpu:a/../../b"]).is_err());
+    }
+
+    #[test]
+    fn users() {
+        assert_eq!(parse_user("1000").unwrap(), (1000, None));
+        assert_eq!(parse_user("1000:10").unwrap(), (1000, Some(10)));
+        assert!(parse_user("abc").is_err());
+        assert!(parse_user("1:x").is_err());
+    }
+
+    #[test]
+    fn env_later_wins_in_place() {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            dedup_env(v(&["A=1", "B=2", "A=3", "C"])),
+            v(&["A=3", "B=2", "C"])
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! `berth features`: the runtime-spec Features structure (features.md),
+//! built from the tables the code itself uses, so it cannot drift: the
+//! accepted `ociVersion` range (spec::version_supported), hook kinds (hooks),
+//! mount options (rootfs::options), namespace types (namespaces), capability
+//! names (security::caps).
+
+use oci_spec::runtime::LinuxNamespaceType;
+use serde_json::{json, Value};
+
+use crate::error::Result;
+use crate::hooks::HookKind;
+
+/// The lowest `ociVersion` berth accepts; the highest is [`crate::OCI_VERSION`].
+const OCI_VERSION_MIN: &str = "1.0.0";
+
+/// Every hook kind. The match below fails to compile when a kind is added
+/// to `HookKind` and not here.
+const HOOKS: [HookKind; 6] = [
+    HookKind::Prestart,
+    HookKind::CreateRuntime,
+    HookKind::CreateContainer,
+    HookKind::StartContainer,
+    HookKind::Poststart,
+    HookKind::Poststop,
+];
+
+#[allow(dead_code)]
+fn all_hooks_listed(k: HookKind) {
+    match k {
+        HookKind::Prestart
+        | HookKind::CreateRuntime
+        | HookKind::CreateContainer
+        | HookKind::StartContainer
+        | HookKind::Poststart
+        | HookKind::Poststop => {}
+    }
+}
+
+/// Every namespace type (`namespaces::flag` maps each to its clone flag);
+/// the match fails to compile when oci-spec adds one.
+const NAMESPACES: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::Cgroup,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Time,
+];
+
+#[allow(dead_code)]
+fn all_namespaces_listed(t: LinuxNamespaceType) {
+    match t {
+        LinuxNamespaceType::Cgroup
+        | LinuxNamespaceType::Ipc
+        | LinuxNamespaceType::Mount
+        | LinuxNamespaceType::Network
+        | LinuxNamespaceType::Pid
+        | LinuxNamespaceType::User
+        | LinuxNamespaceType::Uts
+        | LinuxNamespaceType::Time => {}
+    }
+}
+
+/// `linux.seccomp`. berth does not load seccomp filters yet; the security
+/// work replaces this body with one call that reports its filter compiler's
+/// actions, operators, architectures and flags.
+fn seccomp() -> Value {
+    json!({"enabled": false})
+}
+
+pub fn features_json() -> Value {
+    let mut mount_options: Vec<&str> = crate::rootfs::options::known_options().collect();
+    mount_options.sort_unstable();
+    json!({
+        "ociVersionMin": OCI_VERSION_MIN,
+        "ociVersionMax": crate::OCI_VERSION,
+        "hooks": HOOKS.iter().map(|k| k.name()).collect::<Vec<_>>(),
+        "mountOptions": mount_options,
+        "linux": {
+            "namespaces": NAMESPACES.iter().map(|t| crate::namespaces::type_name(*t)).collect::<Vec<_>>(),
+            "capabilities": crate::security::caps::names().collect::<Vec<_>>(),
+            // One directory per mounted hierarchy, v1 and v2 alike; the
+            // systemd driver is refused (--systemd-cgroup).
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            "seccomp": seccomp(),
+            // exec refuses profiles and labels (commands::exec::check_lsm).
+            "apparmor": {"enabled": false},
+            "selinux": {"enabled": false},
+            // rootfs::options refuses "idmap".
+            "mountExtensions": {"idmap": {"enabled": false}},
+        },
+    })
+}
+
+pub fn features() -> Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&features_json()).expect("features serialize")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_range_is_accepted() {
+        // features.md: the runtime MUST accept both as ociVersion.
+        assert!(crate::spec::version_supported(OCI_VERSION_MIN));
+        assert!(crate::spec::version_supported(crate::OCI_VERSION));
+    }
+
+    #[test]
+    fn lists_come_from_the_code() {
+        let f = features_json();
+        assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
+        assert_eq!(f["linux"]["namespaces"].as_array().unwrap().len(), 8);
+        let caps = f["linux"]["capabilities"].as_array().unwrap();
+        assert!(caps
+            .iter()
+            .all(|c| crate::security::caps::number(c.as_str().unwrap()).is_some()));
+        let opts = f["mountOptions"].as_array().unwrap();
+        assert!(opts
+            .iter()
+            .all(|o| crate::rootfs::options::MountOptions::parse(&[o.as_str().unwrap()]).is_ok()));
+        // Every namespace name is one config.json accepts.
+        for n in f["linux"]["namespaces"].as_array().unwrap() {
+            let t: LinuxNamespaceType = serde_json::from_value(n.clone()).unwrap();
+            assert_eq!(crate::namespaces::type_name(t), n.as_str().unwrap());
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! Terminals (`process.terminal: true`).
+//!
+//! The pty is created by the container process itself (init, or the process
+//! `exec` starts) once its root is the container's: it opens the container's
+//! `/dev/ptmx`, so the pty lives in the container's devpts instance. Its
+//! slave becomes the process's stdio and controlling terminal (init also gets
+//! it bind-mounted on `/dev/console`); its master goes out over a unix socket
+//! with SCM_RIGHTS, as runc does:
+//!
+//! ```text
+//!  berth                          container process
+//!  ─────                          ─────────────────
+//!  connect(--console-socket)      [after pivot / after joining the mount ns]
+//!   or socketpair (foreground)    open /dev/ptmx, unlock, TIOCGPTPEER → slave
+//!  clone ───────────────────────▶ consoleSize, chown slave to process.user,
+//!                                 [init: bind slave on /dev/console]
+//!              (name, master fd) ◀ sendmsg SCM_RIGHTS; close master
+//!                                 slave → 0, 1, 2; TIOCSCTTY
+//! ```
+//!
+//! With `--console-socket` the caller (containerd, conmon, ...) receives the
+//! master. A foreground `run` or `exec` without one receives it itself and
+//! runs a [`Proxy`]: berth's terminal in raw mode (restored on exit), bytes
+//! copied both ways, SIGWINCH turned into a resize of the pty.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// The name sent with the master fd (runc sends the master's path too).
+const MASTER_NAME: &[u8] = b"/dev/ptmx";
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// runc's rules for `--console-socket`: needed exactly when the process has
+/// a terminal and berth detaches (`create`, `run -d`, `exec -d`); a
+/// foreground `run`/`exec` proxies the terminal itself.
+pub fn check_flags(terminal: bool, detached: bool, socket: Option<&Path>) -> Result<()> {
+    match (terminal, detached, socket) {
+        (true, true, None) => Err(Error::Usage(
+            "process.terminal is true and berth detaches (create, run -d, exec -d): \
+             give --console-socket to receive the terminal"
+                .into(),
+        )),
+        (false, _, Some(_)) => Err(Error::Usage(
+            "--console-socket: the process has no terminal (process.terminal is false; exec takes -t)".into(),
+        )),
+        (true, false, Some(_)) => Err(Error::Usage(
+            "--console-socket: only for a detached container or process (create, run -d, exec -d); \
+             in the foreground berth proxies the terminal itself"
+                .into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Connect to the `--console-socket` (a SOCK_STREAM unix socket, as runc
+/// dials it).
+pub fn connect(path: &Path) -> Result<OwnedFd> {
+    let err = |e: io::Error| Error::Usage(format!("--console-socket {}: {e}", path.display()));
+    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
+        .map_err(err)?;
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let bytes = path.as_os_str().as_bytes();
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if bytes.len() >= addr.sun_path.len() {
+        return Err(err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "socket path too long",
+        )));
+    }
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    loop {
+        let r = unsafe {
+            libc::connect(
+                fd.as_raw_fd(),
+                (&addr as *const libc::sockaddr_un).cast(),
+                len,
+            )
+        };
+        if r == 0 {
+            return Ok(fd);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(err(e));
+        }
+    }
+}
+
+/// A connected pair for a foreground `run`/`exec`: (berth's end, the
+/// container process's end).
+pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    cvt(unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    })
+    .map_err(|e| Error::os("console socketpair", e))?;
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Send `fd` with `name` as the payload (SCM_RIGHTS).
+pub fn send_fd(sock: BorrowedFd, name: &[u8], fd: BorrowedFd) -> io::Result<()> {
+    let mut cmsg = [0u64; 4];
+    let mut iov = libc::iovec {
+        iov_base: name.as_ptr() as *mut _,
+        iov_len: name.len(),
+    };
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_iov = &mut iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = cmsg.as_mut_ptr().cast();
+    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&hdr);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
+    }
+    loop {
+        let r = unsafe { libc::sendmsg(sock.as_raw_fd(), &hdr, libc::MSG_NOSIGNAL) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Receive one fd sent with [`send_fd`].
+pub fn recv_fd(sock: BorrowedFd) -> io::Result<OwnedFd> {
+    let mut buf = [0u8; 4096];
+    let mut cmsg = [0u64; 8];
+    loop {
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = cmsg.as_mut_ptr().cast();
+        hdr.msg_controllen = std::mem::size_of_val(&cmsg);
+        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        unsafe {
+            let c = libc::CMSG_FIRSTHDR(&hdr);
+            if !c.is_null()
+                && (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_RIGHTS
+            {
+                let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
+                return Ok(OwnedFd::from_raw_fd(fd));
+            }
+        }
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "no terminal fd received from the container",
+        ));
+    }
+}
+
+/// What the container process needs to make its terminal.
+pub struct InContainer<'a> {
+    /// Where the master goes.
+    pub socket: BorrowedFd<'a>,
+    /// `process.consoleSize` (height, width); applied when both are non-zero.
+    pub size: Option<(u16, u16)>,
+    /// The uid the slave is given (the process's user), as runc does, so a
+    /// non-root user can use its terminal.
+    pub owner: u32,
+    /// Bind the slave on /dev/console (init only).
+    pub mount_console: bool,
+}
+
+/// In the container process, with the container's root as "/": make the pty,
+/// send its master, make the slave stdio and the controlling terminal. The
+/// caller must already be a session leader (setsid).
+pub fn setup_in_container(t: &InContainer) -> Result<()> {
+    let err = |what: &str, e: io::Error| Error::os(format!("process.terminal: {what}"), e);
+    let master = cvt(unsafe {
+        libc::open(
+            c"/dev/ptmx".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })
+    .map_err(|e| {
+        err(
+            "open /dev/ptmx in the container (is devpts mounted at /dev/pts?)",
+            e,
+        )
+    })?;
+    let master = unsafe { OwnedFd::from_raw_fd(master) };
+    let unlock: libc::c_int = 0;
+    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })
+        .map_err(|e| err("unlockpt", e))?;
+    let mut n: libc::c_uint = 0;
+    cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })
+        .map_err(|e| err("ptsname", e))?;
+    // The slave through the master, never by a path the container controls.
+    let slave = cvt(unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    })
+    .map_err(|e| err("open the pty slave (TIOCGPTPEER)", e))?;
+    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    if let Some((h, w)) = t.size.filter(|(h, w)| *h != 0 && *w != 0) {
+        set_size(
+            master.as_fd(),
+            &libc::winsize {
+                ws_row: h,
+                ws_col: w,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            },
+        )
+        .map_err(|e| Error::os("process.consoleSize: TIOCSWINSZ", e))?;
+    }
+    if t.owner != 0 {
+        let r = unsafe { libc::fchown(slave.as_raw_fd(), t.owner, u32::MAX) };
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            // Not mapped in this user namespace: leave it, as runc does.
+            if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EPERM)) {
+                return Err(err("chown the pty slave to process.user.uid", e));
+            }
+        }
+    }
+    if t.mount_console {
+        mount_console(n)?;
+    }
+    send_fd(t.socket, MASTER_NAME, master.as_fd())
+        .map_err(|e| err("send the pty master over the console socket", e))?;
+    drop(master);
+    for target in 0..3 {
+        cvt(unsafe { libc::dup3(slave.as_raw_fd(), target, 0) })
+            .map_err(|e| err("dup the pty slave to stdio", e))?;
+    }
+    drop(slave);
+    cvt(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) })
+        .map_err(|e| err("make the pty the controlling terminal", e))?;
+    Ok(())
+}
+
+/// Bind /dev/pts/N on /dev/console (made, mode 0666, when missing).
+fn mount_console(n: libc::c_uint) -> Result<()> {
+    let console = c"/dev/console";
+    let fd = unsafe {
+        libc::open(
+            console.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0o666,
+        )
+    };
+    if fd >= 0 {
+        unsafe {
+            libc::fchmod(fd, 0o666);
+            libc::close(fd);
+        }
+    } else {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EEXIST) {
+            return Err(Error::os("process.terminal: create /dev/console", e));
+        }
+    }
+    let src = CString::new(format!("/dev/pts/{n}")).expect("no NUL");
+    let r = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            console.as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        return Err(Error::os(
+            format!(
+                "process.terminal: bind {} on /dev/console",
+                src.to_string_lossy()
+            ),
+            io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
+fn get_size(fd: BorrowedFd) -> io::Result<libc::winsize> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
+    Ok(ws)
+}
+
+fn set_size(fd: BorrowedFd, ws: &libc::winsize) -> io::Result<()> {
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) }).map(drop)
+}
+
+fn is_tty(fd: RawFd) -> bool {
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// berth's own terminal, for a foreground `run -t` / `exec -t` without a
+/// console socket. Restores its settings when dropped.
+pub struct HostTerminal {
+    /// One of berth's stdio fds, or /dev/tty opened.
+    fd: RawFd,
+    _owned: Option<OwnedFd>,
+    saved: Option<libc::termios>,
+}
+
+impl HostTerminal {
+    /// stderr, stdout or stdin, whichever is a terminal (as runc looks), else
+    /// the controlling terminal through /dev/tty.
+    pub fn find() -> Result<HostTerminal> {
+        for fd in [2, 1, 0] {
+            if is_tty(fd) {
+                return Ok(HostTerminal {
+                    fd,
+                    _owned: None,
+                    saved: None,
+                });
+            }
+        }
+        let fd = cvt(unsafe { libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
+            .map_err(|e| {
+                Error::Usage(format!(
+                    "process.terminal: berth's stdin, stdout and stderr are not terminals and /dev/tty: {e} \
+                     (give --console-socket and --detach, or run berth on a terminal)"
+                ))
+            })?;
+        Ok(HostTerminal {
+            fd,
+            _owned: Some(unsafe { OwnedFd::from_raw_fd(fd) }),
+            saved: None,
+        })
+    }
+
+    fn set_raw(&mut self) -> io::Result<()> {
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        cvt(unsafe { libc::tcgetattr(self.fd, &mut t) })?;
+        let saved = t;
+        unsafe { libc::cfmakeraw(&mut t) };
+        cvt(unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &t) })?;
+        self.saved = Some(saved);
+        Ok(())
+    }
+}
+
+impl Drop for HostTerminal {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, t) };
+        }
+    }
+}
+
+/// Copies berth's stdin to the pty master and the master to berth's stdout,
+/// from the single-threaded wait loop of a foreground `run`/`exec`.
+pub struct Proxy {
+    master: OwnedFd,
+    host: HostTerminal,
+    /// Input read from stdin, not yet written to the master.
+    pending: Vec<u8>,
+    stdin_open: bool,
+    master_open: bool,
+    stdout_open: bool,
+}
+
+/// Indexes of the proxy's entries in a poll set.
+pub struct PollSlots {
+    stdin: Option<usize>,
+    master: Option<usize>,
+}
+
+impl Proxy {
+    /// Take over `master` (made non-blocking, sized like berth's terminal,
+    /// which goes raw: the container's pty does the line discipline).
+    pub fn start(master: OwnedFd, mut host: HostTerminal) -> Result<Proxy> {
+        let m = master.as_raw_fd();
+        let fl = unsafe { libc::fcntl(m, libc::F_GETFL) };
+        cvt(unsafe { libc::fcntl(m, libc::F_SETFL, fl | libc::O_NONBLOCK) })
+            .map_err(|e| Error::os("terminal master: O_NONBLOCK", e))?;
+        host.set_raw()
+            .map_err(|e| Error::os("set berth's terminal to raw mode", e))?;
+        let p = Proxy {
+            master,
+            host,
+            pending: Vec::new(),
+            stdin_open: true,
+            master_open: true,
+            stdout_open: true,
+        };
+        p.resize();
+        Ok(p)
+    }
+
+    /// Give the pty the size of berth's terminal (at start and on SIGWINCH;
+    /// the kernel then signals the container's foreground process group).
+    pub fn resize(&self) {
+        let host = unsafe { BorrowedFd::borrow_raw(self.host.fd) };
+        if let Ok(ws) = get_size(host) {
+            if ws.ws_row != 0 || ws.ws_col != 0 {
+                let _ = set_size(self.master.as_fd(), &ws);
+            }
+        }
+    }
+
+    /// Add the fds to wait for to a poll set.
+    pub fn add_to(&self, fds: &mut Vec<libc::pollfd>) -> PollSlots {
+        let mut slots = PollSlots {
+            stdin: None,
+            master: None,
+        };
+        if self.stdin_open && self.pending.is_empty() {
+            slots.stdin = Some(fds.len());
+            fds.push(libc::pollfd {
+                fd: 0,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        if self.master_open {
+            let mut events = libc::POLLIN;
+            if !self.pending.is_empty() {
+                events |= libc::POLLOUT;
+            }
+            slots.master = Some(fds.len());
+            fds.push(libc::pollfd {
+                fd: self.master.as_raw_fd(),
+                events,
+                revents: 0,
+            });
+        }
+        slots
+    }
+
+    /// Move what poll said is ready.
+    pub fn on_ready(&mut self, fds: &[libc::pollfd], slots: &PollSlots) {
+        if let Some(i) = slots.stdin {
+            if fds[i].revents != 0 {
+                self.read_stdin();
+            }
+        }
+        if let Some(i) = slots.master {
+            let r = fds[i].revents;
+            if r & libc::POLLOUT != 0 {
+                self.flush_input();
+            }
+            if r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                self.copy_output();
+            }
+        }
+    }
+
+    /// After the process exited: copy what is left in the pty.
+    pub fn drain(&mut self) {
+        if self.master_open {
+            self.copy_output();
+        }
+    }
+
+    fn read_stdin(&mut self) {
+        let mut buf = [0u8; 4096];
+        let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            self.pending.extend_from_slice(&buf[..n as usize]);
+            self.flush_input();
+        } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // EOF (or a broken stdin): the container keeps its terminal, as with runc.
+            self.stdin_open = false;
+        }
+    }
+
+    fn flush_input(&mut self) {
+        while !self.pending.is_empty() {
+            let n = unsafe {
+                libc::write(
+                    self.master.as_raw_fd(),
+                    self.pending.as_ptr().cast(),
+                    self.pending.len(),
+                )
+            };
+            if n > 0 {
+                self.pending.drain(..n as usize);
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return,
+                _ => {
+                    self.pending.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn copy_output(&mut self) {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n =
+                unsafe { libc::read(self.master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n > 0 {
+                self.write_stdout(&buf[..n as usize]);
+                continue;
+            }
+            if n < 0 {
+                match io::Error::last_os_error().kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => return,
+                    _ => {}
+                }
+            }
+            // EOF or EIO: every slave is closed.
+            self.master_open = false;
+            return;
+        }
+    }
+
+    fn write_stdout(&mut self, mut data: &[u8]) {
+        while self.stdout_open && !data.is_empty() {
+            let n = unsafe { libc::write(1, data.as_ptr().cast(), data.len()) };
+            if n > 0 {
+                data = &data[n as usize..];
+                continue;
+            }
+            match io::Error::last_os_error().kind() {
+                _ if n == 0 => self.stdout_open = false,
+                io::ErrorKind::Interrupted => {}
+                io::ErrorKind::WouldBlock => {
+                    // A non-blocking stdout shared with the caller: wait.
+                    let mut p = libc::pollfd {
+                        fd: 1,
+                        events: libc::POLLOUT,
+                        revents: 0,
+                    };
+                    unsafe { libc::poll(&mut p, 1, -1) };
+                }
+                _ => self.stdout_open = false,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_socket_rules_are_runcs() {
+        let p = Some(Path::new("/s"));
+        assert!(check_flags(true, true, p).is_ok());
+        assert!(check_flags(true, false, None).is_ok());
+        assert!(check_flags(false, true, None).is_ok());
+        assert!(check_flags(false, false, None).is_ok());
+        assert!(check_flags(true, true, None).is_err());
+        assert!(check_flags(false, true, p).is_err());
+        assert!(check_flags(true, false, p).is_err());
+    }
+
+    #[test]
+    fn fd_goes_over_the_socket_with_its_name() {
+        let (a, b) = pair().unwrap();
+        let f = std::fs::File::open("/proc/self/stat").unwrap();
+        send_fd(a.as_fd(), MASTER_NAME, f.as_fd()).unwrap();
+        let got = recv_fd(b.as_fd()).unwrap();
+        let (s1, s2) = (
+            std::fs::metadata(format!("/proc/self/fd/{}", f.as_raw_fd())).unwrap(),
+            std::fs::metadata(format!("/proc/self/fd/{}", got.as_raw_fd())).unwrap(),
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((s1.dev(), s1.ino()), (s2.dev(), s2.ino()));
+        drop(a);
+        assert!(recv_fd(b.as_fd()).is_err(), "EOF is an error, not a hang");
+    }
+}
