@@ -246,12 +246,13 @@ impl Resources {
             }
         }
         if let Some(b) = r.block_io() {
-            if let Some(w) = b.weight().filter(|w| !update || *w != 0) {
+            // 0 is "not set", at create too (Docker sends it; runc skips it).
+            if let Some(w) = b.weight().filter(|w| *w != 0) {
                 check_weight("blockIO.weight", w)?;
                 self.blkio_weight = w;
             }
             if !update {
-                if let Some(w) = b.leaf_weight() {
+                if let Some(w) = b.leaf_weight().filter(|w| *w != 0) {
                     check_weight("blockIO.leafWeight", w)?;
                     self.blkio_leaf_weight = w;
                 }
@@ -541,6 +542,16 @@ mod tests {
         assert_eq!(rules.last().unwrap().v1_line(), "c 10:229 rwm");
         assert!(crate::cgroups::devices::allowed(&rules, 'c', 10, 229, "rw"));
         assert!(!crate::cgroups::devices::allowed(&rules, 'c', 1, 11, "r"));
+    }
+
+    #[test]
+    fn docker_zeros_at_create_are_unset() {
+        let r = res(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0}, "memory": {"limit": 0, "swap": 0},
+            "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""}}));
+        let out = Resources::from_spec(Some(&r), &[], false).unwrap();
+        let mut plain = out.clone();
+        plain.devices = None;
+        assert_eq!(plain, Resources::default());
     }
 
     #[test]

@@ -79,9 +79,8 @@ impl State {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        // The freezer is the truth when it can be read (as runc); the
-        // recorded flag otherwise.
-        if self.cgroups.driver().frozen().unwrap_or(self.paused) {
+        // Paused by `pause` (the flag), or frozen by anyone (the freezer).
+        if self.paused || self.cgroups.driver().frozen().unwrap_or(false) {
             return Status::Paused;
         }
         if dir.join(EXEC_FIFO).exists() {
