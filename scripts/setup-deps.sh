@@ -6,7 +6,9 @@
 # and podman (the client tests, integration/tests/{docker,podman}.rs, start
 # their own daemons; the packages' services are kept from starting), procps
 # (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
-# tests), and a Rust toolchain if
+# tests), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
+# from linux-image-amd64 is downloaded and unpacked into
+# target/cgroup-v2-vm/kernel), and a Rust toolchain if
 # there is no cargo (Debian's cargo-web/rustc-web, which install /usr/bin/cargo
 # and /usr/bin/rustc). Package lists are updated only when an install needs it.
 #
@@ -19,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 qemu-system-x86 cpio)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -68,3 +70,25 @@ if $rust_from_debian; then
     log "Rust toolchain from Debian (cargo-web, rustc-web): binaries in /usr/bin, which is on PATH"
 fi
 log "cargo: $(cargo --version) ($(command -v cargo))"
+
+# The cgroup v2 VM test boots Debian's kernel: fetch the package that
+# linux-image-amd64 depends on and unpack vmlinuz and two modules.
+kdir=$(cd "$here/.." && pwd)/target/cgroup-v2-vm/kernel
+if [ ! -f "$kdir/vmlinuz" ]; then
+    mkdir -p "$kdir"
+    dl=$(mktemp -d)
+    trap 'rm -rf "$dl" "${aptlog:-}"' EXIT
+    kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    if [ -z "$kpkg" ]; then
+        apt-get update -q >/dev/null 2>&1 || die "apt-get update failed"
+        kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+    fi
+    [ -n "$kpkg" ] || die "cannot resolve linux-image-amd64 to a kernel package"
+    log "downloading $kpkg for the cgroup v2 VM test"
+    (cd "$dl" && chown _apt "$dl" 2>/dev/null; apt-get download -q "$kpkg" >/dev/null 2>&1) || die "apt-get download $kpkg failed"
+    dpkg -x "$dl"/*.deb "$dl/x" || die "dpkg -x $kpkg failed"
+    cp "$dl"/x/boot/vmlinuz-* "$kdir/vmlinuz.tmp"
+    find "$dl/x/lib/modules" \( -name bfq.ko -o -name loop.ko \) -exec cp {} "$kdir/" \;
+    mv "$kdir/vmlinuz.tmp" "$kdir/vmlinuz"
+    log "kernel for the VM test: $kdir/vmlinuz ($kpkg)"
+fi

@@ -6,8 +6,9 @@
 # Steps: scripts/setup-deps.sh, cargo build --workspace (debug), then
 # cargo test --workspace (unit tests, and the integration suite in
 # integration/, which runs target/<arch>-unknown-linux-gnu/debug/berth), then
-# scripts/conformance.sh (the OCI conformance suite against its baseline).
-# Exits non-zero and names the step that failed.
+# scripts/conformance.sh (the OCI conformance suite against its baseline),
+# then scripts/test-cgroup-v2.sh (the cgroup v2 tests in a qemu VM). Exits
+# non-zero and names the step that failed.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -32,4 +33,5 @@ find_cargo || { log "FAILED at step: find cargo"; exit 1; }
 step "build (cargo build --workspace)" cargo build --workspace
 step "test (cargo test --workspace)" cargo test --workspace
 step "conformance (scripts/conformance.sh, against the baseline)" scripts/conformance.sh
+step "cgroup v2 tests in a VM (scripts/test-cgroup-v2.sh)" scripts/test-cgroup-v2.sh
 log "all steps passed"

@@ -108,6 +108,71 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+    /// Change a container's resource limits (zero or absent values are left as they are).
+    Update(UpdateArgs),
+    /// Freeze every process of a container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Print a container's stats and OOM events as JSON lines.
+    Events {
+        /// Print the stats once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Time between stats events (Go duration: 5s, 500ms, 1m).
+        #[arg(long, default_value = "5s", value_name = "D")]
+        interval: String,
+        id: String,
+    },
+}
+
+/// `update`: runc's flags. Memory sizes take runc's units (512m, 1g) or -1.
+#[derive(Debug, Args, Default)]
+pub struct UpdateArgs {
+    /// JSON resources (linux.resources form) from FILE, or `-` for stdin.
+    #[arg(short, long, value_name = "FILE")]
+    pub resources: Option<String>,
+    #[arg(long = "blkio-weight", value_name = "N")]
+    pub blkio_weight: Option<u16>,
+    #[arg(long = "cpu-period", value_name = "US")]
+    pub cpu_period: Option<u64>,
+    #[arg(long = "cpu-quota", value_name = "US", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    #[arg(long = "cpu-burst", value_name = "US")]
+    pub cpu_burst: Option<u64>,
+    #[arg(long = "cpu-share", visible_alias = "cpu-shares", value_name = "N")]
+    pub cpu_share: Option<u64>,
+    #[arg(long = "cpu-rt-period", value_name = "US")]
+    pub cpu_rt_period: Option<u64>,
+    #[arg(long = "cpu-rt-runtime", value_name = "US", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    #[arg(long = "cpuset-cpus", value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    #[arg(long = "cpuset-mems", value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    #[arg(long = "cpu-idle", value_name = "0|1")]
+    pub cpu_idle: Option<i64>,
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    #[arg(long = "memory-reservation", value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    #[arg(long = "memory-swap", value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Obsolete in runc; refused.
+    #[arg(long = "kernel-memory", hide = true)]
+    pub kernel_memory: Option<String>,
+    /// Obsolete in runc; refused.
+    #[arg(long = "kernel-memory-tcp", hide = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Intel RDT (not supported).
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT (not supported).
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
+    pub id: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -1,7 +1,24 @@
-//! The container's cgroup, minimal: a directory at the container's cgroup
-//! path in every mounted hierarchy (v1 controllers, named v1 hierarchies, and
-//! the v2 unified hierarchy), joined by init and removed on delete.
-//! Resource limits arrive with the resource-control work.
+//! The container's cgroups: a directory at the container's cgroup path in
+//! every mounted hierarchy (v1 controllers, named v1 hierarchies, and the
+//! v2 unified hierarchy), joined by init and removed on delete, and the
+//! resource layer behind one trait, [`Driver`]: [`v1::V1`] on legacy and
+//! hybrid hosts, [`v2::V2`] when the unified hierarchy is the only one.
+//!
+//! Files: `resources.rs` (the spec's `linux.resources` in runc's form, and
+//! runc's v1 <-> v2 conversions), `devices.rs` (device rules),
+//! `devices_bpf.rs` (the v2 eBPF device program), `v1.rs`, `v2.rs`,
+//! `stats.rs` (runc's `events --stats` JSON), `events.rs` (OOM watch).
+
+pub mod devices;
+pub mod devices_bpf;
+pub mod events;
+mod fsutil;
+pub mod resources;
+pub mod stats;
+pub mod v1;
+pub mod v2;
+
+pub use resources::{FieldError, Resources};
 
 use std::fs;
 use std::io;
@@ -52,7 +69,9 @@ impl CgroupMount {
 pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
     for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         let mut r = right.split_whitespace();
         let fstype = r.next().unwrap_or("");
         let _source = r.next();
@@ -62,17 +81,27 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
             None => continue,
         };
         match fstype {
-            "cgroup2" => out.push(Hierarchy { mountpoint: mountpoint.into(), subsystems: vec![], unified: true }),
+            "cgroup2" => out.push(Hierarchy {
+                mountpoint: mountpoint.into(),
+                subsystems: vec![],
+                unified: true,
+            }),
             "cgroup" => {
                 let subsystems = sopts
                     .split(',')
                     .filter(|o| {
-                        !matches!(*o, "rw" | "ro" | "noprefix" | "xattr" | "clone_children" | "cpuset_v2_mode" | "favordynmods")
-                            && !o.starts_with("release_agent=")
+                        !matches!(
+                            *o,
+                            "rw" | "ro" | "noprefix" | "xattr" | "clone_children" | "cpuset_v2_mode" | "favordynmods"
+                        ) && !o.starts_with("release_agent=")
                     })
                     .map(str::to_string)
                     .collect();
-                out.push(Hierarchy { mountpoint: mountpoint.into(), subsystems, unified: false });
+                out.push(Hierarchy {
+                    mountpoint: mountpoint.into(),
+                    subsystems,
+                    unified: false,
+                });
             }
             _ => {}
         }
@@ -103,8 +132,8 @@ pub fn unescape_mountinfo(s: &str) -> String {
 
 /// The hierarchies mounted in this mount namespace.
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let text = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
+    let text =
+        fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
     Ok(parse_mountinfo(&text))
 }
 
@@ -112,7 +141,9 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
 fn own_path(cgroup_text: &str, h: &Hierarchy) -> String {
     for line in cgroup_text.lines() {
         let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
         if h.unified {
             if ctrls.is_empty() {
                 return path.to_string();
@@ -136,7 +167,11 @@ fn clean(path: &str) -> Result<String> {
     for c in path.split('/') {
         match c {
             "" | "." => {}
-            ".." => return Err(Error::Usage(format!("linux.cgroupsPath: \"{path}\" must not contain \"..\""))),
+            ".." => {
+                return Err(Error::Usage(format!(
+                    "linux.cgroupsPath: \"{path}\" must not contain \"..\""
+                )))
+            }
             c => parts.push(c),
         }
     }
@@ -161,6 +196,33 @@ pub struct Join {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ContainerCgroups {
     pub mounts: Vec<CgroupMount>,
+    /// What was applied (merged into by `update`).
+    #[serde(default, skip_serializing_if = "resources_unset")]
+    pub resources: Resources,
+}
+
+fn resources_unset(r: &Resources) -> bool {
+    r.only_devices()
+}
+
+/// What a cgroup driver does for a container.
+pub trait Driver {
+    /// Apply `r` to the container's cgroup (new, or running for `update`).
+    fn apply(&self, r: &Resources) -> Result<(), FieldError>;
+    /// Freeze or thaw, returning once the kernel says it is done.
+    fn set_frozen(&self, frozen: bool) -> Result<()>;
+    /// The freezer's state now.
+    fn frozen(&self) -> Result<bool>;
+    /// Usage figures for `events --stats`.
+    fn stats(&self) -> Result<stats::Stats>;
+    /// A handle that becomes readable on an OOM event.
+    fn oom_watch(&self) -> Result<events::OomWatch>;
+}
+
+/// `rdma.max` line: `mlx4_0 hca_handle=2 hca_object=max`.
+pub(crate) fn rdma_line(dev: &str, l: &resources::RdmaLimit) -> String {
+    let v = |x: Option<u32>| x.map_or("max".to_string(), |v| v.to_string());
+    format!("{dev} hca_handle={} hca_object={}", v(l.hca_handles), v(l.hca_objects))
 }
 
 impl ContainerCgroups {
@@ -170,8 +232,9 @@ impl ContainerCgroups {
     pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
         let hs = hierarchies()?;
         let own = match cgroups_path {
-            Some(p) if !p.starts_with('/') && !p.is_empty() => fs::read_to_string("/proc/self/cgroup")
-                .map_err(|e| Error::path("read", "/proc/self/cgroup", e))?,
+            Some(p) if !p.starts_with('/') && !p.is_empty() => {
+                fs::read_to_string("/proc/self/cgroup").map_err(|e| Error::path("read", "/proc/self/cgroup", e))?
+            }
             _ => String::new(),
         };
         if let Some(p) = cgroups_path {
@@ -192,15 +255,52 @@ impl ContainerCgroups {
                 return Err(Error::Usage("linux.cgroupsPath: must not be the root cgroup".into()));
             }
             let dir = h.mountpoint.join(path.trim_start_matches('/'));
-            mounts.push(CgroupMount { mountpoint: h.mountpoint, subsystems: h.subsystems, unified: h.unified, path, dir });
+            mounts.push(CgroupMount {
+                mountpoint: h.mountpoint,
+                subsystems: h.subsystems,
+                unified: h.unified,
+                path,
+                dir,
+            });
         }
-        Ok(ContainerCgroups { mounts })
+        Ok(ContainerCgroups {
+            mounts,
+            resources: Resources::default(),
+        })
+    }
+
+    /// True on a cgroup v2 only host (the unified hierarchy is all there is).
+    pub fn is_v2(&self) -> bool {
+        !self.mounts.is_empty() && self.mounts.iter().all(|m| m.unified)
+    }
+
+    /// The driver for this host's layout.
+    pub fn driver(&self) -> Box<dyn Driver + '_> {
+        if self.is_v2() {
+            Box::new(v2::V2 {
+                dir: &self.mounts[0].dir,
+            })
+        } else {
+            Box::new(v1::V1 { cg: self })
+        }
+    }
+
+    /// Apply `r` (at create: to the new, empty cgroup, before init joins)
+    /// and remember it.
+    pub fn apply(&mut self, r: Resources) -> Result<(), FieldError> {
+        self.driver().apply(&r)?;
+        let mut stored = r;
+        stored.devices = None;
+        self.resources = stored;
+        Ok(())
     }
 
     /// Create the directories. On failure, what was created is removed.
     pub fn create(&self) -> Result<()> {
+        let v2 = self.is_v2();
         for (i, m) in self.mounts.iter().enumerate() {
-            if let Err(e) = create_dir(m) {
+            let r = if v2 { create_dir_v2(m) } else { create_dir(m) };
+            if let Err(e) = r {
                 for done in &self.mounts[..i] {
                     let _ = fs::remove_dir(&done.dir);
                 }
@@ -292,6 +392,45 @@ fn create_dir(m: &CgroupMount) -> io::Result<()> {
     Ok(())
 }
 
+/// mkdir -p on a v2-only host, with every available controller enabled in
+/// the ancestors' cgroup.subtree_control (the container's own directory is
+/// a leaf and enables none). A controller the kernel refuses is left out;
+/// a resource that needs it then fails naming its field.
+fn create_dir_v2(m: &CgroupMount) -> io::Result<()> {
+    let mut dir = m.mountpoint.clone();
+    let comps: Vec<&str> = m.path.split('/').filter(|c| !c.is_empty()).collect();
+    for (i, comp) in comps.iter().enumerate() {
+        enable_controllers(&dir)?;
+        dir.push(comp);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && i + 1 < comps.len() => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn enable_controllers(dir: &Path) -> io::Result<()> {
+    let avail = fs::read_to_string(dir.join("cgroup.controllers"))?;
+    let on = fs::read_to_string(dir.join("cgroup.subtree_control"))?;
+    let missing: Vec<&str> = avail
+        .split_whitespace()
+        .filter(|c| !on.split_whitespace().any(|o| o == *c))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<String> = missing.iter().map(|c| format!("+{c}")).collect();
+    if fsutil::write(dir, "cgroup.subtree_control", &all.join(" ")).is_err() {
+        for c in all {
+            let _ = fsutil::write(dir, "cgroup.subtree_control", &c);
+        }
+    }
+    Ok(())
+}
+
 fn remove_dir_retry(dir: &Path) -> io::Result<()> {
     let mut delay = std::time::Duration::from_micros(200);
     for _ in 0..40 {
@@ -335,12 +474,30 @@ mod tests {
     #[test]
     fn own_path_matches_controllers() {
         let cg = "4:memory:/a/b\n2:cpu,cpuacct:/c\n0::/u\n";
-        let mem = Hierarchy { mountpoint: "/m".into(), subsystems: vec!["memory".into()], unified: false };
-        let cpu = Hierarchy { mountpoint: "/c".into(), subsystems: vec!["cpuacct".into(), "cpu".into()], unified: false };
-        let u = Hierarchy { mountpoint: "/u".into(), subsystems: vec![], unified: true };
+        let mem = Hierarchy {
+            mountpoint: "/m".into(),
+            subsystems: vec!["memory".into()],
+            unified: false,
+        };
+        let cpu = Hierarchy {
+            mountpoint: "/c".into(),
+            subsystems: vec!["cpuacct".into(), "cpu".into()],
+            unified: false,
+        };
+        let u = Hierarchy {
+            mountpoint: "/u".into(),
+            subsystems: vec![],
+            unified: true,
+        };
         assert_eq!(own_path(cg, &mem), "/a/b");
         assert_eq!(own_path(cg, &cpu), "/c");
         assert_eq!(own_path(cg, &u), "/u");
+    }
+
+    #[test]
+    fn rdma_lines() {
+        let l = resources::RdmaLimit { hca_handles: Some(3), hca_objects: None };
+        assert_eq!(rdma_line("mlx5_0", &l), "mlx5_0 hca_handle=3 hca_object=max");
     }
 
     #[test]

@@ -70,14 +70,17 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
         _ => (None, None),
     };
     let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
-    let cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
+    let mut cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
         .map_err(|e| config_error(&bundle, e))?;
+    let resources = crate::cgroups::resources::from_bundle(&bundle).map_err(|e| config_error(&bundle, e))?;
     log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
     let mut undo = Undo { dir: Some(dir), cgroups: None };
     cgroups.create()?;
     log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
     undo.cgroups = Some(cgroups.clone());
+    // Before init exists: it joins a cgroup that is already limited.
+    cgroups.apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))?;
     let dir = undo.dir.as_ref().unwrap();
     mkfifo(&dir.fifo_path())?;
 

@@ -40,8 +40,13 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
     }
     if let Some(fd) = &pidfd {
         let _ = crate::sys::pidfd_send_signal(fd, libc::SIGKILL);
+    }
+    // Frozen tasks (v1) only die once thawed.
+    if state.paused || state.cgroups.driver().frozen().unwrap_or(false) {
+        state.cgroups.driver().set_frozen(false)?;
+    }
+    if let Some(fd) = &pidfd {
         let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // A frozen (paused) container dies once thawed; 10 s is generous.
         let r = unsafe { libc::poll(&mut p, 1, 10_000) };
         if r == 0 {
             return Err(Error::Other(format!(

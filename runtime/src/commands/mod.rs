@@ -3,15 +3,19 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod exec;
 pub mod features;
 pub mod kill;
 pub mod list;
+pub mod pause;
 pub mod ps;
+pub mod resume;
 pub mod run;
 pub mod spec;
 pub mod start;
 pub mod state;
+pub mod update;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
@@ -65,5 +69,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
         Command::Features => features::features().map(|_| 0),
         Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
+        Command::Update(a) => update::update(root, &a).map(|_| 0),
+        Command::Pause { id } => pause::pause(root, &id).map(|_| 0),
+        Command::Resume { id } => resume::resume(root, &id).map(|_| 0),
+        Command::Events { stats, interval, id } => events::events(root, &id, stats, &interval),
     }
 }

@@ -17,6 +17,14 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
     match state.status(&dir.path) {
         Status::Created => match start_created(&dir, &state) {
             Ok(()) => Ok(()),
+            // init reported its failure and is exiting: let it finish, so
+            // that the check below sees it gone.
+            Err(e @ Error::Init(_)) if wait_exit(&state) => {
+                if let Err(d) = super::delete::destroy(dir, &state) {
+                    log::warn!("cleanup after failed start: {d}");
+                }
+                Err(e)
+            }
             // A hook failed, or init died before the program ran: the
             // container is stopped; the spec's lifecycle goes on with
             // destroy and the poststop hooks (runtime.md, steps 7, 9, 12, 13).
@@ -30,6 +38,14 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         },
         s => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
     }
+}
+
+/// Wait (up to 2 s) until init has exited; true when it has.
+fn wait_exit(state: &State) -> bool {
+    let Some(fd) = state.init_pidfd() else { return true };
+    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    unsafe { libc::poll(&mut p, 1, 2000) };
+    !state.init_alive()
 }
 
 /// Open exec.fifo and wait for init's byte together with its pidfd, so a

@@ -47,7 +47,7 @@ pub struct State {
     pub poststart: Vec<Hook>,
     #[serde(default)]
     pub poststop: Vec<Hook>,
-    /// Set by `pause` (resource-control work); `false` until then.
+    /// Set by `pause`, cleared by `resume`; `status` reads the freezer.
     #[serde(default)]
     pub paused: bool,
 }
@@ -79,7 +79,8 @@ impl State {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if self.paused {
+        // Paused by `pause` (the flag), or frozen by anyone (the freezer).
+        if self.paused || self.cgroups.driver().frozen().unwrap_or(false) {
             return Status::Paused;
         }
         if dir.join(EXEC_FIFO).exists() {
