@@ -66,7 +66,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Delete { force, id } => delete::delete(root, &id, force).map(|_| 0),
         Command::List { quiet, format } => list::list(root, quiet, format).map(|_| 0),
         Command::Exec(a) => exec::exec(root, &a),
-        Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
+        Command::Spec { bundle, rootless, seccomp_default } => spec::spec(&bundle, rootless, seccomp_default).map(|_| 0),
         Command::Features => features::features().map(|_| 0),
         Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
         Command::Update(a) => update::update(root, &a).map(|_| 0),
