@@ -120,72 +120,12 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
 
 /// Send `fd` with `name` as the payload (SCM_RIGHTS).
 pub fn send_fd(sock: BorrowedFd, name: &[u8], fd: BorrowedFd) -> io::Result<()> {
-    let mut cmsg = [0u64; 4];
-    let mut iov = libc::iovec {
-        iov_base: name.as_ptr() as *mut _,
-        iov_len: name.len(),
-    };
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_iov = &mut iov;
-    hdr.msg_iovlen = 1;
-    hdr.msg_control = cmsg.as_mut_ptr().cast();
-    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&hdr);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd.as_raw_fd());
-    }
-    loop {
-        let r = unsafe { libc::sendmsg(sock.as_raw_fd(), &hdr, libc::MSG_NOSIGNAL) };
-        if r >= 0 {
-            return Ok(());
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
+    crate::sys::send_with_fd(sock.as_raw_fd(), name, fd.as_raw_fd()).map(drop)
 }
 
 /// Receive one fd sent with [`send_fd`].
 pub fn recv_fd(sock: BorrowedFd) -> io::Result<OwnedFd> {
-    let mut buf = [0u8; 4096];
-    let mut cmsg = [0u64; 8];
-    loop {
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = cmsg.as_mut_ptr().cast();
-        hdr.msg_controllen = std::mem::size_of_val(&cmsg);
-        let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        unsafe {
-            let c = libc::CMSG_FIRSTHDR(&hdr);
-            if !c.is_null()
-                && (*c).cmsg_level == libc::SOL_SOCKET
-                && (*c).cmsg_type == libc::SCM_RIGHTS
-            {
-                let fd = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd);
-                return Ok(OwnedFd::from_raw_fd(fd));
-            }
-        }
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "no terminal fd received from the container",
-        ));
-    }
+    crate::sys::recv_fd(sock.as_raw_fd())
 }
 
 /// What the container process needs to make its terminal.
