@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install, idempotently and quietly, what building and testing berth need on
 # Debian 12: a C toolchain, pkg-config, busybox-static (test bundles), runc
-# and crun (benchmark and conformance comparison), libseccomp-dev, docker.io
+# and crun (benchmark and conformance comparison), libseccomp-dev, containerd
+# 1.6 (and 2.1 from sid, see containerd-sid.sh) for the shim's tests, docker.io
 # and podman (the client tests, integration/tests/{docker,podman}.rs, start
 # their own daemons; the packages' services are kept from starting), procps
 # (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
@@ -20,7 +21,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev docker.io podman procps iproute2 qemu-system-x86 cpio)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 qemu-system-x86 cpio)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -61,6 +62,9 @@ else
 fi
 
 [ -x /bin/busybox ] || die "/bin/busybox missing although busybox-static is installed"
+# The shim's tests also run containerd 2.1, from Debian sid (private apt
+# configuration, unpacked into a cache dir; the system stays on bookworm).
+"$here/containerd-sid.sh"
 if $rust_from_debian; then
     find_cargo || die "cargo still not found after installing cargo-web"
     log "Rust toolchain from Debian (cargo-web, rustc-web): binaries in /usr/bin, which is on PATH"

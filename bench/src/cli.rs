@@ -25,6 +25,8 @@ OPTIONS:
                       which crun 1.8.1 refuses, the benchmark runs in a private
                       mount namespace without /sys/fs/cgroup/unified)
     --json FILE       also write the results (with every sample) as JSON
+    --seccomp FILE    put the JSON object in FILE (an OCI linux.seccomp, e.g.
+                      seccomp-profiles/default.json) into the bundle's config
     -h, --help        show this help
 
 Runtimes run interleaved (round-robin within each iteration). Metrics:
@@ -48,6 +50,7 @@ pub struct Options {
     pub idle_ms: u64,
     pub host_cgroups: bool,
     pub json: Option<PathBuf>,
+    pub seccomp: Option<PathBuf>,
 }
 
 /// What parsing asked for: run the benchmark, or print help.
@@ -65,6 +68,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         idle_ms: 100,
         host_cgroups: false,
         json: None,
+        seccomp: None,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -95,6 +99,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                 o.idle_ms = v.parse().map_err(|_| format!("--idle-ms: not a number: {v:?}"))?;
             }
             "--json" => o.json = Some(PathBuf::from(value("--json")?)),
+            "--seccomp" => o.seccomp = Some(PathBuf::from(value("--seccomp")?)),
             "--skip-missing" if inline.is_none() => o.skip_missing = true,
             "--host-cgroups" if inline.is_none() => o.host_cgroups = true,
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),

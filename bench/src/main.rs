@@ -75,8 +75,16 @@ fn real_main() -> Result<(), String> {
     runner::install_signal_handlers();
     let mut ws = Workspace::new()?;
     let bundle = ws.dir.join("bundle");
-    Bundle::create(&bundle, &["/bin/true"])
+    let mut b = Bundle::create(&bundle, &["/bin/true"])
         .map_err(|e| format!("making the busybox bundle in {}: {e}", bundle.display()))?;
+    if let Some(f) = &opts.seccomp {
+        let text = std::fs::read_to_string(f).map_err(|e| format!("--seccomp: read {}: {e}", f.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| format!("--seccomp: {}: invalid JSON: {e}", f.display()))?;
+        b.config["linux"]["seccomp"] = v;
+        b.write_config().map_err(|e| format!("--seccomp: write the bundle's config.json: {e}"))?;
+        println!("  bundle: linux.seccomp from {}", f.display());
+    }
     for (name, path) in chosen {
         let rt = Runtime::new(&name, path, &ws.dir)?;
         ws.runtimes.push(rt);

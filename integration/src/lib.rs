@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod clients;
+pub mod containerd;
 pub mod env;
 pub mod harness;
 pub mod host;

@@ -122,6 +122,17 @@ fn spec_writes_runcs_default_config() {
     );
     env.berth(&["spec", "--bundle", env.file("nowhere").to_str().unwrap()])
         .fails_with(&["nowhere"]);
+    // --seccomp-default embeds seccomp-profiles/default.json.
+    let sdir = env.file("specdir3");
+    fs::create_dir_all(&sdir).unwrap();
+    env.berth(&["spec", "--seccomp-default", "--bundle", sdir.to_str().unwrap()]).ok();
+    let sc: Value = serde_json::from_str(&fs::read_to_string(sdir.join("config.json")).unwrap()).unwrap();
+    let want: Value = serde_json::from_str(
+        &fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../seccomp-profiles/default.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sc["linux"]["seccomp"], want, "spec --seccomp-default must embed default.json");
+    assert!(ours["linux"]["seccomp"].is_null(), "plain spec has no seccomp");
     let Some(runc) = runc() else {
         eprintln!("runc is not installed; berth spec not compared with runc spec");
         return;
@@ -193,10 +204,17 @@ fn features_lists_what_berth_implements() {
     ] {
         assert!(ns.contains(&json!(n)), "{n} missing: {f}");
     }
-    assert_eq!(
-        f["linux"]["seccomp"]["enabled"], false,
-        "no seccomp in this build yet"
-    );
+    let sc = &f["linux"]["seccomp"];
+    assert_eq!(sc["enabled"], true, "seccomp: {sc}");
+    for (list, want) in [
+        ("actions", "SCMP_ACT_NOTIFY"),
+        ("operators", "SCMP_CMP_MASKED_EQ"),
+        ("archs", "SCMP_ARCH_X86_64"),
+        ("knownFlags", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+        ("supportedFlags", "SECCOMP_FILTER_FLAG_LOG"),
+    ] {
+        assert!(sc[list].as_array().is_some_and(|a| a.contains(&json!(want))), "{want} missing from seccomp.{list}: {sc}");
+    }
     let Some(runc) = runc() else {
         eprintln!("runc is not installed; features not compared with runc's");
         return;

@@ -86,6 +86,10 @@ pub enum Command {
         /// caller's ids, no network namespace, /sys bound, no cgroup limits.
         #[arg(long)]
         rootless: bool,
+        /// Embed berth's default seccomp profile (seccomp-profiles/default.json)
+        /// as linux.seccomp.
+        #[arg(long = "seccomp-default")]
+        seccomp_default: bool,
     },
     /// List the processes of a container: `ps` output (default `-ef`)
     /// limited to them, or their pids as JSON.

@@ -37,15 +37,24 @@ pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
     create_with(root, a, true)
 }
 
+/// [`create`] with explicit stdin/stdout/stderr fds for init (the shim's
+/// pipes), instead of berth's own.
+pub fn create_with_stdio(root: &Path, a: &CreateArgs, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
+    create_full(root, a, true, stdio)
+}
+
 /// `detached` is false for a foreground `run`, which proxies a terminal
 /// itself instead of sending it to `--console-socket`.
 pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Created> {
-    // Socket activation, as runc: fds 3 .. 3+LISTEN_FDS go first, then
-    // --preserve-fds. Checked before berth opens anything itself.
+    create_full(root, a, detached, None)
+}
+
+fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
+    check_inherited_fds(a)?;
     let listen = listen_fds();
-    check_fds_open(3, listen, "LISTEN_FDS")?;
-    check_fds_open(3 + listen as i32, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))?;
     let bundle = spec::load_bundle(&a.bundle)?;
+    // May re-execute berth from a sealed copy (CVE-2019-5736).
+    crate::security::seal::for_config(&bundle.spec)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     console::check_flags(terminal, detached, a.console_socket.as_deref())
         .map_err(|e| config_error(&bundle, e))?;
@@ -86,6 +95,7 @@ pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Create
         caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
         console_socket: console_theirs.as_ref(),
         extra_env: &extra_env,
+        stdio,
     });
     let init = match init {
         Ok(i) => i,
@@ -166,6 +176,16 @@ fn mkfifo(path: &Path) -> Result<()> {
 
 /// `LISTEN_FDS` when `LISTEN_PID` is berth's pid (systemd socket
 /// activation), else 0.
+/// Socket activation, as runc: fds 3 .. 3+LISTEN_FDS go first, then
+/// --preserve-fds; each must be open. Called before berth opens anything
+/// itself (dispatch does, before the exec trampoline's memfd exists), so a
+/// missing fd is reported as missing, never filled by one of berth's own.
+pub fn check_inherited_fds(a: &CreateArgs) -> Result<()> {
+    let listen = listen_fds();
+    check_fds_open(3, listen, "LISTEN_FDS")?;
+    check_fds_open(3 + listen as i32, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))
+}
+
 fn listen_fds() -> u32 {
     let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
     if !ours {

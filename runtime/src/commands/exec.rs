@@ -58,6 +58,14 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let bundle = spec::load_bundle(&state.bundle)?;
     let process = resolve_process(a, &bundle)?;
     check_lsm(&process)?;
+    // The container's seccomp filter applies to exec'd processes too (from
+    // the cache init's create filled).
+    let seccomp = crate::security::seccomp::prepare(&bundle, root)?;
+    if seccomp.as_ref().is_some_and(|f| f.notify()) {
+        return Err(Error::Usage(format!(
+            "exec in \"{id}\": its seccomp profile uses SCMP_ACT_NOTIFY, which exec does not support yet"
+        )));
+    }
     let terminal = process.terminal() == Some(true);
     console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
     let (cgroup_files, unified) = open_cgroup_files(&state.cgroups, &a.cgroup)?;
@@ -93,6 +101,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         console: console_theirs.as_ref(),
         preserve_fds: a.preserve_fds,
         caps: caps::plan(&process),
+        seccomp: seccomp.as_ref(),
     })?;
     drop(console_theirs);
     let abort = |e: Error| {

@@ -63,11 +63,9 @@ fn all_namespaces_listed(t: LinuxNamespaceType) {
     }
 }
 
-/// `linux.seccomp`. berth does not load seccomp filters yet; the security
-/// work replaces this body with one call that reports its filter compiler's
-/// actions, operators, architectures and flags.
+/// `linux.seccomp`: the filter compiler's own tables.
 fn seccomp() -> Value {
-    json!({"enabled": false})
+    crate::security::seccomp::profile::features()
 }
 
 pub fn features_json() -> Value {

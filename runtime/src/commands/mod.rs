@@ -48,6 +48,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let Some(cmd) = cli.command else {
         return Err(Error::Usage("no command given; see `berth --help`".into()));
     };
+    match &cmd {
+        Command::Create(a) => create::check_inherited_fds(a)?,
+        Command::Run(a) => create::check_inherited_fds(&a.create)?,
+        _ => {}
+    }
+    if matches!(cmd, Command::Create(_) | Command::Run(_)) {
+        // Before anything else: may re-execute berth (CVE-2019-5736).
+        crate::security::seal::prepare()?;
+    }
     match cmd {
         Command::Create(a) => create::create(root, &a).map(|_| 0),
         Command::Start { id } => start::start(root, &id).map(|_| 0),
@@ -57,7 +66,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Delete { force, id } => delete::delete(root, &id, force).map(|_| 0),
         Command::List { quiet, format } => list::list(root, quiet, format).map(|_| 0),
         Command::Exec(a) => exec::exec(root, &a),
-        Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
+        Command::Spec { bundle, rootless, seccomp_default } => spec::spec(&bundle, rootless, seccomp_default).map(|_| 0),
         Command::Features => features::features().map(|_| 0),
         Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
         Command::Update(a) => update::update(root, &a).map(|_| 0),

@@ -9,12 +9,15 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
+pub fn spec(bundle: &Path, rootless: bool, seccomp_default: bool) -> Result<()> {
     let path = bundle.join(crate::spec::CONFIG_FILE);
-    let mut text = serde_json::to_string_pretty(&default_spec(rootless, unsafe {
-        (libc::geteuid(), libc::getegid())
-    }))
-    .expect("the default spec serializes");
+    let mut spec = default_spec(rootless, unsafe { (libc::geteuid(), libc::getegid()) });
+    if seccomp_default {
+        let profile: Value = serde_json::from_str(crate::security::seccomp::default_profile_json())
+            .expect("seccomp-profiles/default.json is valid JSON (unit-tested)");
+        spec["linux"]["seccomp"] = profile;
+    }
+    let mut text = serde_json::to_string_pretty(&spec).expect("the default spec serializes");
     text.push('\n');
     let mut f = match fs::OpenOptions::new()
         .write(true)

@@ -102,6 +102,10 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
         }
     }
     if let Some(msg) = rest.strip_prefix(b"E") {
+        // init closes the fifo on its way out: wait until it has exited, so
+        // the caller sees it stopped.
+        let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        unsafe { libc::poll(&mut p, 1, 10_000) };
         return Err(Error::Init(format!(
             "container \"{}\" failed to start: {}",
             state.id,

@@ -144,6 +144,8 @@ pub struct Exec<'a> {
     pub preserve_fds: u32,
     /// process.capabilities as masks (None: keep what berth has).
     pub caps: Option<CapSets>,
+    /// The container's linux.seccomp filter (never a NOTIFY one).
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }
 
 /// The started process.
@@ -286,6 +288,12 @@ fn child(e: &Exec) -> Result<Never> {
     let argv = setup::cstrings(p.args().as_deref().unwrap_or(&[]), "process.args")?;
     let envp = setup::cstrings(&setup::env_with_home(p), "process.env")?;
 
+    // seccomp as init loads it: without no_new_privs it needs CAP_SYS_ADMIN,
+    // so before the capability drop; with it, last before execve.
+    let nnp = p.no_new_privileges() == Some(true);
+    if let Some(f) = e.seccomp.filter(|_| !nnp) {
+        f.load().map_err(|err| Error::os(format!("linux.seccomp: {}", f.describe()), err))?;
+    }
     if let Some(c) = &e.caps {
         caps::before_user_switch(c)?;
     }
@@ -301,10 +309,11 @@ fn child(e: &Exec) -> Result<Never> {
     {
         return Err(Error::os("set no_new_privs", io::Error::last_os_error()));
     }
-    // SECCOMP CALL SITE: the container's linux.seccomp filter is loaded here,
-    // after no_new_privs and right before execve, as init does (security work).
     setup::reset_signals();
     setup::fds_for_exec(e.preserve_fds)?;
+    if let Some(f) = e.seccomp.filter(|_| nnp) {
+        f.load().map_err(|err| Error::os(format!("linux.seccomp: {}", f.describe()), err))?;
+    }
     let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
     Err(Error::os(format!("exec {}", exe.to_string_lossy()), err))
 }

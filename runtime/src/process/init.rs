@@ -19,20 +19,30 @@ use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::caps;
+use crate::security::seccomp::{notify, Filter};
+use crate::security::{lsm, seal};
 use crate::sys::{self, Forked};
 
 pub(super) struct Init<'a> {
     pub l: &'a Launch<'a>,
     pub plan: &'a Plan,
     pub join_files: Vec<OwnedFd>,
-    /// Unlocked handle on the state dir, for exec.fifo.
-    pub state_fd: OwnedFd,
+    /// Unlocked handle on the state dir, for exec.fifo; closed once used
+    /// (a host directory must not be reachable through /proc/self/fd).
+    pub state_fd: Option<OwnedFd>,
     pub sock: OwnedFd,
     pub two_stage: bool,
     /// exec.fifo's write end once `start` opened it: held (CLOEXEC) until
     /// execve closes it, so `start` sees EOF exactly when the container's
     /// program runs; a failure before that is written into it.
     pub fifo: Option<OwnedFd>,
+    /// linux.seccomp, compiled by the parent.
+    pub seccomp: Option<&'a Filter>,
+    /// The sealed exec trampoline (CVE-2019-5736), numbered above the fds
+    /// the container keeps; None when berth itself runs sealed.
+    pub trampoline: Option<OwnedFd>,
+    /// process.apparmorProfile, on a host with AppArmor.
+    pub apparmor: Option<String>,
 }
 
 /// init's entry point: never returns.
@@ -62,6 +72,23 @@ pub(super) fn main(mut init: Init) -> ! {
 
 enum Never {}
 
+/// dup2 the given fds onto 0, 1, 2 (an fd already in place just loses
+/// CLOEXEC).
+fn set_stdio(fds: [std::os::fd::RawFd; 3]) -> Result<()> {
+    for (target, &fd) in fds.iter().enumerate() {
+        let target = target as i32;
+        let r = if fd == target {
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
+        } else {
+            unsafe { libc::dup2(fd, target) }
+        };
+        if r < 0 {
+            return Err(Error::os(format!("set up fd {target} of init"), std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 fn recv(sock: &OwnedFd) -> Result<Msg> {
     match sync::recv(sock, false) {
         Ok(Some((m, _))) => Ok(m),
@@ -77,6 +104,9 @@ fn send(sock: &OwnedFd, m: &Msg) -> Result<()> {
 fn run(init: &mut Init) -> Result<Never> {
     let spec = &init.l.bundle.spec;
     let plan = init.plan;
+    if let Some(fds) = init.l.stdio {
+        set_stdio(fds)?;
+    }
     // Not dumpable until execve: nothing in the container may open
     // /proc/<init>/exe or read its memory while berth's code runs here.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
@@ -169,6 +199,15 @@ fn run(init: &mut Init) -> Result<Never> {
     }
 
     setup::hostname(spec)?;
+    // Opened on the host's /proc, before the pivot; written just before execve.
+    let mut apparmor = match &init.apparmor {
+        Some(p) => Some((
+            lsm::open_apparmor_exec()
+                .map_err(|e| Error::os("process.apparmorProfile: open /proc/self/attr/exec", e))?,
+            p,
+        )),
+        None => None,
+    };
     rootfs::finish(&ro)?;
     let process = spec.process().as_ref().ok_or_else(|| Error::Other("config has no process".into()))?;
     if process.terminal() == Some(true) {
@@ -186,25 +225,55 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::io_priority(process)?;
     setup::personality(spec)?;
     setup::chdir(process)?;
+    cwd_inside_root(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
     let mut envp = setup::cstrings(&setup::env_with_home(process), "process.env")?;
     envp.extend(setup::cstrings(init.l.extra_env, "LISTEN_FDS")?);
 
+    // When seccomp is loaded. It should be as late as possible, so that
+    // init's own setup is not subject to the container's profile, but:
+    // - SCMP_ACT_NOTIFY: berth must pass the listener to the agent, and
+    //   only the `create`/`run` parent is still there, so the filter goes
+    //   on here, before Ready (init still has all its capabilities).
+    // - noNewPrivileges: right before execve, after every other step.
+    // - otherwise: seccomp(2) needs CAP_SYS_ADMIN (in init's user
+    //   namespace) without no_new_privs, and the capability drop and uid
+    //   switch may take it away: load just before them (after `start`),
+    //   so the capset/setuid/prctl calls that follow must be allowed by
+    //   the profile (they are in default.json).
+    let nnp = process.no_new_privileges() == Some(true);
+    let seccomp = init.seccomp;
+    if let Some(f) = seccomp.filter(|f| f.notify()) {
+        hand_over_listener(f, &init.sock)?;
+    }
+
     send(&init.sock, &Msg::Ready)?;
 
     // Block until `start` opens exec.fifo for reading.
+    let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
     let fifo = CString::new(EXEC_FIFO).unwrap();
-    let fd = unsafe { libc::openat(init.state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
     }
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    if unsafe { libc::write(fd.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+    let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
+    if (fd as u32) < 3 + init.l.preserve_fds {
+        // In a gap of the --preserve-fds range: it would leak into the container.
+        fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
+    }
+    if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
     }
-    init.fifo = Some(fd);
+    // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
+    // to run the poststart hooks after the startContainer hooks and the exec;
+    // a failure before that is written into it.
+    init.fifo = Some(fifo);
+    drop(state_fd);
 
+    if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
+        f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
+    }
     if let Some(c) = &init.l.caps {
         caps::before_user_switch(c)?;
     }
@@ -217,15 +286,91 @@ fn run(init: &mut Init) -> Result<Never> {
         let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
         hooks::run_hooks(HookKind::StartContainer, h.start_container().as_deref().unwrap_or(&[]), &json)?;
     }
-    if process.no_new_privileges() == Some(true) {
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
-        }
+    if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }
     setup::reset_signals();
+    if let Some(t) = seal::trampoline() {
+        // berth's own copy (init uses the duplicate above the kept fds); it
+        // may sit in the --preserve-fds range if the caller left a gap there.
+        unsafe { libc::close(t.as_raw_fd()) };
+    }
     setup::fds_for_exec(init.l.preserve_fds)?;
+    // Close, not only mark CLOEXEC: execve resolves the program, a #!
+    // interpreter and the ELF interpreter while CLOEXEC fds are still open,
+    // and a path through /proc/self/fd/N must not reach anything of the
+    // host's (CVE-2024-21626). Only stdio and --preserve-fds stay. The
+    // OwnedFds still naming these (the sync socket) are never dropped:
+    // init ends in execve or _exit. An exec error then goes to stderr.
+    if let Some((f, p)) = &mut apparmor {
+        lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
+    }
+    let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
+    keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
+    close_from(3 + init.l.preserve_fds, &keep)?;
+    if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {
+        f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
+    }
+    let shown = Path::new(exe.to_str().unwrap_or("?")).display().to_string();
+    if let Some(t) = &init.trampoline {
+        let err = seal::exec_via(t, &exe, &argv, &envp);
+        return Err(Error::os(format!("exec {shown} through berth's exec trampoline"), err));
+    }
     let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
-    Err(Error::os(format!("exec {}", Path::new(exe.to_str().unwrap_or("?")).display()), err))
+    Err(Error::os(format!("exec {shown}"), err))
+}
+
+/// SCMP_ACT_NOTIFY: load the filter and give its listener to berth, which
+/// sends it to the agent; wait until it has.
+fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
+    let listener = f
+        .load()
+        .map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?
+        .ok_or_else(|| Error::Other("linux.seccomp: the kernel returned no listener".into()))?;
+    send(sock, &Msg::SeccompListener)?;
+    notify::send_fd(sock, &listener).map_err(|e| Error::os("pass the seccomp listener to berth", e))?;
+    match recv(sock)? {
+        Msg::SeccompSent => Ok(()),
+        other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+    }
+}
+
+/// After chdir: the working directory must be inside the container's root.
+/// A cwd reached through an fd berth holds on a host directory
+/// (`/proc/self/fd/N`) would be outside it (CVE-2024-21626); the kernel's
+/// getcwd then answers a path that does not start with "/".
+fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
+    let mut buf = [0u8; 4096];
+    let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
+    // A path longer than a page (ENAMETOOLONG) cannot be checked: refused.
+    if r <= 0 || buf[0] != b'/' {
+        return Err(Error::Other(format!(
+            "process.cwd: {} is outside the container's root filesystem",
+            p.cwd().display()
+        )));
+    }
+    Ok(())
+}
+
+/// Close every fd from `first` up but those in `keep` (close_range, Linux
+/// 5.9). The kept ones are CLOEXEC: execve closes them.
+fn close_from(first: u32, keep: &[u32]) -> Result<()> {
+    let close = |lo: u32, hi: u32| {
+        if lo <= hi && unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
+            return Err(Error::os("close_range", std::io::Error::last_os_error()));
+        }
+        Ok(())
+    };
+    let mut keep: Vec<u32> = keep.iter().copied().filter(|k| *k >= first).collect();
+    keep.sort_unstable();
+    let mut lo = first;
+    for k in keep {
+        if k > lo {
+            close(lo, k - 1)?;
+        }
+        lo = lo.max(k + 1);
+    }
+    close(lo, u32::MAX)
 }
 
 fn request_maps(sock: &OwnedFd) -> Result<()> {

@@ -26,13 +26,18 @@
 //!                                                 hostname, rootfs::finish (pivot),
 //!                                                 rlimits, scheduler, ioprio,
 //!                                                 personality, cwd, find executable
+//!                                                 [SCMP_ACT_NOTIFY: load seccomp]
+//!                               SeccompListener ◀─ (then a datagram with the fd)
+//!  send it to listenerPath ─ SeccompSent ───────▶
 //!                                   Ready      ◀─
 //!  write state.json, exit (create)                open exec.fifo for writing: blocks
 //!  ...
 //!  `start`: open exec.fifo, poll it with the     write "0", keep the fifo open
-//!  pidfd, read "0", unlink it                     (CLOEXEC): user, groups, umask,
-//!                                                 startContainer hooks,
-//!                                                 no_new_privs, fds CLOEXEC, execve
+//!  pidfd, read "0", unlink it                     (CLOEXEC): [seccomp if no
+//!                                                 no_new_privs], user, groups, umask,
+//!                                                 startContainer hooks, no_new_privs,
+//!                                                 close fds, [seccomp if no_new_privs],
+//!                                                 execve (via the trampoline)
 //!  read to EOF (= execve closed the fifo;         on failure: write "E<message>"
 //!  "E<message>" = init failed, stopped)           into the fifo, exit
 //!  poststart hooks
@@ -84,6 +89,9 @@ pub struct Launch<'a> {
     pub console_socket: Option<&'a OwnedFd>,
     /// Appended to process.env (LISTEN_FDS, LISTEN_PID).
     pub extra_env: &'a [String],
+    /// Explicit stdin, stdout, stderr for init (dup2'd onto 0, 1, 2 first
+    /// thing in init); None: inherit berth's own. Used by the shim.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// A container init that is set up and blocked on exec.fifo.
@@ -112,6 +120,19 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
 
+    // Compiled (or taken from the cache) here, before the clone: init gets
+    // the BPF in its copy of our memory, and a bad profile fails early.
+    let root = l.state_dir.path.parent().unwrap_or(&l.state_dir.path);
+    let seccomp = crate::security::seccomp::prepare(l.bundle, root)?;
+    let apparmor = crate::security::lsm::check(l.bundle)?;
+    // The exec trampoline (CVE-2019-5736), above the fds the container keeps.
+    let trampoline = match crate::security::seal::trampoline() {
+        Some(fd) => Some(
+            crate::security::seal::dup_above(fd, 3 + l.preserve_fds as i32)
+                .map_err(|e| Error::os("duplicate the exec trampoline fd", e))?,
+        ),
+        None => None,
+    };
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
@@ -139,7 +160,18 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         Forked::Child => {
             drop(parent_sock);
             std::mem::forget(restore);
-            init::main(init::Init { l, plan: &plan, join_files, state_fd, sock: child_sock, two_stage, fifo: None })
+            init::main(init::Init {
+                l,
+                plan: &plan,
+                join_files,
+                state_fd: Some(state_fd),
+                sock: child_sock,
+                two_stage,
+                seccomp: seccomp.as_ref(),
+                trampoline,
+                apparmor,
+                fifo: None,
+            })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
@@ -277,12 +309,35 @@ impl Parent<'_> {
                     }
                     self.send(&Msg::HooksDone(state))?;
                 }
+                Msg::SeccompListener => {
+                    self.seccomp_listener()?;
+                    self.send(&Msg::SeccompSent)?;
+                }
                 Msg::Ready => return Ok(()),
                 Msg::Error(m) => return Err(Error::Init(m)),
                 Msg::HookFailed(m) => return Err(Error::HookFailed(m)),
                 other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
             }
         }
+    }
+
+    /// Pass init's seccomp listener on to linux.seccomp.listenerPath.
+    fn seccomp_listener(&self) -> Result<()> {
+        use crate::security::seccomp::notify;
+        let fd = notify::recv_fd(&self.sock).map_err(|e| Error::os("receive the seccomp listener from init", e))?;
+        let sc = self.l.bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+        let path = sc.and_then(|s| s.listener_path().as_deref()).ok_or_else(|| {
+            Error::Other("linux.seccomp.listenerPath: init sent a listener but none is configured".into())
+        })?;
+        let state = self.state();
+        let cps = notify::ContainerProcessState {
+            oci_version: crate::OCI_VERSION,
+            fds: vec![notify::SECCOMP_FD_NAME],
+            pid: state.pid,
+            metadata: sc.and_then(|s| s.listener_metadata().as_deref()),
+            state: &state,
+        };
+        notify::send_to_agent(path, &cps, &fd).map_err(|e| Error::Other(format!("linux.seccomp.listenerPath: {e}")))
     }
 
     fn send(&self, m: &Msg) -> Result<()> {

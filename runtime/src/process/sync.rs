@@ -26,8 +26,13 @@ pub enum Msg {
     Error(String),
     /// A hook init runs failed; init exits after sending this.
     HookFailed(String),
+    /// A seccomp filter with SCMP_ACT_NOTIFY is loaded: the next datagram
+    /// carries the listener fd (SCM_RIGHTS) for linux.seccomp.listenerPath.
+    SeccompListener,
     // parent -> init
     MapsWritten,
+    /// The seccomp listener reached the agent.
+    SeccompSent,
     /// The hooks ran; carries the container's state for the hooks init
     /// runs itself (createContainer, startContainer).
     HooksDone(OciState),

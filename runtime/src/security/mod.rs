@@ -1,4 +1,8 @@
-//! Process confinement applied by init: capabilities (and, with the
-//! security work, seccomp).
+//! Process confinement applied by init: capabilities, seccomp, AppArmor
+//! (`lsm`), and
+//! the sealing of berth's binary before a container is created.
 
 pub mod caps;
+pub mod lsm;
+pub mod seal;
+pub mod seccomp;

@@ -911,6 +911,16 @@ fn empty_annotation_key_is_an_error() {
 }
 
 #[test]
+fn unimplemented_linux_fields_are_refused() {
+    let mut c = runc_spec();
+    c["linux"]["netDevices"] = json!({"eth1": {}});
+    assert_eq!(load_err(&c).path, "linux.netDevices");
+    let mut c = runc_spec();
+    c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+    assert_eq!(load_err(&c).path, "linux.memoryPolicy");
+}
+
+#[test]
 fn intel_rdt_without_resctrl_is_an_error() {
     let mut c = runc_spec();
     c["linux"]["intelRdt"] = json!({"closID": "x"});

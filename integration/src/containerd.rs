@@ -1,0 +1,425 @@
+//! A private containerd per test, for the shim's tests: its own root, state,
+//! socket and config under a temp dir, `containerd-shim-berth-v2` on its
+//! PATH, a busybox image imported from an OCI archive made here (no
+//! registry), and `ctr` of the same version.
+//!
+//! Versions: 1.6 is Debian 12's `containerd` package (/usr/bin); 2.1 is
+//! Debian sid's, fetched by `scripts/containerd-sid.sh` into
+//! `$BERTH_CONTAINERD_SID_DIR` (default /var/cache/berth/containerd-sid).
+//! A missing version fails the test with the command that installs it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::harness::{find_bin, run_cmd, run_quiet, wait_until, Output};
+
+pub const IMAGE: &str = "docker.io/library/berth-busybox:latest";
+pub const RUNTIME: &str = "io.containerd.berth.v2";
+pub const SHIM: &str = "containerd-shim-berth-v2";
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Version {
+    V16,
+    V21,
+}
+
+impl Version {
+    /// The directory holding `containerd` and `ctr`.
+    pub fn bin_dir(self) -> PathBuf {
+        match self {
+            Version::V16 => PathBuf::from("/usr/bin"),
+            Version::V21 => {
+                let d = std::env::var_os("BERTH_CONTAINERD_SID_DIR").map(PathBuf::from);
+                d.unwrap_or_else(|| PathBuf::from("/var/cache/berth/containerd-sid"))
+                    .join("usr/bin")
+            }
+        }
+    }
+
+    fn check(self) -> PathBuf {
+        let d = self.bin_dir();
+        let out = Command::new(d.join("containerd")).arg("--version").output();
+        let v = match out {
+            Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
+            Err(e) => panic!(
+                "containerd {self:?} not found in {} ({e}): install it with `sudo scripts/setup-deps.sh` \
+                 (1.6: Debian's containerd package; 2.1: scripts/containerd-sid.sh)",
+                d.display()
+            ),
+        };
+        let want = match self {
+            Version::V16 => " 1.6.",
+            Version::V21 => " 2.1.",
+        };
+        assert!(
+            v.contains(want),
+            "{}/containerd is not containerd{want}x: {v}",
+            d.display()
+        );
+        d
+    }
+}
+
+/// Make the busybox image as an OCI archive under `dir` (kept with the
+/// containerd's own files, so it goes when they go).
+pub fn image_archive(dir: &Path) -> PathBuf {
+    let work = dir.join("image");
+    let rootfs = work.join("rootfs");
+    crate::bundle::make_busybox_rootfs(&rootfs).expect("busybox rootfs");
+    let out = work.join("busybox-oci.tar");
+    make_oci_archive(&rootfs, &work.join("layout"), &out);
+    out
+}
+
+fn sha256_file(path: &Path) -> String {
+    let o = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("run sha256sum");
+    assert!(o.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// Store `path` as a blob; returns (digest, size).
+fn add_blob(layout: &Path, path: &Path) -> (String, u64) {
+    let digest = sha256_file(path);
+    let size = fs::metadata(path).unwrap().len();
+    fs::rename(path, layout.join("blobs/sha256").join(&digest)).unwrap();
+    (format!("sha256:{digest}"), size)
+}
+
+/// An OCI image layout (one uncompressed layer) as a tar archive.
+pub fn make_oci_archive(rootfs: &Path, layout: &Path, out: &Path) {
+    fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    let tmp = layout.join("tmp");
+    let st = Command::new("tar")
+        .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+        .arg(rootfs)
+        .arg("-cf")
+        .arg(&tmp)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(st.success(), "tar the image layer");
+    let (layer, layer_size) = add_blob(layout, &tmp);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer]}
+    });
+    fs::write(&tmp, config.to_string()).unwrap();
+    let (config, config_size) = add_blob(layout, &tmp);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}]
+    });
+    fs::write(&tmp, manifest.to_string()).unwrap();
+    let (manifest, manifest_size) = add_blob(layout, &tmp);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest, "size": manifest_size,
+            "annotations": {"io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": "latest"}}]
+    });
+    fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(layout)
+        .arg("-cf")
+        .arg(out)
+        .args(["oci-layout", "index.json", "blobs"])
+        .status()
+        .unwrap();
+    assert!(st.success(), "tar the OCI layout");
+}
+
+/// A running private containerd; dropping it stops it and removes
+/// everything it and its shims left.
+pub struct Containerd {
+    pub version: Version,
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+    /// The containerd namespace (unique per test and test process: it names
+    /// the cgroup parent and berth's state root).
+    pub ns: String,
+    bin: PathBuf,
+    child: Option<Child>,
+    seq: AtomicU32,
+}
+
+impl Containerd {
+    /// Start containerd `v` for test `name` and import the busybox image.
+    pub fn start(v: Version, name: &str) -> Containerd {
+        let bin = v.check();
+        let shim = find_bin(SHIM, "BERTH_SHIM_BIN");
+        let ns = format!(
+            "bt{}-{name}-{}",
+            match v {
+                Version::V16 => "16",
+                Version::V21 => "21",
+            },
+            std::process::id()
+        );
+        let dir = std::env::temp_dir().join(format!("berth-ctd-{ns}"));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        std::os::unix::fs::symlink(&shim, dir.join("bin").join(SHIM)).unwrap();
+        let sock = dir.join("containerd.sock");
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
+            d = dir.display(),
+            s = sock.display()
+        );
+        fs::write(dir.join("config.toml"), config).unwrap();
+        let log = fs::File::create(dir.join("containerd.log")).unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.join("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let child = Command::new(bin.join("containerd"))
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn containerd");
+        let c = Containerd {
+            version: v,
+            dir,
+            sock,
+            ns,
+            bin,
+            child: Some(child),
+            seq: AtomicU32::new(0),
+        };
+        let up = wait_until(Duration::from_secs(20), || c.ctr(&["version"]).success());
+        assert!(
+            up,
+            "containerd {v:?} did not come up; its log:\n{}",
+            c.log()
+        );
+        c.ctr(&["images", "import", image_archive(&c.dir).to_str().unwrap()])
+            .ok();
+        c
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    fn ctr_args(&self, args: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            "--address".to_string(),
+            self.sock.display().to_string(),
+            "--namespace".into(),
+            self.ns.clone(),
+        ];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    }
+
+    /// `ctr ARGS` against this containerd (30 s timeout).
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        self.ctr_timeout(args, Duration::from_secs(30))
+    }
+
+    pub fn ctr_timeout(&self, args: &[&str], t: Duration) -> Output {
+        self.ctr_full(args, None, t)
+    }
+
+    /// `ctr ARGS` with stdin from a file.
+    pub fn ctr_full(&self, args: &[&str], stdin: Option<&Path>, t: Duration) -> Output {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        run_cmd(
+            &self.bin.join("ctr"),
+            &self.ctr_args(args),
+            &self.dir.join(format!("ctr-{n}")),
+            stdin,
+            t,
+        )
+    }
+
+    /// `ctr ARGS` in the background.
+    pub fn ctr_spawn(&self, args: &[&str]) -> crate::harness::Spawned {
+        self.ctr_spawn_out(args).0
+    }
+
+    /// `ctr ARGS` in the background, and the file its stdout goes to.
+    pub fn ctr_spawn_out(&self, args: &[&str]) -> (crate::harness::Spawned, PathBuf) {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let base = self.dir.join(format!("ctr-{n}"));
+        let s = crate::harness::Spawned::start(
+            &self.bin.join("ctr"),
+            &self.ctr_args(args),
+            &base,
+            None,
+        );
+        (s, base.with_extension("out"))
+    }
+
+    /// `ctr run --runtime io.containerd.berth.v2 [extra] IMAGE ID CMD...`.
+    pub fn run(&self, extra: &[&str], id: &str, cmd: &[&str]) -> Output {
+        let mut a = vec!["run", "--runtime", RUNTIME];
+        a.extend_from_slice(extra);
+        a.push(IMAGE);
+        a.push(id);
+        a.extend_from_slice(cmd);
+        self.ctr(&a)
+    }
+
+    /// Pids of this containerd's berth shims (server processes and their
+    /// launchers).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let needle = format!("-address\0{}\0", self.sock.display());
+        let mut pids = Vec::new();
+        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains(SHIM) && cmd.contains(&needle) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
+    /// Wait until no shim of this containerd is left.
+    pub fn wait_no_shims(&self, t: Duration) -> bool {
+        wait_until(t, || self.shim_pids().is_empty())
+    }
+
+    /// The cgroup dirs of containers of this namespace still present.
+    pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
+        let mut left = Vec::new();
+        for h in crate::host::cgroup_hierarchies() {
+            if let Ok(rd) = fs::read_dir(h.join(&self.ns)) {
+                left.extend(rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
+            }
+        }
+        left
+    }
+
+    /// Mounts below this containerd's dir.
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        let d = self.dir.display().to_string();
+        crate::host::host_mounts()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|p| p.starts_with(&d))
+            .collect()
+    }
+
+    /// berth state dirs of this namespace still present.
+    pub fn leftover_state(&self) -> Vec<PathBuf> {
+        let root = Path::new("/run/containerd-berth").join(&self.ns);
+        fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// Assert that the containers are all gone: no shim, mount, cgroup or
+    /// berth state left behind.
+    #[track_caller]
+    pub fn assert_clean(&self) {
+        assert!(
+            self.wait_no_shims(Duration::from_secs(10)),
+            "shims left: {:?}",
+            self.shim_pids()
+        );
+        assert_eq!(self.leftover_mounts(), Vec::<String>::new(), "mounts left");
+        assert_eq!(
+            self.leftover_cgroups(),
+            Vec::<PathBuf>::new(),
+            "cgroups left"
+        );
+        assert_eq!(
+            self.leftover_state(),
+            Vec::<PathBuf>::new(),
+            "berth state left"
+        );
+    }
+
+    fn cleanup(&mut self) {
+        // Containers first, through containerd, then containerd itself.
+        let tasks = self.ctr(&["tasks", "ls", "-q"]);
+        for id in tasks.lines() {
+            run_quiet(
+                &self.bin.join("ctr"),
+                &self.ctr_args(&["tasks", "kill", "-s", "KILL", &id]),
+                Duration::from_secs(10),
+            )
+            .ok();
+            run_quiet(
+                &self.bin.join("ctr"),
+                &self.ctr_args(&["tasks", "rm", "-f", &id]),
+                Duration::from_secs(10),
+            )
+            .ok();
+        }
+        for id in self.ctr(&["containers", "ls", "-q"]).lines() {
+            run_quiet(
+                &self.bin.join("ctr"),
+                &self.ctr_args(&["containers", "rm", &id]),
+                Duration::from_secs(10),
+            )
+            .ok();
+        }
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let end = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for pid in self.shim_pids() {
+            crate::host::kill9(pid);
+        }
+        for m in self.leftover_mounts().into_iter().rev() {
+            let c = std::ffi::CString::new(m).unwrap();
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
+        for h in crate::host::cgroup_hierarchies() {
+            let parent = h.join(&self.ns);
+            for d in fs::read_dir(&parent).into_iter().flatten().flatten() {
+                if d.path().is_dir() {
+                    let _ = crate::host::rmdir_cgroup(&d.path());
+                }
+            }
+            let _ = fs::remove_dir(&parent);
+        }
+        let _ = fs::remove_dir_all(Path::new("/run/containerd-berth").join(&self.ns));
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}

@@ -1,0 +1,385 @@
+//! containerd-shim-berth-v2 under a real containerd: 1.6 (Debian 12) and
+//! 2.1 (Debian sid), each test with its own private containerd, running
+//! `ctr run --runtime io.containerd.berth.v2` on a locally made busybox
+//! image. Every test ends with no shim, mount, cgroup or berth state left.
+
+use berth_integration::containerd::{Containerd, Version};
+use berth_integration::prelude::*;
+
+/// Each scenario once per containerd version.
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[test]
+            fn containerd_1_6() {
+                super::$name(Version::V16)
+            }
+            #[test]
+            fn containerd_2_1() {
+                super::$name(Version::V21)
+            }
+        }
+    )*};
+}
+
+both!(
+    output_and_exit_code,
+    stdin_to_eof,
+    kill_and_delete,
+    kill_all,
+    events_in_order,
+    pids,
+    twenty_at_once,
+    not_supported_rpcs,
+    shim_killed,
+    grouped_containers_share_a_shim,
+    log_uris,
+    signal_exit_status,
+);
+
+fn output_and_exit_code(v: Version) {
+    let c = Containerd::start(v, "output");
+    let o = c.run(
+        &["--rm"],
+        "out3",
+        &["sh", "-c", "echo to-stdout; echo to-stderr >&2; exit 3"],
+    );
+    o.exits_with(3);
+    assert!(o.stdout.contains("to-stdout"), "{o}");
+    assert!(o.stderr.contains("to-stderr"), "{o}");
+    let o = c.run(&["--rm"], "out0", &["sh", "-c", "seq 1 20000 | tail -n 1"]);
+    o.exits_with(0);
+    assert_eq!(o.stdout.trim(), "20000", "{o}");
+    c.run(&["--rm"], "out255", &["sh", "-c", "exit 255"])
+        .exits_with(255);
+    c.assert_clean();
+}
+
+fn stdin_to_eof(v: Version) {
+    let c = Containerd::start(v, "stdin");
+    // ctr copies the file into the stdin fifo and closes it: the shim passes
+    // the data on, then EOF, and cat ends.
+    let input = c.dir.join("input");
+    fs::write(&input, "line-1\nline-2\n").unwrap();
+    let args = [
+        "run",
+        "--rm",
+        "--runtime",
+        berth_integration::containerd::RUNTIME,
+        berth_integration::containerd::IMAGE,
+        "cat",
+        "sh",
+        "-c",
+        "cat; echo cat-done",
+    ];
+    let o = c.ctr_full(&args, Some(&input), Duration::from_secs(30));
+    o.exits_with(0);
+    assert_eq!(
+        o.stdout.trim().lines().collect::<Vec<_>>(),
+        ["line-1", "line-2", "cat-done"],
+        "{o}"
+    );
+    c.assert_clean();
+}
+
+fn wait_status(c: &Containerd, id: &str, want: &str) {
+    let ok = wait_until(SHORT, || {
+        c.ctr(&["tasks", "ls"])
+            .stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(id) && l.contains(want))
+    });
+    assert!(
+        ok,
+        "task {id} never {want}: {}",
+        c.ctr(&["tasks", "ls"]).stdout
+    );
+}
+
+fn kill_and_delete(v: Version) {
+    let c = Containerd::start(v, "kill");
+    c.run(
+        &["-d"],
+        "k1",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+        ],
+    )
+    .ok();
+    wait_status(&c, "k1", "RUNNING");
+    assert!(!c.shim_pids().is_empty(), "no shim process while k1 runs");
+    c.ctr(&["tasks", "kill", "k1"]).ok();
+    wait_status(&c, "k1", "STOPPED");
+    let o = c.ctr(&["tasks", "rm", "k1"]).ok();
+    assert!(!o.stdout.contains("k1") || o.stdout.contains("7"), "{o}");
+    c.ctr(&["containers", "rm", "k1"]).ok();
+    // The shim exits after its last container is deleted.
+    assert!(
+        c.wait_no_shims(SHORT),
+        "shim still running: {:?}",
+        c.shim_pids()
+    );
+    c.assert_clean();
+}
+
+fn kill_all(v: Version) {
+    let c = Containerd::start(v, "killall");
+    c.run(
+        &["-d"],
+        "ka",
+        &["sh", "-c", "sleep 1000 & sleep 1000 & wait"],
+    )
+    .ok();
+    wait_status(&c, "ka", "RUNNING");
+    assert!(
+        wait_until(SHORT, || c.ctr(&["tasks", "ps", "ka"]).lines().len() >= 4),
+        "{}",
+        c.ctr(&["tasks", "ps", "ka"])
+    );
+    c.ctr(&["tasks", "kill", "--all", "-s", "KILL", "ka"]).ok();
+    wait_status(&c, "ka", "STOPPED");
+    c.ctr(&["tasks", "rm", "ka"]).ok();
+    c.ctr(&["containers", "rm", "ka"]).ok();
+    c.assert_clean();
+}
+
+fn events_in_order(v: Version) {
+    let c = Containerd::start(v, "events");
+    let (events, path) = c.ctr_spawn_out(&["events"]);
+    std::thread::sleep(Duration::from_millis(300));
+    c.run(&["--rm"], "ev", &["true"]).exits_with(0);
+    let want = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    let seen = || -> Vec<String> {
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.contains("\"ev\""))
+            .filter_map(|l| {
+                want.iter()
+                    .find(|w| l.contains(&format!(" {w} ")))
+                    .map(|w| w.to_string())
+            })
+            .collect()
+    };
+    let ok = wait_until(SHORT, || seen().len() >= 4);
+    drop(events);
+    assert!(
+        ok,
+        "events: {:?}\n{}",
+        seen(),
+        fs::read_to_string(&path).unwrap_or_default()
+    );
+    assert_eq!(
+        seen(),
+        want.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    );
+    c.assert_clean();
+}
+
+fn pids(v: Version) {
+    let c = Containerd::start(v, "pids");
+    c.run(&["-d"], "p1", &["sh", "-c", "sleep 1000"]).ok();
+    wait_status(&c, "p1", "RUNNING");
+    let task_pid = c
+        .ctr(&["tasks", "ls"])
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("p1"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let ps = c.ctr(&["tasks", "ps", "p1"]).ok();
+    assert!(
+        ps.stdout
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(task_pid.as_str())),
+        "{ps}"
+    );
+    c.ctr(&["tasks", "kill", "-s", "KILL", "p1"]).ok();
+    wait_status(&c, "p1", "STOPPED");
+    c.ctr(&["tasks", "rm", "p1"]).ok();
+    c.ctr(&["containers", "rm", "p1"]).ok();
+    c.assert_clean();
+}
+
+fn twenty_at_once(v: Version) {
+    let c = Containerd::start(v, "twenty");
+    let ids: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+    let runs: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            c.ctr_spawn(&[
+                "run",
+                "--rm",
+                "--runtime",
+                "io.containerd.berth.v2",
+                berth_integration::containerd::IMAGE,
+                id,
+                "sh",
+                "-c",
+                &format!("echo hi-{id}; sleep 1; exit 5"),
+            ])
+        })
+        .collect();
+    for (id, r) in ids.iter().zip(runs) {
+        let o = r.wait(Duration::from_secs(60));
+        o.exits_with(5);
+        assert!(o.stdout.contains(&format!("hi-{id}")), "{o}");
+    }
+    c.assert_clean();
+}
+
+fn not_supported_rpcs(v: Version) {
+    let c = Containerd::start(v, "unsup");
+    c.run(&["-d"], "u1", &["sh", "-c", "sleep 1000"]).ok();
+    wait_status(&c, "u1", "RUNNING");
+    let o = c.ctr(&["tasks", "exec", "--exec-id", "e1", "u1", "true"]);
+    assert!(
+        !o.success() && o.stderr.contains("Exec is not supported yet"),
+        "{o}"
+    );
+    let o = c.ctr(&["tasks", "pause", "u1"]);
+    assert!(
+        !o.success() && o.stderr.contains("Pause is not supported yet"),
+        "{o}"
+    );
+    c.ctr(&["tasks", "kill", "-s", "KILL", "u1"]).ok();
+    wait_status(&c, "u1", "STOPPED");
+    c.ctr(&["tasks", "rm", "u1"]).ok();
+    c.ctr(&["containers", "rm", "u1"]).ok();
+    c.assert_clean();
+}
+
+fn shim_killed(v: Version) {
+    let c = Containerd::start(v, "shimdead");
+    c.run(&["-d"], "sd", &["sh", "-c", "sleep 1000"]).ok();
+    wait_status(&c, "sd", "RUNNING");
+    let pids = c.shim_pids();
+    assert!(!pids.is_empty());
+    for p in pids {
+        berth_integration::host::kill9(p);
+    }
+    // containerd notices, runs `containerd-shim-berth-v2 delete`, which
+    // kills the container and removes its state, cgroups and rootfs mount.
+    let gone = wait_until(Duration::from_secs(15), || {
+        !c.ctr(&["tasks", "ls"]).stdout.contains("RUNNING")
+    });
+    assert!(gone, "{}", c.ctr(&["tasks", "ls"]));
+    c.ctr(&["tasks", "rm", "-f", "sd"]);
+    c.ctr(&["containers", "rm", "sd"]).ok();
+    c.assert_clean();
+}
+
+fn grouped_containers_share_a_shim(v: Version) {
+    let c = Containerd::start(v, "group");
+    let group = "--annotation=io.containerd.runc.v2.group=g1";
+    c.run(&["-d", group], "g-a", &["sh", "-c", "sleep 1000"])
+        .ok();
+    wait_status(&c, "g-a", "RUNNING");
+    let one = c.shim_pids();
+    c.run(&["-d", group], "g-b", &["sh", "-c", "sleep 1000"])
+        .ok();
+    wait_status(&c, "g-b", "RUNNING");
+    // The same server (and its launcher) serves both.
+    assert_eq!(
+        c.shim_pids(),
+        one,
+        "a second shim started for the same group"
+    );
+    c.ctr(&["tasks", "kill", "-s", "KILL", "g-a"]).ok();
+    wait_status(&c, "g-a", "STOPPED");
+    c.ctr(&["tasks", "rm", "g-a"]).ok();
+    c.ctr(&["containers", "rm", "g-a"]).ok();
+    // Still serving g-b.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        c.shim_pids(),
+        one,
+        "the group's shim exited with a container left"
+    );
+    wait_status(&c, "g-b", "RUNNING");
+    c.ctr(&["tasks", "kill", "-s", "KILL", "g-b"]).ok();
+    wait_status(&c, "g-b", "STOPPED");
+    c.ctr(&["tasks", "rm", "g-b"]).ok();
+    c.ctr(&["containers", "rm", "g-b"]).ok();
+    c.assert_clean();
+}
+
+fn log_uris(v: Version) {
+    let c = Containerd::start(v, "logs");
+    // file://: the container writes the file itself.
+    let file = c.dir.join("file.log");
+    let uri = format!("--log-uri=file://{}", file.display());
+    c.run(
+        &["-d", &uri],
+        "lf",
+        &["sh", "-c", "echo to-file; echo err-to-file >&2"],
+    )
+    .ok();
+    wait_status(&c, "lf", "STOPPED");
+    let text = fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        text.contains("to-file") && text.contains("err-to-file"),
+        "file.log: {text:?}"
+    );
+    // binary://: a logging program gets stdout on fd 3, stderr on fd 4 and
+    // closes fd 5 when ready.
+    let out = c.dir.join("binary.log");
+    let logger = c.dir.join("logger.sh");
+    fs::write(
+        &logger,
+        "#!/bin/sh\nexec 5>&-\ncat <&3 > \"$1.out\" &\ncat <&4 > \"$1.err\"\nwait\n",
+    )
+    .unwrap();
+    fs::set_permissions(&logger, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let uri = format!("--log-uri=binary://{}?{}", logger.display(), out.display());
+    c.run(
+        &["-d", &uri],
+        "lb",
+        &["sh", "-c", "echo to-binary; echo err-to-binary >&2"],
+    )
+    .ok();
+    wait_status(&c, "lb", "STOPPED");
+    let got =
+        |ext: &str| fs::read_to_string(format!("{}.{ext}", out.display())).unwrap_or_default();
+    assert!(
+        wait_until(SHORT, || got("out").contains("to-binary")
+            && got("err").contains("err-to-binary")),
+        "logger got {:?} {:?}",
+        got("out"),
+        got("err")
+    );
+    for id in ["lf", "lb"] {
+        c.ctr(&["tasks", "rm", id]).ok();
+        c.ctr(&["containers", "rm", id]).ok();
+    }
+    c.assert_clean();
+}
+
+fn signal_exit_status(v: Version) {
+    let c = Containerd::start(v, "sigexit");
+    let run = c.ctr_spawn(&[
+        "run",
+        "--rm",
+        "--runtime",
+        berth_integration::containerd::RUNTIME,
+        berth_integration::containerd::IMAGE,
+        "sx",
+        "sleep",
+        "1000",
+    ]);
+    wait_status(&c, "sx", "RUNNING");
+    c.ctr(&["tasks", "kill", "-s", "KILL", "sx"]).ok();
+    // 128 + SIGKILL, reported by Wait.
+    run.wait(SHORT).exits_with(137);
+    c.assert_clean();
+}

@@ -1,0 +1,489 @@
+//! The attack classes that hit runc and crun, each reproduced to show it
+//! fails, and the AppArmor/SELinux fields on a host without them.
+//! (Capability sets: `capabilities.rs`.)
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use berth_integration::prelude::*;
+
+// ---- AppArmor and SELinux on a host without them --------------------------
+
+#[test]
+fn apparmor_and_selinux_fields_are_refused_on_a_host_without_them() {
+    let apparmor = fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|b| b.first() == Some(&b'Y'));
+    let selinux = Path::new("/sys/fs/selinux/enforce").exists();
+    if apparmor || selinux {
+        eprintln!("skipped: this host has AppArmor ({apparmor}) or SELinux ({selinux}); the test is for hosts without");
+        return;
+    }
+    for (name, pointer, value, needle) in [
+        ("lsm_apparmor", "/process/apparmorProfile", "docker-default", "process.apparmorProfile"),
+        ("lsm_selinux", "/process/selinuxLabel", "system_u:system_r:container_t:s0", "process.selinuxLabel"),
+        ("lsm_mountlabel", "/linux/mountLabel", "system_u:object_r:container_file_t:s0", "linux.mountLabel"),
+    ] {
+        let mut env = Env::new(name);
+        env.set(pointer, json!(value));
+        let out = env.run();
+        out.exits_with(1).fails_with(&["config.json", needle, "not enabled on this host"]);
+        assert_no_leftovers(&env);
+    }
+    // Empty values mean "none", as in runc.
+    let mut env = Env::new("lsm_empty");
+    env.set("/process/apparmorProfile", json!(""));
+    env.set("/process/selinuxLabel", json!(""));
+    env.run_ok();
+}
+
+// ---- CVE-2019-5736: overwriting the runtime binary ------------------------
+
+/// Copy the dynamic loader and libraries of `bin` into the rootfs, so that
+/// the container could execute berth's binary if it ever reached it.
+fn copy_libs(bin: &Path, rootfs: &Path) {
+    let out = Command::new("ldd").arg(bin).output().expect("run ldd");
+    for lib in String::from_utf8_lossy(&out.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
+        let dst = rootfs.join(lib.trim_start_matches('/'));
+        fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        fs::copy(lib, &dst).unwrap_or_else(|e| panic!("copy {lib}: {e}"));
+    }
+}
+
+#[test]
+fn cve_2019_5736_proc_self_exe_never_runs_berth() {
+    // The container's program is /proc/self/exe: with init a clone of
+    // berth, that used to execute berth's host binary inside the container,
+    // where another process could reopen it for writing once it exited.
+    let mut env = Env::new("cve_2019_5736_exe");
+    copy_libs(&berth_bin(), &env.rootfs());
+    env.set_args(&["/proc/self/exe", "--version"]);
+    let out = env.run();
+    assert!(!out.stdout.contains("berth version"), "the container executed berth's binary:\n{out}");
+    // Also through a symlink and a #! interpreter in the image.
+    std::os::unix::fs::symlink("/proc/self/exe", env.rootfs().join("bin/evil")).unwrap();
+    fs::write(env.rootfs().join("evil.sh"), "#!/proc/self/exe --version\n").unwrap();
+    fs::set_permissions(env.rootfs().join("evil.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    for args in [["/bin/evil", "--version"], ["/evil.sh", "x"]] {
+        env.set_args(&args);
+        let out = env.run();
+        assert!(!out.stdout.contains("berth version"), "{args:?} executed berth's binary:\n{out}");
+    }
+    assert_no_leftovers(&env);
+}
+
+/// Docker's default capability set: no CAP_SYS_PTRACE.
+const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_RAW",
+    "CAP_SYS_CHROOT",
+    "CAP_MKNOD",
+    "CAP_AUDIT_WRITE",
+    "CAP_SETFCAP",
+];
+
+/// Container A's script: wait for /go, open /proc/<pid>/exe of every
+/// process whose cmdline has "bvictim" (berth's argv in B's init) for
+/// reading (kept as fd 3) and writing; then wait for /go2 and, once no
+/// process runs the file any more, try writing through the kept fd.
+const PEEK: &str = "m=bvic; m=${m}tim; while [ ! -e /go ]; do sleep 0.05; done; \
+    for p in /proc/[0-9]*; do if grep -q $m $p/cmdline 2>/dev/null; then \
+       if ( exec 3< $p/exe ) 2>/dev/null; then exec 3< $p/exe; echo read-open; else echo read-denied; fi; \
+       ( exec 4>> $p/exe ) 2>/dev/null && echo write-open || echo write-denied; fi; done > /result; \
+    echo scanned >> /result; while [ ! -e /go2 ]; do sleep 0.05; done; \
+    if [ -e /proc/self/fd/3 ]; then i=0; while [ $i -lt 100 ]; do \
+       r=$( ( printf X >> /proc/self/fd/3 ) 2>&1 ) && { echo later-write-open >> /result; break; }; \
+       case $r in *busy*) sleep 0.05; i=$((i+1));; *) echo \"later-write-denied: $r\" >> /result; break;; esac; done; fi; \
+    echo done >> /result";
+
+/// Run container A (`caps`: its capabilities, None = all) and create
+/// container B in A's pid namespace with a private copy of berth; return
+/// A's /result.
+fn peek_at_init(name: &str, caps: Option<&[&str]>) -> String {
+    let mut a = Env::sh(name, PEEK);
+    if let Some(c) = caps {
+        a.set("/process/capabilities", json!({"bounding": c, "permitted": c, "effective": c}));
+    }
+    a.run_detached();
+    let a_pid = a.pid();
+    // B runs a copy of berth: if the attack worked, the copy is what changes.
+    let copy = a.file("berth-copy");
+    fs::copy(berth_bin(), &copy).unwrap();
+    let mut b = Env::sharing_root("bvictim", &a);
+    b.set_args(&["sleep", "1"]);
+    b.remove("/hostname");
+    b.set("/linux/namespaces", json!([{"type": "pid", "path": format!("/proc/{a_pid}/ns/pid")}, {"type": "mount"}]));
+    let root = a.root.display().to_string();
+    let berth = |args: &[&str]| {
+        let mut v = vec!["--root".to_string(), root.clone()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        harness_run(&copy, &v, &b.file(&format!("copy-{}", args[0])))
+    };
+    berth(&["create", "--bundle", &b.bundle_str(), &b.id]).ok();
+    fs::write(a.rootfs().join("go"), "").unwrap();
+    a.wait_file("result", "scanned");
+    berth(&["start", &b.id]).ok();
+    b.wait_status("stopped", SHORT);
+    berth(&["delete", &b.id]).ok();
+    fs::write(a.rootfs().join("go2"), "").unwrap();
+    let out = a.wait_file("result", "done");
+    assert_eq!(fs::read(&copy).unwrap(), fs::read(berth_bin()).unwrap(), "berth's binary was changed:\n{out}");
+    a.delete_force().ok();
+    assert_no_leftovers(&b);
+    assert_no_leftovers(&a);
+    out
+}
+
+fn harness_run(prog: &Path, args: &[String], base: &Path) -> Output {
+    berth_integration::harness::run_cmd(prog, args, base, None, CMD_TIMEOUT)
+}
+
+#[test]
+fn cve_2019_5736_init_binary_is_not_reachable_from_the_container() {
+    // Container A runs a shell; container B joins A's pid namespace and is
+    // created: its init runs berth's code, waiting for start. Without
+    // CAP_SYS_PTRACE, A cannot open B's init's /proc/<pid>/exe at all
+    // (init is non-dumpable until execve).
+    let out = peek_at_init("cve_2019_5736_a", Some(&DEFAULT_CAPS));
+    assert!(out.contains("read-denied"), "B's init was not found from A:\n{out}");
+    assert!(!out.contains("-open"), "berth's binary was reachable from A:\n{out}");
+}
+
+#[test]
+fn cve_2019_5736_ptrace_capable_neighbour_cannot_write_berth() {
+    // With every capability A can open B's init's exe (CAP_SYS_PTRACE
+    // overrides non-dumpable) and keep it. A joined pid namespace is why
+    // berth then re-executed itself from a read-only bind of its binary:
+    // once B has started and berth is gone, writing through that handle
+    // still fails (EROFS), where it used to rewrite berth on the host.
+    let out = peek_at_init("cve_2019_5736_ptrace", None);
+    assert!(out.contains("read-open"), "A could not open B's init's exe; the test did not set up the attack:\n{out}");
+    assert!(!out.contains("write-open"), "berth's binary was writable from A:\n{out}");
+    assert!(out.contains("later-write-denied"), "{out}");
+}
+
+#[test]
+fn cve_2019_5736_exec_trampoline_is_sealed() {
+    // What init executes (and what /proc/self/exe names while the
+    // container's program is being executed) is a sealed memfd: even the
+    // host's root cannot write to it.
+    let env = Env::sh("cve_2019_5736_seal", SLEEPER);
+    env.create();
+    let pid = env.pid();
+    let mut found = 0;
+    for e in fs::read_dir(format!("/proc/{pid}/fd")).unwrap() {
+        let p = e.unwrap().path();
+        let target = fs::read_link(&p).map(|t| t.display().to_string()).unwrap_or_default();
+        if !target.contains("memfd:berth-exec") {
+            continue;
+        }
+        found += 1;
+        let elf = fs::read(&p).unwrap();
+        assert_eq!(&elf[..4], b"\x7fELF");
+        let w = fs::OpenOptions::new().append(true).open(&p).and_then(|mut f| std::io::Write::write_all(&mut f, b"X"));
+        assert!(w.is_err(), "wrote to the exec trampoline");
+        assert_eq!(fs::read(&p).unwrap(), elf);
+    }
+    let arch_has_trampoline = cfg!(target_arch = "x86_64");
+    assert_eq!(found > 0, arch_has_trampoline, "exec trampoline fds in init");
+    env.delete_force().ok();
+    assert_no_leftovers(&env);
+}
+
+// ---- CVE-2024-21626: leaked fds and a cwd outside the rootfs --------------
+
+#[test]
+fn cve_2024_21626_only_stdio_and_preserved_fds_are_open() {
+    let mut env = Env::sh("cve_2024_21626_fds", "cd /proc/self/fd && ls");
+    let out = env.run_ok();
+    // ls's own directory fd is 3.
+    assert_eq!(squash(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"], "{out}");
+    // --preserve-fds 2: fds 3 and 4 are passed, nothing above.
+    env.set_script("ls /proc/self/fd | tr '\\n' ' '; cat <&3; cat <&4");
+    let f3 = env.file("fd3");
+    let f4 = env.file("fd4");
+    fs::write(&f3, "three\n").unwrap();
+    fs::write(&f4, "four\n").unwrap();
+    let (f3, f4) = (fs::File::open(f3).unwrap(), fs::File::open(f4).unwrap());
+    let (r3, r4) = (std::os::fd::AsRawFd::as_raw_fd(&f3), std::os::fd::AsRawFd::as_raw_fd(&f4));
+    let mut cmd = Command::new(berth_bin());
+    cmd.args([
+        "--root",
+        env.root.to_str().unwrap(),
+        "run",
+        "--preserve-fds",
+        "2",
+        "--bundle",
+        &env.bundle_str(),
+        &env.id,
+    ]);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    unsafe {
+        cmd.pre_exec(move || {
+            let (a, b) = (libc::fcntl(r3, libc::F_DUPFD, 100), libc::fcntl(r4, libc::F_DUPFD, 100));
+            if a < 0 || b < 0 || libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(a);
+            libc::close(b);
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run berth");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(squash(&stdout), "0 1 2 3 4 5 three\nfour", "fds in the container");
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
+    // init holds fds on host directories (the state dir) while it sets the
+    // cwd; /proc/self/fd/N would put the container's cwd on the host.
+    let mut refused = 0;
+    for n in 3..=24 {
+        let mut env = Env::sh(&format!("cve_2024_21626_cwd{n}"), "pwd; ls ../../../../../ | head -50");
+        env.set("/process/cwd", json!(format!("/proc/self/fd/{n}")));
+        let out = env.run();
+        if out.success() {
+            let pwd = out.stdout.lines().next().unwrap_or_default();
+            assert!(pwd.starts_with('/') && !pwd.contains("unreachable"), "cwd fd {n} escaped:\n{out}");
+        } else if out.stderr.contains("outside the container's root filesystem") {
+            refused += 1;
+        }
+        assert_no_leftovers(&env);
+    }
+    assert!(refused > 0, "no fd of init led to a host directory: the test did not exercise the attack");
+}
+
+#[test]
+fn cve_2024_21626_exec_through_a_leaked_fd_fails() {
+    // A program (or #! interpreter) path through /proc/self/fd/N reaching a
+    // host file must not be executed.
+    let mut env = Env::new("cve_2024_21626_exec");
+    let host_prog = env.file("host-prog");
+    fs::write(&host_prog, "#!/bin/sh\necho ESCAPED\n").unwrap();
+    fs::set_permissions(&host_prog, fs::Permissions::from_mode(0o755)).unwrap();
+    // The state dir is <root>/<id>; the program is two levels up.
+    for n in 3..=24 {
+        let prog = format!("/proc/self/fd/{n}/../../host-prog");
+        env.set_args(&[&prog]);
+        let out = env.run();
+        assert!(!out.stdout.contains("ESCAPED"), "executed a host program through fd {n}:\n{out}");
+        fs::write(env.rootfs().join("interp.sh"), format!("#!{prog}\n")).unwrap();
+        fs::set_permissions(env.rootfs().join("interp.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+        env.set_args(&["/interp.sh"]);
+        let out = env.run();
+        assert!(!out.stdout.contains("ESCAPED"), "a #! interpreter through fd {n} ran a host program:\n{out}");
+    }
+    assert_no_leftovers(&env);
+}
+
+// ---- CVE-2021-30465: mount destination swapped to a symlink ---------------
+
+/// A createContainer hook (runs in the container's mount namespace, before
+/// the pivot) that appends that namespace's mountinfo to `file`.
+fn mountinfo_hook(env: &mut Env, file: &Path) {
+    env.set(
+        "/hooks",
+        json!({"createContainer": [{"path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat /proc/self/mountinfo >> {}", file.display())]}]}),
+    );
+}
+
+/// Mount points in the container's namespace at or under `dir`.
+fn mounts_at(mountinfo: &str, dir: &Path) -> Vec<String> {
+    host::parse_mountinfo(mountinfo)
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|mp| Path::new(mp).starts_with(dir))
+        .collect()
+}
+
+#[test]
+fn cve_2021_30465_symlinked_mount_destination_stays_inside() {
+    let mut env = Env::sh("cve_2021_30465", "echo x > /evil/written && echo wrote");
+    let host_dir = env.file("host-target");
+    fs::create_dir_all(&host_dir).unwrap();
+    let seen = env.file("mountinfo");
+    mountinfo_hook(&mut env, &seen);
+    env.set(
+        "/mounts",
+        json!([{"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}]),
+    );
+    // Absolute and relative escapes.
+    for target in [host_dir.display().to_string(), format!("../../../../../../..{}", host_dir.display())] {
+        let link = env.rootfs().join("evil");
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let out = env.run_ok();
+        assert!(out.stdout.contains("wrote"), "{out}");
+        let info = fs::read_to_string(&seen).unwrap();
+        assert!(mounts_at(&info, &host_dir).is_empty(), "mounted onto the host dir via {target}:\n{info}");
+        assert!(!mounts_at(&info, &env.rootfs()).is_empty(), "hook saw no rootfs mounts:\n{info}");
+        assert_eq!(fs::read_dir(&host_dir).unwrap().count(), 0, "wrote into the host dir via {target}");
+        assert_no_leftovers(&env);
+    }
+}
+
+#[test]
+fn cve_2021_30465_destination_swapped_during_create() {
+    // A host thread keeps swapping /evil between a directory and a symlink
+    // to a host directory while containers are created.
+    let mut env = Env::sh("cve_2021_30465_race", "echo x > /evil/f 2>/dev/null; true");
+    let host_dir = env.file("host-target");
+    fs::create_dir_all(&host_dir).unwrap();
+    let seen = env.file("mountinfo");
+    mountinfo_hook(&mut env, &seen);
+    env.set(
+        "/mounts",
+        json!([{"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/evil", "type": "tmpfs", "source": "tmpfs"}]),
+    );
+    let link = env.rootfs().join("evil");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let (stop, link, host_dir) = (stop.clone(), link.clone(), host_dir.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = fs::remove_file(&link).or_else(|_| fs::remove_dir(&link));
+                let _ = fs::create_dir(&link);
+                let _ = fs::remove_dir(&link);
+                let _ = std::os::unix::fs::symlink(&host_dir, &link);
+            }
+        })
+    };
+    let mut ran = 0;
+    for _ in 0..25 {
+        ran += usize::from(env.run().success());
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    let info = fs::read_to_string(&seen).unwrap_or_default();
+    assert!(mounts_at(&info, &host_dir).is_empty(), "a mount landed on the host dir:\n{info}");
+    assert_eq!(fs::read_dir(&host_dir).unwrap().count(), 0, "a container wrote into the host dir");
+    eprintln!("{ran} of 25 containers ran while /evil was being swapped");
+    assert_no_leftovers(&env);
+}
+
+// ---- CVE-2025-31133 class: maskedPaths bind only the real /dev/null --------
+
+#[test]
+fn cve_2025_31133_masked_paths_use_the_real_dev_null() {
+    // The image's /dev/null is a symlink to a host-writable procfs file, and
+    // /dev is not a tmpfs (so the image's /dev is used).
+    let script = "stat -c '%F %t:%T' /proc/keys /proc/timer_list /etc/masked; \
+        echo changed > /proc/timer_list 2>/dev/null; echo changed > /etc/masked; cat /etc/masked; echo end";
+    let mut env = Env::sh("cve_2025_31133", script);
+    let dev = env.rootfs().join("dev");
+    std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
+    fs::write(env.rootfs().join("etc/masked"), "secret\n").unwrap();
+    let mounts: Vec<Value> = env.config()["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| !m["destination"].as_str().unwrap().starts_with("/dev"))
+        .cloned()
+        .collect();
+    env.set("/mounts", json!(mounts));
+    env.push("/linux/maskedPaths", json!("/etc/masked"));
+    let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let out = env.run_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..3], ["character special file 1:3"; 3], "{out}");
+    assert_eq!(&lines[3..], ["end"], "a masked file kept or took content:\n{out}");
+    assert_eq!(fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), core_pattern, "host core_pattern changed");
+    assert_eq!(fs::read_to_string(env.rootfs().join("etc/masked")).unwrap(), "secret\n");
+    assert_no_leftovers(&env);
+}
+
+// ---- writes to /proc ------------------------------------------------------
+
+#[test]
+fn proc_writes_cannot_be_redirected_by_the_image() {
+    // The image ships a fake /proc tree (and one through a symlinked
+    // /proc/self); berth's sysctl and oom_score_adj writes go through the
+    // host's /proc to the container's own process and namespace.
+    let mut env = Env::sh("proc_writes", "cat /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj");
+    let fake = env.rootfs().join("proc");
+    fs::create_dir_all(fake.join("sys/net/ipv4")).unwrap();
+    fs::write(fake.join("sys/net/ipv4/ip_forward"), "fake\n").unwrap();
+    fs::create_dir_all(fake.join("fakeself")).unwrap();
+    fs::write(fake.join("fakeself/oom_score_adj"), "fake\n").unwrap();
+    std::os::unix::fs::symlink("fakeself", fake.join("self")).unwrap();
+    env.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1"}));
+    env.set("/process/oomScoreAdj", json!(123));
+    let host_forward = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let out = env.run_ok();
+    assert_eq!(squash(&out.stdout), "1\n123", "{out}");
+    assert_eq!(fs::read_to_string(fake.join("sys/net/ipv4/ip_forward")).unwrap(), "fake\n");
+    assert_eq!(fs::read_to_string(fake.join("fakeself/oom_score_adj")).unwrap(), "fake\n");
+    assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_forward, "host sysctl changed");
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn id_maps_are_written_by_berth_not_through_the_container() {
+    // With a user namespace, uid_map/gid_map are written by berth through
+    // the host's /proc/<pid>; a fake /proc in the image changes nothing.
+    let mut env = Env::sh("proc_idmaps", "cat /proc/self/uid_map /proc/self/gid_map");
+    fs::create_dir_all(env.rootfs().join("proc/self")).unwrap();
+    fs::write(env.rootfs().join("proc/self/uid_map"), "fake\n").unwrap();
+    let mut ns = env.config()["linux"]["namespaces"].as_array().unwrap().clone();
+    ns.push(json!({"type": "user"}));
+    env.set("/linux/namespaces", json!(ns));
+    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    let out = env.run_ok();
+    assert_eq!(squash(&out.stdout), "0 100000 65536\n0 100000 65536", "{out}");
+    assert_eq!(fs::read_to_string(env.rootfs().join("proc/self/uid_map")).unwrap(), "fake\n");
+    assert_no_leftovers(&env);
+}
+
+// ---- image /proc, /dev, /sys as symlinks -----------------------------------
+
+#[test]
+fn image_proc_dev_sys_symlinks_cannot_redirect_mounts() {
+    // Where a redirected mount would land: the host's /, /proc, /dev, /sys,
+    // and the directories above the rootfs. (Only these: other engineers'
+    // tests mount elsewhere on a shared machine.)
+    let watched = |rootfs: &Path| -> Vec<String> {
+        let mut places: Vec<PathBuf> = ["/", "/proc", "/dev", "/sys"].iter().map(PathBuf::from).collect();
+        places.extend(rootfs.ancestors().skip(1).map(Path::to_path_buf));
+        host::host_mounts()
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|m| places.iter().any(|p| p == Path::new(m)))
+            .collect()
+    };
+    for dir in ["proc", "dev", "sys"] {
+        for target in ["/", ".."] {
+            let env = Env::sh(&format!("image_symlink_{dir}"), "echo ran");
+            let p = env.rootfs().join(dir);
+            fs::remove_dir_all(&p).unwrap();
+            std::os::unix::fs::symlink(target, &p).unwrap();
+            let host_before = watched(&env.rootfs());
+            let out = env.run();
+            if dir != "dev" {
+                // As runc: proc and sysfs only on an ordinary directory.
+                out.exits_with(1).fails_with(&["must be mounted on an ordinary directory"]);
+            }
+            let now = watched(&env.rootfs());
+            let added: Vec<&String> = now.iter().filter(|m| !host_before.contains(m)).collect();
+            let gone: Vec<&String> = host_before.iter().filter(|m| !now.contains(m)).collect();
+            assert!(
+                added.is_empty() && gone.is_empty(),
+                "host mounts changed with /{dir} -> {target}: added {added:?}, gone {gone:?}\n{out}"
+            );
+            assert_no_leftovers(&env);
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The container's stdio. containerd names each stream as a fifo path, a
+//! `file://` path or a `binary://` logging program (or nothing). The shim
+//! gives init pipes and copies between them and containerd's fifos itself,
+//! so the container's IO outlives a containerd restart; `file://` streams
+//! get the file itself. Copy threads have small stacks; stdin's copy stops
+//! on CloseIO, which closes the pipe so the container reads EOF.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+const COPY_STACK: usize = 64 << 10;
+
+/// What the shim holds for one process's stdio.
+pub struct Stdio {
+    /// The fds init gets as 0, 1, 2 (closed in the shim after create).
+    pub init_fds: Vec<OwnedFd>,
+    /// Closing this ends stdin's copy (CloseIO).
+    stdin_cancel: Option<OwnedFd>,
+    /// One message per output copy when it has drained.
+    done: Vec<Receiver<()>>,
+}
+
+impl Stdio {
+    pub fn raw(&self) -> [RawFd; 3] {
+        [
+            self.init_fds[0].as_raw_fd(),
+            self.init_fds[1].as_raw_fd(),
+            self.init_fds[2].as_raw_fd(),
+        ]
+    }
+
+    /// CloseIO: the container's stdin reads EOF.
+    pub fn close_stdin(&mut self) {
+        self.stdin_cancel = None;
+    }
+
+    /// Wait (bounded) for the output copies to drain after the container
+    /// exited, so its last output reaches containerd before TaskExit.
+    pub fn drain(&mut self, limit: Duration) {
+        let end = std::time::Instant::now() + limit;
+        for rx in self.done.drain(..) {
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            let _ = rx.recv_timeout(left);
+        }
+    }
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), String> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))
+}
+
+fn dev_null(write: bool) -> Result<OwnedFd, String> {
+    OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .open("/dev/null")
+        .map(Into::into)
+        .map_err(|e| format!("/dev/null: {e}"))
+}
+
+fn open_fifo(path: &str) -> Result<File, String> {
+    // An output fifo: O_RDWR never blocks, whether or not containerd has
+    // opened its end yet.
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| format!("open stdio fifo {path}: {e}"))
+}
+
+pub fn setup(
+    id: &str,
+    namespace: &str,
+    stdin: &str,
+    stdout: &str,
+    stderr: &str,
+) -> Result<Stdio, String> {
+    let mut s = Stdio {
+        init_fds: Vec::new(),
+        stdin_cancel: None,
+        done: Vec::new(),
+    };
+    // stdin
+    if stdin.is_empty() {
+        s.init_fds.push(dev_null(false)?);
+    } else {
+        // Read-only and non-blocking: poll reports POLLHUP once containerd's
+        // writer has come and gone (its EOF), not before.
+        let fifo = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(stdin)
+            .map_err(|e| format!("open stdin fifo {stdin}: {e}"))?;
+        let (r, w) = pipe()?;
+        let (cancel_r, cancel_w) = pipe()?;
+        s.init_fds.push(r);
+        s.stdin_cancel = Some(cancel_w);
+        spawn("stdin", move || copy_stdin(fifo, File::from(w), cancel_r))?;
+    }
+    // stdout and stderr: a shared binary:// logger gets both pipes.
+    if let Some(bin) = stdout.strip_prefix("binary://") {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        start_logger(bin, id, namespace, out_r, err_r)?;
+        s.init_fds.push(out_w);
+        s.init_fds.push(err_w);
+        return Ok(s);
+    }
+    for uri in [stdout, stderr] {
+        if uri.is_empty() {
+            s.init_fds.push(dev_null(true)?);
+        } else if let Some(path) = uri.strip_prefix("file://") {
+            if let Some(parent) = std::path::Path::new(path).parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let f = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(path)
+                .map_err(|e| format!("open stdio file {path}: {e}"))?;
+            s.init_fds.push(f.into());
+        } else {
+            let fifo = open_fifo(uri.strip_prefix("fifo://").unwrap_or(uri))?;
+            let (r, w) = pipe()?;
+            s.init_fds.push(w);
+            let (tx, rx) = channel();
+            s.done.push(rx);
+            spawn("stdout", move || {
+                copy_out(File::from(r), fifo);
+                let _ = tx.send(());
+            })?;
+        }
+    }
+    Ok(s)
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(COPY_STACK)
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| format!("spawn {name} copy thread: {e}"))
+}
+
+fn copy_out(mut from: File, mut to: File) {
+    let mut buf = [0u8; 16384];
+    loop {
+        match from.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+fn copy_stdin(mut from: File, mut to: File, cancel: OwnedFd) {
+    let mut buf = [0u8; 16384];
+    loop {
+        let mut p = [
+            libc::pollfd {
+                fd: from.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: cancel.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if p[1].revents != 0 && p[0].revents & libc::POLLIN == 0 {
+            return; // CloseIO, nothing left to pass on
+        }
+        if p[0].revents == 0 {
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => return, // the writer left: EOF
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// URL unescaping: `%XX` and `+` (as in a query).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(v) => {
+                        out.push(v);
+                        i += 3;
+                        continue;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Run a `binary://` logging program: stdout pipe as fd 3, stderr as fd 4,
+/// and fd 5 that it closes once ready; we wait for that (5 s at most).
+fn start_logger(uri: &str, id: &str, ns: &str, out: OwnedFd, err: OwnedFd) -> Result<(), String> {
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let path = unescape(path);
+    let (ready_r, ready_w) = pipe()?;
+    let mut cmd = Command::new(&path);
+    // As containerd's shims: each query key, then its value if any.
+    for kv in query.split('&').filter(|s| !s.is_empty()) {
+        match kv.split_once('=') {
+            Some((k, "")) => cmd.arg(unescape(k)),
+            Some((k, v)) => cmd.args([unescape(k), unescape(v)]),
+            None => cmd.arg(unescape(kv)),
+        };
+    }
+    cmd.env("CONTAINER_ID", id).env("CONTAINER_NAMESPACE", ns);
+    let fds = [out.as_raw_fd(), err.as_raw_fd(), ready_w.as_raw_fd()];
+    unsafe {
+        cmd.pre_exec(move || {
+            // Move the sources above 5 first, then into place without CLOEXEC.
+            let mut hi = [0; 3];
+            for (i, &fd) in fds.iter().enumerate() {
+                hi[i] = libc::fcntl(fd, libc::F_DUPFD, 10);
+                if hi[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for (i, &fd) in hi.iter().enumerate() {
+                if libc::dup2(fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| format!("start logging binary {path}: {e}"))?;
+    drop(ready_w);
+    let mut p = libc::pollfd {
+        fd: ready_r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    unsafe { libc::poll(&mut p, 1, 5000) };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unescape() {
+        assert_eq!(super::unescape("%2Ftmp%2Fa+b%zz%"), "/tmp/a b%zz%");
+    }
+}
