@@ -63,41 +63,28 @@ pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
 /// the usual filesystems, five new namespaces, a cgroup of its own.
 /// `marker` is appended to the args so cleanup can find the processes.
 pub fn default_config(oci_version: &str, marker: &str, cgroups_path: &str) -> Value {
-    json!({
-        "ociVersion": oci_version,
-        "process": {
-            "terminal": false,
-            "user": {"uid": 0, "gid": 0},
-            "args": [PAYLOAD_IN_CTR, "report", marker],
-            "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "OC_CONTAINER=1"],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": DEFAULT_CAPS, "effective": DEFAULT_CAPS, "permitted": DEFAULT_CAPS
-            }
-        },
-        "root": {"path": "rootfs", "readonly": false},
-        "hostname": "oc",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]}
-        ],
-        "linux": {
-            "namespaces": [
-                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}
-            ],
-            "cgroupsPath": cgroups_path
-        }
-    })
+    // The integration suite's busybox config (runc spec's mounts and five
+    // namespaces), with what the conformance tests start from instead: no
+    // rlimits, no_new_privs, masked or readonly paths unless a test sets them.
+    let mut c = berth_integration::bundle::default_config(&[PAYLOAD_IN_CTR, "report", marker]);
+    c["ociVersion"] = json!(oci_version);
+    c["hostname"] = json!("oc");
+    let p = c["process"].as_object_mut().expect("process object");
+    p.remove("rlimits");
+    p.remove("noNewPrivileges");
+    p.insert(
+        "env".into(),
+        json!(["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "OC_CONTAINER=1"]),
+    );
+    p.insert(
+        "capabilities".into(),
+        json!({"bounding": DEFAULT_CAPS, "effective": DEFAULT_CAPS, "permitted": DEFAULT_CAPS}),
+    );
+    let l = c["linux"].as_object_mut().expect("linux object");
+    l.remove("maskedPaths");
+    l.remove("readonlyPaths");
+    l.insert("cgroupsPath".into(), json!(cgroups_path));
+    c
 }
 
 /// `runc spec`'s capability set.
