@@ -218,7 +218,7 @@ fn check_namespaces(spec: &Spec) -> Check {
         if seen & (t as i32) != 0 {
             return Err(Fault::new(
                 format!("linux.namespaces[{i}].type"),
-                format!("duplicate namespace \"{}\"", spec_ns_name(t)),
+                format!("duplicate namespace \"{}\"", crate::namespaces::type_name(t)),
             ));
         }
         seen |= t as i32;
@@ -237,14 +237,6 @@ fn check_namespaces(spec: &Spec) -> Check {
 }
 
 /// The spelling of a namespace type in config.json.
-fn spec_ns_name(t: LinuxNamespaceType) -> &'static str {
-    match t {
-        LinuxNamespaceType::Mount => "mount",
-        LinuxNamespaceType::Network => "network",
-        other => ns_name(other),
-    }
-}
-
 /// Check that `path` is a namespace file of type `want`.
 pub(crate) fn check_ns_file(path: &Path, want: LinuxNamespaceType) -> Result<(), String> {
     // Only regular files can be nsfs files; checking first also avoids
