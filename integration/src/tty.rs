@@ -325,10 +325,17 @@ pub fn spawn(env: &Env, args: &[&str], how: Stdio3) -> Berth {
                 .stderr(File::create(&err).expect("stderr file"));
         }
     }
+    // Each source fd is moved above every target first: File::open may hand
+    // out a target number itself (fd 3 is free whenever no other test thread
+    // holds it), and dup2(3, 3) would leave it CLOEXEC, so that berth would
+    // not get it; or a later dup2 could overwrite a source not yet moved.
+    let above = how.fds.iter().map(|(t, _)| *t).max().unwrap_or(2) + 1;
     let mut files: Vec<(RawFd, OwnedFd)> = Vec::new();
     for (target, path) in &how.fds {
         let f = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-        files.push((*target, f.into()));
+        let moved = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, above.max(64)) };
+        assert!(moved >= 0, "dup {}: {}", path.display(), io::Error::last_os_error());
+        files.push((*target, unsafe { OwnedFd::from_raw_fd(moved) }));
     }
     let with_tty = how.pty.is_some();
     // SAFETY: only async-signal-safe calls between fork and exec.

@@ -17,6 +17,7 @@
 
 pub mod cgroups;
 pub mod cli;
+pub mod cli_fast;
 pub mod commands;
 pub mod console;
 pub mod container;

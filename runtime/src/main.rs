@@ -6,7 +6,9 @@ use std::io::Write;
 use clap::Parser;
 
 fn main() {
-    let cli = berth::cli::Cli::parse();
+    // The hot commands skip clap (see cli_fast); everything else, errors
+    // and help included, is clap's.
+    let cli = berth::cli_fast::parse(std::env::args_os().skip(1)).unwrap_or_else(berth::cli::Cli::parse);
     if cli.version {
         println!("berth version {}\nspec: {}", berth::VERSION, berth::OCI_VERSION);
         return;

@@ -11,6 +11,7 @@
 
 pub mod devices;
 pub mod devices_bpf;
+mod devices_v1;
 pub mod events;
 mod fsutil;
 pub mod resources;
@@ -373,21 +374,32 @@ fn create_dir(m: &CgroupMount) -> io::Result<()> {
         return fs::create_dir_all(&m.dir);
     }
     let mut dir = m.mountpoint.clone();
+    // The values of the level above, once read (or written) on the way down.
+    let mut above: Option<[String; 2]> = None;
     for comp in m.path.split('/').filter(|c| !c.is_empty()) {
         let parent = dir.clone();
         dir.push(comp);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        // A directory made just now is empty: no need to read it.
+        let fresh = match fs::create_dir(&dir) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(e),
+        };
+        let mut here: [String; 2] = Default::default();
+        for (k, f) in ["cpuset.cpus", "cpuset.mems"].into_iter().enumerate() {
+            let cur = if fresh { String::new() } else { fs::read_to_string(dir.join(f))?.trim().to_string() };
+            here[k] = if cur.is_empty() {
+                let v = match &above {
+                    Some(a) => a[k].clone(),
+                    None => fs::read_to_string(parent.join(f))?.trim().to_string(),
+                };
+                fs::write(dir.join(f), &v)?;
+                v
+            } else {
+                cur
+            };
         }
-        for f in ["cpuset.cpus", "cpuset.mems"] {
-            let cur = fs::read_to_string(dir.join(f))?;
-            if cur.trim().is_empty() {
-                let v = fs::read_to_string(parent.join(f))?;
-                fs::write(dir.join(f), v.trim())?;
-            }
-        }
+        above = Some(here);
     }
     Ok(())
 }

@@ -357,12 +357,12 @@ impl V1<'_> {
                 "the devices controller is not mounted on this host (cgroup v1)",
             ));
         };
-        let w = FieldWriter { dir };
-        // Start from "deny everything", then replay the rules in order.
-        w.set("devices", "devices.deny", "a")?;
+        // Start from "deny everything", then replay the rules in order. Each
+        // write(2) is one rule: one open file per list serves them all.
+        let mut files = super::devices_v1::RuleFiles::new(dir);
+        files.write("devices", false, "a")?;
         for (i, rule) in rules.iter().enumerate() {
-            let file = if rule.allow { "devices.allow" } else { "devices.deny" };
-            w.set(&format!("devices[{i}]"), file, &rule.v1_line())?;
+            files.write(&format!("devices[{i}]"), rule.allow, &rule.v1_line())?;
         }
         Ok(())
     }
