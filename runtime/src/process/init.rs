@@ -163,6 +163,15 @@ fn run(init: &mut Init) -> Result<Never> {
         setup::join_session_keyring(init.l.id)?;
     }
 
+    if crate::netdev::wanted(spec) {
+        // The parent moves them into our (final) network namespace.
+        send(&init.sock, &Msg::MoveNetDevices)?;
+        match recv(&init.sock)? {
+            Msg::NetDevicesMoved => {}
+            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        }
+    }
+
     let ro = RootfsOptions {
         spec,
         rootfs: &init.l.bundle.rootfs,
@@ -224,6 +233,9 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::scheduler(process)?;
     setup::io_priority(process)?;
     setup::personality(spec)?;
+    if let Some(p) = crate::mempolicy::from_spec(spec).map_err(|e| Error::Other(format!("{}: {}", e.path, e.msg)))? {
+        p.apply()?;
+    }
     setup::chdir(process)?;
     cwd_inside_root(process)?;
     let exe = setup::find_executable(process)?;

@@ -19,6 +19,8 @@
 //!                                   Hello      ◀─  the child (pid-ns init) says Hello,
 //!  pid from SCM_CREDENTIALS                        the first child exits]
 //!                                                 [setns joins, unshare] unshare(CGROUP)
+//!                                MoveNetDevices ◀─ (only with linux.netDevices)
+//!  move them in (netdev) ─ NetDevicesMoved ─────▶
 //!                                                 rootfs::prepare, sysctl, oom_score_adj
 //!                                   RunHooks   ◀─
 //!  prestart, createRuntime hooks
@@ -308,6 +310,10 @@ impl Parent<'_> {
                         hooks::run_hooks(HookKind::CreateRuntime, h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
                     }
                     self.send(&Msg::HooksDone(state))?;
+                }
+                Msg::MoveNetDevices => {
+                    crate::netdev::move_all(&self.l.bundle.spec, self.init_pid.unwrap_or(self.clone_pid))?;
+                    self.send(&Msg::NetDevicesMoved)?;
                 }
                 Msg::SeccompListener => {
                     self.seccomp_listener()?;

@@ -29,10 +29,15 @@ pub enum Msg {
     /// A seccomp filter with SCMP_ACT_NOTIFY is loaded: the next datagram
     /// carries the listener fd (SCM_RIGHTS) for linux.seccomp.listenerPath.
     SeccompListener,
+    /// (only with linux.netDevices) init is in its final network
+    /// namespace: move the devices in, then answer `NetDevicesMoved`.
+    MoveNetDevices,
     // parent -> init
     MapsWritten,
     /// The seccomp listener reached the agent.
     SeccompSent,
+    /// The linux.netDevices are in the container's network namespace.
+    NetDevicesMoved,
     /// The hooks ran; carries the container's state for the hooks init
     /// runs itself (createContainer, startContainer).
     HooksDone(OciState),

@@ -911,13 +911,20 @@ fn empty_annotation_key_is_an_error() {
 }
 
 #[test]
-fn unimplemented_linux_fields_are_refused() {
+fn net_devices_and_memory_policy_are_checked() {
     let mut c = runc_spec();
-    c["linux"]["netDevices"] = json!({"eth1": {}});
+    c["linux"]["netDevices"] = json!({"eth1": {"name": "in/valid"}});
+    assert_eq!(load_err(&c).path, "linux.netDevices.eth1.name");
+    c["linux"]["netDevices"] = json!({"eth1": {"name": "ceth1"}});
+    c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts"}]);
     assert_eq!(load_err(&c).path, "linux.netDevices");
     let mut c = runc_spec();
-    c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
-    assert_eq!(load_err(&c).path, "linux.memoryPolicy");
+    c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND"});
+    assert_eq!(load_err(&c).path, "linux.memoryPolicy.nodes");
+    c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_NOPE", "nodes": "0"});
+    assert_eq!(load_err(&c).path, "linux.memoryPolicy.mode");
+    c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0", "flags": ["MPOL_F_NOPE"]});
+    assert_eq!(load_err(&c).path, "linux.memoryPolicy.flags[0]");
 }
 
 #[test]

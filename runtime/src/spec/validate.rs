@@ -515,13 +515,9 @@ fn check_mounts(spec: &Spec) -> Check {
     if spec.annotations().as_ref().is_some_and(|a| a.contains_key("")) {
         return Err(Fault::new("annotations", "keys must not be empty"));
     }
+    crate::netdev::validate(spec).map_err(|(path, msg)| Fault::new(path, msg))?;
+    crate::mempolicy::from_spec(spec).map_err(|e| Fault::new(e.path, e.msg))?;
     // Spec fields berth does not implement yet: refused, never ignored.
-    if linux.and_then(|l| l.net_devices().as_ref()).is_some_and(|d| !d.is_empty()) {
-        return Err(Fault::new("linux.netDevices", "moving network devices into the container is not supported by berth yet"));
-    }
-    if linux.and_then(|l| l.memory_policy().as_ref()).is_some() {
-        return Err(Fault::new("linux.memoryPolicy", "NUMA memory policies are not supported by berth yet"));
-    }
     if linux.and_then(|l| l.intel_rdt().as_ref()).is_some() {
         let resctrl = std::fs::read_to_string("/proc/self/mountinfo")
             .map(|t| t.lines().any(|l| l.split(" - ").nth(1).is_some_and(|r| r.starts_with("resctrl "))))
