@@ -2,7 +2,7 @@
 //! built from the tables the code itself uses, so it cannot drift: the
 //! accepted `ociVersion` range (spec::version_supported), hook kinds (hooks),
 //! mount options (rootfs::options), namespace types (namespaces), capability
-//! names (security::caps).
+//! names (security::caps), memory policy modes and flags (mempolicy).
 
 use oci_spec::runtime::LinuxNamespaceType;
 use serde_json::{json, Value};
@@ -88,6 +88,12 @@ pub fn features_json() -> Value {
             "selinux": {"enabled": false},
             // rootfs::options refuses "idmap".
             "mountExtensions": {"idmap": {"enabled": false}},
+            // netdev::move_all; mempolicy's own tables.
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": crate::mempolicy::MODES.iter().map(|m| m.1).collect::<Vec<_>>(),
+                "flags": crate::mempolicy::FLAGS.iter().map(|f| f.1).collect::<Vec<_>>(),
+            },
         },
     })
 }
@@ -124,6 +130,15 @@ mod tests {
         assert!(opts
             .iter()
             .all(|o| crate::rootfs::options::MountOptions::parse(&[o.as_str().unwrap()]).is_ok()));
+        // Every memory policy mode and flag is one config.json accepts.
+        for m in f["linux"]["memoryPolicy"]["modes"].as_array().unwrap() {
+            let c = json!({"mode": m, "nodes": "0"});
+            assert!(serde_json::from_value::<oci_spec::runtime::LinuxMemoryPolicy>(c).is_ok(), "{m}");
+        }
+        for fl in f["linux"]["memoryPolicy"]["flags"].as_array().unwrap() {
+            let c = json!({"mode": "MPOL_BIND", "nodes": "0", "flags": [fl]});
+            assert!(serde_json::from_value::<oci_spec::runtime::LinuxMemoryPolicy>(c).is_ok(), "{fl}");
+        }
         // Every namespace name is one config.json accepts.
         for n in f["linux"]["namespaces"].as_array().unwrap() {
             let t: LinuxNamespaceType = serde_json::from_value(n.clone()).unwrap();
