@@ -97,3 +97,16 @@ fn bad_values_are_config_errors_naming_the_field() {
         assert_no_leftovers(&env);
     }
 }
+
+#[test]
+fn exec_processes_get_the_policy_too() {
+    let mut env = Env::sh("mempolicy_exec", SLEEPER);
+    with_policy(&mut env, json!({"mode": "MPOL_BIND", "nodes": "0"}));
+    env.run_detached();
+    let out = env.berth(&["exec", &env.id, "sh", "-c", SHOW]).ok();
+    assert_eq!(out.stdout.trim(), "bind:0", "{out}");
+    env.kill("TERM").ok();
+    env.wait_status("stopped", SHORT);
+    env.delete().ok();
+    assert_no_leftovers(&env);
+}

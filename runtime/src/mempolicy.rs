@@ -1,6 +1,7 @@
 //! `linux.memoryPolicy`: the container's NUMA memory policy, set by init with
 //! set_mempolicy(2) just before it reports Ready, so the program inherits it
-//! across execve (and every process it forks).
+//! across execve (and every process it forks); `exec` sets it the same way
+//! in the process it starts.
 //!
 //! The config is checked at load time ([`from_spec`] in spec validation):
 //! the node list syntax (`"0-3,7"`), which modes need nodes and which take

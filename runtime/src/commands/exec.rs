@@ -102,6 +102,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
         preserve_fds: a.preserve_fds,
         caps: caps::plan(&process),
         seccomp: seccomp.as_ref(),
+        // Checked when the bundle was loaded.
+        mempolicy: crate::mempolicy::from_spec(&bundle.spec).ok().flatten(),
     })?;
     drop(console_theirs);
     let abort = |e: Error| {

@@ -146,6 +146,8 @@ pub struct Exec<'a> {
     pub caps: Option<CapSets>,
     /// The container's linux.seccomp filter (never a NOTIFY one).
     pub seccomp: Option<&'a crate::security::seccomp::Filter>,
+    /// The container's linux.memoryPolicy.
+    pub mempolicy: Option<crate::mempolicy::Policy>,
 }
 
 /// The started process.
@@ -284,6 +286,9 @@ fn child(e: &Exec) -> Result<Never> {
     }
     setup::scheduler(p)?;
     setup::io_priority(p)?;
+    if let Some(m) = &e.mempolicy {
+        m.apply()?;
+    }
     let exe = setup::find_executable(p)?;
     let argv = setup::cstrings(p.args().as_deref().unwrap_or(&[]), "process.args")?;
     let envp = setup::cstrings(&setup::env_with_home(p), "process.env")?;
