@@ -18,7 +18,7 @@ fn offline_node() -> u32 {
     let online = fs::read_to_string("/sys/devices/system/node/online").unwrap_or_else(|_| "0".into());
     let max = online
         .trim()
-        .split(|c| c == ',' || c == '-')
+        .split([',', '-'])
         .filter_map(|n| n.parse::<u32>().ok())
         .max()
         .unwrap_or(0);
