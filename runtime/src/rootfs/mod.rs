@@ -16,7 +16,8 @@
 //! ```
 //!
 //! Files: [`paths`] (resolution inside the rootfs), [`options`] (mount option
-//! table), `mounts` (mounts[] entries, cgroup), `devices` (device nodes and
+//! table), `mounts` (mounts[] entries, cgroup), [`idmap`] (id-mapped mounts,
+//! prepared by the parent before the clone), `devices` (device nodes and
 //! /dev symlinks), `masked` (maskedPaths, readonlyPaths), `pivot`, `sys`
 //! (system-call wrappers).
 //!
@@ -36,6 +37,7 @@ use oci_spec::runtime::Spec;
 use crate::cgroups::CgroupMount;
 
 mod devices;
+pub mod idmap;
 mod masked;
 mod mounts;
 pub mod options;
@@ -117,6 +119,8 @@ pub struct RootfsOptions<'a> {
     pub userns: bool,
     /// `--no-pivot`: MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The id-mapped mounts berth prepared before the clone ([`idmap`]).
+    pub idmapped: Option<&'a idmap::IdmappedMounts>,
 }
 
 fn rootfs_cstr(o: &RootfsOptions) -> Result<CString, RootfsError> {
