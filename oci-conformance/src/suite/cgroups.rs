@@ -178,13 +178,15 @@ pub fn tests() -> Vec<Test> {
             )
         }),
         must(format!("{b}/weight-device"), |cx| {
-            let Some((maj, min)) = host::root_block_device() else {
-                skip!("no block device behind / to use")
-            };
-            let f = if host_file("blkio", "blkio.weight_device") {
-                "blkio.weight_device"
+            // CFQ's blkio.weight_device (old kernels) takes any disk; BFQ's
+            // files only a device BFQ schedules (EOPNOTSUPP otherwise).
+            let (f, (maj, min)) = if host_file("blkio", "blkio.weight_device") {
+                let Some(d) = host::root_block_device() else {
+                    skip!("no block device behind / to use")
+                };
+                ("blkio.weight_device", d)
             } else {
-                "blkio.bfq.weight_device"
+                ("blkio.bfq.weight_device", crate::bfq::device(cx)?)
             };
             let want = format!("{maj}:{min} 300");
             resources(
