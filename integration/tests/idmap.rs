@@ -20,7 +20,10 @@ fn source(env: &Env) -> std::path::PathBuf {
 
 #[test]
 fn mount_mappings_shift_ids_without_a_user_namespace() {
-    let mut env = Env::sh("idmap_shift", "stat -c '%u:%g' /data/f /data/g; touch /data/new 2>/dev/null || echo refused");
+    let mut env = Env::sh(
+        "idmap_shift",
+        "stat -c '%u:%g' /data/f /data/g; touch /data/new 2>/dev/null || echo refused",
+    );
     let src = source(&env);
     env.push(
         "/mounts",
@@ -55,7 +58,11 @@ fn mapped_writes_land_as_the_disk_ids() {
                "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
     );
     let out = env.run_ok();
-    assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["1000:1000", "1000:1000"], "{out}");
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["1000:1000", "1000:1000"],
+        "{out}"
+    );
     let m = fs::metadata(src.join("made")).unwrap();
     assert_eq!((m.uid(), m.gid()), (0, 0), "on disk");
     assert_no_leftovers(&env);
@@ -75,8 +82,14 @@ fn container_user_namespace_mappings_are_the_default() {
     for d in ["plain", "mapped"] {
         fs::create_dir(env.rootfs().join(d)).unwrap();
     }
-    env.push("/mounts", json!({"destination": "/plain", "type": "bind", "source": src, "options": ["rbind", "ro"]}));
-    env.push("/mounts", json!({"destination": "/mapped", "type": "bind", "source": src, "options": ["rbind", "idmap"]}));
+    env.push(
+        "/mounts",
+        json!({"destination": "/plain", "type": "bind", "source": src, "options": ["rbind", "ro"]}),
+    );
+    env.push(
+        "/mounts",
+        json!({"destination": "/mapped", "type": "bind", "source": src, "options": ["rbind", "idmap"]}),
+    );
     let out = env.run_ok();
     assert_eq!(out.stdout.split_whitespace().collect::<Vec<_>>(), ["65534:65534", "0:0"], "{out}");
     let m = fs::metadata(src.join("made")).unwrap();
@@ -87,7 +100,10 @@ fn container_user_namespace_mappings_are_the_default() {
 #[test]
 fn bad_idmap_configs_are_clear_errors() {
     let cases = [
-        (json!({"destination": "/data", "type": "bind", "options": ["rbind", "idmap"]}), "needs uidMappings and gidMappings"),
+        (
+            json!({"destination": "/data", "type": "bind", "options": ["rbind", "idmap"]}),
+            "needs uidMappings and gidMappings",
+        ),
         (
             json!({"destination": "/data", "type": "bind", "options": ["rbind", "idmap"],
                    "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),

@@ -43,7 +43,10 @@ pub fn device(cx: &Ctx) -> Res<(u64, u64)> {
         .output()
         .map_err(|e| format!("run losetup: {e}"))?;
     if !out.status.success() {
-        skip!("cannot attach a loop device for a BFQ-scheduled disk: losetup: {}", String::from_utf8_lossy(&out.stderr).trim());
+        skip!(
+            "cannot attach a loop device for a BFQ-scheduled disk: losetup: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let undo = dev.clone();
@@ -64,5 +67,8 @@ fn dev_numbers(name: &str) -> Res<(u64, u64)> {
     let p = format!("/sys/block/{name}/dev");
     let s = fs::read_to_string(&p).map_err(|e| format!("read {p}: {e}"))?;
     let (a, b) = s.trim().split_once(':').ok_or_else(|| format!("{p}: {s:?}"))?;
-    Ok((a.parse().map_err(|e| format!("{p}: {e}"))?, b.parse().map_err(|e| format!("{p}: {e}"))?))
+    Ok((
+        a.parse().map_err(|e| format!("{p}: {e}"))?,
+        b.parse().map_err(|e| format!("{p}: {e}"))?,
+    ))
 }

@@ -56,7 +56,9 @@ impl IdmappedMounts {
 pub fn wants_idmap(m: &Mount) -> bool {
     m.uid_mappings().is_some()
         || m.gid_mappings().is_some()
-        || m.options().as_ref().is_some_and(|o| o.iter().any(|s| s == "idmap" || s == "ridmap"))
+        || m.options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|s| s == "idmap" || s == "ridmap"))
 }
 
 /// Make the detached id-mapped mounts of `spec` (None when there are none).
@@ -78,7 +80,9 @@ pub fn prepare(spec: &Spec, bundle: &Path, userns: bool) -> Result<Option<Idmapp
         let os = |op: String, e: io::Error| RootfsError::Os { at: at(), op, source: e };
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(cfg)?;
         if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
-            return Err(cfg("id-mapped mounts (idmap, ridmap, uidMappings) are supported on bind mounts only".into()));
+            return Err(cfg(
+                "id-mapped mounts (idmap, ridmap, uidMappings) are supported on bind mounts only".into(),
+            ));
         }
         if opts.flags & libc::MS_REMOUNT != 0 {
             return Err(cfg("an id-mapped mount cannot be a remount".into()));
@@ -126,7 +130,9 @@ fn mappings<'a>(spec: &'a Spec, m: &'a Mount, userns: bool) -> Result<(&'a [Linu
 }
 
 fn map_text(m: &[LinuxIdMapping]) -> String {
-    m.iter().map(|e| format!("{} {} {}\n", e.container_id(), e.host_id(), e.size())).collect()
+    m.iter()
+        .map(|e| format!("{} {} {}\n", e.container_id(), e.host_id(), e.size()))
+        .collect()
 }
 
 /// A user namespace with these uid and gid maps: a child that waits in a
@@ -165,7 +171,9 @@ fn userns_fd(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
                 .map_err(|e| io::Error::new(e.kind(), format!("write {p}: {e}")))?;
         }
         let p = format!("/proc/{pid}/ns/user");
-        fs::File::open(&p).map(OwnedFd::from).map_err(|e| io::Error::new(e.kind(), format!("open {p}: {e}")))
+        fs::File::open(&p)
+            .map(OwnedFd::from)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {p}: {e}")))
     })();
     drop(wr);
     let mut status = 0;
