@@ -2,6 +2,7 @@
 //! any runtime binary through its command line (create, start, state,
 //! kill, delete with a global --root). See README.md in this crate.
 
+mod bfq;
 mod bundle;
 mod cleanup;
 mod cli;

@@ -1,6 +1,6 @@
 //! Device access rules: the config's `linux.resources.devices` in order,
-//! then runc's default allow list, then `linux.devices` (each allowed rwm),
-//! exactly the list runc builds. A later rule wins over an earlier one.
+//! then runc's default allow list, exactly the list runc builds
+//! (`linux.devices` adds no rule). A later rule wins over an earlier one.
 //! v1 writes them to devices.allow/deny; v2 compiles them to an eBPF
 //! program ([`super::devices_bpf`]).
 

@@ -107,12 +107,11 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// From a config's `linux.resources` and `linux.devices`. `pids_limit_set`
+    /// From a config's `linux.resources`. `pids_limit_set`
     /// tells whether `pids.limit` was written in the file (oci-spec reads a
     /// missing one as 0, which is a real limit).
     pub fn from_spec(
         r: Option<&LinuxResources>,
-        linux_devices: &[oci_spec::runtime::LinuxDevice],
         pids_limit_set: bool,
     ) -> Result<Resources, FieldError> {
         let mut out = Resources::default();
@@ -132,21 +131,11 @@ impl Resources {
                 };
             }
         }
+        // As runc: the config's rules, then the default allow list. The
+        // nodes of `linux.devices` get no rule of their own: an implicit
+        // allow after the config's rules would override a later deny
+        // (config-linux.md: the rules apply in order, the last one wins).
         rules.extend(devices::default_rules());
-        for d in linux_devices {
-            let typ = match d.typ() {
-                LinuxDeviceType::B => 'b',
-                LinuxDeviceType::C | LinuxDeviceType::U => 'c',
-                _ => continue,
-            };
-            rules.push(Rule {
-                allow: true,
-                typ,
-                major: Some(d.major()),
-                minor: Some(d.minor()),
-                access: "rwm".into(),
-            });
-        }
         out.devices = Some(rules);
         Ok(out)
     }
@@ -416,7 +405,7 @@ fn rule_from_spec(d: &LinuxDeviceCgroup) -> Result<Rule, String> {
     })
 }
 
-/// The resources of a loaded bundle (`linux.resources`, `linux.devices`).
+/// The resources of a loaded bundle (`linux.resources`).
 pub fn from_bundle(b: &crate::spec::Bundle) -> crate::error::Result<Resources> {
     let linux = b.spec.linux().as_ref();
     let r = linux.and_then(|l| l.resources().as_ref());
@@ -428,8 +417,7 @@ pub fn from_bundle(b: &crate::spec::Bundle) -> crate::error::Result<Resources> {
             .ok()
             .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
             .is_some_and(|v| v.pointer("/linux/resources/pids/limit").is_some());
-    let devs = linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]);
-    Resources::from_spec(r, devs, pids_set).map_err(|e| crate::error::Error::Usage(e.to_string()))
+    Resources::from_spec(r, pids_set).map_err(|e| crate::error::Error::Usage(e.to_string()))
 }
 
 /// runc's v1 -> v2 conversion of cpu.shares (2..262144) to cpu.weight (1..10000).
@@ -511,16 +499,16 @@ mod tests {
     #[test]
     fn pids_zero_is_a_limit_only_when_written() {
         let r = res(serde_json::json!({"pids": {"limit": 0}}));
-        assert_eq!(Resources::from_spec(Some(&r), &[], true).unwrap().pids_limit, Some(0));
-        assert_eq!(Resources::from_spec(Some(&r), &[], false).unwrap().pids_limit, None);
+        assert_eq!(Resources::from_spec(Some(&r), true).unwrap().pids_limit, Some(0));
+        assert_eq!(Resources::from_spec(Some(&r), false).unwrap().pids_limit, None);
         let r = res(serde_json::json!({"pids": {"limit": -1}}));
-        assert_eq!(Resources::from_spec(Some(&r), &[], true).unwrap().pids_limit, Some(-1));
+        assert_eq!(Resources::from_spec(Some(&r), true).unwrap().pids_limit, Some(-1));
     }
 
     #[test]
     fn update_treats_zero_as_unchanged() {
         let create = res(serde_json::json!({"memory": {"limit": 100, "reservation": 50}, "cpu": {"shares": 512, "quota": 1000, "period": 2000}, "pids": {"limit": 9}}));
-        let mut r = Resources::from_spec(Some(&create), &[], true).unwrap();
+        let mut r = Resources::from_spec(Some(&create), true).unwrap();
         let upd = res(serde_json::json!({"memory": {"limit": 0, "swap": 300}, "cpu": {"shares": 0, "quota": 0, "period": 4000}, "pids": {"limit": 0}}));
         r.merge_spec(&upd, true).unwrap();
         assert_eq!((r.memory, r.memory_swap, r.memory_reservation), (100, 300, 50));
@@ -532,15 +520,19 @@ mod tests {
     }
 
     #[test]
-    fn devices_are_spec_rules_then_defaults_then_linux_devices() {
-        let r = res(serde_json::json!({"devices": [{"allow": false, "access": "rwm"}]}));
-        let dev: oci_spec::runtime::LinuxDevice =
-            serde_json::from_value(serde_json::json!({"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229})).unwrap();
-        let out = Resources::from_spec(Some(&r), &[dev], false).unwrap();
+    fn devices_are_spec_rules_then_defaults() {
+        let r = res(serde_json::json!({"devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 42, "minor": 42, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 42, "minor": 42, "access": "rw"}]}));
+        let out = Resources::from_spec(Some(&r), false).unwrap();
         let rules = out.devices.unwrap();
         assert!(rules[0].is_all() && !rules[0].allow);
-        assert_eq!(rules.last().unwrap().v1_line(), "c 10:229 rwm");
-        assert!(crate::cgroups::devices::allowed(&rules, 'c', 10, 229, "rw"));
+        assert_eq!(rules.len(), 3 + crate::cgroups::devices::default_rules().count());
+        // The later deny wins over the allow before it; linux.devices adds nothing.
+        assert!(!crate::cgroups::devices::allowed(&rules, 'c', 42, 42, "r"));
+        assert!(crate::cgroups::devices::allowed(&rules, 'c', 42, 42, "m"));
+        assert!(crate::cgroups::devices::allowed(&rules, 'c', 1, 3, "rw"));
         assert!(!crate::cgroups::devices::allowed(&rules, 'c', 1, 11, "r"));
     }
 
@@ -548,7 +540,7 @@ mod tests {
     fn docker_zeros_at_create_are_unset() {
         let r = res(serde_json::json!({"blockIO": {"weight": 0, "leafWeight": 0}, "memory": {"limit": 0, "swap": 0},
             "cpu": {"shares": 0, "quota": 0, "period": 0, "cpus": "", "mems": ""}}));
-        let out = Resources::from_spec(Some(&r), &[], false).unwrap();
+        let out = Resources::from_spec(Some(&r), false).unwrap();
         let mut plain = out.clone();
         plain.devices = None;
         assert_eq!(plain, Resources::default());
@@ -556,14 +548,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let e = Resources::from_spec(Some(&res(serde_json::json!({"memory": {"swappiness": 200}}))), &[], false).unwrap_err();
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"memory": {"swappiness": 200}}))), false).unwrap_err();
         assert_eq!(e.field, "memory.swappiness");
-        let e = Resources::from_spec(Some(&res(serde_json::json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 5}]}}))), &[], false)
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 5}]}}))), false)
             .unwrap_err();
         assert_eq!(e.field, "blockIO.weightDevice[0].weight");
-        let e = Resources::from_spec(Some(&res(serde_json::json!({"devices": [{"allow": true, "type": "p"}]}))), &[], false).unwrap_err();
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"devices": [{"allow": true, "type": "p"}]}))), false).unwrap_err();
         assert_eq!(e.field, "devices[0]");
-        let e = Resources::from_spec(Some(&res(serde_json::json!({"unified": {"a/b.c": "1"}}))), &[], false).unwrap_err();
+        let e = Resources::from_spec(Some(&res(serde_json::json!({"unified": {"a/b.c": "1"}}))), false).unwrap_err();
         assert_eq!(e.field, "unified.a/b.c");
         assert_eq!(e.to_string(), "linux.resources.unified.a/b.c: not a cgroup v2 file name (like \"memory.high\")");
     }

@@ -86,8 +86,8 @@ pub fn features_json() -> Value {
             // exec refuses profiles and labels (commands::exec::check_lsm).
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            // rootfs::options refuses "idmap".
-            "mountExtensions": {"idmap": {"enabled": false}},
+            // rootfs::idmap: idmap, ridmap, uidMappings/gidMappings on binds.
+            "mountExtensions": {"idmap": {"enabled": true}},
             // netdev::move_all; mempolicy's own tables.
             "netDevices": {"enabled": true},
             "memoryPolicy": {

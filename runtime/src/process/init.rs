@@ -43,6 +43,8 @@ pub(super) struct Init<'a> {
     pub trampoline: Option<OwnedFd>,
     /// process.apparmorProfile, on a host with AppArmor.
     pub apparmor: Option<String>,
+    /// Detached id-mapped mounts made by the parent (rootfs::idmap).
+    pub idmapped: Option<&'a rootfs::idmap::IdmappedMounts>,
 }
 
 /// init's entry point: never returns.
@@ -180,6 +182,7 @@ fn run(init: &mut Init) -> Result<Never> {
         cgroupns: plan.has_new(LinuxNamespaceType::Cgroup),
         userns: plan.has(LinuxNamespaceType::User),
         no_pivot: init.l.no_pivot,
+        idmapped: init.idmapped,
     };
     rootfs::prepare(&ro)?;
     // Through the host's /proc (still mounted here, before the pivot), never

@@ -135,6 +135,9 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         ),
         None => None,
     };
+    // Id-mapped mounts are made here, in berth's own namespaces (only
+    // for configs that have them); init inherits the detached mounts.
+    let idmapped = crate::rootfs::idmap::prepare(spec, &l.bundle.dir, plan.has_new(LinuxNamespaceType::User))?;
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
@@ -173,12 +176,14 @@ pub fn launch(l: &Launch) -> Result<Launched> {
                 trampoline,
                 apparmor,
                 fifo: None,
+                idmapped: idmapped.as_ref(),
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     drop(child_sock);
     drop(join_files);
+    drop(idmapped);
     drop(state_fd);
     restore.restore()?;
 

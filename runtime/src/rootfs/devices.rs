@@ -3,8 +3,11 @@
 //! A node is made with mknodat relative to its resolved parent directory. In
 //! a user namespace (where mknod of a device fails with EPERM) the host's
 //! node, checked to be the requested device, is bind-mounted onto an empty
-//! file instead. A node already present is kept when it is the same device
-//! and replaced otherwise.
+//! file instead. A node already present is kept when it is the same device.
+//! Any other file at the path of a default device is replaced; at the path
+//! of a `linux.devices` entry it is an error (config-linux.md: "If a file
+//! already exists at path that does not match the requested device, the
+//! runtime MUST generate an error").
 
 use std::ffi::CStr;
 use std::io;
@@ -96,7 +99,7 @@ fn create_all(o: &RootfsOptions, root: &Root, path: &mut InPath, parent: &mut Pa
     for (p, major, minor) in DEFAULTS {
         let d = Dev { kind: libc::S_IFCHR, perm: 0o666, major, minor, uid: None, gid: None };
         path.set(p.as_bytes()).or_fail(|| "bad path").map_err(|f| f.at(format_args!("default device {p}")))?;
-        device(root, path, parent, &d, o.userns, &mut host).map_err(|f| f.at(format_args!("default device {p}")))?;
+        device(root, path, parent, &d, o.userns, false, &mut host).map_err(|f| f.at(format_args!("default device {p}")))?;
     }
     let Some(devices) = o.spec.linux().as_ref().and_then(|l| l.devices().as_ref()) else { return Ok(()) };
     for (i, d) in devices.iter().enumerate() {
@@ -122,12 +125,14 @@ fn create_all(o: &RootfsOptions, root: &Root, path: &mut InPath, parent: &mut Pa
         if path.is("/") {
             return Err(Fail::Msg("a device cannot be at /".into()).at(at()));
         }
-        device(root, path, parent, &dev, o.userns, &mut host).map_err(|f| f.at(at()))?;
+        device(root, path, parent, &dev, o.userns, true, &mut host).map_err(|f| f.at(at()))?;
     }
     Ok(())
 }
 
-fn device(root: &Root, path: &mut InPath, parent: &mut Parent, d: &Dev, userns: bool, host: &mut CBuf) -> Result<(), Fail> {
+/// Make the node `d` at `path`. `strict`: a different file already there is
+/// an error instead of being replaced.
+fn device(root: &Root, path: &mut InPath, parent: &mut Parent, d: &Dev, userns: bool, strict: bool, host: &mut CBuf) -> Result<(), Fail> {
     let parent = parent.get(root, path).or_fail(|| format!("open parent of {} in rootfs", path.show()))?;
     let name = path.name();
     // In a user namespace mknod of a device always fails: go straight to the bind.
@@ -139,6 +144,9 @@ fn device(root: &Root, path: &mut InPath, parent: &mut Parent, d: &Dev, userns: 
                 if d.matches(&st) {
                     return fix_existing(parent, name, d, &st).or_fail(|| format!("chmod/chown {}", path.show()));
                 }
+                if strict {
+                    return Err(mismatch(path, d, &st));
+                }
                 sys::unlinkat(parent, name, 0).or_fail(|| format!("remove {} (not the requested device)", path.show()))?;
                 return sys::mknodat(parent, name, d.kind | d.perm, d.rdev())
                     .and_then(|()| set_owner(parent, name, d))
@@ -148,7 +156,33 @@ fn device(root: &Root, path: &mut InPath, parent: &mut Parent, d: &Dev, userns: 
             Err(e) => return Err(Fail::Os(format!("mknod {}", path.show()), e)),
         }
     }
-    bind_host_device(parent, name, path, d, host)
+    bind_host_device(parent, name, path, d, strict, host)
+}
+
+/// The error for an existing file that is not the requested device.
+fn mismatch(path: &InPath, d: &Dev, st: &libc::stat) -> Fail {
+    let kind = |m: u32| match m & libc::S_IFMT {
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFIFO => "a fifo",
+        libc::S_IFREG => "a regular file",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFLNK => "a symlink",
+        libc::S_IFSOCK => "a socket",
+        _ => "a file of unknown type",
+    };
+    let num = |m: u32, rdev: u64| match m & libc::S_IFMT {
+        libc::S_IFCHR | libc::S_IFBLK => format!(" {}:{}", libc::major(rdev), libc::minor(rdev)),
+        _ => String::new(),
+    };
+    Fail::Msg(format!(
+        "{} already exists as {}{}, not the requested device ({}{})",
+        path.show(),
+        kind(st.st_mode),
+        num(st.st_mode, st.st_rdev),
+        kind(d.kind),
+        num(d.kind, d.rdev())
+    ))
 }
 
 fn set_owner(parent: BorrowedFd, name: &CStr, d: &Dev) -> std::io::Result<()> {
@@ -174,7 +208,7 @@ fn fix_existing(parent: BorrowedFd, name: &CStr, d: &Dev, st: &libc::stat) -> st
 
 /// Bind the host's node at the same path, after checking it is the
 /// requested device, onto an empty file.
-fn bind_host_device(parent: BorrowedFd, name: &CStr, path: &InPath, d: &Dev, host: &mut CBuf) -> Result<(), Fail> {
+fn bind_host_device(parent: BorrowedFd, name: &CStr, path: &InPath, d: &Dev, strict: bool, host: &mut CBuf) -> Result<(), Fail> {
     let hp = host.set(path.bytes()).or_fail(|| "bad path")?;
     let hfd = sys::open(hp, libc::O_PATH | libc::O_NOFOLLOW).or_fail(|| format!("open host device {} to bind it", path.show()))?;
     let hst = sys::fstat(hfd.as_fd()).or_fail(|| format!("stat host {}", path.show()))?;
@@ -193,6 +227,9 @@ fn bind_host_device(parent: BorrowedFd, name: &CStr, path: &InPath, d: &Dev, hos
             let st = sys::lstatat(parent, name).or_fail(|| format!("stat {}", path.show()))?;
             if d.matches(&st) {
                 return Ok(());
+            }
+            if strict {
+                return Err(mismatch(path, d, &st));
             }
             if st.st_mode & libc::S_IFMT == libc::S_IFREG {
                 sys::openat2(parent, name, libc::O_PATH | libc::O_NOFOLLOW, 0, HERE).or_fail(|| format!("open {}", path.show()))?

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //!   prepare()   "/" gets rootfsPropagation (default rslave), the rootfs's
-//!               parent mount is made private, the rootfs is bound onto
+//!               parent mount is made private (a slave with an explicit
+//!               slave/rslave), the rootfs is bound onto
 //!               itself, then mounts[] in order, default + linux.devices,
 //!               /dev symlinks
 //!   (hooks)     createRuntime / createContainer
@@ -16,7 +17,8 @@
 //! ```
 //!
 //! Files: [`paths`] (resolution inside the rootfs), [`options`] (mount option
-//! table), `mounts` (mounts[] entries, cgroup), `devices` (device nodes and
+//! table), `mounts` (mounts[] entries, cgroup), [`idmap`] (id-mapped mounts,
+//! prepared by the parent before the clone), `devices` (device nodes and
 //! /dev symlinks), `masked` (maskedPaths, readonlyPaths), `pivot`, `sys`
 //! (system-call wrappers).
 //!
@@ -36,6 +38,7 @@ use oci_spec::runtime::Spec;
 use crate::cgroups::CgroupMount;
 
 mod devices;
+pub mod idmap;
 mod masked;
 mod mounts;
 pub mod options;
@@ -117,6 +120,8 @@ pub struct RootfsOptions<'a> {
     pub userns: bool,
     /// `--no-pivot`: MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// The id-mapped mounts berth prepared before the clone ([`idmap`]).
+    pub idmapped: Option<&'a idmap::IdmappedMounts>,
 }
 
 fn rootfs_cstr(o: &RootfsOptions) -> Result<CString, RootfsError> {
@@ -136,11 +141,15 @@ fn propagation(o: &RootfsOptions) -> Result<Option<libc::c_ulong>, RootfsError> 
 /// /dev symlinks. Runs in init, in its mount namespace, before pivot.
 pub fn prepare(o: &RootfsOptions) -> Result<(), RootfsError> {
     let rootfs = rootfs_cstr(o)?;
-    let prop = propagation(o)?.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    let explicit = propagation(o)?;
+    let prop = explicit.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
     sys::mount(None, c"/", None, libc::MS_REC | prop, None)
         .or_fail(|| "mount --make-r* /")
         .map_err(|f| f.at("linux.rootfsPropagation"))?;
-    pivot::make_parent_private(&rootfs).map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
+    // An explicit slave/rslave keeps the rootfs a slave of its host peer
+    // group (else nothing would reach the container's "/" from the host).
+    let parent = if explicit.is_some_and(|p| p & libc::MS_SLAVE != 0) { libc::MS_SLAVE } else { libc::MS_PRIVATE };
+    pivot::make_parent_unshared(&rootfs, parent).map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
     sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None)
         .or_fail(|| format!("bind {} onto itself", o.rootfs.display()))
         .map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;

@@ -42,6 +42,8 @@ const CGROUP_TMPFS_FLAGS: c_ulong = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_
 struct Mounter<'a> {
     o: &'a RootfsOptions<'a>,
     root: &'a Root,
+    /// Index in `mounts[]` of the entry being mounted.
+    index: usize,
     netns: bool,
     src: CBuf,
     typ: CBuf,
@@ -57,8 +59,9 @@ pub(super) fn mount_all(o: &RootfsOptions, root: &Root, path: &mut InPath) -> Re
         .as_ref()
         .and_then(|l| l.namespaces().as_ref())
         .is_some_and(|ns| ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network));
-    let mut m = Mounter { o, root, netns, src: CBuf::default(), typ: CBuf::default(), data: CBuf::default() };
+    let mut m = Mounter { o, root, index: 0, netns, src: CBuf::default(), typ: CBuf::default(), data: CBuf::default() };
     for (i, e) in mounts.iter().enumerate() {
+        m.index = i;
         m.entry(e, path, &mut summary)
             .map_err(|f| f.at(format_args!("mounts[{i}] ({})", e.destination().display())))?;
     }
@@ -89,9 +92,6 @@ impl Mounter<'_> {
     fn entry(&mut self, e: &Mount, path: &mut InPath, s: &mut Summary) -> Result<(), Fail> {
         let typ = e.typ().as_deref().unwrap_or("");
         let opts = MountOptions::parse(e.options().as_deref().unwrap_or(&[])).map_err(Fail::Msg)?;
-        if e.uid_mappings().is_some() || e.gid_mappings().is_some() {
-            return Err(Fail::Msg("uidMappings/gidMappings (id-mapped mounts) are not supported yet by berth".into()));
-        }
         path.set_path(e.destination()).or_fail(|| "destination contains a NUL byte")?;
         if opts.is_bind() || typ == "bind" {
             if path.is("/dev") {
@@ -124,9 +124,27 @@ impl Mounter<'_> {
             return sys::remount_keep_locked(FdPath::new(&fd).as_cstr(), flags, || sys::fstatfs_flags(fd.as_fd()))
                 .or_fail(|| format!("remount bind {}", path.show()));
         }
+        if super::idmap::wants_idmap(e) {
+            return self.move_idmapped(&src.display(), opts, path);
+        }
         let csrc = self.src.set(src.as_os_str().as_bytes()).or_fail(|| "source contains a NUL byte")?;
         let sfd = sys::open(csrc, libc::O_PATH).or_fail(|| format!("mount bind {}", src.display()))?;
         self.bind_fd(&sfd, &src.display(), opts, path, 0)
+    }
+
+    /// An id-mapped bind: move the detached mount berth prepared before the
+    /// clone (`rootfs::idmap`) onto the destination, then apply the options.
+    fn move_idmapped(&mut self, what: &dyn Display, opts: &MountOptions, path: &mut InPath) -> Result<(), Fail> {
+        let tree = self
+            .o
+            .idmapped
+            .and_then(|m| m.get(self.index))
+            .ok_or_else(|| Fail::Msg("the id-mapped mount was not prepared before init (rootfs::idmap::prepare)".into()))?;
+        let st = sys::fstat(tree).or_fail(|| format!("stat id-mapped mount of {what}"))?;
+        let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR { Kind::Dir } else { Kind::File };
+        let (tfd, _) = self.root.resolve_or_create(path, kind, libc::O_PATH).or_fail(|| format!("open {} in rootfs", path.show()))?;
+        super::idmap::move_onto(tree, tfd.as_fd()).or_fail(|| format!("move_mount id-mapped {what}"))?;
+        self.after_mount(opts, path, Expect::Same(st.st_dev, st.st_ino), opts.bind_remount_flags(), 0)
     }
 
     /// Bind the file `sfd` refers to onto the destination, then remount with

@@ -87,6 +87,17 @@ pub fn known_options() -> impl Iterator<Item = &'static str> {
     TABLE.iter().map(|(n, _)| *n)
 }
 
+/// `idmap` / `ridmap`: the id mapping of a bind mount (see `rootfs::idmap`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Idmap {
+    #[default]
+    None,
+    /// `idmap`: the top mount only.
+    Top,
+    /// `ridmap`: every mount of the tree.
+    Recursive,
+}
+
 /// The parsed `options` of one mount.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MountOptions {
@@ -99,6 +110,8 @@ pub struct MountOptions {
     pub rec_clr: u64,
     /// Everything else, comma-joined, for mount(2)'s data argument.
     pub data: String,
+    /// `idmap` or `ridmap` (never passed to mount(2)).
+    pub idmap: Idmap,
 }
 
 impl MountOptions {
@@ -119,11 +132,8 @@ impl MountOptions {
                     Op::Ignore => {}
                 },
                 Err(_) => match opt {
-                    "idmap" | "ridmap" => {
-                        return Err(format!(
-                            "mount option \"{opt}\" (id-mapped mount) is not supported yet by berth"
-                        ))
-                    }
+                    "idmap" => o.idmap = Idmap::Top,
+                    "ridmap" => o.idmap = Idmap::Recursive,
                     "tmpcopyup" => return Err("mount option \"tmpcopyup\" is not supported yet by berth".into()),
                     "" => {}
                     _ => {
@@ -202,10 +212,10 @@ mod tests {
     }
 
     #[test]
-    fn idmap_is_a_clear_error() {
-        let e = MountOptions::parse(&["rbind", "idmap"]).unwrap_err();
-        assert!(e.contains("idmap") && e.contains("not supported"), "{e}");
-        assert!(MountOptions::parse(&["ridmap"]).is_err());
+    fn idmap_options_are_not_mount_data() {
+        let o = MountOptions::parse(&["rbind", "idmap"]).unwrap();
+        assert_eq!((o.idmap, o.data.as_str()), (Idmap::Top, ""));
+        assert_eq!(MountOptions::parse(&["ridmap"]).unwrap().idmap, Idmap::Recursive);
     }
 
     #[test]

@@ -9,12 +9,14 @@ use super::paths::Root;
 use super::sys;
 use super::{Fail, OrFail};
 
-/// Make the mount the rootfs lives on private: the rootfs bind must not
-/// propagate elsewhere, and pivot_root refuses a shared parent. The rootfs
-/// path is walked up until a mount point is found (MS_PRIVATE on anything
-/// else is EINVAL); when the rootfs is itself a mount (overlay), that is
-/// one call.
-pub(super) fn make_parent_private(rootfs: &CStr) -> Result<(), Fail> {
+/// Make the mount the rootfs lives on private (`flag` MS_PRIVATE) or a slave
+/// (MS_SLAVE, for rootfsPropagation slave/rslave: the container's root then
+/// stays a slave of the host's peer group): either way the rootfs bind does
+/// not propagate elsewhere, and pivot_root refuses a shared parent. The
+/// rootfs path is walked up until a mount point is found (a propagation
+/// change on anything else is EINVAL); when the rootfs is itself a mount
+/// (overlay), that is one call.
+pub(super) fn make_parent_unshared(rootfs: &CStr, flag: libc::c_ulong) -> Result<(), Fail> {
     let mut buf = rootfs.to_bytes().to_vec();
     while buf.len() > 1 && buf.ends_with(b"/") {
         buf.pop();
@@ -23,13 +25,16 @@ pub(super) fn make_parent_private(rootfs: &CStr) -> Result<(), Fail> {
     let mut end = buf.len() - 1;
     loop {
         let p = if end == 0 { c"/" } else { CStr::from_bytes_with_nul(&buf[..=end]).expect("NUL-terminated") };
-        match sys::mount(None, p, None, libc::MS_PRIVATE, None) {
+        match sys::mount(None, p, None, flag, None) {
             Ok(()) => return Ok(()),
             Err(e) if sys::errno(&e) == libc::EINVAL && end > 0 => {
                 end = buf[..end].iter().rposition(|&b| b == b'/').unwrap_or(0);
                 buf[end] = 0;
             }
-            Err(e) => return Err(Fail::Os(format!("make the mount at {} private", p.to_string_lossy()), e)),
+            Err(e) => {
+                let what = if flag == libc::MS_SLAVE { "a slave" } else { "private" };
+                return Err(Fail::Os(format!("make the mount at {} {what}", p.to_string_lossy()), e));
+            }
         }
     }
 }

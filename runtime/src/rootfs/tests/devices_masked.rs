@@ -68,6 +68,35 @@ fn devices_default_custom_and_replaced() {
 }
 
 #[test]
+fn linux_device_over_a_different_file_is_an_error() {
+    require_root!();
+    let fx = Fixture::new("devmismatch");
+    fs::write(fx.rootfs.join("oc-existing"), "a regular file").unwrap();
+    for (path, typ, major, want) in [
+        ("/oc-existing", "c", 1, "linux.devices[0] (/oc-existing): /oc-existing already exists as a regular file, not the requested device (a character device 1:3)"),
+        ("/dev/null", "b", 1, "linux.devices[0] (/dev/null): /dev/null already exists as a character device 1:3, not the requested device (a block device 1:3)"),
+    ] {
+        let spec = spec(json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "linux": {"devices": [{"path": path, "type": typ, "major": major, "minor": 3}]}
+        }));
+        let r = in_child(TIMEOUT, || {
+            new_mount_ns()?;
+            match prepare(&fx.opts(&spec)) {
+                Ok(()) => Err(format!("{path}: prepare should fail")),
+                Err(e) if e.to_string() == want => Ok(()),
+                Err(e) => Err(format!("got  {e}\nwant {want}")),
+            }
+        });
+        fx.check_clean();
+        r.unwrap();
+    }
+    // The file was left as it was.
+    assert_eq!(fs::read_to_string(fx.rootfs.join("oc-existing")).unwrap(), "a regular file");
+}
+
+#[test]
 fn masked_and_readonly_paths() {
     require_root!();
     let fx = Fixture::new("masked");

@@ -96,6 +96,7 @@ impl Fixture {
             cgroupns: false,
             userns: false,
             no_pivot: false,
+            idmapped: None,
         }
     }
 

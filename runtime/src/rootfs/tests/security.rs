@@ -120,7 +120,7 @@ fn idmap_and_bad_source_are_clear_errors() {
     let fx = Fixture::new("errors");
     let cases = [
         (json!([{"destination": "/data", "type": "bind", "source": "/", "options": ["rbind", "idmap"]}]),
-         "mounts[0] (/data): mount option \"idmap\" (id-mapped mount) is not supported yet by berth".to_string()),
+         "mounts[0] (/data): the id-mapped mount was not prepared before init (rootfs::idmap::prepare)".to_string()),
         (json!([{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"},
                 {"destination": "/data", "type": "bind", "source": "nonexistent", "options": ["rbind"]}]),
          format!("mounts[1] (/data): mount bind {}/nonexistent: No such file or directory (os error 2)", fx.dir.display())),

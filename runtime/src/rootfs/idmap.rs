@@ -1,0 +1,241 @@
+//! Id-mapped mounts (`idmap`, `ridmap`, `uidMappings`/`gidMappings` on a
+//! mount; config.md "Mounts").
+//!
+//! Prepared by berth itself before init is cloned, in the runtime's mount,
+//! user and pid namespaces, where it has every privilege the kernel asks for
+//! (CAP_SYS_ADMIN over the source filesystem):
+//!
+//! ```text
+//!   user namespace fd   a short-lived child in a new user namespace; berth
+//!                       writes the mount's mappings to its uid_map/gid_map,
+//!                       opens /proc/PID/ns/user and lets it exit
+//!   open_tree(src, OPEN_TREE_CLONE [| AT_RECURSIVE for rbind])
+//!                       a detached copy of the source (tree)
+//!   mount_setattr(MOUNT_ATTR_IDMAP, userns) [AT_RECURSIVE for ridmap]
+//! ```
+//!
+//! The detached mounts reach init through its copy of berth's fd table;
+//! init moves each onto its destination (`move_mount` onto the fd of the
+//! destination resolved inside the rootfs, see `mounts`), then applies the
+//! mount's other options as for any bind. Configs without such mounts pay one
+//! scan of `mounts[]` options.
+//!
+//! The mappings are the mount's own; without them, those of the container's
+//! new user namespace (`linux.uidMappings`/`gidMappings`, as the spec allows);
+//! with neither, create fails.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+
+use super::options::{Idmap, MountOptions};
+use super::RootfsError;
+
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// Detached id-mapped mounts, by index in `mounts[]`.
+#[derive(Debug, Default)]
+pub struct IdmappedMounts {
+    fds: Vec<(usize, OwnedFd)>,
+}
+
+impl IdmappedMounts {
+    /// The detached mount prepared for `mounts[index]`.
+    pub fn get(&self, index: usize) -> Option<BorrowedFd<'_>> {
+        self.fds.iter().find(|(i, _)| *i == index).map(|(_, fd)| fd.as_fd())
+    }
+}
+
+/// True when `mounts[i]` asks for an id-mapped mount.
+pub fn wants_idmap(m: &Mount) -> bool {
+    m.uid_mappings().is_some()
+        || m.gid_mappings().is_some()
+        || m.options()
+            .as_ref()
+            .is_some_and(|o| o.iter().any(|s| s == "idmap" || s == "ridmap"))
+}
+
+/// Make the detached id-mapped mounts of `spec` (None when there are none).
+/// `userns`: the container gets a new user namespace (its mappings are the
+/// default ones).
+pub fn prepare(spec: &Spec, bundle: &Path, userns: bool) -> Result<Option<IdmappedMounts>, RootfsError> {
+    let Some(mounts) = spec.mounts() else { return Ok(None) };
+    if !mounts.iter().any(wants_idmap) {
+        return Ok(None);
+    }
+    let mut out = IdmappedMounts::default();
+    let mut namespaces: Vec<(String, OwnedFd)> = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        if !wants_idmap(m) {
+            continue;
+        }
+        let at = || format!("mounts[{i}] ({})", m.destination().display());
+        let cfg = |msg: String| RootfsError::Config { at: at(), msg };
+        let os = |op: String, e: io::Error| RootfsError::Os { at: at(), op, source: e };
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(cfg)?;
+        if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
+            return Err(cfg(
+                "id-mapped mounts (idmap, ridmap, uidMappings) are supported on bind mounts only".into(),
+            ));
+        }
+        if opts.flags & libc::MS_REMOUNT != 0 {
+            return Err(cfg("an id-mapped mount cannot be a remount".into()));
+        }
+        let (uids, gids) = mappings(spec, m, userns).map_err(cfg)?;
+        let text = (map_text(uids), map_text(gids));
+        let key = format!("{}\n--\n{}", text.0, text.1);
+        let ns = match namespaces.iter().position(|(k, _)| *k == key) {
+            Some(p) => p,
+            None => {
+                let fd = userns_fd(&text.0, &text.1).map_err(|e| os("make a user namespace with the mount's mappings".into(), e))?;
+                namespaces.push((key, fd));
+                namespaces.len() - 1
+            }
+        };
+        let src = m.source().as_deref().ok_or_else(|| cfg("bind mount without a source".into()))?;
+        let src = if src.is_absolute() { src.to_path_buf() } else { bundle.join(src) };
+        let csrc = CString::new(src.as_os_str().as_bytes()).map_err(|_| cfg("source contains a NUL byte".into()))?;
+        let recursive_tree = opts.flags & libc::MS_REC != 0;
+        let tree = open_tree(&csrc, recursive_tree).map_err(|e| os(format!("open_tree {}", src.display()), e))?;
+        let recursive = opts.idmap == Idmap::Recursive;
+        setattr_idmap(tree.as_fd(), namespaces[ns].1.as_fd(), recursive)
+            .map_err(|e| os(format!("mount_setattr(MOUNT_ATTR_IDMAP) on {}", src.display()), e))?;
+        out.fds.push((i, tree));
+    }
+    Ok(Some(out))
+}
+
+/// The mount's mappings, else the container's (with a new user namespace).
+fn mappings<'a>(spec: &'a Spec, m: &'a Mount, userns: bool) -> Result<(&'a [LinuxIdMapping], &'a [LinuxIdMapping]), String> {
+    match (m.uid_mappings(), m.gid_mappings()) {
+        (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => return Ok((u, g)),
+        (Some(_), Some(_)) => return Err("uidMappings and gidMappings must not be empty".into()),
+        (Some(_), None) => return Err("uidMappings is given without gidMappings".into()),
+        (None, Some(_)) => return Err("gidMappings is given without uidMappings".into()),
+        (None, None) => {}
+    }
+    let linux = spec.linux().as_ref();
+    let u = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
+    let g = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
+    if userns && !u.is_empty() && !g.is_empty() {
+        return Ok((u, g));
+    }
+    Err("an id-mapped mount needs uidMappings and gidMappings on the mount, or a new user namespace with linux.uidMappings and linux.gidMappings".into())
+}
+
+fn map_text(m: &[LinuxIdMapping]) -> String {
+    m.iter()
+        .map(|e| format!("{} {} {}\n", e.container_id(), e.host_id(), e.size()))
+        .collect()
+}
+
+/// A user namespace with these uid and gid maps: a child that waits in a
+/// new user namespace until its maps are written and the namespace opened.
+fn userns_fd(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is an array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 returned two new fds we own.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: berth is single-threaded here; the child only blocks in
+    // read(2) and _exits.
+    let pid = match unsafe { crate::sys::clone_fork(libc::CLONE_NEWUSER as u64, None)? } {
+        crate::sys::Forked::Child => {
+            drop(wr);
+            let mut b = 0u8;
+            // SAFETY: one byte into a local; returns at EOF.
+            unsafe {
+                libc::read(rd.as_raw_fd(), (&mut b as *mut u8).cast(), 1);
+                libc::_exit(0)
+            }
+        }
+        crate::sys::Forked::Parent { pid, .. } => pid,
+    };
+    drop(rd);
+    let r = (|| {
+        for (file, text) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+            let p = format!("/proc/{pid}/{file}");
+            // One write(2): the kernel takes the map whole.
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .and_then(|mut f| f.write_all(text.as_bytes()))
+                .map_err(|e| io::Error::new(e.kind(), format!("write {p}: {e}")))?;
+        }
+        let p = format!("/proc/{pid}/ns/user");
+        fs::File::open(&p)
+            .map(OwnedFd::from)
+            .map_err(|e| io::Error::new(e.kind(), format!("open {p}: {e}")))
+    })();
+    drop(wr);
+    let mut status = 0;
+    // SAFETY: our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    r
+}
+
+fn open_tree(path: &CString, recursive: bool) -> io::Result<OwnedFd> {
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+    // SAFETY: valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: open_tree returned a new fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+    }
+}
+
+fn setattr_idmap(tree: BorrowedFd, userns: BorrowedFd, recursive: bool) -> io::Result<()> {
+    // SAFETY: mount_attr is plain data.
+    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
+    attr.attr_set = MOUNT_ATTR_IDMAP;
+    attr.userns_fd = userns.as_raw_fd() as u64;
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: valid pointers for the duration of the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags as libc::c_uint,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// move_mount(2) of the detached mount `from` onto the file `to` refers to.
+pub(super) fn move_onto(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: valid fds and empty C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
