@@ -27,7 +27,7 @@ pub enum Cmd {
     #[command(subcommand)]
     Image(ImageCmd),
     /// Run a command in a new container.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List containers.
     Ps {
         /// Only names.

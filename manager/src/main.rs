@@ -67,7 +67,7 @@ fn dispatch(cli: Cli) -> Result<i32, String> {
             }
             return Ok(failed.unwrap_or(0));
         }
-        Cmd::Run(a) => return run::run(&store, a),
+        Cmd::Run(a) => return run::run(&store, *a),
         Cmd::Ps { quiet, json } => ctl::ps(&store, quiet, json)?,
         Cmd::Exec(a) => return ctl::exec(&store, a),
         Cmd::Kill { signal, name } => ctl::kill(&store, &name, &signal)?,

@@ -31,7 +31,7 @@ pub fn parse_size(flag: &str, s: &str) -> Result<i64, String> {
     };
     let n: f64 = num.parse().map_err(|_| format!("{flag} {s:?}: not a size (e.g. 64m, 1g, 1048576)"))?;
     let v = (n * mul as f64) as i64;
-    if !(n > 0.0) || v < 4 << 20 {
+    if n.is_nan() || n <= 0.0 || v < 4 << 20 {
         return Err(format!("{flag} {s:?}: must be at least 4m"));
     }
     Ok(v)
@@ -304,7 +304,7 @@ fn resources(a: &RunArgs, spec: &mut Value) -> Result<(), String> {
     if let Some(c) = &a.cpus {
         let n: f64 = c.parse().map_err(|_| format!("--cpus {c}: not a number"))?;
         let max = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
-        if !(n > 0.0) || n > max {
+        if n.is_nan() || n <= 0.0 || n > max {
             return Err(format!("--cpus {c}: must be more than 0 and at most {max} (this machine's CPUs)"));
         }
         r["cpu"]["period"] = json!(100_000u64);
