@@ -14,6 +14,7 @@ pub mod containerd;
 pub mod env;
 pub mod harness;
 pub mod host;
+pub mod shim_client;
 pub mod tty;
 
 /// What a test file needs: `use berth_integration::prelude::*;`.
