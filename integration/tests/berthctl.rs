@@ -2,19 +2,38 @@
 //! through containerd-shim-berth-v2 (the built binaries), each test with
 //! its own --root (see integration/src/berthctl.rs for the cleanup).
 
-use berth_integration::berthctl::Ctl;
+use berth_integration::berthctl::{berthctl_bin, Ctl};
 use berth_integration::harness::wait_until;
 use berth_integration::prelude::*;
 
-/// The shim answers UNIMPLEMENTED for what its build lacks: such a test
-/// checks the error is clear and nothing is left, then says it stops there.
-fn not_served(o: &Output, what: &str) -> bool {
-    if o.stderr.contains("does not serve it yet") || o.stderr.contains("not supported yet") {
-        assert_eq!(o.code(), Some(125), "{o}");
-        eprintln!("NOTE: {what}: the shim under test does not serve it yet; checked the error only:\n{}", o.stderr.trim());
-        return true;
-    }
-    false
+/// `berthctl ARGS` with a pty (24x80) as its stdin, stdout and stderr:
+/// its exit code and what the terminal showed.
+fn run_on_pty(c: &Ctl, args: &[&str]) -> (i32, String) {
+    use berth_integration::tty::{Pty, Reader};
+    let pty = Pty::open(24, 80);
+    let reader = Reader::start(&pty.master);
+    let slave = || std::process::Stdio::from(pty.slave.try_clone().unwrap());
+    let mut child = std::process::Command::new(berthctl_bin())
+        .arg("--root")
+        .arg(&c.root)
+        .args(args)
+        .stdin(slave())
+        .stdout(slave())
+        .stderr(slave())
+        .spawn()
+        .unwrap();
+    let mut status = None;
+    wait_until(Duration::from_secs(60), || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("berthctl {args:?} did not exit in 60 s; the terminal showed {:?}", reader.text());
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    (status.code().unwrap_or(-1), reader.text())
 }
 
 #[test]
@@ -63,13 +82,18 @@ fn run_a_bundle() {
 fn tty() {
     let c = Ctl::new("tty");
     c.import_busybox();
-    let o = c.run(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size"]);
-    if not_served(&o, "run -t") {
-        c.assert_clean();
-        return;
-    }
-    let o = o.ok();
-    assert!(o.stdout.contains("/dev/pts/"), "{o}");
+    // The container's terminal has berthctl's terminal's size from the start.
+    let (code, out) = run_on_pty(&c, &["run", "--rm", "-t", "busybox", "sh", "-c", "tty; stty size; exit 5"]);
+    assert_eq!(code, 5, "{out}");
+    assert!(out.contains("/dev/pts/") && out.contains("24 80"), "{out:?}");
+    c.run(&["run", "-d", "--name", "t1", "busybox", "sleep", "300"]).ok();
+    let (code, out) = run_on_pty(&c, &["exec", "-t", "t1", "sh", "-c", "tty; stty size; exit 6"]);
+    assert_eq!(code, 6, "{out}");
+    assert!(out.contains("/dev/pts/") && out.contains("24 80"), "{out:?}");
+    // Without -t, no terminal.
+    let o = c.run(&["exec", "t1", "sh", "-c", "tty || echo no-tty"]);
+    assert!(o.stdout.contains("no-tty"), "{o}");
+    c.run(&["rm", "-f", "t1"]).ok();
     c.assert_clean();
 }
 
@@ -82,15 +106,17 @@ fn detached_exec_logs_stop_rm() {
     assert_eq!(o.stdout, "d1\n");
     assert!(wait_until(SHORT, || c.run(&["logs", "d1"]).stdout.contains("started")));
     assert_eq!(c.status("d1"), "running");
-    let o = c.run(&["exec", "d1", "sh", "-c", "echo in-exec; exit 4"]);
-    if !not_served(&o, "exec") {
-        o.exits_with(4);
-        assert_eq!(o.stdout, "in-exec\n", "{o}");
-    }
-    let o = c.run(&["stats", "d1"]);
-    if !not_served(&o, "stats") {
-        o.ok();
-    }
+    let o = c.run(&["exec", "d1", "sh", "-c", "echo in-exec; echo exec-err >&2; exit 4"]);
+    o.exits_with(4);
+    assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("in-exec\n", "exec-err\n"), "{o}");
+    let input = c.dir.join("in");
+    fs::write(&input, "piped\n").unwrap();
+    let o = c.run_stdin(&["exec", "-i", "-e", "X=1", "d1", "sh", "-c", "cat; echo X=$X"], &input).ok();
+    assert_eq!(o.stdout, "piped\nX=1\n", "{o}");
+    let o = c.run(&["stats", "--json", "d1"]).ok();
+    let st: Value = serde_json::from_str(&o.stdout).unwrap();
+    assert!(st["pids"].as_u64().unwrap() >= 1 && st["memory_usage"].as_u64().unwrap() > 0, "{o}");
+    assert!(c.run(&["stats", "d1"]).ok().stdout.contains("MEM USAGE / LIMIT"));
     // rm refuses a running container without -f.
     let o = c.run(&["rm", "d1"]);
     assert_eq!(o.code(), Some(125), "{o}");

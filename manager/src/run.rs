@@ -78,6 +78,12 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32, String> {
     };
     let from_image = base.is_none();
     let mut config = spec::build(&a, &name, &img_cfg, base, image_rootfs.as_deref(), &cmd, &cgroup_path(store, &name))?;
+    if a.tty {
+        // The size from the start: the process may ask before the first resize.
+        if let Some((cols, rows)) = stream::term_size() {
+            config["process"]["consoleSize"] = serde_json::json!({"height": rows, "width": cols});
+        }
+    }
     let cdir = store.container_dir(&name);
     match fs::create_dir(&cdir) {
         Ok(()) => {}

@@ -330,6 +330,11 @@ pub fn exec_process(config: &Value, cmd: &[String], tty: bool, env: &[String], u
     if let Some(o) = p.as_object_mut() {
         o.remove("consoleSize");
     }
+    if tty {
+        if let Some((cols, rows)) = crate::stream::term_size() {
+            p["consoleSize"] = json!({"height": rows, "width": cols});
+        }
+    }
     let mut e: Vec<String> = p["env"].as_array().into_iter().flatten().filter_map(|v| v.as_str().map(String::from)).collect();
     for kv in env {
         if !kv.contains('=') {

@@ -21,6 +21,10 @@ pub struct Fifos {
     pub stderr: Option<PathBuf>,
     /// Output fifos, opened (non-blocking) before Create.
     out: Vec<(File, bool)>,
+    /// Our own writer on each output fifo, held until the process exited:
+    /// whenever the shim opens its end (Create, Exec or Start), our reader
+    /// never sees an early EOF.
+    hold: Vec<File>,
 }
 
 fn mkfifo(p: &Path) -> Result<(), String> {
@@ -45,6 +49,7 @@ impl Fifos {
             stdout: path("stdout"),
             stderr: (!tty).then(|| path("stderr")),
             out: Vec::new(),
+            hold: Vec::new(),
         };
         let mut made = Vec::new();
         for p in f.stdin.iter().chain(std::iter::once(&f.stdout)).chain(f.stderr.iter()) {
@@ -57,9 +62,27 @@ impl Fifos {
             made.push(p.clone());
         }
         let mut f = f;
-        f.out.push((open_reader(&f.stdout)?, false));
-        if let Some(e) = &f.stderr {
-            f.out.push((open_reader(e)?, true));
+        let outs: Vec<(PathBuf, bool)> =
+            std::iter::once((f.stdout.clone(), false)).chain(f.stderr.clone().map(|e| (e, true))).collect();
+        for (p, is_err) in outs {
+            let opened = open_reader(&p).and_then(|r| {
+                OpenOptions::new()
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(&p)
+                    .map(|w| (r, w))
+                    .map_err(|e| format!("open {}: {e}", p.display()))
+            });
+            match opened {
+                Ok((r, w)) => {
+                    f.out.push((r, is_err));
+                    f.hold.push(w);
+                }
+                Err(e) => {
+                    f.remove();
+                    return Err(e);
+                }
+            }
         }
         Ok(f)
     }
@@ -76,13 +99,14 @@ impl Fifos {
         }
     }
 
-    /// After Create/Exec (the shim has the fifos open): copy output to our
-    /// stdout/stderr and to `log`, and our stdin to the process.
+    /// Copy output to our stdout/stderr and to `log`, and our stdin to the
+    /// process (its fifo opened once the shim opens its end).
     pub fn attach(&mut self, log: Option<File>) -> Result<Copies, String> {
         let log = log.map(|l| Arc::new(Mutex::new(l)));
         let mut done = Vec::new();
         for (f, is_err) in self.out.drain(..) {
-            // Blocking from now on: EOF only once the shim closes its end.
+            // Blocking from now on: EOF only once we and the shim closed
+            // our writers.
             unsafe {
                 let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
                 libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
@@ -95,15 +119,14 @@ impl Fifos {
             });
             done.push(rx);
         }
-        if let Some(p) = &self.stdin {
-            let w = OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(p)
-                .map_err(|e| format!("open {}: {e}", p.display()))?;
-            std::thread::spawn(move || copy_in(w));
+        if let Some(p) = self.stdin.clone() {
+            std::thread::spawn(move || {
+                if let Ok(w) = OpenOptions::new().write(true).custom_flags(libc::O_CLOEXEC).open(&p) {
+                    copy_in(w);
+                }
+            });
         }
-        Ok(Copies { done })
+        Ok(Copies { done, hold: std::mem::take(&mut self.hold) })
     }
 }
 
@@ -150,11 +173,13 @@ fn copy_in(mut to: File) {
 
 pub struct Copies {
     done: Vec<Receiver<()>>,
+    hold: Vec<File>,
 }
 
 impl Copies {
     /// Wait (bounded) for the output to drain after the process exited.
-    pub fn drain(self, limit: Duration) {
+    pub fn drain(mut self, limit: Duration) {
+        self.hold.clear();
         let end = Instant::now() + limit;
         for rx in self.done {
             let _ = rx.recv_timeout(end.saturating_duration_since(Instant::now()));
