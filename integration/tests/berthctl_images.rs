@@ -115,7 +115,7 @@ fn bad_archives_are_refused_and_leave_nothing() {
     let good = oci_archive(&[LayerBlob::gz(base_layer())], "good:1");
     // Not an archive at all; truncated; empty.
     refused(&c, &write(&c, "junk.tar", &[0x42; 3000]), "not a tar archive");
-    refused(&c, &write(&c, "trunc.tar", &good[..good.len() / 2]), "");
+    refused(&c, &write(&c, "trunc.tar", &good[..good.len() / 2]), "corrupt or truncated");
     refused(&c, &write(&c, "empty.tar", &tar(&[])), "no files");
     refused(&c, "/nonexistent/x.tar", "/nonexistent/x.tar");
     // A layer blob with a changed byte: digest mismatch.
