@@ -256,6 +256,28 @@ impl Containerd {
         )
     }
 
+    /// A `ctr ARGS` command against this containerd, for callers that set
+    /// up its stdio themselves (a terminal).
+    pub fn ctr_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(self.bin.join("ctr"));
+        c.args(self.ctr_args(args));
+        c
+    }
+
+    /// The `address` of the shim serving task `id` (from its bundle).
+    pub fn shim_address(&self, id: &str) -> String {
+        let p = self
+            .dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(&self.ns)
+            .join(id)
+            .join("address");
+        fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .trim()
+            .to_string()
+    }
+
     /// `ctr ARGS` in the background.
     pub fn ctr_spawn(&self, args: &[&str]) -> crate::harness::Spawned {
         self.ctr_spawn_out(args).0

@@ -7,12 +7,14 @@
 //! The binary under test is `$BERTH_BIN`, else the workspace's
 //! `target/{debug,release}/berth`.
 
+pub mod berthctl;
 pub mod bundle;
 pub mod clients;
 pub mod containerd;
 pub mod env;
 pub mod harness;
 pub mod host;
+pub mod shim_client;
 pub mod tty;
 
 /// What a test file needs: `use berth_integration::prelude::*;`.

@@ -4,14 +4,24 @@
 //! so the container's IO outlives a containerd restart; `file://` streams
 //! get the file itself. Copy threads have small stacks; stdin's copy stops
 //! on CloseIO, which closes the pipe so the container reads EOF.
+//!
+//! A process with a terminal gets no pipes: its pty master comes back over
+//! a console socket ([`ConsoleSocket`]) and the shim copies containerd's
+//! stdin fifo to the master and the master to the stdout fifo
+//! ([`Stdio::tty`]). As with runc's shim, when stdin ends (EOF or CloseIO)
+//! the console is shut down: the output copy stops and the master closes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 const COPY_STACK: usize = 64 << 10;
@@ -24,6 +34,8 @@ pub struct Stdio {
     stdin_cancel: Option<OwnedFd>,
     /// One message per output copy when it has drained.
     done: Vec<Receiver<()>>,
+    /// A terminal's pty master (for ResizePty); the copy threads own it.
+    console: Weak<OwnedFd>,
 }
 
 impl Stdio {
@@ -35,9 +47,83 @@ impl Stdio {
         ]
     }
 
-    /// CloseIO: the container's stdin reads EOF.
+    /// CloseIO: the container's stdin reads EOF (with a terminal: the
+    /// console shuts down).
     pub fn close_stdin(&mut self) {
         self.stdin_cancel = None;
+    }
+
+    /// ResizePty.
+    pub fn resize(&self, width: u32, height: u32) -> Result<(), String> {
+        let master = self
+            .console
+            .upgrade()
+            .ok_or("the process has no terminal (or its console is closed)")?;
+        let ws = libc::winsize {
+            ws_row: height.min(u16::MAX as u32) as u16,
+            ws_col: width.min(u16::MAX as u32) as u16,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
+            return Err(format!(
+                "resize the pty: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Placeholder stdio for a process that gets a terminal (the pty
+    /// replaces 0, 1 and 2 in the container process).
+    pub fn for_terminal() -> Result<Stdio, String> {
+        Ok(Stdio {
+            init_fds: vec![dev_null(false)?, dev_null(true)?, dev_null(true)?],
+            stdin_cancel: None,
+            done: Vec::new(),
+            console: Weak::new(),
+        })
+    }
+
+    /// Copy between containerd's fifos and the pty `master`.
+    pub fn tty(master: OwnedFd, stdin: &str, stdout: &str) -> Result<Stdio, String> {
+        let master = Arc::new(master);
+        let mut s = Stdio {
+            init_fds: Vec::new(),
+            stdin_cancel: None,
+            done: Vec::new(),
+            console: Arc::downgrade(&master),
+        };
+        let (hangup_r, hangup_w) = pipe()?;
+        if !stdout.is_empty() {
+            let fifo = open_fifo(stdout.strip_prefix("fifo://").unwrap_or(stdout))?;
+            let (tx, rx) = channel();
+            s.done.push(rx);
+            let m = master.clone();
+            spawn("tty-out", move || {
+                copy_console_out(&m, fifo, hangup_r);
+                let _ = tx.send(());
+            })?;
+        }
+        if !stdin.is_empty() {
+            let fifo = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+                .open(stdin)
+                .map_err(|e| format!("open stdin fifo {stdin}: {e}"))?;
+            let (cancel_r, cancel_w) = pipe()?;
+            s.stdin_cancel = Some(cancel_w);
+            let m = master;
+            spawn("tty-in", move || {
+                copy_stdin(fifo, FdWriter(&m), cancel_r);
+                // stdin is over: shut the console down, as runc's shim.
+                drop(hangup_w);
+            })?;
+        } else {
+            // No stdin: the console lives until the process is gone.
+            std::mem::forget(hangup_w);
+        }
+        Ok(s)
     }
 
     /// Wait (bounded) for the output copies to drain after the container
@@ -86,6 +172,7 @@ pub fn setup(
         init_fds: Vec::new(),
         stdin_cancel: None,
         done: Vec::new(),
+        console: Weak::new(),
     };
     // stdin
     if stdin.is_empty() {
@@ -167,7 +254,109 @@ fn copy_out(mut from: File, mut to: File) {
     }
 }
 
-fn copy_stdin(mut from: File, mut to: File, cancel: OwnedFd) {
+/// Writes to a borrowed fd (the pty master shared by the copy threads).
+struct FdWriter<'a>(&'a OwnedFd);
+
+impl Write for FdWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = unsafe { libc::write(self.0.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The master to the stdout fifo until the terminal's last slave closes
+/// (EIO) or the console is shut down (`hangup` readable or closed).
+fn copy_console_out(master: &OwnedFd, mut to: File, hangup: OwnedFd) {
+    let mut buf = [0u8; 16384];
+    loop {
+        let mut p = [
+            libc::pollfd {
+                fd: master.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: hangup.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return;
+        }
+        if p[0].revents == 0 {
+            if p[1].revents != 0 {
+                return;
+            }
+            continue;
+        }
+        let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return; // EIO: no slave left
+        }
+        if n == 0 || to.write_all(&buf[..n as usize]).is_err() {
+            return;
+        }
+    }
+}
+
+/// A listening socket the container process sends its pty master to
+/// (runc's --console-socket); removed when dropped.
+pub struct ConsoleSocket {
+    pub path: PathBuf,
+    listener: UnixListener,
+}
+
+impl ConsoleSocket {
+    pub fn bind() -> Result<ConsoleSocket, String> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let dir = Path::new("/run/containerd-berth/c");
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        let path = dir.join(format!(
+            "{}-{}.sock",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)
+            .map_err(|e| format!("console socket {}: {e}", path.display()))?;
+        Ok(ConsoleSocket { path, listener })
+    }
+
+    /// The master, sent by a process that has already connected (berth's
+    /// create or exec returned).
+    pub fn receive(&self) -> Result<OwnedFd, String> {
+        let _ = self.listener.set_nonblocking(true);
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(|e| format!("console socket: no connection from the container: {e}"))?;
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+        berth::sys::recv_fd(conn.as_raw_fd())
+            .map_err(|e| format!("console socket: receive the pty master: {e}"))
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn copy_stdin(mut from: File, mut to: impl Write, cancel: OwnedFd) {
     let mut buf = [0u8; 16384];
     loop {
         let mut p = [

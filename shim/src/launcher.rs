@@ -1,22 +1,27 @@
 //! The launcher: a single-threaded helper process that performs berth's
-//! create.
+//! create and exec.
 //!
 //! berth clones the container's init from the calling process, which is only
 //! safe in a single-threaded process, and the shim's ttrpc server is
 //! threaded. So before it starts any thread, the shim forks this launcher.
-//! For each create, the launcher forks a short-lived child (a fork of a
-//! single-threaded process is always safe) that calls
-//! [`berth::commands::create::create_with_stdio`], replies with init's pid
-//! (or the error) over the shim's SEQPACKET socket and exits. init is then
-//! orphaned and, since the shim is a child subreaper and the launcher is
-//! not, reparented to the shim, which reaps it and reports its exit.
+//! For each create or exec, the launcher forks a short-lived child (a fork
+//! of a single-threaded process is always safe) that calls
+//! [`berth::commands::create::create_with_stdio`] or
+//! [`berth::commands::exec::exec_detached`], replies with the new process's
+//! pid and pidfd (or the error) over the shim's SEQPACKET socket and exits.
+//! The process is then orphaned and, since the shim is a child subreaper
+//! and the launcher is not, reparented to the shim, which reaps it and
+//! reports its exit.
 //!
-//! Request: JSON `{"root","id","bundle"}` with the three stdio fds as
-//! SCM_RIGHTS. Reply: JSON `{"pid":N}` or `{"error":"..."}`.
+//! Request: JSON `{"op":"create","root","id","bundle","console"?}` or
+//! `{"op":"exec","root","id","process","console"?}` (`process`: a
+//! process.json path; `console`: the console socket for a terminal) with
+//! the three stdio fds as SCM_RIGHTS. Reply: JSON `{"pid":N}` with the
+//! pidfd as SCM_RIGHTS (when the kernel gave one), or `{"error":"..."}`.
 
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use nix::sys::socket::{
@@ -54,16 +59,40 @@ impl Launcher {
         }
     }
 
-    /// Create a container; returns init's pid. init is set up and blocked on
-    /// exec.fifo.
+    /// Create a container; returns init's pid and pidfd. init is set up and
+    /// blocked on exec.fifo.
     pub fn create(
         &self,
-        root: &std::path::Path,
+        root: &Path,
         id: &str,
-        bundle: &std::path::Path,
+        bundle: &Path,
+        console: Option<&Path>,
         stdio: [RawFd; 3],
-    ) -> Result<i32, String> {
-        let req = serde_json::json!({"root": root, "id": id, "bundle": bundle}).to_string();
+    ) -> Result<(i32, Option<OwnedFd>), String> {
+        let req = serde_json::json!({"op": "create", "root": root, "id": id, "bundle": bundle, "console": console});
+        self.call(req, stdio)
+    }
+
+    /// Start the process described by the process.json at `process` in
+    /// container `id`; returns its pid and pidfd.
+    pub fn exec(
+        &self,
+        root: &Path,
+        id: &str,
+        process: &Path,
+        console: Option<&Path>,
+        stdio: [RawFd; 3],
+    ) -> Result<(i32, Option<OwnedFd>), String> {
+        let req = serde_json::json!({"op": "exec", "root": root, "id": id, "process": process, "console": console});
+        self.call(req, stdio)
+    }
+
+    fn call(
+        &self,
+        req: serde_json::Value,
+        stdio: [RawFd; 3],
+    ) -> Result<(i32, Option<OwnedFd>), String> {
+        let req = req.to_string();
         let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
         let fds = ControlMessage::ScmRights(&stdio);
         sendmsg::<()>(
@@ -75,19 +104,15 @@ impl Launcher {
         )
         .map_err(|e| format!("send to the launcher: {e}"))?;
         let mut buf = vec![0u8; 65536];
-        let n = loop {
-            match nix::sys::socket::recv(sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                r => break r.map_err(|e| format!("read from the launcher: {e}"))?,
-            }
-        };
+        let (n, mut fds) = recv_with_fds(sock.as_raw_fd(), &mut buf)
+            .map_err(|e| format!("read from the launcher: {e}"))?;
         if n == 0 {
             return Err("the launcher exited".into());
         }
         let v: serde_json::Value =
             serde_json::from_slice(&buf[..n]).map_err(|e| format!("launcher reply: {e}"))?;
         if let Some(pid) = v.get("pid").and_then(|p| p.as_i64()) {
-            return Ok(pid as i32);
+            return Ok((pid as i32, fds.pop()));
         }
         Err(v
             .get("error")
@@ -97,60 +122,67 @@ impl Launcher {
     }
 }
 
-fn serve(sock: OwnedFd) -> ! {
+/// One message and the fds that came with it (SCM_RIGHTS, CLOEXEC).
+fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
+    let mut cmsg = nix::cmsg_space!([RawFd; 3]);
     loop {
-        let mut buf = vec![0u8; 16384];
-        let mut cmsg = nix::cmsg_space!([RawFd; 3]);
-        let (n, fds) = {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(m) => {
-                    let mut fds: Vec<OwnedFd> = Vec::new();
-                    if let Ok(cm) = m.cmsgs() {
-                        for c in cm {
-                            if let ControlMessageOwned::ScmRights(v) = c {
-                                fds.extend(
-                                    v.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }),
-                                );
-                            }
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        match recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+            Ok(m) => {
+                let mut fds: Vec<OwnedFd> = Vec::new();
+                if let Ok(cm) = m.cmsgs() {
+                    for c in cm {
+                        if let ControlMessageOwned::ScmRights(v) = c {
+                            fds.extend(v.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
                         }
                     }
-                    (m.bytes, fds)
                 }
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => unsafe { libc::_exit(0) },
+                return Ok((m.bytes, fds));
             }
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn reply(sock: &OwnedFd, r: Result<(i32, Option<OwnedFd>), String>) {
+    let (msg, fd) = match r {
+        Ok((pid, fd)) => (serde_json::json!({ "pid": pid }), fd),
+        Err(e) => (serde_json::json!({ "error": e }), None),
+    };
+    let text = msg.to_string();
+    let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let _ = sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(text.as_bytes())],
+        if fds.is_empty() { &[] } else { &cmsg },
+        MsgFlags::empty(),
+        None,
+    );
+}
+
+fn serve(sock: OwnedFd) -> ! {
+    let mut buf = vec![0u8; 16384];
+    loop {
+        let (n, fds) = match recv_with_fds(sock.as_raw_fd(), &mut buf) {
+            Ok(r) => r,
+            Err(_) => unsafe { libc::_exit(0) },
         };
         if n == 0 {
             unsafe { libc::_exit(0) };
         }
         match unsafe { libc::fork() } {
             0 => {
-                let reply = match create(&buf[..n], &fds) {
-                    Ok(pid) => serde_json::json!({ "pid": pid }),
-                    Err(e) => serde_json::json!({ "error": e }),
-                };
-                let _ = nix::sys::socket::send(
-                    sock.as_raw_fd(),
-                    reply.to_string().as_bytes(),
-                    MsgFlags::empty(),
-                );
+                reply(&sock, handle(&buf[..n], fds));
                 unsafe { libc::_exit(0) }
             }
-            -1 => {
-                let e = serde_json::json!({ "error": format!("fork: {}", std::io::Error::last_os_error()) });
-                let _ = nix::sys::socket::send(
-                    sock.as_raw_fd(),
-                    e.to_string().as_bytes(),
-                    MsgFlags::empty(),
-                );
-            }
+            -1 => reply(
+                &sock,
+                Err(format!("fork: {}", std::io::Error::last_os_error())),
+            ),
             pid => {
+                drop(fds);
                 let mut st = 0;
                 while unsafe { libc::waitpid(pid, &mut st, 0) } < 0
                     && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
@@ -158,11 +190,11 @@ fn serve(sock: OwnedFd) -> ! {
                 }
             }
         }
-        drop(fds);
     }
 }
 
-fn create(req: &[u8], fds: &[OwnedFd]) -> Result<i32, String> {
+/// In the launcher's child: do the request.
+fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<(i32, Option<OwnedFd>), String> {
     let v: serde_json::Value =
         serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
     let s = |k: &str| {
@@ -174,18 +206,60 @@ fn create(req: &[u8], fds: &[OwnedFd]) -> Result<i32, String> {
     if fds.len() != 3 {
         return Err(format!("launcher request: {} stdio fds, want 3", fds.len()));
     }
-    let args = berth::cli::CreateArgs {
-        bundle: PathBuf::from(s("bundle")?),
-        pid_file: None,
-        no_pivot: false,
-        no_new_keyring: false,
-        preserve_fds: 0,
-        console_socket: None,
-        id: s("id")?,
-    };
+    let console = v.get("console").and_then(|c| c.as_str()).map(PathBuf::from);
     let root = PathBuf::from(s("root")?);
-    let stdio = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
-    let created = berth::commands::create::create_with_stdio(&root, &args, Some(stdio))
-        .map_err(|e| e.to_string())?;
-    Ok(created.init.pid)
+    let id = s("id")?;
+    match s("op")?.as_str() {
+        "create" => {
+            let args = berth::cli::CreateArgs {
+                bundle: PathBuf::from(s("bundle")?),
+                pid_file: None,
+                no_pivot: false,
+                no_new_keyring: false,
+                preserve_fds: 0,
+                console_socket: console,
+                id,
+            };
+            let stdio = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
+            let created = berth::commands::create::create_with_stdio(&root, &args, Some(stdio))
+                .map_err(|e| e.to_string())?;
+            Ok((created.init.pid, created.init.pidfd))
+        }
+        "exec" => {
+            // The process inherits this child's stdio; berth's log lines
+            // (stderr) would land in its stderr: none from here on (errors
+            // go back in the reply).
+            log::set_max_level(log::LevelFilter::Off);
+            for (i, fd) in fds.iter().enumerate() {
+                if unsafe { libc::dup2(fd.as_raw_fd(), i as i32) } < 0 {
+                    return Err(format!("dup2 stdio: {}", std::io::Error::last_os_error()));
+                }
+            }
+            drop(fds);
+            let args = berth::cli::ExecArgs {
+                process: Some(PathBuf::from(s("process")?)),
+                env: Vec::new(),
+                cwd: None,
+                user: None,
+                additional_gids: Vec::new(),
+                cap: Vec::new(),
+                no_new_privs: None,
+                apparmor: None,
+                process_label: None,
+                tty: None,
+                console_socket: console,
+                detach: true,
+                pid_file: None,
+                preserve_fds: 0,
+                cgroup: Vec::new(),
+                ignore_paused: false,
+                id,
+                command: Vec::new(),
+            };
+            let started =
+                berth::commands::exec::exec_detached(&root, &args).map_err(|e| e.to_string())?;
+            Ok((started.pid, started.pidfd))
+        }
+        op => Err(format!("launcher request: unknown op {op:?}")),
+    }
 }

@@ -12,7 +12,10 @@
 
 mod io;
 mod launcher;
+mod metrics;
 mod mounts;
+mod oom;
+mod procs;
 mod publish;
 mod reaper;
 mod server;
@@ -120,7 +123,7 @@ pub fn berth_root(namespace: &str) -> PathBuf {
 }
 
 /// FNV-1a: a stable hash for the socket name.
-fn fnv(parts: &[&str]) -> u64 {
+pub(crate) fn fnv(parts: &[&str]) -> u64 {
     let mut h: u64 = 0xcbf29ce484222325;
     for p in parts {
         for b in p.bytes().chain(std::iter::once(0)) {

@@ -13,6 +13,7 @@ use protobuf::well_known_types::any::Any;
 use protobuf::well_known_types::timestamp::Timestamp;
 use protobuf::Message;
 
+#[derive(Clone)]
 pub struct Publisher {
     tx: Sender<(String, Any)>,
 }
@@ -130,9 +131,21 @@ mod tests {
     /// The names the service publishes under are the messages' own.
     #[test]
     fn event_type_names() {
-        assert_eq!(TaskCreate::descriptor().full_name(), "containerd.events.TaskCreate");
-        assert_eq!(TaskStart::descriptor().full_name(), "containerd.events.TaskStart");
-        assert_eq!(TaskExit::descriptor().full_name(), "containerd.events.TaskExit");
-        assert_eq!(TaskDelete::descriptor().full_name(), "containerd.events.TaskDelete");
+        assert_eq!(
+            TaskCreate::descriptor().full_name(),
+            "containerd.events.TaskCreate"
+        );
+        assert_eq!(
+            TaskStart::descriptor().full_name(),
+            "containerd.events.TaskStart"
+        );
+        assert_eq!(
+            TaskExit::descriptor().full_name(),
+            "containerd.events.TaskExit"
+        );
+        assert_eq!(
+            TaskDelete::descriptor().full_name(),
+            "containerd.events.TaskDelete"
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! forks first ([`crate::launcher`]), which forks one short-lived child per
 //! create to clone the container's init. Threads in the server: the ttrpc
 //! listener and its request workers, the reaper ([`crate::reaper`]), the
-//! event publisher ([`crate::publish`]) and small-stack stdio copy threads.
+//! event publisher ([`crate::publish`]), the OOM watcher ([`crate::oom`])
+//! and small-stack stdio copy threads.
 //! SIGCHLD is blocked in all of them; only the reaper takes it.
 
 use std::os::fd::RawFd;
@@ -43,11 +44,13 @@ pub fn serve(f: &Flags) -> Result<(), String> {
         f.address.clone(),
         f.publish_binary.clone(),
     );
+    let oom = crate::oom::OomWatcher::start(publisher.clone())?;
     let (shutdown_tx, shutdown_rx) = channel::<()>();
     let service = Arc::new(Service::new(
         f.namespace.clone(),
         launcher,
         publisher,
+        oom,
         shutdown_tx,
     ));
     let reaping = service.clone();

@@ -1,25 +1,35 @@
 //! The Task service (containerd.task.v2.Task) over the berth library.
 //!
-//! One mutex guards the containers; events are queued under it, so they
-//! reach containerd in order: TaskCreate, TaskStart, TaskExit, TaskDelete.
-//! An exit that arrives while Start is still running is held back until
-//! TaskStart is out.
+//! One mutex guards the containers and their processes; events are queued
+//! under it, so they reach containerd in order: TaskCreate, TaskStart,
+//! TaskExecAdded, TaskExecStarted, TaskPaused, TaskResumed, TaskOOM,
+//! TaskExit, TaskDelete. An exit that arrives while Start is still running
+//! is held back until the start event is out; a pending OOM event of a
+//! container goes out before its init's exit.
+//!
+//! Creating a container or starting an exec forks (clone3), so it goes
+//! through the single-threaded launcher ([`crate::launcher`]); everything
+//! else (signals, freezer, cgroup writes, stats) runs here.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc::Sender;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use containerd_shim_protos::api::{self, Empty, Status as TaskStatus};
-use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim_protos::api::{self, Empty};
+use containerd_shim_protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskResumed, TaskStart,
+};
 use containerd_shim_protos::Task;
 use protobuf::well_known_types::timestamp::Timestamp;
 use protobuf::MessageField;
 use ttrpc::{Code, TtrpcContext};
 
-use crate::io::Stdio;
+use crate::io::{ConsoleSocket, Stdio};
 use crate::launcher::Launcher;
+use crate::oom::OomWatcher;
+use crate::procs::{Ctr, Inner, Proc};
 use crate::publish::Publisher;
 
 type R<T> = ttrpc::Result<T>;
@@ -28,44 +38,31 @@ fn err(code: Code, msg: impl Into<String>) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
 }
 
-fn unimplemented(what: &str) -> ttrpc::Error {
-    err(
-        Code::UNIMPLEMENTED,
-        format!("containerd-shim-berth-v2: {what}"),
-    )
+fn not_found(id: &str, exec_id: &str) -> ttrpc::Error {
+    if exec_id.is_empty() {
+        err(Code::NOT_FOUND, format!("container {id:?} not found"))
+    } else {
+        err(
+            Code::NOT_FOUND,
+            format!("exec {exec_id:?} in container {id:?} not found"),
+        )
+    }
 }
 
-struct Ctr {
-    bundle: PathBuf,
-    pid: i32,
-    stdin: String,
-    stdout: String,
-    stderr: String,
-    /// berth's state for the container (cgroups for Pids and kill --all).
-    state: Option<berth::container::State>,
-    /// init's pidfd, opened right after create (init is then blocked on
-    /// exec.fifo, so it is init's).
-    pidfd: Option<std::os::fd::OwnedFd>,
-    started: bool,
-    starting: bool,
-    reaped: bool,
-    exit: Option<(u32, Timestamp)>,
-    exit_published: bool,
-    io: Option<Stdio>,
-    rootfs_mounted: bool,
-}
-
-struct Inner {
-    ctrs: HashMap<String, Ctr>,
-    /// Exits of children not (yet) known as a container's init.
-    unclaimed: HashMap<i32, u32>,
+fn name(id: &str, exec_id: &str) -> String {
+    if exec_id.is_empty() {
+        format!("container {id:?}")
+    } else {
+        format!("exec {exec_id:?} of container {id:?}")
+    }
 }
 
 pub struct Service {
     ns: String,
-    root: PathBuf,
+    root: std::path::PathBuf,
     launcher: Launcher,
     publisher: Publisher,
+    oom: Arc<OomWatcher>,
     inner: Mutex<Inner>,
     exited: Condvar,
     shutdown: Mutex<Sender<()>>,
@@ -76,6 +73,7 @@ impl Service {
         ns: String,
         launcher: Launcher,
         publisher: Publisher,
+        oom: Arc<OomWatcher>,
         shutdown: Sender<()>,
     ) -> Service {
         Service {
@@ -83,9 +81,10 @@ impl Service {
             ns,
             launcher,
             publisher,
+            oom,
             inner: Mutex::new(Inner {
-                ctrs: HashMap::new(),
-                unclaimed: HashMap::new(),
+                ctrs: Default::default(),
+                unclaimed: Default::default(),
             }),
             exited: Condvar::new(),
             shutdown: Mutex::new(shutdown),
@@ -99,22 +98,41 @@ impl Service {
     /// From the reaper: a child exited.
     pub fn on_exit(&self, pid: i32, status: u32) {
         let mut g = self.lock();
-        let Some((id, c)) = g.ctrs.iter_mut().find(|(_, c)| c.pid == pid && !c.reaped) else {
+        let Some((id, exec_id)) = g.find_pid(pid) else {
             if g.unclaimed.len() < 4096 {
                 g.unclaimed.insert(pid, status);
             }
             return;
         };
-        c.reaped = true;
-        let id = id.clone();
-        let io = c.io.take();
+        let p = g.get(&id, &exec_id).unwrap();
+        p.reaped = true;
+        let io = p.io.take();
         drop(g);
-        self.finish_exit(id, status, io);
+        self.finish_exit(id, exec_id, status, io);
+    }
+
+    /// A process was just registered with `pid`: its exit may have come
+    /// already. (An entry for a pid whose process is alive is stale: an
+    /// earlier child with that pid.)
+    fn claim_early_exit(&self, mut g: MutexGuard<'_, Inner>, id: &str, exec_id: &str) {
+        let Some(p) = g.get(id, exec_id) else { return };
+        let pid = p.pid;
+        if !p.gone() {
+            return;
+        }
+        let Some(status) = g.unclaimed.remove(&pid) else {
+            return;
+        };
+        let p = g.get(id, exec_id).unwrap();
+        p.reaped = true;
+        let io = p.io.take();
+        drop(g);
+        self.finish_exit(id.to_string(), exec_id.to_string(), status, io);
     }
 
     /// Drain the output copies (off the reaper thread), then record the exit,
     /// wake Wait and publish TaskExit.
-    fn finish_exit(&self, id: String, status: u32, io: Option<Stdio>) {
+    fn finish_exit(&self, id: String, exec_id: String, status: u32, io: Option<Stdio>) {
         // SAFETY: the server holds the Service in an Arc it never drops (the
         // process ends with exit), so it outlives this thread.
         let me: &'static Service = unsafe { &*(self as *const Service) };
@@ -123,11 +141,14 @@ impl Service {
                 io.close_stdin();
                 io.drain(Duration::from_secs(2));
             }
+            if exec_id.is_empty() {
+                me.oom.check(&id);
+            }
             let mut g = me.lock();
-            if let Some(c) = g.ctrs.get_mut(&id) {
-                c.exit = Some((status, Timestamp::now()));
-                if !c.starting {
-                    me.publish_exit(&id, c);
+            if let Some(p) = g.get(&id, &exec_id) {
+                p.exit = Some((status, Timestamp::now()));
+                if !p.starting {
+                    me.publish_exit(&id, &exec_id, p);
                 }
             }
             me.exited.notify_all();
@@ -139,113 +160,128 @@ impl Service {
             .expect("spawn an exit thread");
     }
 
-    fn publish_exit(&self, id: &str, c: &mut Ctr) {
-        if c.exit_published {
+    fn publish_exit(&self, id: &str, exec_id: &str, p: &mut Proc) {
+        if p.exit_published {
             return;
         }
-        let Some((status, at)) = &c.exit else { return };
-        c.exit_published = true;
+        let Some((status, at)) = &p.exit else { return };
+        p.exit_published = true;
         let mut e = TaskExit::new();
         e.container_id = id.to_string();
-        e.id = id.to_string();
-        e.pid = c.pid as u32;
+        e.id = if exec_id.is_empty() { id } else { exec_id }.to_string();
+        e.pid = p.pid as u32;
         e.exit_status = *status;
         e.exited_at = MessageField::some(at.clone());
         self.publisher
             .publish("/tasks/exit", "containerd.events.TaskExit", &e);
     }
 
-    fn do_create(&self, req: &api::CreateTaskRequest) -> Result<i32, String> {
-        if req.terminal {
-            return Err("terminal (tty) containers are not supported yet: berth's terminal support (exec/terminals work) is not merged".into());
-        }
+    fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, String> {
         if !req.checkpoint.is_empty() {
             return Err("restoring from a checkpoint is not supported".into());
         }
         let bundle = Path::new(&req.bundle);
         let rootfs = bundle.join("rootfs");
         crate::mounts::mount_rootfs(&req.rootfs, &rootfs)?;
-        let created = crate::io::setup(&req.id, &self.ns, &req.stdin, &req.stdout, &req.stderr)
-            .and_then(|io| {
+        let created = self.launch(
+            &req.id,
+            [&req.stdin, &req.stdout, &req.stderr],
+            req.terminal,
+            |io, console| {
                 self.launcher
-                    .create(&self.root, &req.id, bundle, io.raw())
-                    .map(|pid| (pid, io))
-            });
-        match created {
-            Ok((pid, mut io)) => {
-                io.init_fds.clear();
-                let state = berth::container::StateDir::open(&self.root, &req.id)
-                    .ok()
-                    .and_then(|d| d.load().ok().flatten());
-                let mut g = self.lock();
-                g.ctrs.insert(
-                    req.id.clone(),
-                    Ctr {
-                        bundle: bundle.to_path_buf(),
-                        pid,
-                        stdin: req.stdin.clone(),
-                        stdout: req.stdout.clone(),
-                        stderr: req.stderr.clone(),
-                        state,
-                        pidfd: berth::sys::pidfd_open(pid).ok(),
-                        started: false,
-                        starting: false,
-                        reaped: false,
-                        exit: None,
-                        exit_published: false,
-                        io: Some(io),
-                        rootfs_mounted: !req.rootfs.is_empty(),
-                    },
-                );
-                let mut e = TaskCreate::new();
-                e.container_id = req.id.clone();
-                e.bundle = req.bundle.clone();
-                let mut tio = TaskIO::new();
-                tio.stdin = req.stdin.clone();
-                tio.stdout = req.stdout.clone();
-                tio.stderr = req.stderr.clone();
-                e.io = MessageField::some(tio);
-                e.pid = pid as u32;
-                self.publisher
-                    .publish("/tasks/create", "containerd.events.TaskCreate", &e);
-                // init may have died already (e.g. killed): its exit is here.
-                // An entry for a pid that is alive again is stale (an earlier
-                // process with that pid, reaped before reuse): dropped.
-                let unclaimed = g
-                    .unclaimed
-                    .remove(&pid)
-                    .filter(|_| unsafe { libc::kill(pid, 0) } != 0);
-                if let Some(status) = unclaimed {
-                    let c = g.ctrs.get_mut(&req.id).unwrap();
-                    c.reaped = true;
-                    let io = c.io.take();
-                    drop(g);
-                    self.finish_exit(req.id.clone(), status, io);
-                }
-                Ok(pid)
-            }
+                    .create(&self.root, &req.id, bundle, console, io)
+            },
+        );
+        let (pid, pidfd, io) = match created {
+            Ok(c) => c,
             Err(e) => {
                 if !req.rootfs.is_empty() {
                     let _ = crate::mounts::unmount_rootfs(&rootfs);
                 }
-                Err(e)
+                return Err(e);
+            }
+        };
+        let state = berth::container::StateDir::open(&self.root, &req.id)
+            .ok()
+            .and_then(|d| d.load().ok().flatten());
+        if let Some(s) = &state {
+            if let Err(e) = self.oom.add(&req.id, s) {
+                log::warn!("{}: no OOM events: {e}", req.id);
             }
         }
+        let mut g = self.lock();
+        let init = Proc {
+            pid,
+            pidfd,
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+            io: Some(io),
+            ..Default::default()
+        };
+        g.ctrs.insert(
+            req.id.clone(),
+            Ctr {
+                bundle: bundle.to_path_buf(),
+                state,
+                init,
+                execs: Default::default(),
+                rootfs_mounted: !req.rootfs.is_empty(),
+                paused: false,
+            },
+        );
+        let mut e = TaskCreate::new();
+        e.container_id = req.id.clone();
+        e.bundle = req.bundle.clone();
+        let mut tio = TaskIO::new();
+        tio.stdin = req.stdin.clone();
+        tio.stdout = req.stdout.clone();
+        tio.stderr = req.stderr.clone();
+        tio.terminal = req.terminal;
+        e.io = MessageField::some(tio);
+        e.pid = pid as u32;
+        self.publisher
+            .publish("/tasks/create", "containerd.events.TaskCreate", &e);
+        // init may have died already (e.g. killed): its exit is here.
+        self.claim_early_exit(g, &req.id, "");
+        Ok(pid as u32)
     }
 
-    fn no_exec(exec_id: &str) -> R<()> {
-        if exec_id.is_empty() {
-            Ok(())
-        } else {
-            Err(err(
-                Code::NOT_FOUND,
-                format!("exec {exec_id:?} not found (exec is not supported yet)"),
-            ))
+    /// Set up stdio (pipes, or a console socket for a terminal), run
+    /// `start` (the launcher's create or exec) and return the process with
+    /// its stdio copies running.
+    fn launch(
+        &self,
+        id: &str,
+        [stdin, stdout, stderr]: [&str; 3],
+        terminal: bool,
+        start: impl FnOnce(
+            [std::os::fd::RawFd; 3],
+            Option<&Path>,
+        ) -> Result<(i32, Option<std::os::fd::OwnedFd>), String>,
+    ) -> Result<(i32, Option<std::os::fd::OwnedFd>, Stdio), String> {
+        if terminal {
+            let console = ConsoleSocket::bind()?;
+            let placeholder = Stdio::for_terminal()?;
+            let (pid, pidfd) = start(placeholder.raw(), Some(&console.path))?;
+            let io = console
+                .receive()
+                .and_then(|master| Stdio::tty(master, stdin, stdout));
+            return match io {
+                Ok(io) => Ok((pid, pidfd, io)),
+                Err(e) => {
+                    if let Some(fd) = &pidfd {
+                        let _ = berth::sys::pidfd_send_signal(fd, libc::SIGKILL);
+                    }
+                    Err(e)
+                }
+            };
         }
-    }
-
-    fn not_found(id: &str) -> ttrpc::Error {
-        err(Code::NOT_FOUND, format!("container {id:?} not found"))
+        let mut io = crate::io::setup(id, &self.ns, stdin, stdout, stderr)?;
+        let (pid, pidfd) = start(io.raw(), None)?;
+        io.init_fds.clear();
+        Ok((pid, pidfd, io))
     }
 
     /// Remove berth's state and cgroups of a dead container.
@@ -262,6 +298,125 @@ impl Service {
             Err(e) => Err(e.to_string()),
         }
     }
+
+    fn start_init(&self, id: &str) -> R<u32> {
+        let pid = {
+            let mut g = self.lock();
+            let p = g.get(id, "").ok_or_else(|| not_found(id, ""))?;
+            if p.started || p.starting || p.exit.is_some() {
+                return Err(err(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {id:?} is not created"),
+                ));
+            }
+            p.starting = true;
+            p.pid
+        };
+        let r = berth::container::StateDir::open(&self.root, id)
+            .and_then(|dir| dir.load_required().map(|s| (dir, s)))
+            .and_then(|(dir, state)| berth::commands::start::start_created(&dir, &state));
+        let mut g = self.lock();
+        let p = g.get(id, "").ok_or_else(|| not_found(id, ""))?;
+        p.starting = false;
+        if r.is_ok() {
+            p.started = true;
+            let mut e = TaskStart::new();
+            e.container_id = id.to_string();
+            e.pid = pid as u32;
+            self.publisher
+                .publish("/tasks/start", "containerd.events.TaskStart", &e);
+        }
+        self.publish_exit(id, "", p);
+        r.map_err(|e| err(Code::UNKNOWN, e.to_string()))?;
+        Ok(pid as u32)
+    }
+
+    fn start_exec(&self, id: &str, exec_id: &str) -> R<u32> {
+        let (bundle, spec, stdin, stdout, stderr, terminal) = {
+            let mut g = self.lock();
+            let c = g.ctrs.get_mut(id).ok_or_else(|| not_found(id, ""))?;
+            if c.init.exit.is_some() || c.init.reaped {
+                return Err(err(
+                    Code::FAILED_PRECONDITION,
+                    format!("container {id:?} has stopped"),
+                ));
+            }
+            let bundle = c.bundle.clone();
+            let p = c
+                .execs
+                .get_mut(exec_id)
+                .ok_or_else(|| not_found(id, exec_id))?;
+            if p.started || p.starting {
+                return Err(err(
+                    Code::FAILED_PRECONDITION,
+                    format!("{} was started already", name(id, exec_id)),
+                ));
+            }
+            p.starting = true;
+            let t = (p.stdin.clone(), p.stdout.clone(), p.stderr.clone());
+            (
+                bundle,
+                std::mem::take(&mut p.spec),
+                t.0,
+                t.1,
+                t.2,
+                p.terminal,
+            )
+        };
+        // The process.json for berth's exec, next to the bundle's config.
+        let file = bundle.join(format!(".berth-exec-{}.json", crate::fnv(&[id, exec_id])));
+        let r = std::fs::write(&file, &spec)
+            .map_err(|e| format!("write {}: {e}", file.display()))
+            .and_then(|()| {
+                self.launch(id, [&stdin, &stdout, &stderr], terminal, |io, console| {
+                    self.launcher.exec(&self.root, id, &file, console, io)
+                })
+            });
+        let _ = std::fs::remove_file(&file);
+        let mut g = self.lock();
+        let Some(p) = g.get(id, exec_id) else {
+            // Deleted meanwhile (it cannot be: Delete refuses a starting exec).
+            return Err(not_found(id, exec_id));
+        };
+        p.starting = false;
+        let (pid, pidfd, io) = match r {
+            Ok(x) => x,
+            Err(e) => {
+                p.spec = spec;
+                return Err(err(Code::UNKNOWN, format!("{}: {e}", name(id, exec_id))));
+            }
+        };
+        p.pid = pid;
+        p.pidfd = pidfd;
+        p.io = Some(io);
+        p.started = true;
+        let mut e = TaskExecStarted::new();
+        e.container_id = id.to_string();
+        e.exec_id = exec_id.to_string();
+        e.pid = pid as u32;
+        self.publisher.publish(
+            "/tasks/exec-started",
+            "containerd.events.TaskExecStarted",
+            &e,
+        );
+        // Its exit may have come before it was registered.
+        if p.exit.is_some() {
+            self.publish_exit(id, exec_id, p);
+        }
+        self.claim_early_exit(g, id, exec_id);
+        Ok(pid as u32)
+    }
+
+    fn container_state(&self, id: &str) -> R<berth::container::State> {
+        let g = self.lock();
+        let c = g.ctrs.get(id).ok_or_else(|| not_found(id, ""))?;
+        c.state.clone().ok_or_else(|| {
+            err(
+                Code::FAILED_PRECONDITION,
+                format!("container {id:?}: berth has no state for it"),
+            )
+        })
+    }
 }
 
 impl Task for Service {
@@ -274,132 +429,128 @@ impl Task for Service {
         }
         let pid = self.do_create(&req).map_err(|e| err(Code::UNKNOWN, e))?;
         let mut r = api::CreateTaskResponse::new();
-        r.pid = pid as u32;
+        r.pid = pid;
         Ok(r)
     }
 
     fn start(&self, _: &TtrpcContext, req: api::StartRequest) -> R<api::StartResponse> {
-        Self::no_exec(&req.exec_id)?;
-        let pid = {
-            let mut g = self.lock();
-            let c = g
-                .ctrs
-                .get_mut(&req.id)
-                .ok_or_else(|| Self::not_found(&req.id))?;
-            if c.started || c.starting || c.exit.is_some() {
-                return Err(err(
-                    Code::FAILED_PRECONDITION,
-                    format!("container {:?} is not created", req.id),
-                ));
-            }
-            c.starting = true;
-            c.pid
+        let pid = if req.exec_id.is_empty() {
+            self.start_init(&req.id)?
+        } else {
+            self.start_exec(&req.id, &req.exec_id)?
         };
-        let r = berth::container::StateDir::open(&self.root, &req.id)
-            .and_then(|dir| dir.load_required().map(|s| (dir, s)))
-            .and_then(|(dir, state)| berth::commands::start::start_created(&dir, &state));
+        let mut resp = api::StartResponse::new();
+        resp.pid = pid;
+        Ok(resp)
+    }
+
+    fn exec(&self, _: &TtrpcContext, req: api::ExecProcessRequest) -> R<Empty> {
+        if req.exec_id.is_empty() {
+            return Err(err(Code::INVALID_ARGUMENT, "exec: exec_id is empty"));
+        }
+        let spec = req
+            .spec
+            .as_ref()
+            .map(|a| a.value.clone())
+            .unwrap_or_default();
+        // Checked now, so a bad process fails Exec with berth's message.
+        berth::spec::parse_process(&format!("exec {:?}: spec", req.exec_id), &spec)
+            .map_err(|e| err(Code::INVALID_ARGUMENT, e.to_string()))?;
         let mut g = self.lock();
         let c = g
             .ctrs
             .get_mut(&req.id)
-            .ok_or_else(|| Self::not_found(&req.id))?;
-        c.starting = false;
-        if r.is_ok() {
-            c.started = true;
-            let mut e = TaskStart::new();
-            e.container_id = req.id.clone();
-            e.pid = pid as u32;
-            self.publisher
-                .publish("/tasks/start", "containerd.events.TaskStart", &e);
+            .ok_or_else(|| not_found(&req.id, ""))?;
+        if c.init.exit.is_some() || c.init.reaped {
+            return Err(err(
+                Code::FAILED_PRECONDITION,
+                format!("container {:?} has stopped", req.id),
+            ));
         }
-        self.publish_exit(&req.id, c);
-        r.map_err(|e| err(Code::UNKNOWN, e.to_string()))?;
-        let mut resp = api::StartResponse::new();
-        resp.pid = pid as u32;
-        Ok(resp)
+        if c.execs.contains_key(&req.exec_id) {
+            return Err(err(
+                Code::ALREADY_EXISTS,
+                format!("exec {:?} already exists", req.exec_id),
+            ));
+        }
+        c.execs.insert(
+            req.exec_id.clone(),
+            Proc {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+                spec,
+                ..Default::default()
+            },
+        );
+        let mut e = TaskExecAdded::new();
+        e.container_id = req.id.clone();
+        e.exec_id = req.exec_id.clone();
+        self.publisher
+            .publish("/tasks/exec-added", "containerd.events.TaskExecAdded", &e);
+        Ok(Empty::new())
     }
 
     fn state(&self, _: &TtrpcContext, req: api::StateRequest) -> R<api::StateResponse> {
-        Self::no_exec(&req.exec_id)?;
         let g = self.lock();
-        let c = g
-            .ctrs
-            .get(&req.id)
-            .ok_or_else(|| Self::not_found(&req.id))?;
-        let mut r = api::StateResponse::new();
-        r.id = req.id.clone();
-        r.bundle = c.bundle.to_string_lossy().into_owned();
-        r.pid = c.pid as u32;
-        r.stdin = c.stdin.clone();
-        r.stdout = c.stdout.clone();
-        r.stderr = c.stderr.clone();
-        let status = match (&c.exit, c.started) {
-            (Some((code, at)), _) => {
-                r.exit_status = *code;
-                r.exited_at = MessageField::some(at.clone());
-                TaskStatus::STOPPED
-            }
-            (None, true) => TaskStatus::RUNNING,
-            (None, false) => TaskStatus::CREATED,
-        };
-        r.status = status.into();
-        Ok(r)
+        let c = g.ctrs.get(&req.id).ok_or_else(|| not_found(&req.id, ""))?;
+        let p = c
+            .proc(&req.exec_id)
+            .ok_or_else(|| not_found(&req.id, &req.exec_id))?;
+        Ok(p.state(&req.id, &req.exec_id, &c.bundle.to_string_lossy(), c.paused))
     }
 
     fn kill(&self, _: &TtrpcContext, req: api::KillRequest) -> R<Empty> {
-        Self::no_exec(&req.exec_id)?;
         let g = self.lock();
-        let c = g
-            .ctrs
-            .get(&req.id)
-            .ok_or_else(|| Self::not_found(&req.id))?;
-        if c.reaped {
+        let c = g.ctrs.get(&req.id).ok_or_else(|| not_found(&req.id, ""))?;
+        let p = c
+            .proc(&req.exec_id)
+            .ok_or_else(|| not_found(&req.id, &req.exec_id))?;
+        let what = name(&req.id, &req.exec_id);
+        if !req.exec_id.is_empty() && !p.started {
+            return Err(err(
+                Code::FAILED_PRECONDITION,
+                format!("{what}: not started"),
+            ));
+        }
+        if p.reaped {
             return Err(err(
                 Code::NOT_FOUND,
-                format!("container {:?}: process already finished", req.id),
+                format!("{what}: process already finished"),
             ));
         }
         let sig = req.signal as i32;
-        if req.all {
+        if req.all && req.exec_id.is_empty() {
             if let Some(s) = &c.state {
                 for pid in s.cgroups.pids() {
                     unsafe { libc::kill(pid, sig) };
                 }
             }
         }
-        // Through init's pidfd: the reaper may have reaped init a moment ago
-        // (before it took the lock), and its pid may be reused.
-        let r = match &c.pidfd {
+        // Through the pidfd: the reaper may have reaped the process a moment
+        // ago (before it took the lock), and its pid may be reused.
+        let r = match &p.pidfd {
             Some(fd) => berth::sys::pidfd_send_signal(fd, sig),
             None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
         };
         match r {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-                return Err(err(
-                    Code::NOT_FOUND,
-                    format!("container {:?}: process already finished", req.id),
-                ))
-            }
-            Err(e) => {
-                return Err(err(
-                    Code::UNKNOWN,
-                    format!("signal {sig} to container {:?}: {e}", req.id),
-                ))
-            }
+            Ok(()) => Ok(Empty::new()),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(err(
+                Code::NOT_FOUND,
+                format!("{what}: process already finished"),
+            )),
+            Err(e) => Err(err(Code::UNKNOWN, format!("signal {sig} to {what}: {e}"))),
         }
-        Ok(Empty::new())
     }
 
     fn wait(&self, _: &TtrpcContext, req: api::WaitRequest) -> R<api::WaitResponse> {
-        Self::no_exec(&req.exec_id)?;
         let mut g = self.lock();
         loop {
-            let c = g
-                .ctrs
-                .get(&req.id)
-                .ok_or_else(|| Self::not_found(&req.id))?;
-            if let Some((status, at)) = &c.exit {
+            let p = g
+                .get(&req.id, &req.exec_id)
+                .ok_or_else(|| not_found(&req.id, &req.exec_id))?;
+            if let Some((status, at)) = &p.exit {
                 let mut r = api::WaitResponse::new();
                 r.exit_status = *status;
                 r.exited_at = MessageField::some(at.clone());
@@ -410,45 +561,43 @@ impl Task for Service {
     }
 
     fn delete(&self, _: &TtrpcContext, req: api::DeleteRequest) -> R<api::DeleteResponse> {
-        Self::no_exec(&req.exec_id)?;
+        if !req.exec_id.is_empty() {
+            return self.delete_exec(&req.id, &req.exec_id);
+        }
         let mut g = self.lock();
-        let c = g
-            .ctrs
-            .get(&req.id)
-            .ok_or_else(|| Self::not_found(&req.id))?;
-        if c.exit.is_none() {
-            if c.started && !c.reaped {
+        let c = g.ctrs.get(&req.id).ok_or_else(|| not_found(&req.id, ""))?;
+        if c.init.exit.is_none() {
+            if c.init.started && !c.init.reaped {
                 return Err(err(
                     Code::FAILED_PRECONDITION,
                     format!("container {:?} is running: kill it first", req.id),
                 ));
             }
             // Created, never started: kill init and wait for its exit.
-            if !c.reaped {
-                if let Some(fd) = &c.pidfd {
+            if !c.init.reaped {
+                if let Some(fd) = &c.init.pidfd {
                     let _ = berth::sys::pidfd_send_signal(fd, libc::SIGKILL);
                 }
             }
             let (g2, _) = self
                 .exited
                 .wait_timeout_while(g, Duration::from_secs(10), |i| {
-                    i.ctrs.get(&req.id).is_some_and(|c| c.exit.is_none())
+                    i.ctrs.get(&req.id).is_some_and(|c| c.init.exit.is_none())
                 })
                 .unwrap_or_else(|e| e.into_inner());
             g = g2;
         }
-        let c = g
-            .ctrs
-            .get(&req.id)
-            .ok_or_else(|| Self::not_found(&req.id))?;
-        let (status, at) = c.exit.clone().ok_or_else(|| {
+        let c = g.ctrs.get(&req.id).ok_or_else(|| not_found(&req.id, ""))?;
+        let (status, at) = c.init.exit.clone().ok_or_else(|| {
             err(
                 Code::DEADLINE_EXCEEDED,
                 format!("container {:?} did not exit", req.id),
             )
         })?;
-        let (pid, bundle, mounted) = (c.pid, c.bundle.clone(), c.rootfs_mounted);
+        let (pid, bundle, mounted) = (c.init.pid, c.bundle.clone(), c.rootfs_mounted);
         drop(g);
+        // Before the cgroup goes: on v1 its removal fires the OOM eventfd.
+        self.oom.remove(&req.id);
         self.destroy(&req.id).map_err(|e| err(Code::UNKNOWN, e))?;
         if mounted {
             crate::mounts::unmount_rootfs(&bundle.join("rootfs"))
@@ -473,18 +622,15 @@ impl Task for Service {
 
     fn pids(&self, _: &TtrpcContext, req: api::PidsRequest) -> R<api::PidsResponse> {
         let g = self.lock();
-        let c = g
-            .ctrs
-            .get(&req.id)
-            .ok_or_else(|| Self::not_found(&req.id))?;
+        let c = g.ctrs.get(&req.id).ok_or_else(|| not_found(&req.id, ""))?;
         let mut r = api::PidsResponse::new();
         let mut pids = c
             .state
             .as_ref()
             .map(|s| s.cgroups.pids())
             .unwrap_or_default();
-        if pids.is_empty() && !c.reaped {
-            pids.push(c.pid);
+        if pids.is_empty() && !c.init.reaped {
+            pids.push(c.init.pid);
         }
         for pid in pids {
             let mut p = api::ProcessInfo::new();
@@ -495,25 +641,103 @@ impl Task for Service {
     }
 
     fn close_io(&self, _: &TtrpcContext, req: api::CloseIORequest) -> R<Empty> {
-        Self::no_exec(&req.exec_id)?;
         let mut g = self.lock();
-        let c = g
-            .ctrs
-            .get_mut(&req.id)
-            .ok_or_else(|| Self::not_found(&req.id))?;
+        let p = g
+            .get(&req.id, &req.exec_id)
+            .ok_or_else(|| not_found(&req.id, &req.exec_id))?;
         if req.stdin {
-            if let Some(io) = c.io.as_mut() {
+            if let Some(io) = p.io.as_mut() {
                 io.close_stdin();
             }
         }
         Ok(Empty::new())
     }
 
+    fn resize_pty(&self, _: &TtrpcContext, req: api::ResizePtyRequest) -> R<Empty> {
+        let g = self.lock();
+        let c = g.ctrs.get(&req.id).ok_or_else(|| not_found(&req.id, ""))?;
+        let p = c
+            .proc(&req.exec_id)
+            .ok_or_else(|| not_found(&req.id, &req.exec_id))?;
+        let what = name(&req.id, &req.exec_id);
+        if !p.terminal {
+            return Err(err(
+                Code::FAILED_PRECONDITION,
+                format!("{what}: the process has no terminal"),
+            ));
+        }
+        let io =
+            p.io.as_ref()
+                .ok_or_else(|| err(Code::FAILED_PRECONDITION, format!("{what}: not running")))?;
+        io.resize(req.width, req.height)
+            .map_err(|e| err(Code::FAILED_PRECONDITION, format!("{what}: {e}")))?;
+        Ok(Empty::new())
+    }
+
+    fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> R<Empty> {
+        self.container_state(&req.id)?;
+        berth::commands::pause::pause(&self.root, &req.id)
+            .map_err(|e| err(Code::FAILED_PRECONDITION, e.to_string()))?;
+        let mut g = self.lock();
+        if let Some(c) = g.ctrs.get_mut(&req.id) {
+            c.paused = true;
+        }
+        let mut e = TaskPaused::new();
+        e.container_id = req.id.clone();
+        self.publisher
+            .publish("/tasks/paused", "containerd.events.TaskPaused", &e);
+        Ok(Empty::new())
+    }
+
+    fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> R<Empty> {
+        self.container_state(&req.id)?;
+        berth::commands::resume::resume(&self.root, &req.id)
+            .map_err(|e| err(Code::FAILED_PRECONDITION, e.to_string()))?;
+        let mut g = self.lock();
+        if let Some(c) = g.ctrs.get_mut(&req.id) {
+            c.paused = false;
+        }
+        let mut e = TaskResumed::new();
+        e.container_id = req.id.clone();
+        self.publisher
+            .publish("/tasks/resumed", "containerd.events.TaskResumed", &e);
+        Ok(Empty::new())
+    }
+
+    fn update(&self, _: &TtrpcContext, req: api::UpdateTaskRequest) -> R<Empty> {
+        self.container_state(&req.id)?;
+        let data = req
+            .resources
+            .as_ref()
+            .map(|a| a.value.as_slice())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| err(Code::INVALID_ARGUMENT, "update: no resources given"))?;
+        // A LinuxResources JSON document, as containerd's runc shim reads it.
+        berth::commands::update::update_from_json(&self.root, &req.id, "update: resources", data)
+            .map_err(|e| err(Code::INVALID_ARGUMENT, e.to_string()))?;
+        // Keep our copy (Stats, Pids) in step with berth's.
+        let state = berth::container::StateDir::open(&self.root, &req.id)
+            .ok()
+            .and_then(|d| d.load().ok().flatten());
+        if let (Some(s), Some(c)) = (state, self.lock().ctrs.get_mut(&req.id)) {
+            c.state = Some(s);
+        }
+        Ok(Empty::new())
+    }
+
+    fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> R<api::StatsResponse> {
+        let state = self.container_state(&req.id)?;
+        let any = crate::metrics::collect(&state).map_err(|e| err(Code::UNKNOWN, e))?;
+        let mut r = api::StatsResponse::new();
+        r.stats = MessageField::some(any);
+        Ok(r)
+    }
+
     fn connect(&self, _: &TtrpcContext, req: api::ConnectRequest) -> R<api::ConnectResponse> {
         let g = self.lock();
         let mut r = api::ConnectResponse::new();
         r.shim_pid = std::process::id();
-        r.task_pid = g.ctrs.get(&req.id).map(|c| c.pid as u32).unwrap_or(0);
+        r.task_pid = g.ctrs.get(&req.id).map(|c| c.init.pid as u32).unwrap_or(0);
         r.version = format!("berth {}", berth::VERSION);
         Ok(r)
     }
@@ -529,31 +753,32 @@ impl Task for Service {
         Ok(Empty::new())
     }
 
-    fn exec(&self, _: &TtrpcContext, _: api::ExecProcessRequest) -> R<Empty> {
-        Err(unimplemented("Exec is not supported yet: it needs `berth exec` (exec/terminals work, not merged into this build)"))
-    }
-
-    fn resize_pty(&self, _: &TtrpcContext, _: api::ResizePtyRequest) -> R<Empty> {
-        Err(unimplemented("ResizePty is not supported yet: terminals need berth's console support (exec/terminals work, not merged into this build)"))
-    }
-
-    fn pause(&self, _: &TtrpcContext, _: api::PauseRequest) -> R<Empty> {
-        Err(unimplemented("Pause is not supported yet: it needs berth's cgroup freezer (cgroups work, not merged into this build)"))
-    }
-
-    fn resume(&self, _: &TtrpcContext, _: api::ResumeRequest) -> R<Empty> {
-        Err(unimplemented("Resume is not supported yet: it needs berth's cgroup freezer (cgroups work, not merged into this build)"))
-    }
-
-    fn update(&self, _: &TtrpcContext, _: api::UpdateTaskRequest) -> R<Empty> {
-        Err(unimplemented("Update is not supported yet: it needs berth's cgroup resources (cgroups work, not merged into this build)"))
-    }
-
-    fn stats(&self, _: &TtrpcContext, _: api::StatsRequest) -> R<api::StatsResponse> {
-        Err(unimplemented("Stats is not supported yet: it needs berth's cgroup stats (cgroups work, not merged into this build)"))
-    }
-
     fn checkpoint(&self, _: &TtrpcContext, _: api::CheckpointTaskRequest) -> R<Empty> {
-        Err(unimplemented("Checkpoint is not supported"))
+        Err(err(
+            Code::UNIMPLEMENTED,
+            "containerd-shim-berth-v2: Checkpoint is not supported (berth has no checkpoint/restore)",
+        ))
+    }
+}
+
+impl Service {
+    fn delete_exec(&self, id: &str, exec_id: &str) -> R<api::DeleteResponse> {
+        let mut g = self.lock();
+        let c = g.ctrs.get_mut(id).ok_or_else(|| not_found(id, ""))?;
+        let p = c.execs.get(exec_id).ok_or_else(|| not_found(id, exec_id))?;
+        if p.starting || (p.started && p.exit.is_none()) {
+            return Err(err(
+                Code::FAILED_PRECONDITION,
+                format!("{} is running: kill it first", name(id, exec_id)),
+            ));
+        }
+        let p = c.execs.remove(exec_id).unwrap();
+        let mut r = api::DeleteResponse::new();
+        r.pid = p.pid as u32;
+        if let Some((status, at)) = p.exit {
+            r.exit_status = status;
+            r.exited_at = MessageField::some(at);
+        }
+        Ok(r)
     }
 }

@@ -36,6 +36,19 @@ fn stopped(id: &str) -> Error {
 }
 
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
+    exec_impl(root, a).map(|(status, _)| status)
+}
+
+/// `exec --detach` for callers that keep the process (the containerd
+/// shim): the started process, whose parent is the caller.
+pub fn exec_detached(root: &Path, a: &ExecArgs) -> Result<pexec::Started> {
+    if !a.detach {
+        return Err(Error::Other("exec_detached: detach is not set".into()));
+    }
+    exec_impl(root, a).map(|(_, started)| started)
+}
+
+fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     let id = a.id.as_str();
     // Before berth opens anything that could take those numbers.
     check_fds_open(
@@ -117,7 +130,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     // Let other commands at the container while the process runs.
     drop(dir);
     if a.detach {
-        return Ok(0);
+        return Ok((0, started));
     }
     let mut proxy = match host {
         Some((ours, host)) => Some(receive_tty(ours, host).map_err(abort)?),
@@ -126,7 +139,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
     let status = wait_forwarding(started.pid, started.pidfd.as_ref(), &set, proxy.as_mut());
     drop(proxy);
     let _ = set.thread_unblock();
-    status
+    Ok((status?, started))
 }
 
 /// The process to run: `--process FILE` or the config's process with the

@@ -25,14 +25,26 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<()> {
         }
         None => from_flags(a)?,
     };
-    let dir = StateDir::open(root, &a.id)?;
+    update_resources(root, &a.id, &r)
+}
+
+/// `update --resources` from a linux.resources JSON document (the
+/// containerd shim's Update); `what` names the source in errors.
+pub fn update_from_json(root: &Path, id: &str, what: &str, data: &[u8]) -> Result<()> {
+    let v: Value = serde_json::from_slice(data).map_err(|e| Error::Usage(format!("{what}: invalid JSON: {e}")))?;
+    update_resources(root, id, &to_resources(what, v)?)
+}
+
+/// Merge `r` into the container's resources and apply them.
+fn update_resources(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
+    let dir = StateDir::open(root, id)?;
     let mut state = dir.load_required()?;
     if state.status(&dir.path) == Status::Stopped {
-        return Err(Error::WrongState(format!("cannot update container \"{}\": it is stopped", a.id)));
+        return Err(Error::WrongState(format!("cannot update container \"{id}\": it is stopped")));
     }
     let old = state.cgroups.resources.clone();
     let mut new = old.clone();
-    new.merge_spec(&r, true).map_err(|e| Error::Usage(update_msg(&e)))?;
+    new.merge_spec(r, true).map_err(|e| Error::Usage(update_msg(&e)))?;
     new.devices = None;
     if let Err(e) = state.cgroups.driver().apply(&new) {
         if let Err(undo) = state.cgroups.driver().apply(&old) {

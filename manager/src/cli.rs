@@ -1,0 +1,175 @@
+//! berthctl's command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berthctl",
+    version,
+    about = "Run OCI images with berth, through containerd-shim-berth-v2 (no containerd needed)"
+)]
+pub struct Cli {
+    /// State directory (images, containers).
+    #[arg(long, global = true, default_value = "/var/lib/berthctl")]
+    pub root: PathBuf,
+    /// Set by the shim when it runs berthctl as its publish binary.
+    #[arg(long, global = true, hide = true)]
+    pub address: Option<String>,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Manage images: import, ls, rm.
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// Run a command in a new container.
+    Run(Box<RunArgs>),
+    /// List containers.
+    Ps {
+        /// Only names.
+        #[arg(short, long)]
+        quiet: bool,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command in a running container.
+    Exec(ExecArgs),
+    /// Send a signal to a container's init (default KILL).
+    Kill {
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        name: String,
+    },
+    /// Stop a container: TERM, then KILL after --time seconds.
+    Stop {
+        #[arg(short, long, default_value_t = 10)]
+        time: u64,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove containers (-f: kill running ones first).
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Print a container's output (-f: follow until it stops).
+    Logs {
+        #[arg(short, long)]
+        follow: bool,
+        name: String,
+    },
+    /// Resource usage of a container (cgroup metrics from the shim).
+    Stats {
+        /// The metrics as JSON.
+        #[arg(long)]
+        json: bool,
+        name: String,
+    },
+    /// (internal) the shim's event publisher.
+    #[command(hide = true)]
+    Publish {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        namespace: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// Import an OCI image layout archive or a docker-archive (docker save).
+    Import {
+        file: PathBuf,
+        /// Name the image (else the archive's name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List images.
+    #[command(alias = "list")]
+    Ls,
+    /// Remove an image (a name of an image with several names: untag).
+    Rm {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct RunArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Detach: print the name and leave it running (output in `logs`).
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Keep stdin open (pass berthctl's stdin to the container).
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment: K=V (or K: the value from berthctl's environment).
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Bind mount: SRC:DST[:ro] (SRC an absolute host path).
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Memory limit: bytes or with a unit (k, m, g).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// CPUs (a fraction is fine: 0.5).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// UID[:GID] or a user name from the image's /etc/passwd.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// A seccomp profile (OCI linux.seccomp JSON), or "unconfined".
+    #[arg(long)]
+    pub seccomp: Option<String>,
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Run a bundle (config.json + rootfs) instead of an image.
+    #[arg(long)]
+    pub bundle: Option<PathBuf>,
+    /// IMAGE [CMD...] (with --bundle: CMD... only).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub image: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(short, long)]
+    pub interactive: bool,
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    pub name: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub cmd: Vec<String>,
+}

@@ -1,0 +1,98 @@
+//! berthctl: a small manager that imports images, makes bundles and runs
+//! them through `containerd-shim-berth-v2` over the ttrpc Task API v2, the
+//! way containerd does, without containerd. No daemon: each container's
+//! shim is the daemon, found again through the address saved on disk.
+
+mod cli;
+mod ctl;
+mod events;
+mod image;
+mod rootfs;
+mod run;
+mod shim;
+mod spec;
+mod store;
+mod stream;
+
+use clap::Parser;
+
+use cli::{Cli, Cmd, ImageCmd};
+use store::Store;
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("berthctl: {e}");
+            // 125 as docker: berthctl itself failed, not the container.
+            125
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: Cli) -> Result<i32, String> {
+    if let Cmd::Publish { topic, namespace } = &cli.cmd {
+        events::publish(cli.address.as_deref(), topic, namespace)?;
+        return Ok(0);
+    }
+    let store = Store::open(&cli.root)?;
+    match cli.cmd {
+        Cmd::Image(ImageCmd::Import { file, name }) => {
+            for line in image::import(&store, &file, name.as_deref())? {
+                println!("{line}");
+            }
+        }
+        Cmd::Image(ImageCmd::Ls) => {
+            println!("{:<40} {:<14} {:<16} {:>8}", "NAME", "ID", "CREATED", "SIZE");
+            for img in image::list(&store)? {
+                let size = image::human(image::du(&img.rootfs()));
+                let names = if img.meta.names.is_empty() { vec!["<none>".to_string()] } else { img.meta.names.clone() };
+                for n in names {
+                    println!("{:<40} {:<14} {:<16} {:>8}", n, &img.meta.id[..12], store::age(img.meta.created), size);
+                }
+            }
+        }
+        Cmd::Image(ImageCmd::Rm { images }) => {
+            let mut failed = None;
+            for r in images {
+                match image::remove(&store, &r) {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => {
+                        eprintln!("berthctl: {e}");
+                        failed = Some(125);
+                    }
+                }
+            }
+            return Ok(failed.unwrap_or(0));
+        }
+        Cmd::Run(a) => return run::run(&store, *a),
+        Cmd::Ps { quiet, json } => ctl::ps(&store, quiet, json)?,
+        Cmd::Exec(a) => return ctl::exec(&store, a),
+        Cmd::Kill { signal, name } => ctl::kill(&store, &name, &signal)?,
+        Cmd::Stop { time, names } => {
+            for n in names {
+                ctl::stop(&store, &n, time)?;
+                println!("{n}");
+            }
+        }
+        Cmd::Rm { force, names } => {
+            let mut failed = None;
+            for n in names {
+                match ctl::remove(&store, &n, force) {
+                    Ok(()) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("berthctl: {e}");
+                        failed = Some(125);
+                    }
+                }
+            }
+            return Ok(failed.unwrap_or(0));
+        }
+        Cmd::Logs { follow, name } => ctl::logs(&store, &name, follow)?,
+        Cmd::Stats { json, name } => ctl::stats(&store, &name, json)?,
+        Cmd::Publish { .. } => unreachable!(),
+    }
+    Ok(0)
+}

@@ -1,0 +1,154 @@
+//! TaskOOM: one thread watches every container's OOM notifier with epoll
+//! (berth's [`berth::cgroups::events::OomWatch`]: on cgroup v1 an eventfd
+//! registered on memory.oom_control, on v2 an inotify watch on
+//! memory.events) and publishes `TaskOOM` for each OOM event.
+//!
+//! A container's watch is added after create and removed before its
+//! cgroups are destroyed (on v1 removing the cgroup fires the eventfd).
+//! Before init's TaskExit the service calls [`OomWatcher::check`], so an
+//! OOM kill is published ahead of the exit it caused.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+
+use berth::cgroups::events::OomWatch;
+use containerd_shim_protos::events::task::TaskOOM;
+
+use crate::publish::Publisher;
+
+struct Watch {
+    id: String,
+    w: OomWatch,
+}
+
+pub struct OomWatcher {
+    epfd: OwnedFd,
+    watches: Mutex<HashMap<RawFd, Watch>>,
+    publisher: Publisher,
+}
+
+impl OomWatcher {
+    pub fn start(publisher: Publisher) -> Result<Arc<OomWatcher>, String> {
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!(
+                "epoll_create1: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let me = Arc::new(OomWatcher {
+            epfd: unsafe { OwnedFd::from_raw_fd(fd) },
+            watches: Mutex::new(HashMap::new()),
+            publisher,
+        });
+        let w = me.clone();
+        std::thread::Builder::new()
+            .name("oom".into())
+            .stack_size(64 << 10)
+            .spawn(move || w.run())
+            .map_err(|e| format!("spawn the OOM watcher: {e}"))?;
+        Ok(me)
+    }
+
+    fn run(&self) {
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 16];
+        loop {
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.epfd.as_raw_fd(),
+                    evs.as_mut_ptr(),
+                    evs.len() as i32,
+                    -1,
+                )
+            };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::warn!(
+                    "OOM watcher: epoll_wait: {}",
+                    std::io::Error::last_os_error()
+                );
+                return;
+            }
+            let mut g = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+            for ev in &evs[..n as usize] {
+                if let Some(w) = g.get_mut(&(ev.u64 as RawFd)) {
+                    self.take(w);
+                }
+            }
+        }
+    }
+
+    fn take(&self, w: &mut Watch) {
+        if w.w.take() > 0 {
+            let mut e = TaskOOM::new();
+            e.container_id = w.id.clone();
+            self.publisher
+                .publish("/tasks/oom", "containerd.events.TaskOOM", &e);
+        }
+    }
+
+    /// Watch container `id` (its cgroups from berth's state).
+    pub fn add(&self, id: &str, state: &berth::container::State) -> Result<(), String> {
+        let w = state
+            .cgroups
+            .driver()
+            .oom_watch()
+            .map_err(|e| e.to_string())?;
+        let fd = w.fd().as_raw_fd();
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: fd as u64,
+        };
+        let mut g = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
+            return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
+        }
+        g.insert(
+            fd,
+            Watch {
+                id: id.to_string(),
+                w,
+            },
+        );
+        Ok(())
+    }
+
+    /// Publish a pending OOM event of `id` now (before its init's exit).
+    pub fn check(&self, id: &str) {
+        let mut g = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        for w in g.values_mut().filter(|w| w.id == id) {
+            let mut p = libc::pollfd {
+                fd: w.w.fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            if unsafe { libc::poll(&mut p, 1, 0) } > 0 {
+                self.take(w);
+            }
+        }
+    }
+
+    /// Stop watching `id`.
+    pub fn remove(&self, id: &str) {
+        let mut g = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        let fds: Vec<RawFd> = g
+            .iter()
+            .filter(|(_, w)| w.id == id)
+            .map(|(fd, _)| *fd)
+            .collect();
+        for fd in fds {
+            unsafe {
+                libc::epoll_ctl(
+                    self.epfd.as_raw_fd(),
+                    libc::EPOLL_CTL_DEL,
+                    fd,
+                    std::ptr::null_mut(),
+                )
+            };
+            g.remove(&fd);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! What the service keeps per container and per process (init and execs).
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use containerd_shim_protos::api::{self, Status as TaskStatus};
+use protobuf::well_known_types::timestamp::Timestamp;
+use protobuf::MessageField;
+
+use crate::io::Stdio;
+
+/// A container's init or one of its exec processes.
+#[derive(Default)]
+pub struct Proc {
+    /// 0 until started (execs).
+    pub pid: i32,
+    /// Its pidfd, from clone3 in the launcher: signals never reach a
+    /// recycled pid.
+    pub pidfd: Option<OwnedFd>,
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+    pub started: bool,
+    /// Start is running: its exit (if any) waits for the start event.
+    pub starting: bool,
+    pub reaped: bool,
+    pub exit: Option<(u32, Timestamp)>,
+    pub exit_published: bool,
+    pub io: Option<Stdio>,
+    /// An exec's process.json, until Start.
+    pub spec: Vec<u8>,
+}
+
+impl Proc {
+    pub fn status(&self, paused: bool) -> TaskStatus {
+        match (&self.exit, self.started) {
+            (Some(_), _) => TaskStatus::STOPPED,
+            (None, true) if paused => TaskStatus::PAUSED,
+            (None, true) => TaskStatus::RUNNING,
+            (None, false) => TaskStatus::CREATED,
+        }
+    }
+
+    pub fn state(&self, id: &str, exec_id: &str, bundle: &str, paused: bool) -> api::StateResponse {
+        let mut r = api::StateResponse::new();
+        r.id = if exec_id.is_empty() { id } else { exec_id }.to_string();
+        r.exec_id = exec_id.to_string();
+        r.bundle = bundle.to_string();
+        r.pid = self.pid as u32;
+        r.stdin = self.stdin.clone();
+        r.stdout = self.stdout.clone();
+        r.stderr = self.stderr.clone();
+        r.terminal = self.terminal;
+        if let Some((code, at)) = &self.exit {
+            r.exit_status = *code;
+            r.exited_at = MessageField::some(at.clone());
+        }
+        r.status = self.status(paused).into();
+        r
+    }
+
+    /// Has the process behind our pidfd exited (or is there none)?
+    pub fn gone(&self) -> bool {
+        let Some(fd) = &self.pidfd else {
+            return unsafe { libc::kill(self.pid, 0) } != 0;
+        };
+        let mut p = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        unsafe { libc::poll(&mut p, 1, 0) > 0 }
+    }
+}
+
+pub struct Ctr {
+    pub bundle: PathBuf,
+    /// berth's state for the container (cgroups for Pids, kill --all,
+    /// Stats).
+    pub state: Option<berth::container::State>,
+    pub init: Proc,
+    pub execs: HashMap<String, Proc>,
+    pub rootfs_mounted: bool,
+    pub paused: bool,
+}
+
+impl Ctr {
+    pub fn proc(&self, exec_id: &str) -> Option<&Proc> {
+        if exec_id.is_empty() {
+            Some(&self.init)
+        } else {
+            self.execs.get(exec_id)
+        }
+    }
+
+    pub fn proc_mut(&mut self, exec_id: &str) -> Option<&mut Proc> {
+        if exec_id.is_empty() {
+            Some(&mut self.init)
+        } else {
+            self.execs.get_mut(exec_id)
+        }
+    }
+}
+
+pub struct Inner {
+    pub ctrs: HashMap<String, Ctr>,
+    /// Exits of children not (yet) known as a process of ours.
+    pub unclaimed: HashMap<i32, u32>,
+}
+
+impl Inner {
+    /// The live (unreaped) process with host pid `pid`: (container, exec id).
+    pub fn find_pid(&self, pid: i32) -> Option<(String, String)> {
+        for (id, c) in &self.ctrs {
+            if c.init.pid == pid && !c.init.reaped {
+                return Some((id.clone(), String::new()));
+            }
+            for (eid, p) in &c.execs {
+                if p.pid == pid && !p.reaped {
+                    return Some((id.clone(), eid.clone()));
+                }
+            }
+        }
+        None
+    }
+
+    pub fn get(&mut self, id: &str, exec_id: &str) -> Option<&mut Proc> {
+        self.ctrs.get_mut(id).and_then(|c| c.proc_mut(exec_id))
+    }
+}
