@@ -542,6 +542,17 @@ impl Task for Service {
             Some(fd) => berth::sys::pidfd_send_signal(fd, sig),
             None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
         };
+        // A frozen container cannot die: SIGKILL thaws it (as runc does).
+        let thaw = r.is_ok() && sig == libc::SIGKILL && req.exec_id.is_empty() && c.paused;
+        drop(g);
+        if thaw {
+            self.launcher
+                .op("resume", &self.root, &req.id, None)
+                .map_err(|e| err(Code::UNKNOWN, format!("{what}: thaw after SIGKILL: {e}")))?;
+            if let Some(c) = self.lock().ctrs.get_mut(&req.id) {
+                c.paused = false;
+            }
+        }
         match r {
             Ok(()) => Ok(Empty::new()),
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(err(
