@@ -1,13 +1,14 @@
 //! The shim server process.
 //!
 //! Processes: the server (this process, `containerd-shim-berth-v2-server`;
-//! a child subreaper, so every container process ends up its child) and the
-//! single-threaded launcher it spawns first ([`crate::launcher`]), which
-//! forks one short-lived child per berth operation. Threads in the server: the ttrpc
-//! listener and its request workers, the reaper ([`crate::reaper`]), the
-//! event publisher ([`crate::publish`]), the OOM watcher ([`crate::oom`])
-//! and small-stack stdio copy threads.
-//! SIGCHLD is blocked in all of them; only the reaper takes it.
+//! a child subreaper, so every container process ends up its child) and,
+//! while there is work, the single-threaded launcher it spawns on demand
+//! ([`crate::launcher`]), which forks one short-lived child per berth
+//! operation. Threads in the server: the ttrpc listener and its request
+//! workers, the reaper ([`crate::reaper`]), the event publisher
+//! ([`crate::publish`]), the OOM watcher ([`crate::oom`]), the launcher's
+//! idle timer and small-stack stdio copy threads. SIGCHLD is blocked in all
+//! of them; only the reaper takes it.
 
 use std::os::fd::RawFd;
 use std::sync::mpsc::channel;
