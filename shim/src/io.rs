@@ -36,6 +36,8 @@ pub struct Stdio {
     done: Vec<Receiver<()>>,
     /// A terminal's pty master (for ResizePty); the copy threads own it.
     console: Weak<OwnedFd>,
+    /// A terminal without stdin: closing this shuts its console down.
+    hangup: Option<OwnedFd>,
 }
 
 impl Stdio {
@@ -82,6 +84,7 @@ impl Stdio {
             stdin_cancel: None,
             done: Vec::new(),
             console: Weak::new(),
+            hangup: None,
         })
     }
 
@@ -93,6 +96,7 @@ impl Stdio {
             stdin_cancel: None,
             done: Vec::new(),
             console: Arc::downgrade(&master),
+            hangup: None,
         };
         let (hangup_r, hangup_w) = pipe()?;
         if !stdout.is_empty() {
@@ -121,7 +125,7 @@ impl Stdio {
             })?;
         } else {
             // No stdin: the console lives until the process is gone.
-            std::mem::forget(hangup_w);
+            s.hangup = Some(hangup_w);
         }
         Ok(s)
     }
@@ -173,6 +177,7 @@ pub fn setup(
         stdin_cancel: None,
         done: Vec::new(),
         console: Weak::new(),
+        hangup: None,
     };
     // stdin
     if stdin.is_empty() {

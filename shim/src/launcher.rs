@@ -1,41 +1,101 @@
-//! The launcher: a single-threaded helper process that performs berth's
-//! create and exec.
+//! The server's side of the launcher: a single-threaded helper process
+//! (`containerd-shim-berth-v2 launch`, see [`crate::ops`]) that runs every
+//! berth operation on containers for the server.
 //!
-//! berth clones the container's init from the calling process, which is only
-//! safe in a single-threaded process, and the shim's ttrpc server is
-//! threaded. So before it starts any thread, the shim forks this launcher.
-//! For each create or exec, the launcher forks a short-lived child (a fork
-//! of a single-threaded process is always safe) that calls
-//! [`berth::commands::create::create_with_stdio`] or
-//! [`berth::commands::exec::exec_detached`], replies with the new process's
-//! pid and pidfd (or the error) over the shim's SEQPACKET socket and exits.
-//! The process is then orphaned and, since the shim is a child subreaper
-//! and the launcher is not, reparented to the shim, which reaps it and
-//! reports its exit.
+//! Why: berth clones a container's init (create) and exec'd processes from
+//! the calling process, which is only safe in a single-threaded process,
+//! and the server's ttrpc is threaded. And berth's code (spec parsing,
+//! rootfs, seccomp, hooks, cgroups) is most of the main binary: run in the
+//! launcher's short-lived children, it never becomes resident in the
+//! long-lived processes. The launcher forks one child per request; the
+//! child does the work, replies and exits. A container process it starts
+//! is then orphaned and, since the server is a child subreaper and the
+//! launcher is not, reparented to the server, which reaps it.
 //!
-//! Request: JSON `{"op":"create","root","id","bundle","console"?}` or
-//! `{"op":"exec","root","id","process","console"?}` (`process`: a
-//! process.json path; `console`: the console socket for a terminal) with
-//! the three stdio fds as SCM_RIGHTS. Reply: JSON `{"pid":N}` with the
-//! pidfd as SCM_RIGHTS (when the kernel gave one), or `{"error":"..."}`.
+//! The launcher runs only while the server needs it: it is spawned for a
+//! request when none is running, and the server closes its socket after
+//! [`IDLE`] without requests (the launcher exits on EOF). An idle shim is
+//! then the server alone.
+//!
+//! Protocol (SEQPACKET socketpair, one request at a time): a JSON request
+//! `{"op", "root", "id", ...}` with stdio fds (create, exec) as
+//! SCM_RIGHTS; the reply is JSON, `{"ok": {...}}` with an fd (the new
+//! process's pidfd) or `{"error": "..."}`.
 
+use std::collections::HashSet;
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
     recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
     SockFlag, SockType,
 };
+use serde_json::{json, Value};
+
+/// How long the launcher outlives its last request.
+pub const IDLE: Duration = Duration::from_secs(1);
+
+struct Live {
+    sock: OwnedFd,
+    last_used: Instant,
+}
 
 pub struct Launcher {
-    sock: Mutex<OwnedFd>,
+    namespace: String,
+    address: String,
+    live: Arc<Mutex<Option<Live>>>,
+    /// Pids of launchers started (the reaper's exits for them are ours).
+    pids: Mutex<HashSet<i32>>,
+}
+
+/// A started process: pid, pidfd, and the reply's other fields.
+pub struct Started {
+    pub pid: i32,
+    pub pidfd: Option<OwnedFd>,
+    pub reply: Value,
 }
 
 impl Launcher {
-    /// Fork the launcher. Must be called while the shim is single-threaded.
-    pub fn fork() -> Result<Launcher, String> {
+    pub fn new(namespace: &str, address: &str) -> Launcher {
+        let live: Arc<Mutex<Option<Live>>> = Arc::new(Mutex::new(None));
+        let watch = live.clone();
+        let idle = move || loop {
+            std::thread::sleep(IDLE / 2);
+            let mut g = watch.lock().unwrap_or_else(|e| e.into_inner());
+            if g.as_ref().is_some_and(|l| l.last_used.elapsed() >= IDLE) {
+                // EOF: the launcher exits.
+                *g = None;
+            }
+        };
+        std::thread::Builder::new()
+            .name("launcher-idle".into())
+            .stack_size(64 << 10)
+            .spawn(idle)
+            .expect("spawn the launcher idle thread");
+        Launcher {
+            namespace: namespace.to_string(),
+            address: address.to_string(),
+            live,
+            pids: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Was `pid` a launcher (its exit is not a container's)?
+    pub fn owns(&self, pid: i32) -> bool {
+        self.pids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pid)
+    }
+
+    /// Spawn the launcher (`containerd-shim-berth-v2 -namespace NS -address
+    /// A launch`, the socket on fd 3). It exits when the socket closes: when
+    /// the server closes it after [`IDLE`], or when the server is gone.
+    fn spawn(&self) -> Result<OwnedFd, String> {
         let (parent, child) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -43,76 +103,86 @@ impl Launcher {
             SockFlag::SOCK_CLOEXEC,
         )
         .map_err(|e| format!("socketpair: {e}"))?;
-        match unsafe { libc::fork() } {
-            -1 => Err(format!(
-                "fork the launcher: {}",
-                std::io::Error::last_os_error()
-            )),
-            0 => {
-                drop(parent);
-                unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
-                serve(child)
-            }
-            _ => Ok(Launcher {
-                sock: Mutex::new(parent),
-            }),
+        let exe = crate::sibling(crate::MAIN_BIN)?;
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args([
+            "-namespace",
+            &self.namespace,
+            "-address",
+            &self.address,
+            "launch",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+        let fd = child.as_raw_fd();
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
+        // The pid is recorded before the reaper can see its exit.
+        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        let c = cmd
+            .spawn()
+            .map_err(|e| format!("start the launcher {}: {e}", exe.display()))?;
+        pids.insert(c.id() as i32);
+        Ok(parent)
     }
 
-    /// Create a container; returns init's pid and pidfd. init is set up and
-    /// blocked on exec.fifo.
-    pub fn create(
-        &self,
-        root: &Path,
-        id: &str,
-        bundle: &Path,
-        console: Option<&Path>,
-        stdio: [RawFd; 3],
-    ) -> Result<(i32, Option<OwnedFd>), String> {
-        let req = serde_json::json!({"op": "create", "root": root, "id": id, "bundle": bundle, "console": console});
-        self.call(req, stdio)
-    }
-
-    /// Start the process described by the process.json at `process` in
-    /// container `id`; returns its pid and pidfd.
-    pub fn exec(
-        &self,
-        root: &Path,
-        id: &str,
-        process: &Path,
-        console: Option<&Path>,
-        stdio: [RawFd; 3],
-    ) -> Result<(i32, Option<OwnedFd>), String> {
-        let req = serde_json::json!({"op": "exec", "root": root, "id": id, "process": process, "console": console});
-        self.call(req, stdio)
-    }
-
-    fn call(
-        &self,
-        req: serde_json::Value,
-        stdio: [RawFd; 3],
-    ) -> Result<(i32, Option<OwnedFd>), String> {
+    /// One request; the reply's `ok` object and fd.
+    fn call(&self, req: Value, fds: &[RawFd]) -> Result<(Value, Option<OwnedFd>), String> {
         let req = req.to_string();
-        let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
-        let fds = ControlMessage::ScmRights(&stdio);
-        sendmsg::<()>(
-            sock.as_raw_fd(),
-            &[IoSlice::new(req.as_bytes())],
-            &[fds],
-            MsgFlags::empty(),
-            None,
-        )
-        .map_err(|e| format!("send to the launcher: {e}"))?;
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let rights = [ControlMessage::ScmRights(fds)];
+        let send = |sock: &OwnedFd| {
+            sendmsg::<()>(
+                sock.as_raw_fd(),
+                &[IoSlice::new(req.as_bytes())],
+                if fds.is_empty() { &[] } else { &rights },
+                MsgFlags::empty(),
+                None,
+            )
+        };
+        // A launcher that died (killed) is replaced once: nothing of this
+        // request ran in it.
+        let mut sent = false;
+        for _ in 0..2 {
+            if live.is_none() {
+                *live = Some(Live {
+                    sock: self.spawn()?,
+                    last_used: Instant::now(),
+                });
+            }
+            match send(&live.as_ref().unwrap().sock) {
+                Ok(_) => {
+                    sent = true;
+                    break;
+                }
+                Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNREFUSED) => {
+                    *live = None
+                }
+                Err(e) => return Err(format!("send to the launcher: {e}")),
+            }
+        }
+        if !sent {
+            return Err("send to the launcher: it exits at once".into());
+        }
+        let l = live.as_mut().unwrap();
         let mut buf = vec![0u8; 65536];
-        let (n, mut fds) = recv_with_fds(sock.as_raw_fd(), &mut buf)
-            .map_err(|e| format!("read from the launcher: {e}"))?;
+        let r = recv_with_fds(l.sock.as_raw_fd(), &mut buf);
+        l.last_used = Instant::now();
+        let (n, mut got) = r.map_err(|e| format!("read from the launcher: {e}"))?;
         if n == 0 {
+            *live = None;
             return Err("the launcher exited".into());
         }
-        let v: serde_json::Value =
+        let mut v: Value =
             serde_json::from_slice(&buf[..n]).map_err(|e| format!("launcher reply: {e}"))?;
-        if let Some(pid) = v.get("pid").and_then(|p| p.as_i64()) {
-            return Ok((pid as i32, fds.pop()));
+        if let Some(ok) = v.get_mut("ok") {
+            return Ok((ok.take(), got.pop()));
         }
         Err(v
             .get("error")
@@ -120,10 +190,56 @@ impl Launcher {
             .unwrap_or("launcher: bad reply")
             .to_string())
     }
+
+    fn started(&self, req: Value, stdio: [RawFd; 3]) -> Result<Started, String> {
+        let (reply, pidfd) = self.call(req, &stdio)?;
+        let pid = reply
+            .get("pid")
+            .and_then(|p| p.as_i64())
+            .ok_or("launcher reply: no pid")? as i32;
+        Ok(Started { pid, pidfd, reply })
+    }
+
+    /// berth create; init is set up and blocked on exec.fifo. The reply
+    /// also names the container's cgroups (`procs_dirs`, `memory_dir`,
+    /// `v2`).
+    pub fn create(
+        &self,
+        root: &Path,
+        id: &str,
+        bundle: &Path,
+        console: Option<&Path>,
+        stdio: [RawFd; 3],
+    ) -> Result<Started, String> {
+        let req =
+            json!({"op": "create", "root": root, "id": id, "bundle": bundle, "console": console});
+        self.started(req, stdio)
+    }
+
+    /// berth exec --detach of the process.json at `process`.
+    pub fn exec(
+        &self,
+        root: &Path,
+        id: &str,
+        process: &Path,
+        console: Option<&Path>,
+        stdio: [RawFd; 3],
+    ) -> Result<Started, String> {
+        let req =
+            json!({"op": "exec", "root": root, "id": id, "process": process, "console": console});
+        self.started(req, stdio)
+    }
+
+    /// An operation on container `id`: start, pause, resume, destroy,
+    /// stats, update (with `arg`).
+    pub fn op(&self, op: &str, root: &Path, id: &str, arg: Option<&str>) -> Result<Value, String> {
+        let req = json!({"op": op, "root": root, "id": id, "arg": arg});
+        self.call(req, &[]).map(|(v, _)| v)
+    }
 }
 
 /// One message and the fds that came with it (SCM_RIGHTS, CLOEXEC).
-fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
+pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
     let mut cmsg = nix::cmsg_space!([RawFd; 3]);
     loop {
         let mut iov = [std::io::IoSliceMut::new(buf)];
@@ -145,121 +261,15 @@ fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd
     }
 }
 
-fn reply(sock: &OwnedFd, r: Result<(i32, Option<OwnedFd>), String>) {
-    let (msg, fd) = match r {
-        Ok((pid, fd)) => (serde_json::json!({ "pid": pid }), fd),
-        Err(e) => (serde_json::json!({ "error": e }), None),
-    };
-    let text = msg.to_string();
-    let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
-    let cmsg = [ControlMessage::ScmRights(&fds)];
+/// Send `msg` with `fd` (if any) as SCM_RIGHTS.
+pub fn send_with_fd(sock: RawFd, msg: &[u8], fd: Option<RawFd>) {
+    let fds: Vec<RawFd> = fd.into_iter().collect();
+    let rights = [ControlMessage::ScmRights(&fds)];
     let _ = sendmsg::<()>(
-        sock.as_raw_fd(),
-        &[IoSlice::new(text.as_bytes())],
-        if fds.is_empty() { &[] } else { &cmsg },
+        sock,
+        &[IoSlice::new(msg)],
+        if fds.is_empty() { &[] } else { &rights },
         MsgFlags::empty(),
         None,
     );
-}
-
-fn serve(sock: OwnedFd) -> ! {
-    let mut buf = vec![0u8; 16384];
-    loop {
-        let (n, fds) = match recv_with_fds(sock.as_raw_fd(), &mut buf) {
-            Ok(r) => r,
-            Err(_) => unsafe { libc::_exit(0) },
-        };
-        if n == 0 {
-            unsafe { libc::_exit(0) };
-        }
-        match unsafe { libc::fork() } {
-            0 => {
-                reply(&sock, handle(&buf[..n], fds));
-                unsafe { libc::_exit(0) }
-            }
-            -1 => reply(
-                &sock,
-                Err(format!("fork: {}", std::io::Error::last_os_error())),
-            ),
-            pid => {
-                drop(fds);
-                let mut st = 0;
-                while unsafe { libc::waitpid(pid, &mut st, 0) } < 0
-                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-                {
-                }
-            }
-        }
-    }
-}
-
-/// In the launcher's child: do the request.
-fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<(i32, Option<OwnedFd>), String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
-    let s = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| format!("launcher request: no {k}"))
-    };
-    if fds.len() != 3 {
-        return Err(format!("launcher request: {} stdio fds, want 3", fds.len()));
-    }
-    let console = v.get("console").and_then(|c| c.as_str()).map(PathBuf::from);
-    let root = PathBuf::from(s("root")?);
-    let id = s("id")?;
-    match s("op")?.as_str() {
-        "create" => {
-            let args = berth::cli::CreateArgs {
-                bundle: PathBuf::from(s("bundle")?),
-                pid_file: None,
-                no_pivot: false,
-                no_new_keyring: false,
-                preserve_fds: 0,
-                console_socket: console,
-                id,
-            };
-            let stdio = [fds[0].as_raw_fd(), fds[1].as_raw_fd(), fds[2].as_raw_fd()];
-            let created = berth::commands::create::create_with_stdio(&root, &args, Some(stdio))
-                .map_err(|e| e.to_string())?;
-            Ok((created.init.pid, created.init.pidfd))
-        }
-        "exec" => {
-            // The process inherits this child's stdio; berth's log lines
-            // (stderr) would land in its stderr: none from here on (errors
-            // go back in the reply).
-            log::set_max_level(log::LevelFilter::Off);
-            for (i, fd) in fds.iter().enumerate() {
-                if unsafe { libc::dup2(fd.as_raw_fd(), i as i32) } < 0 {
-                    return Err(format!("dup2 stdio: {}", std::io::Error::last_os_error()));
-                }
-            }
-            drop(fds);
-            let args = berth::cli::ExecArgs {
-                process: Some(PathBuf::from(s("process")?)),
-                env: Vec::new(),
-                cwd: None,
-                user: None,
-                additional_gids: Vec::new(),
-                cap: Vec::new(),
-                no_new_privs: None,
-                apparmor: None,
-                process_label: None,
-                tty: None,
-                console_socket: console,
-                detach: true,
-                pid_file: None,
-                preserve_fds: 0,
-                cgroup: Vec::new(),
-                ignore_paused: false,
-                id,
-                command: Vec::new(),
-            };
-            let started =
-                berth::commands::exec::exec_detached(&root, &args).map_err(|e| e.to_string())?;
-            Ok((started.pid, started.pidfd))
-        }
-        op => Err(format!("launcher request: unknown op {op:?}")),
-    }
 }

@@ -1,100 +1,23 @@
-//! containerd-shim-berth-v2: a containerd runtime v2 shim (task API v2) that
-//! runs containers with the berth library, in-process.
+//! containerd-shim-berth-v2, the binary containerd runs:
 //!
-//! containerd calls the binary three ways:
-//!
-//! * `... -id ID start` (cwd = bundle): start or reuse the shim server for
-//!   the container's group, write `address`, print the address.
+//! * `... -id ID start` (cwd = bundle): start or reuse the shim server
+//!   (`containerd-shim-berth-v2-server`, beside this binary) for the
+//!   container's group, write `address`, print the address.
 //! * `... -id ID -bundle DIR delete`: force-delete a container whose shim is
 //!   gone, unmount its rootfs, print a `DeleteResponse`.
-//! * `... -id ID serve` (our own re-exec from `start`, listener on fd 3):
-//!   the server. See [`server`] for its processes and threads.
-
-mod io;
-mod launcher;
-mod metrics;
-mod mounts;
-mod oom;
-mod procs;
-mod publish;
-mod reaper;
-mod server;
-mod service;
+//! * `... launch` (run by the server, socket on fd 3): the launcher, see
+//!   [`berth_shim::launcher`].
 
 use std::fs;
 use std::io::Write;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
+use berth_shim::{berth_root, fnv, mounts, parse_flags, Flags};
 use protobuf::Message;
-
-/// Flags containerd passes (Go `flag` syntax: `-name value`).
-#[derive(Default, Debug, Clone)]
-pub struct Flags {
-    pub namespace: String,
-    pub address: String,
-    pub publish_binary: String,
-    pub id: String,
-    pub bundle: Option<PathBuf>,
-    pub debug: bool,
-    pub action: String,
-}
-
-fn parse_flags() -> Result<Flags, String> {
-    let mut f = Flags::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let Some(name) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
-            if !f.action.is_empty() {
-                return Err(format!("unexpected argument {a:?}"));
-            }
-            f.action = a;
-            continue;
-        };
-        let (name, inline) = match name.split_once('=') {
-            Some((n, v)) => (n, Some(v.to_string())),
-            None => (name, None),
-        };
-        if name == "debug" || name == "v" {
-            f.debug = inline.map(|v| v != "false").unwrap_or(true);
-            if name == "v" {
-                println!(
-                    "containerd-shim-berth-v2 {} (task API v2, berth {})",
-                    env!("CARGO_PKG_VERSION"),
-                    berth::VERSION
-                );
-                std::process::exit(0);
-            }
-            continue;
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => args
-                .next()
-                .ok_or_else(|| format!("flag -{name} needs a value"))?,
-        };
-        match name {
-            "namespace" => f.namespace = value,
-            "address" => f.address = value,
-            "publish-binary" => f.publish_binary = value,
-            "id" => f.id = value,
-            "bundle" => f.bundle = Some(PathBuf::from(value)),
-            // containerd 1.6 passes these to runc shims; they change nothing here.
-            "socket" | "systemd-cgroup" | "criu" => {}
-            _ => return Err(format!("unknown flag -{name}")),
-        }
-    }
-    if f.namespace.is_empty() {
-        return Err("-namespace is required".into());
-    }
-    if f.id.is_empty() && f.action != "serve" {
-        return Err("-id is required".into());
-    }
-    Ok(f)
-}
 
 fn main() {
     let flags = match parse_flags() {
@@ -107,7 +30,7 @@ fn main() {
     let r = match flags.action.as_str() {
         "start" => start(&flags),
         "delete" => delete(&flags),
-        "serve" => server::serve(&flags),
+        "launch" => berth_shim::ops::launcher_main(),
         "" => Err("no action given (start, delete)".to_string()),
         a => Err(format!("unknown action {a:?} (start, delete)")),
     };
@@ -115,23 +38,6 @@ fn main() {
         eprintln!("containerd-shim-berth-v2: {e}");
         std::process::exit(1);
     }
-}
-
-/// berth's state root for a containerd namespace.
-pub fn berth_root(namespace: &str) -> PathBuf {
-    PathBuf::from("/run/containerd-berth").join(namespace)
-}
-
-/// FNV-1a: a stable hash for the socket name.
-pub(crate) fn fnv(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0)) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    }
-    h
 }
 
 /// The group a container's shim serves: CRI's sandbox id, or
@@ -181,11 +87,18 @@ fn start(f: &Flags) -> Result<(), String> {
     Ok(())
 }
 
-/// Re-exec ourselves as the daemon server, in its own session, with the
+/// Run the server binary as the daemon, in its own session, with the
 /// listener on fd 3 and stderr on the bundle's `log` fifo when containerd
 /// reads it.
 fn spawn_server(f: &Flags, listener: OwnedFd, bundle: &Path) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let exe = berth_shim::sibling(berth_shim::SERVER_BIN)?;
+    if !exe.exists() {
+        return Err(format!(
+            "{} not found: install it beside {}",
+            exe.display(),
+            berth_shim::MAIN_BIN
+        ));
+    }
     let mut cmd = Command::new(exe);
     cmd.args([
         "-namespace",

@@ -90,13 +90,15 @@ impl OomWatcher {
         }
     }
 
-    /// Watch container `id` (its cgroups from berth's state).
-    pub fn add(&self, id: &str, state: &berth::container::State) -> Result<(), String> {
-        let w = state
-            .cgroups
-            .driver()
-            .oom_watch()
-            .map_err(|e| e.to_string())?;
+    /// Watch container `id`, whose memory cgroup is `dir` (v1's memory
+    /// hierarchy, or the v2 cgroup).
+    pub fn add(&self, id: &str, dir: &std::path::Path, v2: bool) -> Result<(), String> {
+        let w = if v2 {
+            OomWatch::v2(dir)
+        } else {
+            OomWatch::v1(dir)
+        }
+        .map_err(|e| e.to_string())?;
         let fd = w.fd().as_raw_fd();
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,

@@ -77,9 +77,8 @@ impl Proc {
 
 pub struct Ctr {
     pub bundle: PathBuf,
-    /// berth's state for the container (cgroups for Pids, kill --all,
-    /// Stats).
-    pub state: Option<berth::container::State>,
+    /// The container's cgroup directories (for Pids and Kill with all).
+    pub cgroup_dirs: Vec<PathBuf>,
     pub init: Proc,
     pub execs: HashMap<String, Proc>,
     pub rootfs_mounted: bool,
@@ -87,6 +86,19 @@ pub struct Ctr {
 }
 
 impl Ctr {
+    /// Every process in the container's cgroup.
+    pub fn cgroup_pids(&self) -> Vec<i32> {
+        for d in &self.cgroup_dirs {
+            if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
+                let v: Vec<i32> = t.lines().filter_map(|l| l.trim().parse().ok()).collect();
+                if !v.is_empty() {
+                    return v;
+                }
+            }
+        }
+        Vec::new()
+    }
+
     pub fn proc(&self, exec_id: &str) -> Option<&Proc> {
         if exec_id.is_empty() {
             Some(&self.init)

@@ -1,13 +1,14 @@
 //! The shim server process.
 //!
-//! Processes: the server (this process; a child subreaper, so every
-//! container init ends up its child) and the single-threaded launcher it
-//! forks first ([`crate::launcher`]), which forks one short-lived child per
-//! create to clone the container's init. Threads in the server: the ttrpc
-//! listener and its request workers, the reaper ([`crate::reaper`]), the
-//! event publisher ([`crate::publish`]), the OOM watcher ([`crate::oom`])
-//! and small-stack stdio copy threads.
-//! SIGCHLD is blocked in all of them; only the reaper takes it.
+//! Processes: the server (this process, `containerd-shim-berth-v2-server`;
+//! a child subreaper, so every container process ends up its child) and,
+//! while there is work, the single-threaded launcher it spawns on demand
+//! ([`crate::launcher`]), which forks one short-lived child per berth
+//! operation. Threads in the server: the ttrpc listener and its request
+//! workers, the reaper ([`crate::reaper`]), the event publisher
+//! ([`crate::publish`]), the OOM watcher ([`crate::oom`]), the launcher's
+//! idle timer and small-stack stdio copy threads. SIGCHLD is blocked in all
+//! of them; only the reaper takes it.
 
 use std::os::fd::RawFd;
 use std::sync::mpsc::channel;
@@ -35,10 +36,10 @@ pub fn serve(f: &Flags) -> Result<(), String> {
     // One malloc arena for all threads: per-thread arenas cost resident
     // pages in every shim, and the shim is not allocation-bound.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
-    // Before any thread exists: the launcher must be a fork of a
-    // single-threaded process.
-    let launcher = Launcher::fork()?;
+    // Before any thread starts: only the reaper may take SIGCHLD.
     crate::reaper::block_sigchld();
+    // Started on demand (see crate::launcher).
+    let launcher = Launcher::new(&f.namespace, &f.address);
     let publisher = Publisher::start(
         f.namespace.clone(),
         f.address.clone(),

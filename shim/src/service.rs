@@ -7,9 +7,10 @@
 //! is held back until the start event is out; a pending OOM event of a
 //! container goes out before its init's exit.
 //!
-//! Creating a container or starting an exec forks (clone3), so it goes
-//! through the single-threaded launcher ([`crate::launcher`]); everything
-//! else (signals, freezer, cgroup writes, stats) runs here.
+//! Every berth operation on a container (create, start, exec, pause,
+//! resume, update, stats, destroy) runs in a child of the single-threaded
+//! launcher ([`crate::launcher`]); signals (pidfds), reaping, stdio, events
+//! and the OOM watch run here.
 
 use std::path::Path;
 use std::sync::mpsc::Sender;
@@ -27,7 +28,7 @@ use protobuf::MessageField;
 use ttrpc::{Code, TtrpcContext};
 
 use crate::io::{ConsoleSocket, Stdio};
-use crate::launcher::Launcher;
+use crate::launcher::{Launcher, Started};
 use crate::oom::OomWatcher;
 use crate::procs::{Ctr, Inner, Proc};
 use crate::publish::Publisher;
@@ -97,6 +98,9 @@ impl Service {
 
     /// From the reaper: a child exited.
     pub fn on_exit(&self, pid: i32, status: u32) {
+        if self.launcher.owns(pid) {
+            return;
+        }
         let mut g = self.lock();
         let Some((id, exec_id)) = g.find_pid(pid) else {
             if g.unclaimed.len() < 4096 {
@@ -192,7 +196,7 @@ impl Service {
                     .create(&self.root, &req.id, bundle, console, io)
             },
         );
-        let (pid, pidfd, io) = match created {
+        let (started, io) = match created {
             Ok(c) => c,
             Err(e) => {
                 if !req.rootfs.is_empty() {
@@ -201,13 +205,26 @@ impl Service {
                 return Err(e);
             }
         };
-        let state = berth::container::StateDir::open(&self.root, &req.id)
-            .ok()
-            .and_then(|d| d.load().ok().flatten());
-        if let Some(s) = &state {
-            if let Err(e) = self.oom.add(&req.id, s) {
-                log::warn!("{}: no OOM events: {e}", req.id);
+        let (pid, pidfd) = (started.pid, started.pidfd);
+        let reply = &started.reply;
+        let cgroup_dirs: Vec<std::path::PathBuf> = reply
+            .get("procs_dirs")
+            .and_then(|d| d.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p.as_str())
+                    .map(Into::into)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let v2 = reply.get("v2").and_then(|v| v.as_bool()).unwrap_or(false);
+        match reply.get("memory_dir").and_then(|d| d.as_str()) {
+            Some(dir) => {
+                if let Err(e) = self.oom.add(&req.id, Path::new(dir), v2) {
+                    log::warn!("{}: no OOM events: {e}", req.id);
+                }
             }
+            None => log::warn!("{}: no OOM events: no memory cgroup", req.id),
         }
         let mut g = self.lock();
         let init = Proc {
@@ -224,7 +241,7 @@ impl Service {
             req.id.clone(),
             Ctr {
                 bundle: bundle.to_path_buf(),
-                state,
+                cgroup_dirs,
                 init,
                 execs: Default::default(),
                 rootfs_mounted: !req.rootfs.is_empty(),
@@ -256,22 +273,19 @@ impl Service {
         id: &str,
         [stdin, stdout, stderr]: [&str; 3],
         terminal: bool,
-        start: impl FnOnce(
-            [std::os::fd::RawFd; 3],
-            Option<&Path>,
-        ) -> Result<(i32, Option<std::os::fd::OwnedFd>), String>,
-    ) -> Result<(i32, Option<std::os::fd::OwnedFd>, Stdio), String> {
+        start: impl FnOnce([std::os::fd::RawFd; 3], Option<&Path>) -> Result<Started, String>,
+    ) -> Result<(Started, Stdio), String> {
         if terminal {
             let console = ConsoleSocket::bind()?;
             let placeholder = Stdio::for_terminal()?;
-            let (pid, pidfd) = start(placeholder.raw(), Some(&console.path))?;
+            let started = start(placeholder.raw(), Some(&console.path))?;
             let io = console
                 .receive()
                 .and_then(|master| Stdio::tty(master, stdin, stdout));
             return match io {
-                Ok(io) => Ok((pid, pidfd, io)),
+                Ok(io) => Ok((started, io)),
                 Err(e) => {
-                    if let Some(fd) = &pidfd {
+                    if let Some(fd) = &started.pidfd {
                         let _ = berth::sys::pidfd_send_signal(fd, libc::SIGKILL);
                     }
                     Err(e)
@@ -279,24 +293,16 @@ impl Service {
             };
         }
         let mut io = crate::io::setup(id, &self.ns, stdin, stdout, stderr)?;
-        let (pid, pidfd) = start(io.raw(), None)?;
+        let started = start(io.raw(), None)?;
         io.init_fds.clear();
-        Ok((pid, pidfd, io))
+        Ok((started, io))
     }
 
     /// Remove berth's state and cgroups of a dead container.
     fn destroy(&self, id: &str) -> Result<(), String> {
-        match berth::container::StateDir::open(&self.root, id) {
-            Ok(dir) => match dir.load() {
-                Ok(Some(state)) => {
-                    berth::commands::delete::destroy(dir, &state).map_err(|e| e.to_string())
-                }
-                Ok(None) => dir.remove().map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            },
-            Err(berth::Error::NotFound(_)) => Ok(()),
-            Err(e) => Err(e.to_string()),
-        }
+        self.launcher
+            .op("destroy", &self.root, id, None)
+            .map(|_| ())
     }
 
     fn start_init(&self, id: &str) -> R<u32> {
@@ -312,9 +318,7 @@ impl Service {
             p.starting = true;
             p.pid
         };
-        let r = berth::container::StateDir::open(&self.root, id)
-            .and_then(|dir| dir.load_required().map(|s| (dir, s)))
-            .and_then(|(dir, state)| berth::commands::start::start_created(&dir, &state));
+        let r = self.launcher.op("start", &self.root, id, None);
         let mut g = self.lock();
         let p = g.get(id, "").ok_or_else(|| not_found(id, ""))?;
         p.starting = false;
@@ -327,7 +331,7 @@ impl Service {
                 .publish("/tasks/start", "containerd.events.TaskStart", &e);
         }
         self.publish_exit(id, "", p);
-        r.map_err(|e| err(Code::UNKNOWN, e.to_string()))?;
+        r.map_err(|e| err(Code::UNKNOWN, e))?;
         Ok(pid as u32)
     }
 
@@ -379,7 +383,7 @@ impl Service {
             return Err(not_found(id, exec_id));
         };
         p.starting = false;
-        let (pid, pidfd, io) = match r {
+        let (Started { pid, pidfd, .. }, io) = match r {
             Ok(x) => x,
             Err(e) => {
                 p.spec = spec;
@@ -407,15 +411,14 @@ impl Service {
         Ok(pid as u32)
     }
 
-    fn container_state(&self, id: &str) -> R<berth::container::State> {
-        let g = self.lock();
-        let c = g.ctrs.get(id).ok_or_else(|| not_found(id, ""))?;
-        c.state.clone().ok_or_else(|| {
-            err(
-                Code::FAILED_PRECONDITION,
-                format!("container {id:?}: berth has no state for it"),
-            )
-        })
+    /// A berth operation on container `id` (which must be ours).
+    fn op(&self, op: &str, id: &str, arg: Option<&str>) -> R<serde_json::Value> {
+        if !self.lock().ctrs.contains_key(id) {
+            return Err(not_found(id, ""));
+        }
+        self.launcher
+            .op(op, &self.root, id, arg)
+            .map_err(|e| err(Code::FAILED_PRECONDITION, e))
     }
 }
 
@@ -453,9 +456,16 @@ impl Task for Service {
             .as_ref()
             .map(|a| a.value.clone())
             .unwrap_or_default();
-        // Checked now, so a bad process fails Exec with berth's message.
-        berth::spec::parse_process(&format!("exec {:?}: spec", req.exec_id), &spec)
-            .map_err(|e| err(Code::INVALID_ARGUMENT, e.to_string()))?;
+        // JSON now; berth checks the process itself at Start (as runc).
+        serde_json::from_slice::<serde_json::Value>(&spec)
+            .ok()
+            .filter(|v| v.is_object())
+            .ok_or_else(|| {
+                err(
+                    Code::INVALID_ARGUMENT,
+                    format!("exec {:?}: spec: not a process JSON object", req.exec_id),
+                )
+            })?;
         let mut g = self.lock();
         let c = g
             .ctrs
@@ -522,10 +532,8 @@ impl Task for Service {
         }
         let sig = req.signal as i32;
         if req.all && req.exec_id.is_empty() {
-            if let Some(s) = &c.state {
-                for pid in s.cgroups.pids() {
-                    unsafe { libc::kill(pid, sig) };
-                }
+            for pid in c.cgroup_pids() {
+                unsafe { libc::kill(pid, sig) };
             }
         }
         // Through the pidfd: the reaper may have reaped the process a moment
@@ -534,6 +542,17 @@ impl Task for Service {
             Some(fd) => berth::sys::pidfd_send_signal(fd, sig),
             None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
         };
+        // A frozen container cannot die: SIGKILL thaws it (as runc does).
+        let thaw = r.is_ok() && sig == libc::SIGKILL && req.exec_id.is_empty() && c.paused;
+        drop(g);
+        if thaw {
+            self.launcher
+                .op("resume", &self.root, &req.id, None)
+                .map_err(|e| err(Code::UNKNOWN, format!("{what}: thaw after SIGKILL: {e}")))?;
+            if let Some(c) = self.lock().ctrs.get_mut(&req.id) {
+                c.paused = false;
+            }
+        }
         match r {
             Ok(()) => Ok(Empty::new()),
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(err(
@@ -624,11 +643,7 @@ impl Task for Service {
         let g = self.lock();
         let c = g.ctrs.get(&req.id).ok_or_else(|| not_found(&req.id, ""))?;
         let mut r = api::PidsResponse::new();
-        let mut pids = c
-            .state
-            .as_ref()
-            .map(|s| s.cgroups.pids())
-            .unwrap_or_default();
+        let mut pids = c.cgroup_pids();
         if pids.is_empty() && !c.init.reaped {
             pids.push(c.init.pid);
         }
@@ -675,9 +690,7 @@ impl Task for Service {
     }
 
     fn pause(&self, _: &TtrpcContext, req: api::PauseRequest) -> R<Empty> {
-        self.container_state(&req.id)?;
-        berth::commands::pause::pause(&self.root, &req.id)
-            .map_err(|e| err(Code::FAILED_PRECONDITION, e.to_string()))?;
+        self.op("pause", &req.id, None)?;
         let mut g = self.lock();
         if let Some(c) = g.ctrs.get_mut(&req.id) {
             c.paused = true;
@@ -690,9 +703,7 @@ impl Task for Service {
     }
 
     fn resume(&self, _: &TtrpcContext, req: api::ResumeRequest) -> R<Empty> {
-        self.container_state(&req.id)?;
-        berth::commands::resume::resume(&self.root, &req.id)
-            .map_err(|e| err(Code::FAILED_PRECONDITION, e.to_string()))?;
+        self.op("resume", &req.id, None)?;
         let mut g = self.lock();
         if let Some(c) = g.ctrs.get_mut(&req.id) {
             c.paused = false;
@@ -705,29 +716,33 @@ impl Task for Service {
     }
 
     fn update(&self, _: &TtrpcContext, req: api::UpdateTaskRequest) -> R<Empty> {
-        self.container_state(&req.id)?;
         let data = req
             .resources
             .as_ref()
             .map(|a| a.value.as_slice())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| err(Code::INVALID_ARGUMENT, "update: no resources given"))?;
-        // A LinuxResources JSON document, as containerd's runc shim reads it.
-        berth::commands::update::update_from_json(&self.root, &req.id, "update: resources", data)
-            .map_err(|e| err(Code::INVALID_ARGUMENT, e.to_string()))?;
-        // Keep our copy (Stats, Pids) in step with berth's.
-        let state = berth::container::StateDir::open(&self.root, &req.id)
-            .ok()
-            .and_then(|d| d.load().ok().flatten());
-        if let (Some(s), Some(c)) = (state, self.lock().ctrs.get_mut(&req.id)) {
-            c.state = Some(s);
-        }
+        // A LinuxResources JSON document, as containerd's runc shim reads it;
+        // berth merges it as `berth update -r`.
+        let json = std::str::from_utf8(data)
+            .map_err(|_| err(Code::INVALID_ARGUMENT, "update: resources: not UTF-8 JSON"))?;
+        self.op("update", &req.id, Some(json))?;
         Ok(Empty::new())
     }
 
     fn stats(&self, _: &TtrpcContext, req: api::StatsRequest) -> R<api::StatsResponse> {
-        let state = self.container_state(&req.id)?;
-        let any = crate::metrics::collect(&state).map_err(|e| err(Code::UNKNOWN, e))?;
+        let v = self.op("stats", &req.id, None)?;
+        let mut any = protobuf::well_known_types::any::Any::new();
+        any.type_url = v
+            .get("type_url")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_string();
+        any.value = v
+            .get("value")
+            .and_then(|t| t.as_str())
+            .and_then(crate::ops::unhex)
+            .ok_or_else(|| err(Code::UNKNOWN, "stats: bad reply from the launcher"))?;
         let mut r = api::StatsResponse::new();
         r.stats = MessageField::some(any);
         Ok(r)

@@ -4,7 +4,9 @@
 //! * latency of `ctr run --rm IMAGE ID /bin/true`, interleaved runs, median
 //!   and p90;
 //! * memory per container: RSS and PSS of every shim process (for berth:
-//!   the server and its launcher) with N containers running `sleep`.
+//!   the server, and its launcher while one runs) with N containers running
+//!   `sleep`, 0.5 s after the last `ctr run -d` and again once berth's
+//!   on-demand launchers have exited.
 //!
 //! Usage: berth-shim-bench [--runs N] [--containers N] [--version 1.6|2.1]
 //! Run the release build (`cargo build --release -p berth-bench -p
@@ -58,8 +60,25 @@ fn kb(path: String, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// (RSS KiB, PSS KiB, process count) per container for `runtime`.
-fn memory(c: &Containerd, runtime: &str, bin: &str, n: usize) -> Result<(f64, f64, usize), String> {
+/// RSS and PSS (KiB) of `pids`, summed.
+fn sample(pids: &[i32]) -> (u64, u64) {
+    let rss = pids
+        .iter()
+        .map(|p| kb(format!("/proc/{p}/status"), "VmRSS:"))
+        .sum();
+    let pss = pids
+        .iter()
+        .map(|p| kb(format!("/proc/{p}/smaps_rollup"), "Pss:"))
+        .sum();
+    (rss, pss)
+}
+
+/// Per container for `runtime`: (RSS KiB, PSS KiB, process count) 0.5 s
+/// after the last `ctr run -d` (berth's on-demand launcher still alive),
+/// and again once it has exited (berth) or 3 s later (runc's shim).
+type Mem = [(f64, f64, usize); 2];
+
+fn memory(c: &Containerd, runtime: &str, bin: &str, n: usize) -> Result<Mem, String> {
     let ids: Vec<String> = (0..n)
         .map(|i| format!("mem-{}-{i}", if runtime == RUNC { "runc" } else { "berth" }))
         .collect();
@@ -78,16 +97,27 @@ fn memory(c: &Containerd, runtime: &str, bin: &str, n: usize) -> Result<(f64, f6
             return Err(format!("{runtime}: {o}"));
         }
     }
+    let per = |pids: &[i32]| {
+        let (rss, pss) = sample(pids);
+        (rss as f64 / n as f64, pss as f64 / n as f64, pids.len())
+    };
     std::thread::sleep(Duration::from_millis(500));
-    let pids = shims(c, bin);
-    let rss: u64 = pids
-        .iter()
-        .map(|p| kb(format!("/proc/{p}/status"), "VmRSS:"))
-        .sum();
-    let pss: u64 = pids
-        .iter()
-        .map(|p| kb(format!("/proc/{p}/smaps_rollup"), "Pss:"))
-        .sum();
+    let busy = per(&shims(c, bin));
+    if runtime == RUNC {
+        std::thread::sleep(Duration::from_secs(3));
+    } else {
+        let launchers = || {
+            shims(c, bin).into_iter().any(|p| {
+                fs::read(format!("/proc/{p}/cmdline"))
+                    .map(|c| c.ends_with(b"\0launch\0"))
+                    .unwrap_or(false)
+            })
+        };
+        if !wait_until(Duration::from_secs(10), || !launchers()) {
+            return Err("berth's launchers did not exit when idle".into());
+        }
+    }
+    let idle = per(&shims(c, bin));
     for id in &ids {
         c.ctr(&["tasks", "kill", "-s", "KILL", id]);
     }
@@ -97,7 +127,7 @@ fn memory(c: &Containerd, runtime: &str, bin: &str, n: usize) -> Result<(f64, f6
         });
         c.ctr(&["containers", "rm", id]);
     }
-    Ok((rss as f64 / n as f64, pss as f64 / n as f64, pids.len()))
+    Ok([busy, idle])
 }
 
 fn main() {
@@ -171,13 +201,21 @@ fn measure(c: &Containerd, version: Version, runs: usize, n: usize) -> Result<()
         println!("  {:<26} median {med:7.1} ms   p90 {p90:7.1} ms", rt[k].1);
     }
     println!("memory per container, {n} containers running `sleep` (all shim processes):");
-    for (runtime, bin) in rt {
-        let (rss, pss, procs) = memory(c, runtime, bin, n)?;
-        println!(
-            "  {bin:<26} RSS {:6.2} MiB   PSS {:6.2} MiB   ({procs} shim processes)",
-            rss / 1024.0,
-            pss / 1024.0
-        );
+    let mems = [memory(c, rt[0].0, rt[0].1, n)?, memory(c, rt[1].0, rt[1].1, n)?];
+    for (when, i) in [
+        ("0.5 s after the last run (berth's launchers alive)", 0),
+        ("idle (berth's launchers exited; runc: 3 s later)", 1),
+    ] {
+        println!("  {when}:");
+        for (k, m) in mems.iter().enumerate() {
+            let (rss, pss, procs) = m[i];
+            println!(
+                "    {:<26} RSS {:6.2} MiB   PSS {:6.2} MiB   ({procs} shim processes)",
+                rt[k].1,
+                rss / 1024.0,
+                pss / 1024.0
+            );
+        }
     }
     Ok(())
 }

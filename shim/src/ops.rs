@@ -1,0 +1,220 @@
+//! The launcher process (`containerd-shim-berth-v2 launch`): runs berth's
+//! operations for the server, one short-lived child per request (see
+//! [`crate::launcher`] for why and for the protocol).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use crate::launcher::{recv_with_fds, send_with_fd};
+
+const SOCK_FD: RawFd = 3;
+
+/// The launcher's loop; returns only on a setup error.
+pub fn launcher_main() -> Result<(), String> {
+    if unsafe { libc::fcntl(SOCK_FD, libc::F_GETFD) } < 0 {
+        return Err("launch: fd 3 is not open (this action is run by the shim server)".into());
+    }
+    let sock = unsafe { OwnedFd::from_raw_fd(SOCK_FD) };
+    unsafe { libc::fcntl(SOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
+    // Containers inherit nothing odd from here: every signal unblocked.
+    let _ = nix::sys::signal::SigSet::all().thread_unblock();
+    let mut buf = vec![0u8; 16384];
+    loop {
+        let (n, fds) = match recv_with_fds(sock.as_raw_fd(), &mut buf) {
+            Ok(r) => r,
+            Err(_) => std::process::exit(0),
+        };
+        if n == 0 {
+            std::process::exit(0); // the server is gone
+        }
+        match unsafe { libc::fork() } {
+            0 => {
+                let (msg, fd) = match handle(&buf[..n], fds) {
+                    Ok((v, fd)) => (json!({ "ok": v }), fd),
+                    Err(e) => (json!({ "error": e }), None),
+                };
+                send_with_fd(
+                    sock.as_raw_fd(),
+                    msg.to_string().as_bytes(),
+                    fd.as_ref().map(|f| f.as_raw_fd()),
+                );
+                unsafe { libc::_exit(0) }
+            }
+            -1 => {
+                let e = json!({ "error": format!("fork: {}", std::io::Error::last_os_error()) });
+                send_with_fd(sock.as_raw_fd(), e.to_string().as_bytes(), None);
+            }
+            pid => {
+                drop(fds);
+                let mut st = 0;
+                while unsafe { libc::waitpid(pid, &mut st, 0) } < 0
+                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+                {
+                }
+            }
+        }
+    }
+}
+
+type Reply = (Value, Option<OwnedFd>);
+
+/// In the launcher's child: do the request.
+fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, String> {
+    let v: Value = serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| format!("launcher request: no {k}"))
+    };
+    let console = v.get("console").and_then(|c| c.as_str()).map(PathBuf::from);
+    let root = PathBuf::from(s("root")?);
+    let id = s("id")?;
+    let stdio = || -> Result<[RawFd; 3], String> {
+        match &fds[..] {
+            [a, b, c] => Ok([a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd()]),
+            _ => Err(format!("launcher request: {} stdio fds, want 3", fds.len())),
+        }
+    };
+    let e = |e: berth::Error| e.to_string();
+    let none = |r: berth::Result<()>| r.map(|()| (json!({}), None)).map_err(e);
+    match s("op")?.as_str() {
+        "create" => {
+            let args = berth::cli::CreateArgs {
+                bundle: PathBuf::from(s("bundle")?),
+                pid_file: None,
+                no_pivot: false,
+                no_new_keyring: false,
+                preserve_fds: 0,
+                console_socket: console,
+                id,
+            };
+            let created = berth::commands::create::create_with_stdio(&root, &args, Some(stdio()?))
+                .map_err(e)?;
+            let cg = &created.state.cgroups;
+            let memory = cg
+                .mounts
+                .iter()
+                .find(|m| {
+                    if cg.is_v2() {
+                        m.unified
+                    } else {
+                        m.subsystems.iter().any(|s| s == "memory")
+                    }
+                })
+                .map(|m| m.dir.clone());
+            let reply = json!({
+                "pid": created.init.pid,
+                "procs_dirs": cg.mounts.iter().map(|m| &m.dir).collect::<Vec<_>>(),
+                "memory_dir": memory,
+                "v2": cg.is_v2(),
+            });
+            Ok((reply, created.init.pidfd))
+        }
+        "exec" => {
+            // The process inherits this child's stdio; berth's log lines
+            // (stderr) would land in its stderr: none from here on (errors
+            // go back in the reply).
+            log::set_max_level(log::LevelFilter::Off);
+            for (i, fd) in stdio()?.iter().enumerate() {
+                if unsafe { libc::dup2(*fd, i as i32) } < 0 {
+                    return Err(format!("dup2 stdio: {}", std::io::Error::last_os_error()));
+                }
+            }
+            drop(fds);
+            let args = berth::cli::ExecArgs {
+                process: Some(PathBuf::from(s("process")?)),
+                env: Vec::new(),
+                cwd: None,
+                user: None,
+                additional_gids: Vec::new(),
+                cap: Vec::new(),
+                no_new_privs: None,
+                apparmor: None,
+                process_label: None,
+                tty: None,
+                console_socket: console,
+                detach: true,
+                pid_file: None,
+                preserve_fds: 0,
+                cgroup: Vec::new(),
+                ignore_paused: false,
+                id,
+                command: Vec::new(),
+            };
+            let started = berth::commands::exec::exec_detached(&root, &args).map_err(e)?;
+            Ok((json!({ "pid": started.pid }), started.pidfd))
+        }
+        "start" => none(
+            berth::container::StateDir::open(&root, &id)
+                .and_then(|dir| dir.load_required().map(|s| (dir, s)))
+                .and_then(|(dir, state)| berth::commands::start::start_created(&dir, &state)),
+        ),
+        "pause" => none(berth::commands::pause::pause(&root, &id)),
+        "resume" => none(berth::commands::resume::resume(&root, &id)),
+        "update" => {
+            let data = s("arg")?;
+            none(berth::commands::update::update_from_json(
+                &root,
+                &id,
+                "update: resources",
+                data.as_bytes(),
+            ))
+        }
+        "stats" => {
+            let state = berth::container::StateDir::open(&root, &id)
+                .and_then(|d| d.load_required())
+                .map_err(e)?;
+            let any = crate::metrics::collect(&state)?;
+            Ok((
+                json!({"type_url": any.type_url, "value": hex(&any.value)}),
+                None,
+            ))
+        }
+        "destroy" => destroy(&root, &id).map(|()| (json!({}), None)),
+        op => Err(format!("launcher request: unknown op {op:?}")),
+    }
+}
+
+/// Remove berth's state and cgroups of a dead container.
+fn destroy(root: &Path, id: &str) -> Result<(), String> {
+    match berth::container::StateDir::open(root, id) {
+        Ok(dir) => match dir.load() {
+            Ok(Some(state)) => {
+                berth::commands::delete::destroy(dir, &state).map_err(|e| e.to_string())
+            }
+            Ok(None) => dir.remove().map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+        Err(berth::Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_round_trip() {
+        let b = [0u8, 1, 0xab, 0xff];
+        assert_eq!(super::hex(&b), "0001abff");
+        assert_eq!(super::unhex("0001abff").unwrap(), b);
+        assert!(super::unhex("0").is_none());
+        assert!(super::unhex("zz").is_none());
+    }
+}
