@@ -255,6 +255,9 @@ fn containers_outlive_berthctl() {
     // A foreground run whose berthctl dies: the container keeps running.
     let fg = c.spawn(&["run", "--name", "fg", "busybox", "sh", "-c", "echo up; exec sleep 300"]);
     assert!(wait_until(SHORT, || c.status("fg") == "running"));
+    // "running" comes before the shell's first write reaches the log: wait
+    // for it, so the kill below cuts berthctl off mid-run, not mid-copy.
+    assert!(wait_until(SHORT, || c.run(&["logs", "fg"]).stdout.contains("up")));
     host::kill9(fg.pid());
     drop(fg);
     std::thread::sleep(Duration::from_millis(300));
@@ -264,7 +267,6 @@ fn containers_outlive_berthctl() {
     for p in &ps {
         assert!(pid_alive(p["pid"].as_i64().unwrap()), "{p}");
     }
-    assert!(c.run(&["logs", "fg"]).stdout.contains("up"));
     c.run(&["stop", "-t", "1", "bg", "fg"]).ok();
     assert_eq!(c.status("bg"), "exited (137)");
     c.run(&["rm", "bg", "fg"]).ok();
