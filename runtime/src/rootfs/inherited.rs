@@ -7,8 +7,9 @@
 //!   berth, before the clone   open_tree(rootfs, CLONE | RECURSIVE)
 //!                             mount_setattr(propagation = private, recursive)
 //!                             statx ids of the detached bind, move_mount onto
-//!                             the rootfs; record them (rootfs-bind.json and
-//!                             state.json)
+//!                             the rootfs, private again (attached under a
+//!                             shared mount it joins the peer group); record
+//!                             it (rootfs-bind.json, then state.json)
 //!   init (same namespace)     checks the rootfs is that private mount, then
 //!                             mounts[], devices, masked/readonly paths under
 //!                             it exactly as usual (paths resolved inside it),
@@ -18,8 +19,10 @@
 //!   create                    that the mount on the rootfs is still ours
 //! ```
 //!
-//! The bind is private before it is attached, so nothing mounted under it
-//! reaches the host's peer groups; the propagation of "/" and of the
+//! The bind is private before anything is mounted under it, so none of the
+//! container's mounts reach the host's peer groups (the kernel may copy the
+//! bare bind onto peers of the rootfs's mount when it is attached; the lazy
+//! unmount propagates to them too); the propagation of "/" and of the
 //! rootfs's parent mount is never changed (an explicit
 //! `linux.rootfsPropagation` is refused by validation). The container's
 //! processes are chrooted, not pivoted: with CAP_SYS_CHROOT a process can
@@ -114,7 +117,15 @@ struct Ids {
 fn statx_fd(fd: BorrowedFd, mask: libc::c_uint) -> io::Result<libc::statx> {
     let mut st = MaybeUninit::<libc::statx>::zeroed();
     // SAFETY: valid fd, empty path with AT_EMPTY_PATH, st written on success.
-    let r = unsafe { libc::statx(fd.as_raw_fd(), c"".as_ptr(), libc::AT_EMPTY_PATH, mask, st.as_mut_ptr()) };
+    let r = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            mask,
+            st.as_mut_ptr(),
+        )
+    };
     if r < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -125,7 +136,10 @@ fn statx_fd(fd: BorrowedFd, mask: libc::c_uint) -> io::Result<libc::statx> {
 fn ids(fd: BorrowedFd) -> io::Result<Ids> {
     let st = statx_fd(fd, STATX_MNT_ID)?;
     if st.stx_mask & STATX_MNT_ID == 0 {
-        return Err(io::Error::new(io::ErrorKind::Unsupported, "statx gives no mount id (Linux 5.8 or later needed)"));
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "statx gives no mount id (Linux 5.8 or later needed)",
+        ));
     }
     let unique = statx_fd(fd, STATX_MNT_ID_UNIQUE)?;
     Ok(Ids {
@@ -141,7 +155,8 @@ fn mnt_ns() -> io::Result<u64> {
 }
 
 fn open_tree_clone(path: &CString) -> io::Result<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    let flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
     // SAFETY: valid C string.
     let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
     if r < 0 {
@@ -179,11 +194,23 @@ fn set_private(tree: BorrowedFd) -> io::Result<()> {
 /// cloned. The returned guard unmounts it if create fails.
 pub fn bind(rootfs: &Path, state_dir: &Path) -> Result<Bound> {
     let at = || format!("root.path ({})", rootfs.display());
-    let os = |op: &str, e: io::Error| Error::from(RootfsError::Os { at: at(), op: op.into(), source: e });
-    let c = CString::new(rootfs.as_os_str().as_bytes())
-        .map_err(|_| Error::from(RootfsError::Config { at: at(), msg: "contains a NUL byte".into() }))?;
-    let tree = open_tree_clone(&c).map_err(|e| os("open_tree (a detached bind of the rootfs)", e))?;
-    set_private(tree.as_fd()).map_err(|e| os("make the detached bind private (mount_setattr)", e))?;
+    let os = |op: &str, e: io::Error| {
+        Error::from(RootfsError::Os {
+            at: at(),
+            op: op.into(),
+            source: e,
+        })
+    };
+    let c = CString::new(rootfs.as_os_str().as_bytes()).map_err(|_| {
+        Error::from(RootfsError::Config {
+            at: at(),
+            msg: "contains a NUL byte".into(),
+        })
+    })?;
+    let tree =
+        open_tree_clone(&c).map_err(|e| os("open_tree (a detached bind of the rootfs)", e))?;
+    set_private(tree.as_fd())
+        .map_err(|e| os("make the detached bind private (mount_setattr)", e))?;
     let id = ids(tree.as_fd()).map_err(|e| os("statx the detached bind", e))?;
     let rec = RootfsBind {
         path: rootfs.to_path_buf(),
@@ -192,13 +219,21 @@ pub fn bind(rootfs: &Path, state_dir: &Path) -> Result<Bound> {
         mnt_ns: mnt_ns().map_err(|e| Error::path("stat", "/proc/self/ns/mnt", e))?,
     };
     let target = sys::open(&c, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| os("open", e))?;
-    super::idmap::move_onto(tree.as_fd(), target.as_fd()).map_err(|e| os("move_mount the bind onto the rootfs", e))?;
+    super::idmap::move_onto(tree.as_fd(), target.as_fd())
+        .map_err(|e| os("move_mount the bind onto the rootfs", e))?;
     let bound = Bound { rec: Some(rec) };
-    // From here on the guard removes the bind on any error.
+    // From here on the guard removes the bind on any error. A tree attached
+    // under a shared mount joins its peer group (the kernel's rule): make
+    // it private again, before anything is mounted under it.
+    set_private(tree.as_fd()).map_err(|e| os("make the rootfs bind private (mount_setattr)", e))?;
     let json = serde_json::to_vec(bound.record()).map_err(|e| Error::Other(e.to_string()))?;
     let file = state_dir.join(RECORD_FILE);
     fs::write(&file, json).map_err(|e| Error::path("write", file, e))?;
-    log::debug!("rootfs bind {:?} in mount namespace {}", bound.record(), bound.record().mnt_ns);
+    log::debug!(
+        "rootfs bind {:?} in mount namespace {}",
+        bound.record(),
+        bound.record().mnt_ns
+    );
     Ok(bound)
 }
 
@@ -228,7 +263,8 @@ pub fn unmount(rec: &RootfsBind) -> Result<()> {
             rec.mnt_ns
         )));
     }
-    let c = CString::new(rec.path.as_os_str().as_bytes()).map_err(|_| Error::Other("NUL in rootfs path".into()))?;
+    let c = CString::new(rec.path.as_os_str().as_bytes())
+        .map_err(|_| Error::Other("NUL in rootfs path".into()))?;
     let fd = match sys::open(&c, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(fd) => fd,
         // The rootfs is gone, and with it anything mounted there.
@@ -253,8 +289,13 @@ pub fn unmount(rec: &RootfsBind) -> Result<()> {
     }
     // Through the fd: exactly the mount that was checked.
     let p = sys::FdPath::new(&fd);
-    sys::umount2(p.as_cstr(), libc::MNT_DETACH).map_err(|e| Error::path("unmount (lazy) the rootfs bind", &rec.path, e))?;
-    log::debug!("rootfs bind {} (mount {}) unmounted", rec.path.display(), rec.mount_id);
+    sys::umount2(p.as_cstr(), libc::MNT_DETACH)
+        .map_err(|e| Error::path("unmount (lazy) the rootfs bind", &rec.path, e))?;
+    log::debug!(
+        "rootfs bind {} (mount {}) unmounted",
+        rec.path.display(),
+        rec.mount_id
+    );
     Ok(())
 }
 
@@ -264,9 +305,11 @@ fn mounted_at(rec: &RootfsBind) -> bool {
     let prefix = format!("{} ", rec.mount_id);
     let path = rec.path.to_string_lossy();
     fs::read_to_string("/proc/self/mountinfo").is_ok_and(|t| {
-        t.lines()
-            .filter(|l| l.starts_with(&prefix))
-            .any(|l| l.split(' ').nth(4).is_some_and(|mp| crate::cgroups::unescape_mountinfo(mp) == path))
+        t.lines().filter(|l| l.starts_with(&prefix)).any(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|mp| crate::cgroups::unescape_mountinfo(mp) == path)
+        })
     })
 }
 
@@ -277,9 +320,13 @@ pub(super) fn check_private(rootfs: &CString) -> std::result::Result<(), Fail> {
     let fd = sys::open(rootfs, libc::O_PATH | libc::O_DIRECTORY).or_fail(|| "open the rootfs")?;
     let id = ids(fd.as_fd()).or_fail(|| "statx the rootfs")?;
     if !id.mount_root {
-        return Err(Fail::Msg("without a mount namespace the rootfs must be berth's private bind; it is not a mount".into()));
+        return Err(Fail::Msg(
+            "without a mount namespace the rootfs must be berth's private bind; it is not a mount"
+                .into(),
+        ));
     }
-    let info = fs::read_to_string("/proc/self/mountinfo").or_fail(|| "read /proc/self/mountinfo")?;
+    let info =
+        fs::read_to_string("/proc/self/mountinfo").or_fail(|| "read /proc/self/mountinfo")?;
     let prefix = format!("{} ", id.mount_id);
     let line = info.lines().find(|l| l.starts_with(&prefix)).unwrap_or("");
     let optional = line.split(" - ").next().unwrap_or("").split(' ').skip(6);
@@ -287,7 +334,11 @@ pub(super) fn check_private(rootfs: &CString) -> std::result::Result<(), Fail> {
         return Err(Fail::Msg(format!(
             "without a mount namespace the rootfs must be berth's private bind; mount {} is {}",
             id.mount_id,
-            if line.is_empty() { "not in /proc/self/mountinfo" } else { "shared" }
+            if line.is_empty() {
+                "not in /proc/self/mountinfo"
+            } else {
+                "shared"
+            }
         )));
     }
     Ok(())
