@@ -63,7 +63,7 @@ fn runs_in_the_runtimes_mount_namespace() {
 
 #[test]
 fn bind_is_private_and_removed_at_delete() {
-    let mut env = env("mntns_inherit_delete", SLEEPER);
+    let env = env("mntns_inherit_delete", SLEEPER);
     let rootfs = env.rootfs();
     env.create();
     let ours = mounts_under(&rootfs);
@@ -237,11 +237,7 @@ fn nothing_propagates_to_the_hosts_peers() {
     );
     env.delete_force().ok();
     let after = peer_mounts();
-    assert_eq!(
-        after,
-        [peer_str.clone()],
-        "the peer keeps a copy after delete: {after:?}"
-    );
+    assert_eq!(after, [peer_str], "the peer keeps a copy after delete");
     // Only the test's own two binds are left: remove them, then check.
     let left = host::umount_below(&env.dir);
     assert!(left.is_empty(), "could not unmount {left:?}");
