@@ -75,7 +75,7 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
     let resources = crate::cgroups::resources::from_bundle(&bundle).map_err(|e| config_error(&bundle, e))?;
     log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
-    let mut undo = Undo { dir: Some(dir), cgroups: None };
+    let mut undo = Undo { dir: Some(dir), cgroups: None, rootfs_bind: None };
     cgroups.create()?;
     log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
     undo.cgroups = Some(cgroups.clone());
@@ -83,6 +83,10 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
     cgroups.apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))?;
     let dir = undo.dir.as_ref().unwrap();
     mkfifo(&dir.fifo_path())?;
+    if crate::rootfs::inherited::wanted(&bundle.spec) {
+        // No mount namespace: a private bind of the rootfs in berth's own.
+        undo.rootfs_bind = Some(crate::rootfs::inherited::bind(&bundle.rootfs, &dir.path)?);
+    }
 
     let init = process::launch(&Launch {
         id: &a.id,
@@ -143,6 +147,7 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
         poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
         poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
         paused: false,
+        rootfs_bind: undo.rootfs_bind.as_ref().map(|b| b.record().clone()),
     };
     let saved = dir.save(&state).and_then(|()| match &a.pid_file {
         Some(p) => write_pid_file(p, init.pid),
@@ -210,17 +215,24 @@ pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 struct Undo {
     dir: Option<StateDir>,
     cgroups: Option<ContainerCgroups>,
+    /// Unmounted (lazily) when dropped armed.
+    rootfs_bind: Option<crate::rootfs::inherited::Bound>,
 }
 
 impl Undo {
     fn disarm(mut self) -> StateDir {
         self.cgroups = None;
+        if let Some(b) = self.rootfs_bind.take() {
+            b.disarm();
+        }
         self.dir.take().expect("state dir")
     }
 }
 
 impl Drop for Undo {
     fn drop(&mut self) {
+        // Before the cgroups: init, if it lived, is gone by now.
+        drop(self.rootfs_bind.take());
         if let Some(c) = self.cgroups.take() {
             if let Err(e) = c.remove() {
                 log::warn!("cleanup after failed create: {e}");

@@ -17,7 +17,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         r => r?,
     };
     let Some(state) = dir.load()? else {
-        // A create that died before writing its state: nothing runs.
+        // A create that died before writing its state: nothing runs, but
+        // its rootfs bind (no mount namespace) may be left.
+        if let Some(b) = crate::rootfs::inherited::read_record(&dir.path)? {
+            crate::rootfs::inherited::unmount(&b)?;
+        }
         return dir.remove();
     };
     match state.status(&dir.path) {
@@ -62,6 +66,9 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
 pub fn destroy(dir: StateDir, state: &State) -> Result<()> {
     log::debug!("{}: removing cgroups and state dir", state.id);
     kill_leftovers(state);
+    if let Some(b) = &state.rootfs_bind {
+        crate::rootfs::inherited::unmount(b)?;
+    }
     state.cgroups.remove()?;
     dir.remove()?;
     run_warn(HookKind::Poststop, &state.poststop, state, Status::Stopped);

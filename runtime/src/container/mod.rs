@@ -50,6 +50,9 @@ pub struct State {
     /// Set by `pause`, cleared by `resume`; `status` reads the freezer.
     #[serde(default)]
     pub paused: bool,
+    /// Without a mount namespace: the rootfs bind `delete` unmounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs_bind: Option<crate::rootfs::inherited::RootfsBind>,
 }
 
 /// The state the spec defines (runtime.md "State"), plus runc's extra

@@ -69,6 +69,10 @@ pub struct Namespaces {
     pid: Option<OwnedFd>,
     user: Option<OwnedFd>,
     others: Vec<(LinuxNamespaceType, OwnedFd)>,
+    /// init's root (`/proc/<init>/root`) when the container has no mount
+    /// namespace of its own (it is berth's) and is chrooted: the process
+    /// chroots there too instead of joining a mount namespace.
+    root: Option<OwnedFd>,
 }
 
 impl Namespaces {
@@ -84,6 +88,9 @@ impl Namespaces {
         }
         ns.user = open_ns(init_pid, "user")?;
         ns.pid = open_ns(init_pid, "pid")?;
+        if !ns.others.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
+            ns.root = super::exec_root::open(init_pid)?;
+        }
         Ok(ns)
     }
 
@@ -253,6 +260,9 @@ fn child(e: &Exec) -> Result<Never> {
                 err,
             )
         })?;
+    }
+    if let Some(fd) = &e.namespaces.root {
+        super::exec_root::enter(fd)?;
     }
     if let Some(fd) = &e.namespaces.user {
         setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::User))

@@ -183,6 +183,7 @@ fn run(init: &mut Init) -> Result<Never> {
         userns: plan.has(LinuxNamespaceType::User),
         no_pivot: init.l.no_pivot,
         idmapped: init.idmapped,
+        mntns_inherited: !plan.has(LinuxNamespaceType::Mount),
     };
     rootfs::prepare(&ro)?;
     // Through the host's /proc (still mounted here, before the pivot), never

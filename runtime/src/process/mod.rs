@@ -50,6 +50,7 @@
 //! init died.
 
 pub mod exec;
+mod exec_root;
 mod init;
 mod setup;
 pub mod sync;

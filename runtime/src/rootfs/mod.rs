@@ -1,7 +1,9 @@
 //! The container's root filesystem: mounts, devices, pivot_root, masked and
 //! readonly paths. Every path is resolved inside the rootfs.
 //!
-//! Called by the container's init, in its new mount namespace:
+//! Called by the container's init, in its new mount namespace (without
+//! one, see [`inherited`]: no propagation change, a private bind made by
+//! berth, chroot):
 //!
 //! ```text
 //!   prepare()   "/" gets rootfsPropagation (default rslave), the rootfs's
@@ -39,6 +41,7 @@ use crate::cgroups::CgroupMount;
 
 mod devices;
 pub mod idmap;
+pub mod inherited;
 mod masked;
 mod mounts;
 pub mod options;
@@ -122,6 +125,9 @@ pub struct RootfsOptions<'a> {
     pub no_pivot: bool,
     /// The id-mapped mounts berth prepared before the clone ([`idmap`]).
     pub idmapped: Option<&'a idmap::IdmappedMounts>,
+    /// No mount namespace: init is in the runtime's, berth has bound the
+    /// rootfs privately ([`inherited`]); no propagation change, chroot.
+    pub mntns_inherited: bool,
 }
 
 fn rootfs_cstr(o: &RootfsOptions) -> Result<CString, RootfsError> {
@@ -141,18 +147,11 @@ fn propagation(o: &RootfsOptions) -> Result<Option<libc::c_ulong>, RootfsError> 
 /// /dev symlinks. Runs in init, in its mount namespace, before pivot.
 pub fn prepare(o: &RootfsOptions) -> Result<(), RootfsError> {
     let rootfs = rootfs_cstr(o)?;
-    let explicit = propagation(o)?;
-    let prop = explicit.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
-    sys::mount(None, c"/", None, libc::MS_REC | prop, None)
-        .or_fail(|| "mount --make-r* /")
-        .map_err(|f| f.at("linux.rootfsPropagation"))?;
-    // An explicit slave/rslave keeps the rootfs a slave of its host peer
-    // group (else nothing would reach the container's "/" from the host).
-    let parent = if explicit.is_some_and(|p| p & libc::MS_SLAVE != 0) { libc::MS_SLAVE } else { libc::MS_PRIVATE };
-    pivot::make_parent_unshared(&rootfs, parent).map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
-    sys::mount(Some(&rootfs), &rootfs, None, libc::MS_BIND | libc::MS_REC, None)
-        .or_fail(|| format!("bind {} onto itself", o.rootfs.display()))
-        .map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
+    if o.mntns_inherited {
+        inherited::check_private(&rootfs).map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
+    } else {
+        bind_in_own_namespace(o, &rootfs)?;
+    }
     let root = paths::Root::open(&rootfs).map_err(|e| RootfsError::Os {
         at: format!("root.path ({})", o.rootfs.display()),
         op: "open rootfs".into(),
@@ -164,6 +163,23 @@ pub fn prepare(o: &RootfsOptions) -> Result<(), RootfsError> {
         devices::setup(o, &root, &mut path, summary.devpts)?;
     }
     Ok(())
+}
+
+/// In the container's own mount namespace: "/" gets rootfsPropagation, the
+/// rootfs's parent mount is made unshared, the rootfs is bound onto itself.
+fn bind_in_own_namespace(o: &RootfsOptions, rootfs: &CString) -> Result<(), RootfsError> {
+    let explicit = propagation(o)?;
+    let prop = explicit.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    sys::mount(None, c"/", None, libc::MS_REC | prop, None)
+        .or_fail(|| "mount --make-r* /")
+        .map_err(|f| f.at("linux.rootfsPropagation"))?;
+    // An explicit slave/rslave keeps the rootfs a slave of its host peer
+    // group (else nothing would reach the container's "/" from the host).
+    let parent = if explicit.is_some_and(|p| p & libc::MS_SLAVE != 0) { libc::MS_SLAVE } else { libc::MS_PRIVATE };
+    pivot::make_parent_unshared(rootfs, parent).map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))?;
+    sys::mount(Some(rootfs), rootfs, None, libc::MS_BIND | libc::MS_REC, None)
+        .or_fail(|| format!("bind {} onto itself", o.rootfs.display()))
+        .map_err(|f| f.at(format_args!("root.path ({})", o.rootfs.display())))
 }
 
 /// After the hooks: maskedPaths, readonlyPaths, pivot_root (or move +
@@ -186,7 +202,9 @@ pub fn finish(o: &RootfsOptions) -> Result<(), RootfsError> {
             masked::readonly_paths(&root, &mut path, ro)?;
         }
     }
-    if o.no_pivot {
+    if o.mntns_inherited {
+        inherited::chroot_into(&root).map_err(|f| f.at("root.path (chroot)"))?;
+    } else if o.no_pivot {
         pivot::move_root(&root, o.rootfs).map_err(|f| f.at("--no-pivot"))?;
     } else {
         pivot::pivot_root(&root).map_err(|f| f.at("pivot_root"))?;

@@ -601,15 +601,22 @@ fn duplicate_namespace() {
 }
 
 #[test]
-fn mount_namespace_required() {
+fn no_mount_namespace() {
     let mut c = runc_spec();
-    c["linux"]["namespaces"] = namespaces(&[json!({"type": "pid"})]);
-    assert_err(&c, "linux.namespaces", "a mount namespace is required");
+    c["linux"]["namespaces"] = namespaces(&[json!({"type": "pid"}), json!({"type": "uts"})]);
+    assert_ok(&c);
+    c["linux"]["rootfsPropagation"] = json!("rprivate");
+    assert_err(&c, "linux.rootfsPropagation", "cannot be set without a mount namespace");
+    c["linux"].as_object_mut().unwrap().remove("rootfsPropagation");
+    c["linux"]["namespaces"] = namespaces(&[json!({"type": "pid"}), json!({"type": "user"})]);
+    c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    assert_err(&c, "linux.namespaces", "a user namespace needs a mount namespace too");
     c["linux"].as_object_mut().unwrap().remove("namespaces");
-    assert_err(&c, "linux.namespaces", "a mount namespace is required");
-    c.as_object_mut().unwrap().remove("linux");
     c.as_object_mut().unwrap().remove("hostname");
-    assert_err(&c, "linux.namespaces", "a mount namespace is required");
+    c["linux"].as_object_mut().unwrap().remove("uidMappings");
+    c["linux"].as_object_mut().unwrap().remove("gidMappings");
+    assert_ok(&c);
 }
 
 #[test]

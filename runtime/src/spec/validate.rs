@@ -228,9 +228,28 @@ fn check_namespaces(spec: &Spec) -> Check {
         }
     }
     if seen & (LinuxNamespaceType::Mount as i32) == 0 {
+        check_no_mount_ns(spec, seen)?;
+    }
+    Ok(())
+}
+
+/// Without a mount namespace the container's mounts are made in berth's own
+/// (the host's): refuse what would have to change the host's mounts, or
+/// cannot work there (rootfs/inherited.rs).
+fn check_no_mount_ns(spec: &Spec, seen: i32) -> Check {
+    let linux = spec.linux().as_ref();
+    if linux.and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
+        return Err(Fault::new(
+            "linux.rootfsPropagation",
+            "cannot be set without a mount namespace: it would change the propagation of \
+             the runtime's own (the host's) mounts; add a mount namespace or remove it",
+        ));
+    }
+    if seen & (LinuxNamespaceType::User as i32) != 0 {
         return Err(Fault::new(
             "linux.namespaces",
-            "a mount namespace is required",
+            "a user namespace needs a mount namespace too: without one, init could not \
+             mount anything in the runtime's mount namespace",
         ));
     }
     Ok(())

@@ -97,6 +97,7 @@ impl Fixture {
             userns: false,
             no_pivot: false,
             idmapped: None,
+            mntns_inherited: false,
         }
     }
 
