@@ -38,7 +38,12 @@ blob() {
     echo "$d $s"
 }
 
-tar --numeric-owner --owner=0 --group=0 --sort=name -C "$src" -cf "$work/layer" .
+# The default image is reproducible (the same digest on every run, so a
+# second import is a no-op): its files' times are clamped to busybox's.
+mtime=
+[ -n "${3:-}" ] || mtime="--mtime=@$(stat -c %Y "$(readlink -f /bin/busybox)") --clamp-mtime"
+# shellcheck disable=SC2086
+tar --numeric-owner --owner=0 --group=0 --sort=name $mtime -C "$src" -cf "$work/layer" .
 set -- $(blob "$work/layer"); layer=$1; layer_size=$2
 
 printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
@@ -53,5 +58,6 @@ printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.
     "$manifest" "$manifest_size" "$name" >"$work/layout/index.json"
 printf '{"imageLayoutVersion":"1.0.0"}' >"$work/layout/oci-layout"
 
-tar -C "$work/layout" -cf "$out" oci-layout index.json blobs
+# shellcheck disable=SC2086
+tar --numeric-owner --owner=0 --group=0 --sort=name $mtime -C "$work/layout" -cf "$out" oci-layout index.json blobs
 echo "mkimage.sh: $out: OCI image $name (sha256:$config)" >&2
