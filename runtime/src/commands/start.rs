@@ -3,7 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
@@ -14,8 +14,15 @@ use crate::hooks::{self, HookKind};
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
-    match state.status(&dir.path) {
-        Status::Created => match start_created(&dir, &state) {
+    // One look at init: a pidfd verified against the recorded start time
+    // (None: init has exited), used for the status and the wait below.
+    let pidfd = state.init_pidfd();
+    let status = match &pidfd {
+        Some(_) => state.status_when_alive(&dir.path),
+        None => Status::Stopped,
+    };
+    match (status, pidfd) {
+        (Status::Created, Some(pidfd)) => match start_with_pidfd(&dir, &state, &pidfd) {
             Ok(()) => Ok(()),
             // init reported its failure and is exiting: let it finish, so
             // that the check below sees it gone.
@@ -36,7 +43,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             }
             Err(e) => Err(e),
         },
-        s => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
+        (s, _) => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
     }
 }
 
@@ -55,6 +62,12 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
     let pidfd = state
         .init_pidfd()
         .ok_or_else(|| Error::WrongState(format!("cannot start container \"{}\": its init has exited", state.id)))?;
+    start_with_pidfd(dir, state, &pidfd)
+}
+
+/// [`start_created`] with a pidfd of init the caller holds already (`run`
+/// has the one from the clone; `start` the one it checked the status with).
+pub fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()> {
     let fifo_path = dir.fifo_path();
     let mut fifo = OpenOptions::new()
         .read(true)
@@ -117,7 +130,7 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
         let json = serde_json::to_vec(&state.oci(Status::Running)).unwrap_or_default();
         if let Err(e) = hooks::run_hooks(HookKind::Poststart, &state.poststart, &json) {
             // The spec: generate an error and stop the container.
-            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
             let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             unsafe { libc::poll(&mut p, 1, 10_000) };
             return Err(e.into());
