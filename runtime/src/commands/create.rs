@@ -15,7 +15,7 @@ use crate::console::{self, HostTerminal};
 use crate::container::{rfc3339_now, State, StateDir};
 use crate::error::{Error, Result};
 use crate::process::exec::check_fds_open;
-use crate::process::{self, Launch, Launched};
+use crate::process::{self, CgroupStep, Launch, Launched};
 use crate::spec;
 
 /// A created container, for `run` to go on with.
@@ -75,14 +75,22 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
     let resources = crate::cgroups::resources::from_bundle(&bundle).map_err(|e| config_error(&bundle, e))?;
     log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
-    let mut undo = Undo { dir: Some(dir), cgroups: None };
-    cgroups.create()?;
-    log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
-    undo.cgroups = Some(cgroups.clone());
-    // Before init exists: it joins a cgroup that is already limited.
-    cgroups.apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))?;
+    // Removing cgroups that were never made is not an error: armed first.
+    let undo = Undo { dir: Some(dir), cgroups: Some(cgroups.clone()) };
     let dir = undo.dir.as_ref().unwrap();
     mkfifo(&dir.fifo_path())?;
+    // launch() calls this before init's clone, or partly while init makes
+    // its network namespace; either way before init goes on: it runs in a
+    // cgroup that is already limited.
+    let setup_cgroups = |step: CgroupStep| -> Result<()> {
+        match step {
+            CgroupStep::All => cgroups.create()?,
+            CgroupStep::UnifiedDir => return cgroups.create_where(|m| m.unified),
+            CgroupStep::Rest => cgroups.create_where(|m| !m.unified)?,
+        }
+        log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
+        cgroups.driver().apply(&resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
+    };
 
     let init = process::launch(&Launch {
         id: &a.id,
@@ -96,7 +104,9 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
         console_socket: console_theirs.as_ref(),
         extra_env: &extra_env,
         stdio,
+        setup_cgroups: &setup_cgroups,
     });
+    cgroups.remember(resources);
     let init = match init {
         Ok(i) => i,
         Err(e) if e.is_hook_failure() => {

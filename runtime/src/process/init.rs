@@ -43,6 +43,9 @@ pub(super) struct Init<'a> {
     pub trampoline: Option<OwnedFd>,
     /// process.apparmorProfile, on a host with AppArmor.
     pub apparmor: Option<String>,
+    /// The clone left out CLONE_NEWNET: unshare it, then wait for
+    /// `CgroupsReady` and join the v1 cgroups (see [`super::defers_net`]).
+    pub net_deferred: bool,
 }
 
 /// init's entry point: never returns.
@@ -114,6 +117,14 @@ fn run(init: &mut Init) -> Result<Never> {
     // long as init lives. (Never dropped: init ends in execve or _exit.)
     unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
 
+    if init.net_deferred {
+        // While the parent makes the cgroups; nothing else before the join.
+        namespaces::unshare_flags(CloneFlags::CLONE_NEWNET)?;
+        match recv(&init.sock)? {
+            Msg::CgroupsReady => init.l.cgroups.join_v1_self()?,
+            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        }
+    }
     // Join the container's cgroups first: everything init forks inherits them.
     setup::join_cgroups(&init.join_files)?;
     init.join_files.clear();

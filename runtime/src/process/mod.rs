@@ -94,6 +94,38 @@ pub struct Launch<'a> {
     /// Explicit stdin, stdout, stderr for init (dup2'd onto 0, 1, 2 first
     /// thing in init); None: inherit berth's own. Used by the shim.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// Creates the container's cgroups (the directories `cgroups` names)
+    /// and applies linux.resources. Called once with [`CgroupStep::All`]
+    /// before the clone, or, when init makes its network namespace itself
+    /// ([`defers_net`]), with `UnifiedDir` before the clone (clone3 puts
+    /// init there) and `Rest` right after it, while init is busy with that
+    /// namespace; init joins them once they are ready, before anything else.
+    pub setup_cgroups: &'a dyn Fn(CgroupStep) -> Result<()>,
+}
+
+/// What [`Launch::setup_cgroups`] is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupStep {
+    /// Every directory, then the resources.
+    All,
+    /// Only the unified (cgroup2) directory, if there is one.
+    UnifiedDir,
+    /// The other directories, then the resources.
+    Rest,
+}
+
+/// Whether init creates its network namespace itself (unshare right after
+/// the clone) instead of clone3 doing it, so that the parent's cgroup
+/// setup runs meanwhile: a new network namespace (the costliest one to
+/// make, about 0.4 ms here) in the one-stage case, with no user namespace
+/// (which must own it: the clone makes both together), on a host with v1
+/// hierarchies (on a v2-only host clone3 places init in its cgroup, which
+/// must exist first).
+pub fn defers_net(plan: &Plan, cgroups: &ContainerCgroups) -> bool {
+    plan.clone_flags().contains(namespaces::flag(LinuxNamespaceType::Network))
+        && !plan.has(LinuxNamespaceType::User)
+        && !plan.two_stage()
+        && cgroups.mounts.iter().any(|m| !m.unified)
 }
 
 /// A container init that is set up and blocked on exec.fifo.
@@ -111,7 +143,9 @@ pub struct Launched {
 pub fn launch(l: &Launch) -> Result<Launched> {
     let spec = &l.bundle.spec;
     let plan = Plan::from_spec(spec)?;
-    let cg = l.cgroups.open_join()?;
+    let defer_net = defers_net(&plan, l.cgroups);
+    (l.setup_cgroups)(if defer_net { CgroupStep::UnifiedDir } else { CgroupStep::All })?;
+    let cg = l.cgroups.open_join(!defer_net)?;
     let mut join_files = cg.tasks;
     let state_fd = l.state_dir.open_path_fd()?;
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
@@ -138,7 +172,11 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
-    let flags = plan.clone_flags().bits() as u64;
+    let mut clone_flags = plan.clone_flags();
+    if defer_net {
+        clone_flags.remove(namespaces::flag(LinuxNamespaceType::Network));
+    }
+    let flags = clone_flags.bits() as u64;
     let into = cg.unified_dir.as_ref().map(|f| f.as_raw_fd());
     let mut forked = unsafe { sys::clone_fork(flags, into) };
     if into.is_some() && forked.is_err() {
@@ -155,7 +193,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         Ok(f) => f,
         Err(e) => {
             restore.restore()?;
-            return Err(Error::os(format!("clone container init (flags {:?})", plan.clone_flags()), e));
+            return Err(Error::os(format!("clone container init (flags {:?})", clone_flags), e));
         }
     };
     let (clone_pid, clone_pidfd) = match forked {
@@ -173,6 +211,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
                 trampoline,
                 apparmor,
                 fifo: None,
+                net_deferred: defer_net,
             })
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
@@ -180,9 +219,21 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     drop(child_sock);
     drop(join_files);
     drop(state_fd);
-    restore.restore()?;
-
     let mut p = Parent { l, sock: parent_sock, clone_pid, init_pid: if two_stage { None } else { Some(clone_pid) } };
+    if let Err(e) = restore.restore() {
+        p.kill_all();
+        return Err(e);
+    }
+    if defer_net {
+        // init is making its network namespace: meanwhile, its cgroups.
+        if let Err(e) = (l.setup_cgroups)(CgroupStep::Rest) {
+            let e = p.pending_error().unwrap_or(e);
+            p.kill_all();
+            return Err(e);
+        }
+        // A send to an init that died fails; drive() then reports why.
+        let _ = p.send(&Msg::CgroupsReady);
+    }
     match p.drive(two_stage) {
         Ok(()) => {}
         Err(e) => {
@@ -368,6 +419,20 @@ impl Parent<'_> {
                 .as_ref()
                 .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+        }
+    }
+
+    /// The error init has sent already, if any (without waiting): when
+    /// the parent fails while init runs on its own, init's own failure
+    /// (e.g. its unshare) is the cause to report.
+    fn pending_error(&self) -> Option<Error> {
+        let mut p = libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        if unsafe { libc::poll(&mut p, 1, 0) } != 1 || p.revents & libc::POLLIN == 0 {
+            return None;
+        }
+        match sync::recv(&self.sock, false) {
+            Ok(Some((Msg::Error(m), _))) => Some(Error::Init(m)),
+            _ => None,
         }
     }
 

@@ -33,6 +33,9 @@ pub enum Msg {
     /// namespace: move the devices in, then answer `NetDevicesMoved`.
     MoveNetDevices,
     // parent -> init
+    /// (only when init makes its own network namespace) the v1 cgroups
+    /// exist, with linux.resources applied: init joins them and goes on.
+    CgroupsReady,
     MapsWritten,
     /// The seccomp listener reached the agent.
     SeccompSent,
