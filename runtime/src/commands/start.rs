@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::container::{State, StateDir, Status};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
+use crate::process::sync::{self, Msg};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = StateDir::open(root, id)?;
@@ -125,6 +126,39 @@ pub fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Resul
             String::from_utf8_lossy(msg)
         )));
     }
+    poststart(state, pidfd)
+}
+
+/// `run`'s start of a container it created itself (no exec.fifo): send
+/// `Start` on init's sync socket and read it to EOF, which init's execve
+/// makes; a message before that is init's error (the container is then
+/// stopped).
+pub fn start_via_socket(state: &State, sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
+    if sync::send(sock, &Msg::Start).is_err() {
+        return Err(Error::WrongState(format!(
+            "cannot start container \"{}\": its init exited before start",
+            state.id
+        )));
+    }
+    loop {
+        match sync::recv(sock, false) {
+            Ok(None) => break,
+            Ok(Some((Msg::Error(m) | Msg::HookFailed(m), _))) => {
+                // init exits after sending it: wait, so the caller sees it stopped.
+                let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                unsafe { libc::poll(&mut p, 1, 10_000) };
+                return Err(Error::Init(format!("container \"{}\" failed to start: {m}", state.id)));
+            }
+            Ok(Some((other, _))) => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+            Err(e) => return Err(Error::os("read from container init", e)),
+        }
+    }
+    poststart(state, pidfd)
+}
+
+/// Once the program runs: the poststart hooks; if one fails, the
+/// container is killed (the spec: generate an error and stop it).
+fn poststart(state: &State, pidfd: &OwnedFd) -> Result<()> {
     log::debug!("{}: started, init {} has exec'd", state.id, state.pid);
     if !state.poststart.is_empty() {
         let json = serde_json::to_vec(&state.oci(Status::Running)).unwrap_or_default();

@@ -50,7 +50,6 @@ pub(super) struct Init<'a> {
 
 /// init's entry point: never returns.
 pub(super) fn main(mut init: Init) -> ! {
-    let sock = init.sock.try_clone().ok();
     let err = match run(&mut init) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -59,12 +58,20 @@ pub(super) fn main(mut init: Init) -> ! {
         // `start` is waiting: it reports this and the container stops.
         let msg = format!("E{err}");
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
-    } else if let Some(s) = sock {
+    } else {
+        // Before Ready, or after an in-process start (the socket is kept
+        // open until execve then): the parent reports it.
         let msg = match err {
             Error::Hook(_) => Msg::HookFailed(err.to_string()),
             _ => Msg::Error(err.to_string()),
         };
-        if sync::send(&s, &msg).is_err() {
+        // write(2) as a fallback: a seccomp profile loaded after the start
+        // may refuse send(2) but rarely write(2), as with exec.fifo.
+        let sent = sync::send(&init.sock, &msg).is_ok() || {
+            let buf = serde_json::to_vec(&msg).unwrap_or_default();
+            unsafe { libc::write(init.sock.as_raw_fd(), buf.as_ptr().cast(), buf.len()) == buf.len() as isize }
+        };
+        if !sent {
             // The parent is gone (after Ready, for `create`): tell the
             // container's stderr instead.
             let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
@@ -273,26 +280,43 @@ fn run(init: &mut Init) -> Result<Never> {
 
     send(&init.sock, &Msg::Ready)?;
 
-    // Block until `start` opens exec.fifo for reading.
-    let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
-    let fifo = CString::new(EXEC_FIFO).unwrap();
-    let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
+    if init.l.in_process_start {
+        // `run`: the start comes on the socket, which then plays the part
+        // of exec.fifo below: kept open (CLOEXEC) until execve, so the
+        // parent sees EOF exactly when the program runs, and a failure
+        // before that is sent on it (see `main`).
+        match recv(&init.sock)? {
+            Msg::Start => {}
+            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        }
+        if (init.sock.as_raw_fd() as u32) < 3 + init.l.preserve_fds {
+            // In a gap of the --preserve-fds range: it would leak into the container.
+            init.sock = seal::dup_above(&init.sock, 3 + init.l.preserve_fds as i32)
+                .map_err(|e| Error::os("dup the sync socket", e))?;
+        }
+        init.state_fd = None;
+    } else {
+        // Block until `start` opens exec.fifo for reading.
+        let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
+        let fifo = CString::new(EXEC_FIFO).unwrap();
+        let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
+        }
+        let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
+        if (fd as u32) < 3 + init.l.preserve_fds {
+            // In a gap of the --preserve-fds range: it would leak into the container.
+            fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
+        }
+        if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+            return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
+        }
+        // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
+        // to run the poststart hooks after the startContainer hooks and the exec;
+        // a failure before that is written into it.
+        init.fifo = Some(fifo);
+        drop(state_fd);
     }
-    let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
-    if (fd as u32) < 3 + init.l.preserve_fds {
-        // In a gap of the --preserve-fds range: it would leak into the container.
-        fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
-    }
-    if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-        return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
-    }
-    // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
-    // to run the poststart hooks after the startContainer hooks and the exec;
-    // a failure before that is written into it.
-    init.fifo = Some(fifo);
-    drop(state_fd);
 
     if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
@@ -329,6 +353,9 @@ fn run(init: &mut Init) -> Result<Never> {
         lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
     }
     let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
+    if init.l.in_process_start {
+        keep.push(init.sock.as_raw_fd() as u32);
+    }
     keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
     close_from(3 + init.l.preserve_fds, &keep)?;
     if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {

@@ -101,6 +101,14 @@ pub struct Launch<'a> {
     /// init there) and `Rest` right after it, while init is busy with that
     /// namespace; init joins them once they are ready, before anything else.
     pub setup_cgroups: &'a dyn Fn(CgroupStep) -> Result<()>,
+    /// Records init's host pid and start time (state.json). Called once:
+    /// right after the clone in the one-stage case, while init sets up;
+    /// after Ready otherwise. An error kills init.
+    pub record: &'a dyn Fn(i32, u64) -> Result<()>,
+    /// The caller starts the container itself (`run`): init waits for
+    /// `Msg::Start` on the sync socket instead of on exec.fifo (none is
+    /// made), and [`Launched::start_socket`] is the parent's end.
+    pub in_process_start: bool,
 }
 
 /// What [`Launch::setup_cgroups`] is asked to do.
@@ -135,6 +143,9 @@ pub struct Launched {
     pub pid: i32,
     pub start_time: u64,
     pub pidfd: Option<OwnedFd>,
+    /// With [`Launch::in_process_start`]: the sync socket, to send
+    /// `Msg::Start` on and read to EOF (see `commands::start`).
+    pub start_socket: Option<OwnedFd>,
 }
 
 /// Clone the container's init and drive it until it is ready (blocked on
@@ -147,7 +158,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     (l.setup_cgroups)(if defer_net { CgroupStep::UnifiedDir } else { CgroupStep::All })?;
     let cg = l.cgroups.open_join(!defer_net)?;
     let mut join_files = cg.tasks;
-    let state_fd = l.state_dir.open_path_fd()?;
+    let state_fd = if l.in_process_start { None } else { Some(l.state_dir.open_path_fd()?) };
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
     let two_stage = plan.two_stage();
     if two_stage {
@@ -204,7 +215,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
                 l,
                 plan: &plan,
                 join_files,
-                state_fd: Some(state_fd),
+                state_fd,
                 sock: child_sock,
                 two_stage,
                 seccomp: seccomp.as_ref(),
@@ -234,6 +245,8 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         // A send to an init that died fails; drive() then reports why.
         let _ = p.send(&Msg::CgroupsReady);
     }
+    // One stage: init's pid is known now; record it while init works.
+    let early = if two_stage { None } else { Some(p.record(clone_pid)?) };
     match p.drive(two_stage) {
         Ok(()) => {}
         Err(e) => {
@@ -242,15 +255,13 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         }
     }
     let pid = p.init_pid.expect("init pid known after Ready");
-    let start_time = match sys::process_start_time(pid) {
-        Ok(t) => t,
-        Err(e) => {
-            p.kill_all();
-            return Err(Error::os(format!("read start time of init {pid}"), e));
-        }
+    let start_time = match early {
+        Some(t) => t,
+        None => p.record(pid)?,
     };
     let pidfd = if pid == clone_pid { clone_pidfd } else { sys::pidfd_open(pid).ok() };
-    Ok(Launched { pid, start_time, pidfd })
+    let start_socket = if l.in_process_start { Some(p.sock) } else { None };
+    Ok(Launched { pid, start_time, pidfd, start_socket })
 }
 
 /// Namespaces the parent itself enters for the clone (a pid ns joined by
@@ -420,6 +431,18 @@ impl Parent<'_> {
                 .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
         }
+    }
+
+    /// Read init's start time and hand both to [`Launch::record`]; on
+    /// error, init is killed.
+    fn record(&self, pid: i32) -> Result<u64> {
+        let r = sys::process_start_time(pid)
+            .map_err(|e| Error::os(format!("read start time of init {pid}"), e))
+            .and_then(|t| (self.l.record)(pid, t).map(|()| t));
+        if r.is_err() {
+            self.kill_all();
+        }
+        r
     }
 
     /// The error init has sent already, if any (without waiting): when
