@@ -8,11 +8,17 @@
 //! ```text
 //!  berth (parent)                                 init (child)
 //!  ──────────────                                 ────────────
-//!  open ns paths, cgroup join files, socketpair
+//!  cgroups (all, or only the unified dir when
+//!  init makes its own net ns), open ns paths,
+//!  cgroup join files, socketpair
 //!  [join pid ns by path] [unshare time ns,
 //!   write offsets]
-//!  clone3(new namespaces) ──────────────────────▶ write "0" to each cgroup's join file
-//!  [restore own pid/time ns]                      [two-stage: setns joins, unshare(USER)]
+//!  clone3(new namespaces) ──────────────────────▶ [net ns deferred: unshare(NEWNET)
+//!  [restore own pid/time ns]                       while the parent makes the v1
+//!  [net ns deferred: v1 cgroups, resources         cgroups; wait for CgroupsReady,
+//!   ─ CgroupsReady ─────────────────────────────▶  "0" to each v1 tasks file]
+//!  [one stage: state.json, while init works]      write "0" to each cgroup's join file
+//!                                                 [two-stage: setns joins, unshare(USER)]
 //!                                   RequestMaps ◀─ (only with a new user namespace)
 //!  write uid_map, gid_map ─ MapsWritten ────────▶ setresuid(0)
 //!                                                 [two-stage: unshare rest, fork;
@@ -32,8 +38,10 @@
 //!                               SeccompListener ◀─ (then a datagram with the fd)
 //!  send it to listenerPath ─ SeccompSent ───────▶
 //!                                   Ready      ◀─
-//!  write state.json, exit (create)                open exec.fifo for writing: blocks
-//!  ...
+//!  [two-stage: state.json] exit (create)          open exec.fifo for writing: blocks
+//!  ...                                            (`run`: waits for Start on the socket
+//!                                                  instead, and keeps the socket open
+//!                                                  until execve as it would the fifo)
 //!  `start`: open exec.fifo, poll it with the     write "0", keep the fifo open
 //!  pidfd, read "0", unlink it                     (CLOEXEC): [seccomp if no
 //!                                                 no_new_privs], user, groups, umask,
