@@ -140,20 +140,18 @@ pub fn start_via_socket(state: &State, sock: &OwnedFd, pidfd: &OwnedFd) -> Resul
             state.id
         )));
     }
-    loop {
-        match sync::recv(sock, false) {
-            Ok(None) => break,
-            Ok(Some((Msg::Error(m) | Msg::HookFailed(m), _))) => {
-                // init exits after sending it: wait, so the caller sees it stopped.
-                let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-                unsafe { libc::poll(&mut p, 1, 10_000) };
-                return Err(Error::Init(format!("container \"{}\" failed to start: {m}", state.id)));
-            }
-            Ok(Some((other, _))) => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
-            Err(e) => return Err(Error::os("read from container init", e)),
+    // One message at most: EOF, or init's error (then it exits).
+    match sync::recv(sock, false) {
+        Ok(None) => poststart(state, pidfd),
+        Ok(Some((Msg::Error(m) | Msg::HookFailed(m), _))) => {
+            // Wait until init has exited, so the caller sees it stopped.
+            let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            unsafe { libc::poll(&mut p, 1, 10_000) };
+            Err(Error::Init(format!("container \"{}\" failed to start: {m}", state.id)))
         }
+        Ok(Some((other, _))) => Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+        Err(e) => Err(Error::os("read from container init", e)),
     }
-    poststart(state, pidfd)
 }
 
 /// Once the program runs: the poststart hooks; if one fails, the
