@@ -245,8 +245,9 @@ fn cve_2024_21626_only_stdio_and_preserved_fds_are_open() {
 
 #[test]
 fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
-    // init holds fds on host directories (the state dir) while it sets the
-    // cwd; /proc/self/fd/N would put the container's cwd on the host.
+    // init holds fds on host directories (the state dir, for exec.fifo,
+    // after `create`; `run` has none) while it sets the cwd;
+    // /proc/self/fd/N would put the container's cwd on the host.
     let mut refused = 0;
     for n in 3..=24 {
         let mut env = Env::sh(&format!("cve_2024_21626_cwd{n}"), "pwd; ls ../../../../../ | head -50");
@@ -255,6 +256,14 @@ fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
         if out.success() {
             let pwd = out.stdout.lines().next().unwrap_or_default();
             assert!(pwd.starts_with('/') && !pwd.contains("unreachable"), "cwd fd {n} escaped:\n{out}");
+        } else if out.stderr.contains("outside the container's root filesystem") {
+            refused += 1;
+        }
+        assert_no_leftovers(&env);
+        // create: init checks the cwd before Ready (create fails if so).
+        let out = env.try_create();
+        if out.success() {
+            env.delete_force();
         } else if out.stderr.contains("outside the container's root filesystem") {
             refused += 1;
         }
@@ -271,17 +280,33 @@ fn cve_2024_21626_exec_through_a_leaked_fd_fails() {
     let host_prog = env.file("host-prog");
     fs::write(&host_prog, "#!/bin/sh\necho ESCAPED\n").unwrap();
     fs::set_permissions(&host_prog, fs::Permissions::from_mode(0o755)).unwrap();
-    // The state dir is <root>/<id>; the program is two levels up.
+    // The state dir is <root>/<id>; the program is two levels up. init
+    // holds a handle on it after `create` (for exec.fifo), not in `run`:
+    // both are tried.
+    let create_start = |env: &Env| -> String {
+        let c = env.try_create();
+        if !c.success() {
+            return c.stdout;
+        }
+        env.berth(&["start", &env.id]);
+        env.wait_status("stopped", std::time::Duration::from_secs(10));
+        env.delete_force();
+        fs::read_to_string(&c.stdout_path).unwrap_or_default()
+    };
     for n in 3..=24 {
         let prog = format!("/proc/self/fd/{n}/../../host-prog");
         env.set_args(&[&prog]);
         let out = env.run();
         assert!(!out.stdout.contains("ESCAPED"), "executed a host program through fd {n}:\n{out}");
+        let out = create_start(&env);
+        assert!(!out.contains("ESCAPED"), "executed a host program through fd {n} after create:\n{out}");
         fs::write(env.rootfs().join("interp.sh"), format!("#!{prog}\n")).unwrap();
         fs::set_permissions(env.rootfs().join("interp.sh"), fs::Permissions::from_mode(0o755)).unwrap();
         env.set_args(&["/interp.sh"]);
         let out = env.run();
         assert!(!out.stdout.contains("ESCAPED"), "a #! interpreter through fd {n} ran a host program:\n{out}");
+        let out = create_start(&env);
+        assert!(!out.contains("ESCAPED"), "a #! interpreter through fd {n} ran a host program after create:\n{out}");
     }
     assert_no_leftovers(&env);
 }

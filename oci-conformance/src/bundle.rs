@@ -55,6 +55,7 @@ pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
         }
         Ok(())
     } else {
+        let _g = crate::proc::writing_executable();
         fs::copy(src, dst).map(|_| ())
     }
 }

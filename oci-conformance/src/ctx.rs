@@ -217,6 +217,7 @@ impl Ctx {
         let f = fs::File::create(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
         let child = {
             use std::os::unix::process::CommandExt;
+            let _g = proc::spawning();
             Command::new(self.payload())
                 .args(["hold-ns", kinds, &self.marker()])
                 .stdin(Stdio::null())

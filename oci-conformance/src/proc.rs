@@ -7,8 +7,29 @@ use std::fs::{self, File};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
+
+/// Executables the suite writes (rootfs copies with the payload and
+/// busybox, hook scripts) are written holding this lock shared, and every
+/// process is spawned holding it exclusively (`Command::spawn` returns once
+/// the child has exec'd). Otherwise a child forked by one test thread
+/// inherits, until its own exec, the write fd another thread has open on a
+/// file it is copying; a runtime executing that file meanwhile gets
+/// ETXTBSY (seen under load: "the container printed nothing; its stderr:
+/// exec failed: errno 26", in whichever test's copy was hit).
+static EXEC_FILES: RwLock<()> = RwLock::new(());
+
+/// Hold while a file that will be executed is open for writing.
+pub fn writing_executable() -> RwLockReadGuard<'static, ()> {
+    EXEC_FILES.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hold across a fork and exec (`spawn`, `output`).
+pub fn spawning() -> RwLockWriteGuard<'static, ()> {
+    EXEC_FILES.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Set in every runtime command's environment; tests check it does not
 /// reach the container.
@@ -178,7 +199,10 @@ pub fn spawn(spec: Spec) -> Result<Running, String> {
             });
         }
     }
-    let child = cmd.spawn().map_err(|e| format!("cannot run {cmdline}: {e}"))?;
+    let child = {
+        let _g = spawning();
+        cmd.spawn().map_err(|e| format!("cannot run {cmdline}: {e}"))?
+    };
     drop(extra);
     drop(ns);
     Ok(Running {

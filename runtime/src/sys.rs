@@ -142,23 +142,37 @@ pub fn personality(persona: libc::c_ulong) -> io::Result<()> {
 /// A process's start time in clock ticks since boot (field 22 of
 /// /proc/PID/stat), used to tell a live init from a recycled pid.
 pub fn process_start_time(pid: libc::pid_t) -> io::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_start_time(&stat).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/PID/stat"))
+    process_stat(pid).map(|(_, t)| t)
 }
 
-fn parse_start_time(stat: &str) -> Option<u64> {
+/// State letter ('Z' for a zombie) and start time of `pid`, from one read of /proc/PID/stat
+/// into a stack buffer (the line is well under 1 KiB).
+pub fn process_stat(pid: libc::pid_t) -> io::Result<(char, u64)> {
+    let path = format!("/proc/{pid}/stat\0");
+    let fd = cvt(unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) } as libc::c_long)?;
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+    let mut buf = [0u8; 1024];
+    let n = loop {
+        let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if r >= 0 {
+            break r as usize;
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    };
+    let text = String::from_utf8_lossy(&buf[..n]);
+    parse_stat(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/PID/stat"))
+}
+
+fn parse_stat(stat: &str) -> Option<(char, u64)> {
     // comm (field 2) may contain spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     // rest starts at field 3 (state); start time is field 22.
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Process state letter (field 3 of /proc/PID/stat): 'Z' for a zombie.
-pub fn process_state(pid: libc::pid_t) -> io::Result<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].trim_start().chars().next())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "malformed /proc/PID/stat"))
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    Some((state, f.nth(18)?.parse().ok()?))
 }
 
 /// Send `data` with `fd` attached (SCM_RIGHTS) on a unix socket.
@@ -237,13 +251,13 @@ mod tests {
     #[test]
     fn start_time_survives_odd_comm() {
         let s = "42 (a b) c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
-        assert_eq!(parse_start_time(s), Some(987654));
+        assert_eq!(parse_stat(s), Some(('S', 987654)));
     }
 
     #[test]
     fn own_start_time_is_stable() {
         let pid = std::process::id() as i32;
         assert_eq!(process_start_time(pid).unwrap(), process_start_time(pid).unwrap());
-        assert_ne!(process_state(pid).unwrap(), 'Z');
+        assert_ne!(process_stat(pid).unwrap().0, 'Z');
     }
 }

@@ -213,6 +213,7 @@ fn netdev(cx: &Ctx, name: Option<&str>) -> Res<(Ctr, String)> {
     let host = format!("ocv{}n{n}", std::process::id() % 100_000);
     let peer = format!("{host}p");
     let ip = |args: &[&str]| -> Result<(), String> {
+        let _g = crate::proc::spawning();
         let o = Command::new("ip")
             .args(args)
             .output()
@@ -228,6 +229,7 @@ fn netdev(cx: &Ctx, name: Option<&str>) -> Res<(Ctr, String)> {
     }
     let p2 = peer.clone();
     cx.on_cleanup(move || {
+        let _g = crate::proc::spawning();
         let _ = Command::new("ip").args(["link", "del", &p2]).output();
     });
     ip(&["addr", "add", &format!("10.231.{}.1/24", n % 250), "dev", &host]).map_err(|e| format!("ip addr add: {e}"))?;

@@ -26,6 +26,7 @@ pub fn ns_of(pid: i64, kind: &str) -> Res<String> {
 
 /// Write an executable file.
 pub fn write_exec(path: &Path, text: &str) -> Res {
+    let _g = crate::proc::writing_executable();
     fs::write(path, text).map_err(|e| format!("write {}: {e}", path.display()))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("chmod {}: {e}", path.display()))?;

@@ -2,6 +2,7 @@
 //! init and leave it blocked on exec.fifo. On any error nothing is left
 //! behind: no state dir, cgroup, or process.
 
+use std::cell::RefCell;
 use std::ffi::CString;
 use std::fs;
 use std::io::Write;
@@ -15,7 +16,7 @@ use crate::console::{self, HostTerminal};
 use crate::container::{rfc3339_now, State, StateDir};
 use crate::error::{Error, Result};
 use crate::process::exec::check_fds_open;
-use crate::process::{self, Launch, Launched};
+use crate::process::{self, CgroupStep, Launch, Launched};
 use crate::spec;
 
 /// A created container, for `run` to go on with.
@@ -34,22 +35,31 @@ pub struct ForegroundTty {
 }
 
 pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
-    create_with(root, a, true)
+    create_full(root, a, true, None, false)
 }
 
 /// [`create`] with explicit stdin/stdout/stderr fds for init (the shim's
 /// pipes), instead of berth's own.
 pub fn create_with_stdio(root: &Path, a: &CreateArgs, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
-    create_full(root, a, true, stdio)
+    create_full(root, a, true, stdio, false)
 }
 
-/// `detached` is false for a foreground `run`, which proxies a terminal
-/// itself instead of sending it to `--console-socket`.
+/// For `run`, which starts the container itself: no exec.fifo (init waits
+/// for the start on its sync socket, [`Launched::start_socket`]; nobody
+/// else can see the container before `run` has started it: its state dir
+/// stays locked). `detached` is false for a foreground `run`, which
+/// proxies a terminal itself instead of sending it to `--console-socket`.
 pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Created> {
-    create_full(root, a, detached, None)
+    create_full(root, a, detached, None, true)
 }
 
-fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
+fn create_full(
+    root: &Path,
+    a: &CreateArgs,
+    detached: bool,
+    stdio: Option<[std::os::fd::RawFd; 3]>,
+    in_process_start: bool,
+) -> Result<Created> {
     check_inherited_fds(a)?;
     let listen = listen_fds();
     let bundle = spec::load_bundle(&a.bundle)?;
@@ -70,23 +80,66 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
         _ => (None, None),
     };
     let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
-    let mut cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
+    let cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
         .map_err(|e| config_error(&bundle, e))?;
     let resources = crate::cgroups::resources::from_bundle(&bundle).map_err(|e| config_error(&bundle, e))?;
     log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
-    let mut undo = Undo { dir: Some(dir), cgroups: None, rootfs_bind: None };
-    cgroups.create()?;
-    log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
-    undo.cgroups = Some(cgroups.clone());
-    // Before init exists: it joins a cgroup that is already limited.
-    cgroups.apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))?;
+    // Removing cgroups that were never made is not an error: armed first.
+    let mut undo = Undo { dir: Some(dir), cgroups: Some(cgroups.clone()), rootfs_bind: None };
     let dir = undo.dir.as_ref().unwrap();
-    mkfifo(&dir.fifo_path())?;
+    if !in_process_start {
+        mkfifo(&dir.fifo_path())?;
+    }
     if crate::rootfs::inherited::wanted(&bundle.spec) {
         // No mount namespace: a private bind of the rootfs in berth's own.
         undo.rootfs_bind = Some(crate::rootfs::inherited::bind(&bundle.rootfs, &dir.path)?);
     }
+    let rootfs_bind = undo.rootfs_bind.as_ref().map(|b| b.record().clone());
+    // launch() calls this before init's clone, or partly while init makes
+    // its network namespace; either way before init goes on: it runs in a
+    // cgroup that is already limited.
+    let setup_cgroups = |step: CgroupStep| -> Result<()> {
+        match step {
+            CgroupStep::All => cgroups.create()?,
+            CgroupStep::UnifiedDir => return cgroups.create_where(|m| m.unified),
+            CgroupStep::Rest => cgroups.create_where(|m| !m.unified)?,
+        }
+        log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
+        cgroups.driver().apply(&resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
+    };
+
+    // state.json, written once init's pid is known: for most containers
+    // right after the clone, while init sets up (nobody sees it before
+    // create returns: the state dir stays locked), else after Ready.
+    let hooks = bundle.spec.hooks().as_ref();
+    let recorded: RefCell<Option<State>> = RefCell::new(None);
+    let record = |pid: i32, start_time: u64| -> Result<()> {
+        let mut cg = cgroups.clone();
+        cg.remember(resources.clone());
+        let state = State {
+            id: a.id.clone(),
+            pid,
+            start_time,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: rfc3339_now(),
+            annotations: bundle
+                .spec
+                .annotations()
+                .as_ref()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            cgroups: cg,
+            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+            paused: false,
+            rootfs_bind: rootfs_bind.clone(),
+        };
+        dir.save(&state)?;
+        *recorded.borrow_mut() = Some(state);
+        Ok(())
+    };
 
     let init = process::launch(&Launch {
         id: &a.id,
@@ -100,6 +153,9 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
         console_socket: console_theirs.as_ref(),
         extra_env: &extra_env,
         stdio,
+        setup_cgroups: &setup_cgroups,
+        record: &record,
+        in_process_start,
     });
     let init = match init {
         Ok(i) => i,
@@ -128,35 +184,14 @@ fn create_full(root: &Path, a: &CreateArgs, detached: bool, stdio: Option<[std::
         Err(e) => return Err(e),
     };
     drop(console_theirs);
-    log::debug!("{}: init {} ready (blocked on exec.fifo)", a.id, init.pid);
-    let hooks = bundle.spec.hooks().as_ref();
-    let state = State {
-        id: a.id.clone(),
-        pid: init.pid,
-        start_time: init.start_time,
-        bundle: bundle.dir.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: rfc3339_now(),
-        annotations: bundle
-            .spec
-            .annotations()
-            .as_ref()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default(),
-        cgroups,
-        poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
-        poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-        paused: false,
-        rootfs_bind: undo.rootfs_bind.as_ref().map(|b| b.record().clone()),
-    };
-    let saved = dir.save(&state).and_then(|()| match &a.pid_file {
-        Some(p) => write_pid_file(p, init.pid),
-        None => Ok(()),
-    });
-    if let Err(e) = saved {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
-        return Err(e);
+    log::debug!("{}: init {} ready (waiting for the start)", a.id, init.pid);
+    let state = recorded.into_inner().expect("launch records the state");
+    if let Some(p) = &a.pid_file {
+        if let Err(e) = write_pid_file(p, init.pid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
+            return Err(e);
+        }
     }
     let dir = undo.disarm();
     Ok(Created { dir, state, init, tty })

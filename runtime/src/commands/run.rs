@@ -16,9 +16,9 @@ use crate::console::{self, Proxy};
 use crate::error::{Error, Result};
 use crate::sys;
 
-use super::create::{create, create_with, Created};
+use super::create::{create_with, Created};
 use super::delete::destroy;
-use super::start::start_created;
+use super::start::{start_created, start_via_socket, start_with_pidfd};
 
 /// Signals a foreground `run` (or `exec`) passes on to the container.
 pub(crate) fn forwarded() -> SigSet {
@@ -33,8 +33,8 @@ pub(crate) fn forwarded() -> SigSet {
 
 pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     if a.detach {
-        let c = create(root, &a.create)?;
-        if let Err(e) = start_created(&c.dir, &c.state) {
+        let c = create_with(root, &a.create, true)?;
+        if let Err(e) = start(&c) {
             abort(c);
             return Err(e);
         }
@@ -65,7 +65,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
             return Err(e);
         }
     };
-    if let Err(e) = start_created(&c.dir, &c.state) {
+    if let Err(e) = start(&c) {
         drop(proxy);
         abort(c);
         return Err(e);
@@ -84,6 +84,22 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     let dir = crate::container::StateDir::open(root, &id)?;
     destroy(dir, &state)?;
     status
+}
+
+/// `start` a container this process just created, with the pidfd from its
+/// clone (no second pidfd_open and /proc check).
+fn start(c: &Created) -> Result<()> {
+    match (&c.init.start_socket, &c.init.pidfd) {
+        (Some(sock), Some(fd)) => start_via_socket(&c.state, sock, fd),
+        (Some(sock), None) => {
+            let fd = c.state.init_pidfd().ok_or_else(|| {
+                Error::WrongState(format!("cannot start container \"{}\": its init has exited", c.state.id))
+            })?;
+            start_via_socket(&c.state, sock, &fd)
+        }
+        (None, Some(fd)) => start_with_pidfd(&c.dir, &c.state, fd),
+        (None, None) => start_created(&c.dir, &c.state),
+    }
 }
 
 /// Kill a container that failed to start and remove it.

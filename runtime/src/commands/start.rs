@@ -3,19 +3,27 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::container::{State, StateDir, Status};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
+use crate::process::sync::{self, Msg};
 
 pub fn start(root: &Path, id: &str) -> Result<()> {
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
-    match state.status(&dir.path) {
-        Status::Created => match start_created(&dir, &state) {
+    // One look at init: a pidfd verified against the recorded start time
+    // (None: init has exited), used for the status and the wait below.
+    let pidfd = state.init_pidfd();
+    let status = match &pidfd {
+        Some(_) => state.status_when_alive(&dir.path),
+        None => Status::Stopped,
+    };
+    match (status, pidfd) {
+        (Status::Created, Some(pidfd)) => match start_with_pidfd(&dir, &state, &pidfd) {
             Ok(()) => Ok(()),
             // init reported its failure and is exiting: let it finish, so
             // that the check below sees it gone.
@@ -36,7 +44,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
             }
             Err(e) => Err(e),
         },
-        s => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
+        (s, _) => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
     }
 }
 
@@ -55,6 +63,12 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
     let pidfd = state
         .init_pidfd()
         .ok_or_else(|| Error::WrongState(format!("cannot start container \"{}\": its init has exited", state.id)))?;
+    start_with_pidfd(dir, state, &pidfd)
+}
+
+/// [`start_created`] with a pidfd of init the caller holds already (`run`
+/// has the one from the clone; `start` the one it checked the status with).
+pub fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()> {
     let fifo_path = dir.fifo_path();
     let mut fifo = OpenOptions::new()
         .read(true)
@@ -112,12 +126,43 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
             String::from_utf8_lossy(msg)
         )));
     }
+    poststart(state, pidfd)
+}
+
+/// `run`'s start of a container it created itself (no exec.fifo): send
+/// `Start` on init's sync socket and read it to EOF, which init's execve
+/// makes; a message before that is init's error (the container is then
+/// stopped).
+pub fn start_via_socket(state: &State, sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
+    if sync::send(sock, &Msg::Start).is_err() {
+        return Err(Error::WrongState(format!(
+            "cannot start container \"{}\": its init exited before start",
+            state.id
+        )));
+    }
+    // One message at most: EOF, or init's error (then it exits).
+    match sync::recv(sock, false) {
+        Ok(None) => poststart(state, pidfd),
+        Ok(Some((Msg::Error(m) | Msg::HookFailed(m), _))) => {
+            // Wait until init has exited, so the caller sees it stopped.
+            let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            unsafe { libc::poll(&mut p, 1, 10_000) };
+            Err(Error::Init(format!("container \"{}\" failed to start: {m}", state.id)))
+        }
+        Ok(Some((other, _))) => Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+        Err(e) => Err(Error::os("read from container init", e)),
+    }
+}
+
+/// Once the program runs: the poststart hooks; if one fails, the
+/// container is killed (the spec: generate an error and stop it).
+fn poststart(state: &State, pidfd: &OwnedFd) -> Result<()> {
     log::debug!("{}: started, init {} has exec'd", state.id, state.pid);
     if !state.poststart.is_empty() {
         let json = serde_json::to_vec(&state.oci(Status::Running)).unwrap_or_default();
         if let Err(e) = hooks::run_hooks(HookKind::Poststart, &state.poststart, &json) {
             // The spec: generate an error and stop the container.
-            let _ = crate::sys::pidfd_send_signal(&pidfd, libc::SIGKILL);
+            let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
             let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             unsafe { libc::poll(&mut p, 1, 10_000) };
             return Err(e.into());

@@ -82,6 +82,12 @@ impl State {
         if !self.init_alive() {
             return Status::Stopped;
         }
+        self.status_when_alive(dir)
+    }
+
+    /// [`State::status`] once init is known to be alive (e.g. through a
+    /// verified pidfd): paused, created or running.
+    pub fn status_when_alive(&self, dir: &Path) -> Status {
         // Paused by `pause` (the flag), or frozen by anyone (the freezer).
         if self.paused || self.cgroups.driver().frozen().unwrap_or(false) {
             return Status::Paused;
@@ -98,9 +104,9 @@ impl State {
         if self.pid <= 0 {
             return false;
         }
-        match (sys::process_start_time(self.pid), sys::process_state(self.pid)) {
-            (Ok(t), Ok(s)) => t == self.start_time && s != 'Z' && s != 'X',
-            _ => false,
+        match sys::process_stat(self.pid) {
+            Ok((s, t)) => t == self.start_time && s != 'Z' && s != 'X',
+            Err(_) => false,
         }
     }
 

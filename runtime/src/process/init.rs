@@ -43,13 +43,15 @@ pub(super) struct Init<'a> {
     pub trampoline: Option<OwnedFd>,
     /// process.apparmorProfile, on a host with AppArmor.
     pub apparmor: Option<String>,
+    /// The clone left out CLONE_NEWNET: unshare it, then wait for
+    /// `CgroupsReady` and join the v1 cgroups (see [`super::defers_net`]).
+    pub net_deferred: bool,
     /// Detached id-mapped mounts made by the parent (rootfs::idmap).
     pub idmapped: Option<&'a rootfs::idmap::IdmappedMounts>,
 }
 
 /// init's entry point: never returns.
 pub(super) fn main(mut init: Init) -> ! {
-    let sock = init.sock.try_clone().ok();
     let err = match run(&mut init) {
         Ok(never) => match never {},
         Err(e) => e,
@@ -58,12 +60,20 @@ pub(super) fn main(mut init: Init) -> ! {
         // `start` is waiting: it reports this and the container stops.
         let msg = format!("E{err}");
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
-    } else if let Some(s) = sock {
+    } else {
+        // Before Ready, or after an in-process start (the socket is kept
+        // open until execve then): the parent reports it.
         let msg = match err {
             Error::Hook(_) => Msg::HookFailed(err.to_string()),
             _ => Msg::Error(err.to_string()),
         };
-        if sync::send(&s, &msg).is_err() {
+        // write(2) as a fallback: a seccomp profile loaded after the start
+        // may refuse send(2) but rarely write(2), as with exec.fifo.
+        let sent = sync::send(&init.sock, &msg).is_ok() || {
+            let buf = serde_json::to_vec(&msg).unwrap_or_default();
+            unsafe { libc::write(init.sock.as_raw_fd(), buf.as_ptr().cast(), buf.len()) == buf.len() as isize }
+        };
+        if !sent {
             // The parent is gone (after Ready, for `create`): tell the
             // container's stderr instead.
             let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
@@ -116,6 +126,14 @@ fn run(init: &mut Init) -> Result<Never> {
     // long as init lives. (Never dropped: init ends in execve or _exit.)
     unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
 
+    if init.net_deferred {
+        // While the parent makes the cgroups; nothing else before the join.
+        namespaces::unshare_flags(CloneFlags::CLONE_NEWNET)?;
+        match recv(&init.sock)? {
+            Msg::CgroupsReady => init.l.cgroups.join_v1_self()?,
+            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        }
+    }
     // Join the container's cgroups first: everything init forks inherits them.
     setup::join_cgroups(&init.join_files)?;
     init.join_files.clear();
@@ -266,26 +284,43 @@ fn run(init: &mut Init) -> Result<Never> {
 
     send(&init.sock, &Msg::Ready)?;
 
-    // Block until `start` opens exec.fifo for reading.
-    let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
-    let fifo = CString::new(EXEC_FIFO).unwrap();
-    let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
+    if init.l.in_process_start {
+        // `run`: the start comes on the socket, which then plays the part
+        // of exec.fifo below: kept open (CLOEXEC) until execve, so the
+        // parent sees EOF exactly when the program runs, and a failure
+        // before that is sent on it (see `main`).
+        match recv(&init.sock)? {
+            Msg::Start => {}
+            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        }
+        if (init.sock.as_raw_fd() as u32) < 3 + init.l.preserve_fds {
+            // In a gap of the --preserve-fds range: it would leak into the container.
+            init.sock = seal::dup_above(&init.sock, 3 + init.l.preserve_fds as i32)
+                .map_err(|e| Error::os("dup the sync socket", e))?;
+        }
+        init.state_fd = None;
+    } else {
+        // Block until `start` opens exec.fifo for reading.
+        let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
+        let fifo = CString::new(EXEC_FIFO).unwrap();
+        let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
+        }
+        let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
+        if (fd as u32) < 3 + init.l.preserve_fds {
+            // In a gap of the --preserve-fds range: it would leak into the container.
+            fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
+        }
+        if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+            return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
+        }
+        // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
+        // to run the poststart hooks after the startContainer hooks and the exec;
+        // a failure before that is written into it.
+        init.fifo = Some(fifo);
+        drop(state_fd);
     }
-    let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
-    if (fd as u32) < 3 + init.l.preserve_fds {
-        // In a gap of the --preserve-fds range: it would leak into the container.
-        fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
-    }
-    if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-        return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
-    }
-    // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
-    // to run the poststart hooks after the startContainer hooks and the exec;
-    // a failure before that is written into it.
-    init.fifo = Some(fifo);
-    drop(state_fd);
 
     if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
@@ -322,6 +357,9 @@ fn run(init: &mut Init) -> Result<Never> {
         lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
     }
     let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
+    if init.l.in_process_start {
+        keep.push(init.sock.as_raw_fd() as u32);
+    }
     keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
     close_from(3 + init.l.preserve_fds, &keep)?;
     if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {

@@ -8,11 +8,17 @@
 //! ```text
 //!  berth (parent)                                 init (child)
 //!  ──────────────                                 ────────────
-//!  open ns paths, cgroup join files, socketpair
+//!  cgroups (all, or only the unified dir when
+//!  init makes its own net ns), open ns paths,
+//!  cgroup join files, socketpair
 //!  [join pid ns by path] [unshare time ns,
 //!   write offsets]
-//!  clone3(new namespaces) ──────────────────────▶ write "0" to each cgroup's join file
-//!  [restore own pid/time ns]                      [two-stage: setns joins, unshare(USER)]
+//!  clone3(new namespaces) ──────────────────────▶ [net ns deferred: unshare(NEWNET)
+//!  [restore own pid/time ns]                       while the parent makes the v1
+//!  [net ns deferred: v1 cgroups, resources         cgroups; wait for CgroupsReady,
+//!   ─ CgroupsReady ─────────────────────────────▶  "0" to each v1 tasks file]
+//!  [one stage: state.json, while init works]      write "0" to each cgroup's join file
+//!                                                 [two-stage: setns joins, unshare(USER)]
 //!                                   RequestMaps ◀─ (only with a new user namespace)
 //!  write uid_map, gid_map ─ MapsWritten ────────▶ setresuid(0)
 //!                                                 [two-stage: unshare rest, fork;
@@ -32,8 +38,10 @@
 //!                               SeccompListener ◀─ (then a datagram with the fd)
 //!  send it to listenerPath ─ SeccompSent ───────▶
 //!                                   Ready      ◀─
-//!  write state.json, exit (create)                open exec.fifo for writing: blocks
-//!  ...
+//!  [two-stage: state.json] exit (create)          open exec.fifo for writing: blocks
+//!  ...                                            (`run`: waits for Start on the socket
+//!                                                  instead, and keeps the socket open
+//!                                                  until execve as it would the fifo)
 //!  `start`: open exec.fifo, poll it with the     write "0", keep the fifo open
 //!  pidfd, read "0", unlink it                     (CLOEXEC): [seccomp if no
 //!                                                 no_new_privs], user, groups, umask,
@@ -95,6 +103,46 @@ pub struct Launch<'a> {
     /// Explicit stdin, stdout, stderr for init (dup2'd onto 0, 1, 2 first
     /// thing in init); None: inherit berth's own. Used by the shim.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// Creates the container's cgroups (the directories `cgroups` names)
+    /// and applies linux.resources. Called once with [`CgroupStep::All`]
+    /// before the clone, or, when init makes its network namespace itself
+    /// ([`defers_net`]), with `UnifiedDir` before the clone (clone3 puts
+    /// init there) and `Rest` right after it, while init is busy with that
+    /// namespace; init joins them once they are ready, before anything else.
+    pub setup_cgroups: &'a dyn Fn(CgroupStep) -> Result<()>,
+    /// Records init's host pid and start time (state.json). Called once:
+    /// right after the clone in the one-stage case, while init sets up;
+    /// after Ready otherwise. An error kills init.
+    pub record: &'a dyn Fn(i32, u64) -> Result<()>,
+    /// The caller starts the container itself (`run`): init waits for
+    /// `Msg::Start` on the sync socket instead of on exec.fifo (none is
+    /// made), and [`Launched::start_socket`] is the parent's end.
+    pub in_process_start: bool,
+}
+
+/// What [`Launch::setup_cgroups`] is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupStep {
+    /// Every directory, then the resources.
+    All,
+    /// Only the unified (cgroup2) directory, if there is one.
+    UnifiedDir,
+    /// The other directories, then the resources.
+    Rest,
+}
+
+/// Whether init creates its network namespace itself (unshare right after
+/// the clone) instead of clone3 doing it, so that the parent's cgroup
+/// setup runs meanwhile: a new network namespace (the costliest one to
+/// make, about 0.4 ms here) in the one-stage case, with no user namespace
+/// (which must own it: the clone makes both together), on a host with v1
+/// hierarchies (on a v2-only host clone3 places init in its cgroup, which
+/// must exist first).
+pub fn defers_net(plan: &Plan, cgroups: &ContainerCgroups) -> bool {
+    plan.clone_flags().contains(namespaces::flag(LinuxNamespaceType::Network))
+        && !plan.has(LinuxNamespaceType::User)
+        && !plan.two_stage()
+        && cgroups.mounts.iter().any(|m| !m.unified)
 }
 
 /// A container init that is set up and blocked on exec.fifo.
@@ -104,6 +152,9 @@ pub struct Launched {
     pub pid: i32,
     pub start_time: u64,
     pub pidfd: Option<OwnedFd>,
+    /// With [`Launch::in_process_start`]: the sync socket, to send
+    /// `Msg::Start` on and read to EOF (see `commands::start`).
+    pub start_socket: Option<OwnedFd>,
 }
 
 /// Clone the container's init and drive it until it is ready (blocked on
@@ -112,9 +163,11 @@ pub struct Launched {
 pub fn launch(l: &Launch) -> Result<Launched> {
     let spec = &l.bundle.spec;
     let plan = Plan::from_spec(spec)?;
-    let cg = l.cgroups.open_join()?;
+    let defer_net = defers_net(&plan, l.cgroups);
+    (l.setup_cgroups)(if defer_net { CgroupStep::UnifiedDir } else { CgroupStep::All })?;
+    let cg = l.cgroups.open_join(!defer_net)?;
     let mut join_files = cg.tasks;
-    let state_fd = l.state_dir.open_path_fd()?;
+    let state_fd = if l.in_process_start { None } else { Some(l.state_dir.open_path_fd()?) };
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
     let two_stage = plan.two_stage();
     if two_stage {
@@ -142,7 +195,11 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     let restore = NsRestore::enter(&plan, spec)?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
-    let flags = plan.clone_flags().bits() as u64;
+    let mut clone_flags = plan.clone_flags();
+    if defer_net {
+        clone_flags.remove(namespaces::flag(LinuxNamespaceType::Network));
+    }
+    let flags = clone_flags.bits() as u64;
     let into = cg.unified_dir.as_ref().map(|f| f.as_raw_fd());
     let mut forked = unsafe { sys::clone_fork(flags, into) };
     if into.is_some() && forked.is_err() {
@@ -159,7 +216,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         Ok(f) => f,
         Err(e) => {
             restore.restore()?;
-            return Err(Error::os(format!("clone container init (flags {:?})", plan.clone_flags()), e));
+            return Err(Error::os(format!("clone container init (flags {:?})", clone_flags), e));
         }
     };
     let (clone_pid, clone_pidfd) = match forked {
@@ -170,13 +227,14 @@ pub fn launch(l: &Launch) -> Result<Launched> {
                 l,
                 plan: &plan,
                 join_files,
-                state_fd: Some(state_fd),
+                state_fd,
                 sock: child_sock,
                 two_stage,
                 seccomp: seccomp.as_ref(),
                 trampoline,
                 apparmor,
                 fifo: None,
+                net_deferred: defer_net,
                 idmapped: idmapped.as_ref(),
             })
         }
@@ -186,9 +244,23 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     drop(join_files);
     drop(idmapped);
     drop(state_fd);
-    restore.restore()?;
-
     let mut p = Parent { l, sock: parent_sock, clone_pid, init_pid: if two_stage { None } else { Some(clone_pid) } };
+    if let Err(e) = restore.restore() {
+        p.kill_all();
+        return Err(e);
+    }
+    if defer_net {
+        // init is making its network namespace: meanwhile, its cgroups.
+        if let Err(e) = (l.setup_cgroups)(CgroupStep::Rest) {
+            let e = p.pending_error().unwrap_or(e);
+            p.kill_all();
+            return Err(e);
+        }
+        // A send to an init that died fails; drive() then reports why.
+        let _ = p.send(&Msg::CgroupsReady);
+    }
+    // One stage: init's pid is known now; record it while init works.
+    let early = if two_stage { None } else { Some(p.record(clone_pid)?) };
     match p.drive(two_stage) {
         Ok(()) => {}
         Err(e) => {
@@ -197,15 +269,13 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         }
     }
     let pid = p.init_pid.expect("init pid known after Ready");
-    let start_time = match sys::process_start_time(pid) {
-        Ok(t) => t,
-        Err(e) => {
-            p.kill_all();
-            return Err(Error::os(format!("read start time of init {pid}"), e));
-        }
+    let start_time = match early {
+        Some(t) => t,
+        None => p.record(pid)?,
     };
     let pidfd = if pid == clone_pid { clone_pidfd } else { sys::pidfd_open(pid).ok() };
-    Ok(Launched { pid, start_time, pidfd })
+    let start_socket = if l.in_process_start { Some(p.sock) } else { None };
+    Ok(Launched { pid, start_time, pidfd, start_socket })
 }
 
 /// Namespaces the parent itself enters for the clone (a pid ns joined by
@@ -374,6 +444,32 @@ impl Parent<'_> {
                 .as_ref()
                 .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
+        }
+    }
+
+    /// Read init's start time and hand both to [`Launch::record`]; on
+    /// error, init is killed.
+    fn record(&self, pid: i32) -> Result<u64> {
+        let r = sys::process_start_time(pid)
+            .map_err(|e| Error::os(format!("read start time of init {pid}"), e))
+            .and_then(|t| (self.l.record)(pid, t).map(|()| t));
+        if r.is_err() {
+            self.kill_all();
+        }
+        r
+    }
+
+    /// The error init has sent already, if any (without waiting): when
+    /// the parent fails while init runs on its own, init's own failure
+    /// (e.g. its unshare) is the cause to report.
+    fn pending_error(&self) -> Option<Error> {
+        let mut p = libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        if unsafe { libc::poll(&mut p, 1, 0) } != 1 || p.revents & libc::POLLIN == 0 {
+            return None;
+        }
+        match sync::recv(&self.sock, false) {
+            Ok(Some((Msg::Error(m), _))) => Some(Error::Init(m)),
+            _ => None,
         }
     }
 

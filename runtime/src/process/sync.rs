@@ -33,6 +33,12 @@ pub enum Msg {
     /// namespace: move the devices in, then answer `NetDevicesMoved`.
     MoveNetDevices,
     // parent -> init
+    /// (in-process start, `run`) start: go on to execve; the socket then
+    /// stays open until execve closes it (EOF), or carries init's error.
+    Start,
+    /// (only when init makes its own network namespace) the v1 cgroups
+    /// exist, with linux.resources applied: init joins them and goes on.
+    CgroupsReady,
     MapsWritten,
     /// The seccomp listener reached the agent.
     SeccompSent,
