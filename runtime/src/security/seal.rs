@@ -341,4 +341,14 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "berth: exec failed: errno 2\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn ro_bind_is_a_read_only_copy_of_the_binary() {
+        use std::os::unix::fs::MetadataExt;
+        let fd = super::ro_bind().expect("open_tree + mount_setattr of /proc/self/exe");
+        let f = std::fs::File::from(fd);
+        assert!(super::is_sealed(&f), "the detached bind is not read-only");
+        let (bind, exe) = (f.metadata().unwrap(), std::fs::metadata("/proc/self/exe").unwrap());
+        assert_eq!((bind.dev(), bind.ino()), (exe.dev(), exe.ino()));
+    }
 }
