@@ -163,6 +163,17 @@ macro_rules! each_containerd {
     )*};
 }
 
+/// The arguments of `ctr run --runtime io.containerd.berth.v2 [extra] IMAGE
+/// ID CMD...`.
+pub fn run_args<'a>(extra: &[&'a str], id: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["run", "--runtime", RUNTIME];
+    a.extend_from_slice(extra);
+    a.push(IMAGE);
+    a.push(id);
+    a.extend_from_slice(cmd);
+    a
+}
+
 /// The topics among `topics` of the `ctr events` lines (written to `path`)
 /// for container `id`, in order.
 pub fn topics_seen(path: &Path, id: &str, topics: &[&str]) -> Vec<String> {
@@ -332,12 +343,7 @@ impl Containerd {
 
     /// `ctr run --runtime io.containerd.berth.v2 [extra] IMAGE ID CMD...`.
     pub fn run(&self, extra: &[&str], id: &str, cmd: &[&str]) -> Output {
-        let mut a = vec!["run", "--runtime", RUNTIME];
-        a.extend_from_slice(extra);
-        a.push(IMAGE);
-        a.push(id);
-        a.extend_from_slice(cmd);
-        self.ctr(&a)
+        self.ctr(&run_args(extra, id, cmd))
     }
 
     /// Wait (SHORT) until `ctr tasks ls` shows task `id` with status `want`

@@ -3,7 +3,7 @@
 //! `ctr run --runtime io.containerd.berth.v2` on a locally made busybox
 //! image. Every test ends with no shim, mount, cgroup or berth state left.
 
-use berth_integration::containerd::{topics_seen, Containerd, Version};
+use berth_integration::containerd::{run_args, topics_seen, Containerd, Version};
 use berth_integration::prelude::*;
 
 berth_integration::each_containerd!(
@@ -45,17 +45,7 @@ fn stdin_to_eof(v: Version) {
     // the data on, then EOF, and cat ends.
     let input = c.dir.join("input");
     fs::write(&input, "line-1\nline-2\n").unwrap();
-    let args = [
-        "run",
-        "--rm",
-        "--runtime",
-        berth_integration::containerd::RUNTIME,
-        berth_integration::containerd::IMAGE,
-        "cat",
-        "sh",
-        "-c",
-        "cat; echo cat-done",
-    ];
+    let args = run_args(&["--rm"], "cat", &["sh", "-c", "cat; echo cat-done"]);
     let o = c.ctr_full(&args, Some(&input), Duration::from_secs(30));
     o.exits_with(0);
     assert_eq!(
@@ -172,17 +162,8 @@ fn twenty_at_once(v: Version) {
     let runs: Vec<_> = ids
         .iter()
         .map(|id| {
-            c.ctr_spawn(&[
-                "run",
-                "--rm",
-                "--runtime",
-                "io.containerd.berth.v2",
-                berth_integration::containerd::IMAGE,
-                id,
-                "sh",
-                "-c",
-                &format!("echo hi-{id}; sleep 1; exit 5"),
-            ])
+            let cmd = format!("echo hi-{id}; sleep 1; exit 5");
+            c.ctr_spawn(&run_args(&["--rm"], id, &["sh", "-c", &cmd]))
         })
         .collect();
     for (id, r) in ids.iter().zip(runs) {
@@ -308,16 +289,7 @@ fn log_uris(v: Version) {
 
 fn signal_exit_status(v: Version) {
     let c = Containerd::start(v, "sigexit");
-    let run = c.ctr_spawn(&[
-        "run",
-        "--rm",
-        "--runtime",
-        berth_integration::containerd::RUNTIME,
-        berth_integration::containerd::IMAGE,
-        "sx",
-        "sleep",
-        "1000",
-    ]);
+    let run = c.ctr_spawn(&run_args(&["--rm"], "sx", &["sleep", "1000"]));
     c.wait_status("sx", "RUNNING");
     c.ctr(&["tasks", "kill", "-s", "KILL", "sx"]).ok();
     // 128 + SIGKILL, reported by Wait.

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 
-use berth_integration::containerd::{topics_seen, Containerd, Version};
+use berth_integration::containerd::{run_args, topics_seen, Containerd, Version};
 use berth_integration::prelude::*;
 use berth_integration::tty::{Pty, Reader};
 
@@ -190,18 +190,11 @@ fn run_with_tty_and_resize(v: Version) {
     let c = Containerd::start(v, "runtty");
     let mut t = TtyCtr::spawn(
         &c,
-        &[
-            "run",
-            "-t",
-            "--rm",
-            "--runtime",
-            berth_integration::containerd::RUNTIME,
-            berth_integration::containerd::IMAGE,
+        &run_args(
+            &["-t", "--rm"],
             "rt",
-            "sh",
-            "-c",
-            "tty; while :; do stty size; sleep 0.2; done",
-        ],
+            &["sh", "-c", "tty; while :; do stty size; sleep 0.2; done"],
+        ),
         24,
         80,
     );
