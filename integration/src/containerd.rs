@@ -189,6 +189,29 @@ pub fn topics_seen(path: &Path, id: &str, topics: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Start containerd with the config in `dir`, logging (appending) to
+/// `dir/containerd.log`, with `dir/bin` (the shim) first on PATH.
+fn spawn_containerd(bin: &Path, dir: &Path) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("containerd.log"))
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new(bin.join("containerd"))
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .env("PATH", path)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("spawn containerd")
+}
 
 /// A running private containerd; dropping it stops it and removes
 /// everything it and its shims left.
@@ -230,21 +253,7 @@ impl Containerd {
             s = sock.display()
         );
         fs::write(dir.join("config.toml"), config).unwrap();
-        let log = fs::File::create(dir.join("containerd.log")).unwrap();
-        let path = format!(
-            "{}:{}",
-            dir.join("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let child = Command::new(bin.join("containerd"))
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .env("PATH", path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn containerd");
+        let child = spawn_containerd(&bin, &dir);
         let c = Containerd {
             version: v,
             dir,
@@ -263,6 +272,18 @@ impl Containerd {
         c.ctr(&["images", "import", image_archive(&c.dir).to_str().unwrap()])
             .ok();
         c
+    }
+
+    /// Stop containerd (SIGTERM, as a service manager would) and start it
+    /// again on the same root, state and socket; its shims keep running.
+    pub fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let _ = c.wait();
+        }
+        self.child = Some(spawn_containerd(&self.bin, &self.dir));
+        let up = wait_until(Duration::from_secs(20), || self.ctr(&["version"]).success());
+        assert!(up, "containerd did not come back; its log:\n{}", self.log());
     }
 
     pub fn log(&self) -> String {
