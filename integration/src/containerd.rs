@@ -145,6 +145,50 @@ pub fn make_oci_archive(rootfs: &Path, layout: &Path, out: &Path) {
     assert!(st.success(), "tar the OCI layout");
 }
 
+/// Each scenario `fn NAME(v: Version)` of a test file once per containerd
+/// version: a module `NAME` with tests `containerd_1_6` and `containerd_2_1`.
+#[macro_export]
+macro_rules! each_containerd {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn containerd_1_6() {
+                super::$name($crate::containerd::Version::V16)
+            }
+            #[test]
+            fn containerd_2_1() {
+                super::$name($crate::containerd::Version::V21)
+            }
+        }
+    )*};
+}
+
+/// The arguments of `ctr run --runtime io.containerd.berth.v2 [extra] IMAGE
+/// ID CMD...`.
+pub fn run_args<'a>(extra: &[&'a str], id: &'a str, cmd: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["run", "--runtime", RUNTIME];
+    a.extend_from_slice(extra);
+    a.push(IMAGE);
+    a.push(id);
+    a.extend_from_slice(cmd);
+    a
+}
+
+/// The topics among `topics` of the `ctr events` lines (written to `path`)
+/// for container `id`, in order.
+pub fn topics_seen(path: &Path, id: &str, topics: &[&str]) -> Vec<String> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.contains(&format!("\"{id}\"")))
+        .filter_map(|l| {
+            topics
+                .iter()
+                .find(|t| l.contains(&format!(" {t} ")))
+                .map(|t| t.to_string())
+        })
+        .collect()
+}
+
 /// Start containerd with the config in `dir`, logging (appending) to
 /// `dir/containerd.log`, with `dir/bin` (the shim) first on PATH.
 fn spawn_containerd(bin: &Path, dir: &Path) -> Child {
@@ -320,12 +364,42 @@ impl Containerd {
 
     /// `ctr run --runtime io.containerd.berth.v2 [extra] IMAGE ID CMD...`.
     pub fn run(&self, extra: &[&str], id: &str, cmd: &[&str]) -> Output {
-        let mut a = vec!["run", "--runtime", RUNTIME];
-        a.extend_from_slice(extra);
-        a.push(IMAGE);
-        a.push(id);
-        a.extend_from_slice(cmd);
-        self.ctr(&a)
+        self.ctr(&run_args(extra, id, cmd))
+    }
+
+    /// Wait (SHORT) until `ctr tasks ls` shows task `id` with status `want`
+    /// (RUNNING, STOPPED, PAUSED); panics with the task list otherwise.
+    #[track_caller]
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let ok = wait_until(crate::prelude::SHORT, || {
+            self.ctr(&["tasks", "ls"])
+                .stdout
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(id) && l.contains(want))
+        });
+        assert!(
+            ok,
+            "task {id} never {want}: {}",
+            self.ctr(&["tasks", "ls"]).stdout
+        );
+    }
+
+    /// Start a long-running container `id` (`sh -c "sleep 1000"`, detached)
+    /// and wait until it runs.
+    #[track_caller]
+    pub fn sleeper(&self, id: &str) {
+        self.run(&["-d"], id, &["sh", "-c", "sleep 1000"]).ok();
+        self.wait_status(id, "RUNNING");
+    }
+
+    /// SIGKILL task `id`, wait until it stopped, then delete the task and
+    /// the container.
+    #[track_caller]
+    pub fn remove(&self, id: &str) {
+        self.ctr(&["tasks", "kill", "-s", "KILL", id]).ok();
+        self.wait_status(id, "STOPPED");
+        self.ctr(&["tasks", "rm", id]).ok();
+        self.ctr(&["containers", "rm", id]).ok();
     }
 
     /// Pids of this containerd's berth shims (server processes and their

@@ -3,27 +3,10 @@
 //! `ctr run --runtime io.containerd.berth.v2` on a locally made busybox
 //! image. Every test ends with no shim, mount, cgroup or berth state left.
 
-use berth_integration::containerd::{Containerd, Version};
+use berth_integration::containerd::{run_args, topics_seen, Containerd, Version};
 use berth_integration::prelude::*;
 
-/// Each scenario once per containerd version.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[test]
-            fn containerd_1_6() {
-                super::$name(Version::V16)
-            }
-            #[test]
-            fn containerd_2_1() {
-                super::$name(Version::V21)
-            }
-        }
-    )*};
-}
-
-both!(
+berth_integration::each_containerd!(
     output_and_exit_code,
     stdin_to_eof,
     kill_and_delete,
@@ -63,17 +46,7 @@ fn stdin_to_eof(v: Version) {
     // the data on, then EOF, and cat ends.
     let input = c.dir.join("input");
     fs::write(&input, "line-1\nline-2\n").unwrap();
-    let args = [
-        "run",
-        "--rm",
-        "--runtime",
-        berth_integration::containerd::RUNTIME,
-        berth_integration::containerd::IMAGE,
-        "cat",
-        "sh",
-        "-c",
-        "cat; echo cat-done",
-    ];
+    let args = run_args(&["--rm"], "cat", &["sh", "-c", "cat; echo cat-done"]);
     let o = c.ctr_full(&args, Some(&input), Duration::from_secs(30));
     o.exits_with(0);
     assert_eq!(
@@ -82,20 +55,6 @@ fn stdin_to_eof(v: Version) {
         "{o}"
     );
     c.assert_clean();
-}
-
-fn wait_status(c: &Containerd, id: &str, want: &str) {
-    let ok = wait_until(SHORT, || {
-        c.ctr(&["tasks", "ls"])
-            .stdout
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(id) && l.contains(want))
-    });
-    assert!(
-        ok,
-        "task {id} never {want}: {}",
-        c.ctr(&["tasks", "ls"]).stdout
-    );
 }
 
 fn kill_and_delete(v: Version) {
@@ -110,10 +69,10 @@ fn kill_and_delete(v: Version) {
         ],
     )
     .ok();
-    wait_status(&c, "k1", "RUNNING");
+    c.wait_status("k1", "RUNNING");
     assert!(!c.shim_pids().is_empty(), "no shim process while k1 runs");
     c.ctr(&["tasks", "kill", "k1"]).ok();
-    wait_status(&c, "k1", "STOPPED");
+    c.wait_status("k1", "STOPPED");
     let o = c.ctr(&["tasks", "rm", "k1"]).ok();
     assert!(!o.stdout.contains("k1") || o.stdout.contains("7"), "{o}");
     c.ctr(&["containers", "rm", "k1"]).ok();
@@ -134,14 +93,14 @@ fn kill_all(v: Version) {
         &["sh", "-c", "sleep 1000 & sleep 1000 & wait"],
     )
     .ok();
-    wait_status(&c, "ka", "RUNNING");
+    c.wait_status("ka", "RUNNING");
     assert!(
         wait_until(SHORT, || c.ctr(&["tasks", "ps", "ka"]).lines().len() >= 4),
         "{}",
         c.ctr(&["tasks", "ps", "ka"])
     );
     c.ctr(&["tasks", "kill", "--all", "-s", "KILL", "ka"]).ok();
-    wait_status(&c, "ka", "STOPPED");
+    c.wait_status("ka", "STOPPED");
     c.ctr(&["tasks", "rm", "ka"]).ok();
     c.ctr(&["containers", "rm", "ka"]).ok();
     c.assert_clean();
@@ -158,17 +117,7 @@ fn events_in_order(v: Version) {
         "/tasks/exit",
         "/tasks/delete",
     ];
-    let seen = || -> Vec<String> {
-        let text = fs::read_to_string(&path).unwrap_or_default();
-        text.lines()
-            .filter(|l| l.contains("\"ev\""))
-            .filter_map(|l| {
-                want.iter()
-                    .find(|w| l.contains(&format!(" {w} ")))
-                    .map(|w| w.to_string())
-            })
-            .collect()
-    };
+    let seen = || topics_seen(&path, "ev", &want);
     let ok = wait_until(SHORT, || seen().len() >= 4);
     drop(events);
     assert!(
@@ -186,8 +135,7 @@ fn events_in_order(v: Version) {
 
 fn pids(v: Version) {
     let c = Containerd::start(v, "pids");
-    c.run(&["-d"], "p1", &["sh", "-c", "sleep 1000"]).ok();
-    wait_status(&c, "p1", "RUNNING");
+    c.sleeper("p1");
     let task_pid = c
         .ctr(&["tasks", "ls"])
         .stdout
@@ -205,10 +153,7 @@ fn pids(v: Version) {
             .any(|l| l.split_whitespace().next() == Some(task_pid.as_str())),
         "{ps}"
     );
-    c.ctr(&["tasks", "kill", "-s", "KILL", "p1"]).ok();
-    wait_status(&c, "p1", "STOPPED");
-    c.ctr(&["tasks", "rm", "p1"]).ok();
-    c.ctr(&["containers", "rm", "p1"]).ok();
+    c.remove("p1");
     c.assert_clean();
 }
 
@@ -218,17 +163,8 @@ fn twenty_at_once(v: Version) {
     let runs: Vec<_> = ids
         .iter()
         .map(|id| {
-            c.ctr_spawn(&[
-                "run",
-                "--rm",
-                "--runtime",
-                "io.containerd.berth.v2",
-                berth_integration::containerd::IMAGE,
-                id,
-                "sh",
-                "-c",
-                &format!("echo hi-{id}; sleep 1; exit 5"),
-            ])
+            let cmd = format!("echo hi-{id}; sleep 1; exit 5");
+            c.ctr_spawn(&run_args(&["--rm"], id, &["sh", "-c", &cmd]))
         })
         .collect();
     for (id, r) in ids.iter().zip(runs) {
@@ -241,26 +177,21 @@ fn twenty_at_once(v: Version) {
 
 fn checkpoint_not_supported(v: Version) {
     let c = Containerd::start(v, "unsup");
-    c.run(&["-d"], "u1", &["sh", "-c", "sleep 1000"]).ok();
-    wait_status(&c, "u1", "RUNNING");
+    c.sleeper("u1");
     // Every other RPC is served; Checkpoint answers a clear error.
     let o = c.ctr(&["tasks", "checkpoint", "u1"]);
     assert!(
         !o.success() && o.stderr.contains("Checkpoint is not supported"),
         "{o}"
     );
-    wait_status(&c, "u1", "RUNNING");
-    c.ctr(&["tasks", "kill", "-s", "KILL", "u1"]).ok();
-    wait_status(&c, "u1", "STOPPED");
-    c.ctr(&["tasks", "rm", "u1"]).ok();
-    c.ctr(&["containers", "rm", "u1"]).ok();
+    c.wait_status("u1", "RUNNING");
+    c.remove("u1");
     c.assert_clean();
 }
 
 fn shim_killed(v: Version) {
     let c = Containerd::start(v, "shimdead");
-    c.run(&["-d"], "sd", &["sh", "-c", "sleep 1000"]).ok();
-    wait_status(&c, "sd", "RUNNING");
+    c.sleeper("sd");
     let pids = c.shim_pids();
     assert!(!pids.is_empty());
     for p in pids {
@@ -282,21 +213,18 @@ fn grouped_containers_share_a_shim(v: Version) {
     let group = "--annotation=io.containerd.runc.v2.group=g1";
     c.run(&["-d", group], "g-a", &["sh", "-c", "sleep 1000"])
         .ok();
-    wait_status(&c, "g-a", "RUNNING");
+    c.wait_status("g-a", "RUNNING");
     let one = c.shim_pids();
     c.run(&["-d", group], "g-b", &["sh", "-c", "sleep 1000"])
         .ok();
-    wait_status(&c, "g-b", "RUNNING");
+    c.wait_status("g-b", "RUNNING");
     // The same server (and its launcher) serves both.
     assert_eq!(
         c.shim_pids(),
         one,
         "a second shim started for the same group"
     );
-    c.ctr(&["tasks", "kill", "-s", "KILL", "g-a"]).ok();
-    wait_status(&c, "g-a", "STOPPED");
-    c.ctr(&["tasks", "rm", "g-a"]).ok();
-    c.ctr(&["containers", "rm", "g-a"]).ok();
+    c.remove("g-a");
     // Still serving g-b.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
@@ -304,11 +232,8 @@ fn grouped_containers_share_a_shim(v: Version) {
         one,
         "the group's shim exited with a container left"
     );
-    wait_status(&c, "g-b", "RUNNING");
-    c.ctr(&["tasks", "kill", "-s", "KILL", "g-b"]).ok();
-    wait_status(&c, "g-b", "STOPPED");
-    c.ctr(&["tasks", "rm", "g-b"]).ok();
-    c.ctr(&["containers", "rm", "g-b"]).ok();
+    c.wait_status("g-b", "RUNNING");
+    c.remove("g-b");
     c.assert_clean();
 }
 
@@ -323,7 +248,7 @@ fn log_uris(v: Version) {
         &["sh", "-c", "echo to-file; echo err-to-file >&2"],
     )
     .ok();
-    wait_status(&c, "lf", "STOPPED");
+    c.wait_status("lf", "STOPPED");
     let text = fs::read_to_string(&file).unwrap_or_default();
     assert!(
         text.contains("to-file") && text.contains("err-to-file"),
@@ -346,7 +271,7 @@ fn log_uris(v: Version) {
         &["sh", "-c", "echo to-binary; echo err-to-binary >&2"],
     )
     .ok();
-    wait_status(&c, "lb", "STOPPED");
+    c.wait_status("lb", "STOPPED");
     let got =
         |ext: &str| fs::read_to_string(format!("{}.{ext}", out.display())).unwrap_or_default();
     assert!(
@@ -365,17 +290,8 @@ fn log_uris(v: Version) {
 
 fn signal_exit_status(v: Version) {
     let c = Containerd::start(v, "sigexit");
-    let run = c.ctr_spawn(&[
-        "run",
-        "--rm",
-        "--runtime",
-        berth_integration::containerd::RUNTIME,
-        berth_integration::containerd::IMAGE,
-        "sx",
-        "sleep",
-        "1000",
-    ]);
-    wait_status(&c, "sx", "RUNNING");
+    let run = c.ctr_spawn(&run_args(&["--rm"], "sx", &["sleep", "1000"]));
+    c.wait_status("sx", "RUNNING");
     c.ctr(&["tasks", "kill", "-s", "KILL", "sx"]).ok();
     // 128 + SIGKILL, reported by Wait.
     run.wait(SHORT).exits_with(137);
@@ -401,7 +317,7 @@ fn survives_containerd_restart(v: Version) {
         ],
     )
     .ok();
-    wait_status(&c, "rs", "RUNNING");
+    c.wait_status("rs", "RUNNING");
     let shims = c.shim_pids();
     let pid_of = |c: &Containerd| {
         c.ctr(&["tasks", "ls"])
@@ -414,7 +330,7 @@ fn survives_containerd_restart(v: Version) {
     std::thread::sleep(Duration::from_millis(300));
     c.restart();
     assert_eq!(c.shim_pids(), shims, "the shim did not survive");
-    wait_status(&c, "rs", "RUNNING");
+    c.wait_status("rs", "RUNNING");
     assert_eq!(pid_of(&c).as_deref(), Some(pid.as_str()), "another init");
     let (attach, out) = c.ctr_spawn_out(&["tasks", "attach", "rs"]);
     let text = || fs::read_to_string(&out).unwrap_or_default();
@@ -438,7 +354,7 @@ fn survives_containerd_restart(v: Version) {
     c.ctr(&["tasks", "exec", "--exec-id", "after", "rs", "true"])
         .exits_with(0);
     c.ctr(&["tasks", "kill", "-s", "KILL", "rs"]).ok();
-    wait_status(&c, "rs", "STOPPED");
+    c.wait_status("rs", "STOPPED");
     drop(attach);
     c.ctr(&["tasks", "rm", "rs"]).ok();
     c.ctr(&["containers", "rm", "rs"]).ok();

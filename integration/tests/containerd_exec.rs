@@ -6,28 +6,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 
-use berth_integration::containerd::{Containerd, Version};
+use berth_integration::containerd::{run_args, topics_seen, Containerd, Version};
 use berth_integration::prelude::*;
 use berth_integration::tty::{Pty, Reader};
 
-/// Each scenario once per containerd version.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use super::*;
-            #[test]
-            fn containerd_1_6() {
-                super::$name(Version::V16)
-            }
-            #[test]
-            fn containerd_2_1() {
-                super::$name(Version::V21)
-            }
-        }
-    )*};
-}
-
-both!(
+berth_integration::each_containerd!(
     exec_output_stdin_and_exit_code,
     exec_events_in_order,
     exec_with_tty,
@@ -38,36 +21,9 @@ both!(
     update_resources,
 );
 
-fn wait_status(c: &Containerd, id: &str, want: &str) {
-    let ok = wait_until(SHORT, || {
-        c.ctr(&["tasks", "ls"])
-            .stdout
-            .lines()
-            .any(|l| l.split_whitespace().next() == Some(id) && l.contains(want))
-    });
-    assert!(
-        ok,
-        "task {id} never {want}: {}",
-        c.ctr(&["tasks", "ls"]).stdout
-    );
-}
-
-/// Start a long-running container `id`.
-fn sleeper(c: &Containerd, id: &str) {
-    c.run(&["-d"], id, &["sh", "-c", "sleep 1000"]).ok();
-    wait_status(c, id, "RUNNING");
-}
-
-fn remove(c: &Containerd, id: &str) {
-    c.ctr(&["tasks", "kill", "-s", "KILL", id]).ok();
-    wait_status(c, id, "STOPPED");
-    c.ctr(&["tasks", "rm", id]).ok();
-    c.ctr(&["containers", "rm", id]).ok();
-}
-
 fn exec_output_stdin_and_exit_code(v: Version) {
     let c = Containerd::start(v, "exec");
-    sleeper(&c, "x1");
+    c.sleeper("x1");
     let o = c.ctr(&[
         "tasks",
         "exec",
@@ -120,34 +76,20 @@ fn exec_output_stdin_and_exit_code(v: Version) {
     c.ctr(&["tasks", "kill", "--exec-id", "e3", "-s", "KILL", "x1"])
         .ok();
     run.wait(SHORT).exits_with(137);
-    wait_status(&c, "x1", "RUNNING");
+    c.wait_status("x1", "RUNNING");
     // Bad input: an exec into a missing binary fails clearly.
     let o = c.ctr(&["tasks", "exec", "--exec-id", "e4", "x1", "/no/such/binary"]);
     assert!(!o.success(), "{o}");
     assert!(o.stderr.contains("/no/such/binary"), "{o}");
-    remove(&c, "x1");
+    c.remove("x1");
     c.assert_clean();
-}
-
-/// `ctr events` lines for container `id` with one of `topics`, in order.
-fn topics_seen(path: &Path, id: &str, topics: &[&str]) -> Vec<String> {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    text.lines()
-        .filter(|l| l.contains(&format!("\"{id}\"")))
-        .filter_map(|l| {
-            topics
-                .iter()
-                .find(|t| l.contains(&format!(" {t} ")))
-                .map(|t| t.to_string())
-        })
-        .collect()
 }
 
 fn exec_events_in_order(v: Version) {
     let c = Containerd::start(v, "execev");
     let (events, path) = c.ctr_spawn_out(&["events"]);
     std::thread::sleep(Duration::from_millis(300));
-    sleeper(&c, "xe");
+    c.sleeper("xe");
     c.ctr(&["tasks", "exec", "--exec-id", "ev1", "xe", "true"])
         .exits_with(0);
     let want = ["/tasks/exec-added", "/tasks/exec-started", "/tasks/exit"];
@@ -159,7 +101,7 @@ fn exec_events_in_order(v: Version) {
     // The exit is the exec's (its id), not the container's.
     let exit = text.lines().find(|l| l.contains(" /tasks/exit ")).unwrap();
     assert!(exit.contains("\"ev1\""), "{exit}");
-    remove(&c, "xe");
+    c.remove("xe");
     c.assert_clean();
 }
 
@@ -215,7 +157,7 @@ fn has_pts(text: &str) -> bool {
 
 fn exec_with_tty(v: Version) {
     let c = Containerd::start(v, "exectty");
-    sleeper(&c, "xt");
+    c.sleeper("xt");
     let mut t = TtyCtr::spawn(
         &c,
         &[
@@ -240,7 +182,7 @@ fn exec_with_tty(v: Version) {
     berth_integration::tty::write_all(&t.pty.master, b"hello\r");
     t.out.wait_for("got-hello", SHORT);
     assert_eq!(t.wait(SHORT), Some(6), "{:?}", t.out.text());
-    remove(&c, "xt");
+    c.remove("xt");
     c.assert_clean();
 }
 
@@ -248,18 +190,11 @@ fn run_with_tty_and_resize(v: Version) {
     let c = Containerd::start(v, "runtty");
     let mut t = TtyCtr::spawn(
         &c,
-        &[
-            "run",
-            "-t",
-            "--rm",
-            "--runtime",
-            berth_integration::containerd::RUNTIME,
-            berth_integration::containerd::IMAGE,
+        &run_args(
+            &["-t", "--rm"],
             "rt",
-            "sh",
-            "-c",
-            "tty; while :; do stty size; sleep 0.2; done",
-        ],
+            &["sh", "-c", "tty; while :; do stty size; sleep 0.2; done"],
+        ),
         24,
         80,
     );
@@ -287,7 +222,7 @@ fn pause_and_resume(v: Version) {
         ],
     )
     .ok();
-    wait_status(&c, "pz", "RUNNING");
+    c.wait_status("pz", "RUNNING");
     // The counter, read through the container's rootfs mount.
     let counter = c
         .dir
@@ -301,7 +236,7 @@ fn pause_and_resume(v: Version) {
         counter.display()
     );
     c.ctr(&["tasks", "pause", "pz"]).ok();
-    wait_status(&c, "pz", "PAUSED");
+    c.wait_status("pz", "PAUSED");
     // Frozen: the counter does not move.
     let a = n();
     std::thread::sleep(Duration::from_millis(300));
@@ -312,7 +247,7 @@ fn pause_and_resume(v: Version) {
         "exec while paused: {o}"
     );
     c.ctr(&["tasks", "resume", "pz"]).ok();
-    wait_status(&c, "pz", "RUNNING");
+    c.wait_status("pz", "RUNNING");
     let a = n();
     assert!(
         wait_until(SHORT, || n() != a),
@@ -326,8 +261,8 @@ fn pause_and_resume(v: Version) {
     assert_eq!(topics_seen(&path, "pz", &want), want, "{text}");
     // SIGKILL ends a paused container too (the shim thaws it, as runc).
     c.ctr(&["tasks", "pause", "pz"]).ok();
-    wait_status(&c, "pz", "PAUSED");
-    remove(&c, "pz");
+    c.wait_status("pz", "PAUSED");
+    c.remove("pz");
     c.assert_clean();
 }
 
@@ -361,7 +296,7 @@ fn task_metrics(v: Version) {
         &["sh", "-c", "sleep 1000"],
     )
     .ok();
-    wait_status(&c, "mt", "RUNNING");
+    c.wait_status("mt", "RUNNING");
     let o = c.ctr(&["tasks", "metrics", "mt"]).ok();
     // ctr decodes io.containerd.cgroups.v1.Metrics (v2 on a v2 host).
     let cgroup_v2 = host::cgroup_hierarchies()
@@ -384,7 +319,7 @@ fn task_metrics(v: Version) {
         .or_else(|| j.pointer("/Pids/current"));
     // sh and sleep (or sh exec'ing into sleep): at least one process.
     assert!(pids.and_then(|p| p.as_u64()).unwrap_or(0) >= 1, "{j}");
-    remove(&c, "mt");
+    c.remove("mt");
     c.assert_clean();
 }
 
@@ -406,7 +341,7 @@ fn cgroup_file(c: &Containerd, id: &str, ctrl: &str, file: &str) -> String {
 
 fn update_resources(v: Version) {
     let c = Containerd::start(v, "update");
-    sleeper(&c, "up");
+    c.sleeper("up");
     let addr = c.shim_address("up");
     let v2 = host::cgroup_hierarchies()
         .iter()
@@ -433,6 +368,6 @@ fn update_resources(v: Version) {
         .unwrap_err();
     assert!(e.contains("memory"), "{e}");
     assert_eq!(cgroup_file(&c, "up", "memory", mem_file), "33554432");
-    remove(&c, "up");
+    c.remove("up");
     c.assert_clean();
 }

@@ -113,7 +113,7 @@ pub enum Command {
         format: ListFormat,
     },
     /// Change a container's resource limits (zero or absent values are left as they are).
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Freeze every process of a container.
     Pause { id: String },
     /// Thaw a paused container.

@@ -245,16 +245,37 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<(), String> {
 
 fn copy_out(mut from: File, mut to: File) {
     let mut buf = [0u8; 16384];
+    while pass_on(&mut from, &mut to, &mut buf) {}
+}
+
+/// One read from `from` passed on to `to`: false at EOF or on an error
+/// (EINTR and EAGAIN only retry).
+fn pass_on(from: &mut impl Read, to: &mut impl Write, buf: &mut [u8]) -> bool {
+    match from.read(buf) {
+        Ok(0) => false,
+        Ok(n) => to.write_all(&buf[..n]).is_ok(),
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+        ),
+    }
+}
+
+/// poll(2) for input on `data` and on `stop` (EINTR retries): their
+/// revents, or None when poll fails.
+fn poll_pair(data: RawFd, stop: RawFd) -> Option<(libc::c_short, libc::c_short)> {
+    let pfd = |fd| libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let mut p = [pfd(data), pfd(stop)];
     loop {
-        match from.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return,
+        if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } >= 0 {
+            return Some((p[0].revents, p[1].revents));
+        }
+        if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return None;
         }
     }
 }
@@ -280,26 +301,11 @@ impl Write for FdWriter<'_> {
 fn copy_console_out(master: &OwnedFd, mut to: File, hangup: OwnedFd) {
     let mut buf = [0u8; 16384];
     loop {
-        let mut p = [
-            libc::pollfd {
-                fd: master.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: hangup.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
+        let Some((data, stop)) = poll_pair(master.as_raw_fd(), hangup.as_raw_fd()) else {
             return;
-        }
-        if p[0].revents == 0 {
-            if p[1].revents != 0 {
+        };
+        if data == 0 {
+            if stop != 0 {
                 return;
             }
             continue;
@@ -364,40 +370,18 @@ impl Drop for ConsoleSocket {
 fn copy_stdin(mut from: File, mut to: impl Write, cancel: OwnedFd) {
     let mut buf = [0u8; 16384];
     loop {
-        let mut p = [
-            libc::pollfd {
-                fd: from.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: cancel.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } < 0 {
-            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
+        let Some((data, stop)) = poll_pair(from.as_raw_fd(), cancel.as_raw_fd()) else {
             return;
-        }
-        if p[1].revents != 0 && p[0].revents & libc::POLLIN == 0 {
+        };
+        if stop != 0 && data & libc::POLLIN == 0 {
             return; // CloseIO, nothing left to pass on
         }
-        if p[0].revents == 0 {
+        if data == 0 {
             continue;
         }
-        match from.read(&mut buf) {
-            Ok(0) => return, // the writer left: EOF
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    return;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return,
+        // EOF (the writer left) or an error ends it.
+        if !pass_on(&mut from, &mut to, &mut buf) {
+            return;
         }
     }
 }

@@ -34,10 +34,8 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 
 use super::options::{Idmap, MountOptions};
+use super::sys::{self, MountAttr};
 use super::RootfsError;
-
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 /// Detached id-mapped mounts, by index in `mounts[]`.
 #[derive(Debug, Default)]
@@ -102,9 +100,9 @@ pub fn prepare(spec: &Spec, bundle: &Path, userns: bool) -> Result<Option<Idmapp
         let src = if src.is_absolute() { src.to_path_buf() } else { bundle.join(src) };
         let csrc = CString::new(src.as_os_str().as_bytes()).map_err(|_| cfg("source contains a NUL byte".into()))?;
         let recursive_tree = opts.flags & libc::MS_REC != 0;
-        let tree = open_tree(&csrc, recursive_tree).map_err(|e| os(format!("open_tree {}", src.display()), e))?;
+        let tree = sys::open_tree_clone(&csrc, recursive_tree).map_err(|e| os(format!("open_tree {}", src.display()), e))?;
         let recursive = opts.idmap == Idmap::Recursive;
-        setattr_idmap(tree.as_fd(), namespaces[ns].1.as_fd(), recursive)
+        sys::mount_setattr(tree.as_fd(), recursive, MountAttr::idmap(namespaces[ns].1.as_fd()))
             .map_err(|e| os(format!("mount_setattr(MOUNT_ATTR_IDMAP) on {}", src.display()), e))?;
         out.fds.push((i, tree));
     }
@@ -180,62 +178,4 @@ fn userns_fd(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
     // SAFETY: our own child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     r
-}
-
-fn open_tree(path: &CString, recursive: bool) -> io::Result<OwnedFd> {
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    // SAFETY: valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        // SAFETY: open_tree returned a new fd.
-        Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
-    }
-}
-
-fn setattr_idmap(tree: BorrowedFd, userns: BorrowedFd, recursive: bool) -> io::Result<()> {
-    // SAFETY: mount_attr is plain data.
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = MOUNT_ATTR_IDMAP;
-    attr.userns_fd = userns.as_raw_fd() as u64;
-    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: valid pointers for the duration of the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            flags as libc::c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// move_mount(2) of the detached mount `from` onto the file `to` refers to.
-pub(super) fn move_onto(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    // SAFETY: valid fds and empty C strings.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            from.as_raw_fd(),
-            c"".as_ptr(),
-            to.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }

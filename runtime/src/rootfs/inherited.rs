@@ -32,7 +32,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -50,7 +50,6 @@ use crate::error::{Error, Result};
 /// half-way still finds it.
 pub const RECORD_FILE: &str = "rootfs-bind.json";
 
-const OPEN_TREE_CLONE: libc::c_uint = 1;
 const STATX_MNT_ID: libc::c_uint = 0x1000;
 const STATX_MNT_ID_UNIQUE: libc::c_uint = 0x4000;
 const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
@@ -150,43 +149,13 @@ fn ids(fd: BorrowedFd) -> io::Result<Ids> {
     })
 }
 
+/// Make the mount tree `tree` is the root of private (mount_setattr).
+fn set_private(tree: BorrowedFd) -> io::Result<()> {
+    sys::mount_setattr(tree, true, sys::MountAttr::propagation(libc::MS_PRIVATE))
+}
+
 fn mnt_ns() -> io::Result<u64> {
     fs::metadata("/proc/self/ns/mnt").map(|m| m.ino())
-}
-
-fn open_tree_clone(path: &CString) -> io::Result<OwnedFd> {
-    let flags =
-        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
-    // SAFETY: valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: open_tree returned a new fd.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
-}
-
-fn set_private(tree: BorrowedFd) -> io::Result<()> {
-    // SAFETY: mount_attr is plain data.
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.propagation = libc::MS_PRIVATE;
-    let flags = (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint;
-    // SAFETY: valid pointers for the duration of the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }
 
 /// Bind the rootfs onto itself, private (recursively) before it is
@@ -207,8 +176,7 @@ pub fn bind(rootfs: &Path, state_dir: &Path) -> Result<Bound> {
             msg: "contains a NUL byte".into(),
         })
     })?;
-    let tree =
-        open_tree_clone(&c).map_err(|e| os("open_tree (a detached bind of the rootfs)", e))?;
+    let tree = sys::open_tree_clone(&c, true).map_err(|e| os("open_tree (a detached bind of the rootfs)", e))?;
     set_private(tree.as_fd())
         .map_err(|e| os("make the detached bind private (mount_setattr)", e))?;
     let id = ids(tree.as_fd()).map_err(|e| os("statx the detached bind", e))?;
@@ -219,7 +187,7 @@ pub fn bind(rootfs: &Path, state_dir: &Path) -> Result<Bound> {
         mnt_ns: mnt_ns().map_err(|e| Error::path("stat", "/proc/self/ns/mnt", e))?,
     };
     let target = sys::open(&c, libc::O_PATH | libc::O_DIRECTORY).map_err(|e| os("open", e))?;
-    super::idmap::move_onto(tree.as_fd(), target.as_fd())
+    sys::move_mount_onto(tree.as_fd(), target.as_fd())
         .map_err(|e| os("move_mount the bind onto the rootfs", e))?;
     let bound = Bound { rec: Some(rec) };
     // From here on the guard removes the bind on any error. A tree attached

@@ -24,20 +24,39 @@ fn open_dev_null() -> Result<OwnedFd, Fail> {
 
 pub(super) fn mask_paths(root: &Root, path: &mut InPath, paths: &[String]) -> Result<(), RootfsError> {
     let mut null: Option<OwnedFd> = None;
+    each_path(root, path, "linux.maskedPaths", paths, |path, fd, st| mask_one(path, fd, st, &mut null))
+}
+
+pub(super) fn readonly_paths(root: &Root, path: &mut InPath, paths: &[String]) -> Result<(), RootfsError> {
+    each_path(root, path, "linux.readonlyPaths", paths, |path, fd, st| readonly_one(root, path, fd, st))
+}
+
+/// `one` on each of `paths` (config field `field`, named in errors) that
+/// exists in the rootfs, with its O_PATH fd and its stat.
+fn each_path(
+    root: &Root,
+    path: &mut InPath,
+    field: &str,
+    paths: &[String],
+    mut one: impl FnMut(&InPath, OwnedFd, libc::stat) -> Result<(), Fail>,
+) -> Result<(), RootfsError> {
     for (i, p) in paths.iter().enumerate() {
-        mask_one(root, path, p, &mut null).map_err(|f| f.at(format_args!("linux.maskedPaths[{i}] ({p})")))?;
+        let mut each = || {
+            path.set(p.as_bytes()).or_fail(|| "path contains a NUL byte")?;
+            let fd = match root.resolve(path.as_cstr(), libc::O_PATH) {
+                Ok(fd) => fd,
+                Err(e) if sys::errno(&e) == libc::ENOENT => return Ok(()),
+                Err(e) => return Err(Fail::Os(format!("open {} in rootfs", path.show()), e)),
+            };
+            let st = sys::fstat(fd.as_fd()).or_fail(|| format!("stat {}", path.show()))?;
+            one(path, fd, st)
+        };
+        each().map_err(|f| f.at(format_args!("{field}[{i}] ({p})")))?;
     }
     Ok(())
 }
 
-fn mask_one(root: &Root, path: &mut InPath, p: &str, null: &mut Option<OwnedFd>) -> Result<(), Fail> {
-    path.set(p.as_bytes()).or_fail(|| "path contains a NUL byte")?;
-    let fd = match root.resolve(path.as_cstr(), libc::O_PATH) {
-        Ok(fd) => fd,
-        Err(e) if sys::errno(&e) == libc::ENOENT => return Ok(()),
-        Err(e) => return Err(Fail::Os(format!("open {} in rootfs", path.show()), e)),
-    };
-    let st = sys::fstat(fd.as_fd()).or_fail(|| format!("stat {}", path.show()))?;
+fn mask_one(path: &InPath, fd: OwnedFd, st: libc::stat, null: &mut Option<OwnedFd>) -> Result<(), Fail> {
     let target = FdPath::new(&fd);
     if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
         let flags = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
@@ -53,21 +72,7 @@ fn mask_one(root: &Root, path: &mut InPath, p: &str, null: &mut Option<OwnedFd>)
     }
 }
 
-pub(super) fn readonly_paths(root: &Root, path: &mut InPath, paths: &[String]) -> Result<(), RootfsError> {
-    for (i, p) in paths.iter().enumerate() {
-        readonly_one(root, path, p).map_err(|f| f.at(format_args!("linux.readonlyPaths[{i}] ({p})")))?;
-    }
-    Ok(())
-}
-
-fn readonly_one(root: &Root, path: &mut InPath, p: &str) -> Result<(), Fail> {
-    path.set(p.as_bytes()).or_fail(|| "path contains a NUL byte")?;
-    let fd = match root.resolve(path.as_cstr(), libc::O_PATH) {
-        Ok(fd) => fd,
-        Err(e) if sys::errno(&e) == libc::ENOENT => return Ok(()),
-        Err(e) => return Err(Fail::Os(format!("open {} in rootfs", path.show()), e)),
-    };
-    let st = sys::fstat(fd.as_fd()).or_fail(|| format!("stat {}", path.show()))?;
+fn readonly_one(root: &Root, path: &InPath, fd: OwnedFd, st: libc::stat) -> Result<(), Fail> {
     let fp = FdPath::new(&fd);
     sys::mount(Some(fp.as_cstr()), fp.as_cstr(), None, libc::MS_BIND | libc::MS_REC, None)
         .or_fail(|| format!("bind {} onto itself", path.show()))?;

@@ -47,7 +47,7 @@ mod mounts;
 pub mod options;
 pub mod paths;
 mod pivot;
-mod sys;
+pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 

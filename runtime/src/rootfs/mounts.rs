@@ -143,7 +143,7 @@ impl Mounter<'_> {
         let st = sys::fstat(tree).or_fail(|| format!("stat id-mapped mount of {what}"))?;
         let kind = if st.st_mode & libc::S_IFMT == libc::S_IFDIR { Kind::Dir } else { Kind::File };
         let (tfd, _) = self.root.resolve_or_create(path, kind, libc::O_PATH).or_fail(|| format!("open {} in rootfs", path.show()))?;
-        super::idmap::move_onto(tree, tfd.as_fd()).or_fail(|| format!("move_mount id-mapped {what}"))?;
+        sys::move_mount_onto(tree, tfd.as_fd()).or_fail(|| format!("move_mount id-mapped {what}"))?;
         self.after_mount(opts, path, Expect::Same(st.st_dev, st.st_ino), opts.bind_remount_flags(), 0)
     }
 
@@ -248,7 +248,7 @@ impl Mounter<'_> {
             sys::mount(None, mp.as_cstr(), None, p, None).or_fail(|| format!("change propagation of {}", path.show()))?;
         }
         if opts.has_rec_attrs() {
-            sys::mount_setattr(mfd.as_fd(), true, opts.rec_set, opts.rec_clr)
+            sys::mount_setattr(mfd.as_fd(), true, sys::MountAttr::flags(opts.rec_set, opts.rec_clr))
                 .or_fail(|| format!("mount_setattr (recursive options) on {}", path.show()))?;
         }
         Ok(())
@@ -291,7 +291,7 @@ impl Mounter<'_> {
             sys::mount(None, dp.as_cstr(), None, p, None).or_fail(|| format!("change propagation of {}", path.show()))?;
         }
         if opts.has_rec_attrs() {
-            sys::mount_setattr(dir.as_fd(), true, opts.rec_set, opts.rec_clr)
+            sys::mount_setattr(dir.as_fd(), true, sys::MountAttr::flags(opts.rec_set, opts.rec_clr))
                 .or_fail(|| format!("mount_setattr (recursive options) on {}", path.show()))?;
         }
         Ok(())

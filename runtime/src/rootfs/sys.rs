@@ -127,12 +127,43 @@ pub fn umount2(target: &CStr, flags: i32) -> io::Result<()> {
     cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
 }
 
-/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH).
-pub fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clr: u64) -> io::Result<()> {
+/// What a mount_setattr(2) call changes: attributes to set and to clear
+/// (`MOUNT_ATTR_*`), a propagation type (`MS_PRIVATE`, …; 0 leaves it) and,
+/// with `MOUNT_ATTR_IDMAP`, the user namespace whose mappings the mount takes.
+#[derive(Clone, Copy, Default)]
+pub struct MountAttr<'a> {
+    pub set: u64,
+    pub clr: u64,
+    pub propagation: u64,
+    pub userns: Option<BorrowedFd<'a>>,
+}
+
+impl<'a> MountAttr<'a> {
+    /// Set `set` and clear `clr`.
+    pub fn flags(set: u64, clr: u64) -> Self {
+        MountAttr { set, clr, ..Self::default() }
+    }
+
+    /// Id-map the mount with the mappings of the user namespace `userns`.
+    pub fn idmap(userns: BorrowedFd<'a>) -> Self {
+        MountAttr { set: libc::MOUNT_ATTR_IDMAP, userns: Some(userns), ..Self::default() }
+    }
+
+    /// Change the propagation type only.
+    pub fn propagation(propagation: u64) -> Self {
+        MountAttr { propagation, ..Self::default() }
+    }
+}
+
+/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), and with
+/// `recursive` on every mount below it (AT_RECURSIVE).
+pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> io::Result<()> {
     // SAFETY: mount_attr is plain data.
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = set;
-    attr.attr_clr = clr;
+    let mut raw: libc::mount_attr = unsafe { std::mem::zeroed() };
+    raw.attr_set = attr.set;
+    raw.attr_clr = attr.clr;
+    raw.propagation = attr.propagation;
+    raw.userns_fd = attr.userns.map_or(0, |u| u.as_raw_fd() as u64);
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
     // SAFETY: valid pointers for the duration of the call.
     let r = unsafe {
@@ -141,8 +172,46 @@ pub fn mount_setattr(fd: BorrowedFd, recursive: bool, set: u64, clr: u64) -> io:
             fd.as_raw_fd(),
             c"".as_ptr(),
             flags as libc::c_uint,
-            &attr as *const libc::mount_attr,
+            &raw as *const libc::mount_attr,
             std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// open_tree(2) with OPEN_TREE_CLONE: a detached bind of `path` (with
+/// `recursive`, of the whole tree below it, AT_RECURSIVE), close-on-exec.
+pub fn open_tree_clone(path: &CStr, recursive: bool) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let rec = if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | rec;
+    // SAFETY: valid C string.
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: open_tree returned a new fd that we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+    }
+}
+
+/// move_mount(2) of the detached mount `from` onto the file `to` refers to.
+pub fn move_mount_onto(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    // SAFETY: valid fds and empty C strings.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            c"".as_ptr(),
+            to.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
         )
     };
     if r < 0 {
@@ -288,7 +357,7 @@ pub fn remount_keep_locked(target: &CStr, flags: c_ulong, current: impl FnOnce()
 /// namespace) as they are. mount_setattr does that in one call; kernels
 /// without it get a bind remount that repeats the current flags (as runc).
 pub fn make_readonly(fd: BorrowedFd) -> io::Result<()> {
-    match mount_setattr(fd, false, libc::MOUNT_ATTR_RDONLY, 0) {
+    match mount_setattr(fd, false, MountAttr::flags(libc::MOUNT_ATTR_RDONLY, 0)) {
         Err(e) if errno(&e) == libc::ENOSYS => {
             let keep = locked_flags(fstatfs_flags(fd)?, 0);
             let flags = keep | libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;

@@ -35,25 +35,12 @@
 use std::ffi::{CString, OsString};
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-
-const OPEN_TREE_CLONE: libc::c_uint = 1;
-const OPEN_TREE_CLOEXEC: libc::c_uint = libc::O_CLOEXEC as libc::c_uint;
-const MOUNT_ATTR_RDONLY: u64 = 0x1;
-const MOUNT_ATTR_NOSUID: u64 = 0x2;
-const MOUNT_ATTR_NODEV: u64 = 0x4;
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
-}
+use crate::rootfs::sys::{self, MountAttr};
 
 fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
     if r < 0 {
@@ -169,31 +156,9 @@ fn cstrings(it: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
 
 /// A detached, read-only bind mount of the running binary.
 fn ro_bind() -> io::Result<OwnedFd> {
-    let fd = cvt(unsafe {
-        libc::syscall(
-            libc::SYS_open_tree,
-            libc::AT_FDCWD,
-            c"/proc/self/exe".as_ptr(),
-            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC,
-        )
-    })?;
-    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
-    cvt(unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    })?;
+    let fd = sys::open_tree_clone(c"/proc/self/exe", false)?;
+    let ro = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
+    sys::mount_setattr(fd.as_fd(), false, MountAttr::flags(ro, 0))?;
     Ok(fd)
 }
 
@@ -375,5 +340,15 @@ mod tests {
         assert_eq!(out.status.code(), Some(127));
         assert_eq!(String::from_utf8_lossy(&out.stderr), "berth: exec failed: errno 2\n");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ro_bind_is_a_read_only_copy_of_the_binary() {
+        use std::os::unix::fs::MetadataExt;
+        let fd = super::ro_bind().expect("open_tree + mount_setattr of /proc/self/exe");
+        let f = std::fs::File::from(fd);
+        assert!(super::is_sealed(&f), "the detached bind is not read-only");
+        let (bind, exe) = (f.metadata().unwrap(), std::fs::metadata("/proc/self/exe").unwrap());
+        assert_eq!((bind.dev(), bind.ino()), (exe.dev(), exe.ino()));
     }
 }
