@@ -350,12 +350,14 @@ fn survives_containerd_restart(v: Version) {
         "output stopped at line-{first} after the restart: {:?}",
         text()
     );
+    // `ctr tasks attach` deletes the task once it exits: stop it first, so
+    // the deletion below is the test's own.
+    drop(attach);
     // The new containerd drives the task: exec, kill, exit status, delete.
     c.ctr(&["tasks", "exec", "--exec-id", "after", "rs", "true"])
         .exits_with(0);
     c.ctr(&["tasks", "kill", "-s", "KILL", "rs"]).ok();
     c.wait_status("rs", "STOPPED");
-    drop(attach);
     c.ctr(&["tasks", "rm", "rs"]).ok();
     c.ctr(&["containers", "rm", "rs"]).ok();
     assert!(c.wait_no_shims(SHORT), "shim left after the last delete");
