@@ -61,6 +61,7 @@ pub mod exec;
 mod exec_root;
 mod init;
 mod setup;
+mod spread;
 pub mod sync;
 
 use std::fs;
@@ -240,6 +241,11 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
+    // init's network namespace overlaps our cgroup work only on another CPU.
+    let spread = if defer_net { spread::Spread::new() } else { None };
+    if let Some(s) = &spread {
+        s.push(clone_pid);
+    }
     drop(child_sock);
     drop(join_files);
     drop(idmapped);
@@ -255,6 +261,9 @@ pub fn launch(l: &Launch) -> Result<Launched> {
             let e = p.pending_error().unwrap_or(e);
             p.kill_all();
             return Err(e);
+        }
+        if let Some(s) = &spread {
+            s.release(clone_pid);
         }
         // A send to an init that died fails; drive() then reports why.
         let _ = p.send(&Msg::CgroupsReady);
