@@ -139,3 +139,19 @@ fn run_from_bundle_cwd_by_default() {
     assert_eq!(out.stdout.trim(), "cwd-bundle", "{out}");
     assert_no_leftovers(&env);
 }
+
+#[test]
+fn run_init_keeps_berths_cpu_affinity() {
+    // berth narrows init's affinity for a moment after the clone (see
+    // process/spread.rs): the container must end up with berth's mask.
+    let ours = fs::read_to_string("/proc/self/status").unwrap();
+    let mask = |s: &str| {
+        let line = s.lines().find(|l| l.starts_with("Cpus_allowed_list:"));
+        line.map(|l| l.split(':').nth(1).unwrap().trim().to_string())
+    };
+    let env = Env::sh("run_affinity", "grep Cpus_allowed_list: /proc/self/status");
+    let out = env.run();
+    out.exits_with(0);
+    assert_eq!(mask(&out.stdout), mask(&ours), "{out}");
+    assert_no_leftovers(&env);
+}

@@ -41,16 +41,24 @@ impl Spread {
         }
         let r = unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &set) };
         if r != 0 {
-            log::debug!("init {pid}: narrow affinity: {}", std::io::Error::last_os_error());
+            log::debug!(
+                "init {pid}: narrow affinity: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 
     /// Give `pid` back the inherited mask.
     pub fn release(&self, pid: libc::pid_t) {
         // SAFETY: sets the affinity of our own child from a local mask.
-        let r = unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &self.inherited) };
+        let r = unsafe {
+            libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &self.inherited)
+        };
         if r != 0 {
-            log::debug!("init {pid}: restore affinity: {}", std::io::Error::last_os_error());
+            log::debug!(
+                "init {pid}: restore affinity: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
