@@ -14,6 +14,18 @@ fn with_terminal(name: &str, script: &str) -> Env {
     env
 }
 
+/// berth `args` with `pty`'s slave as its terminal (stdin, stdout, stderr).
+fn on_pty(env: &Env, args: &[&str], pty: &Pty) -> tty::Berth {
+    tty::spawn(
+        env,
+        args,
+        Stdio3 {
+            pty: Some(pty),
+            ..Default::default()
+        },
+    )
+}
+
 fn lflag(t: &libc::termios) -> libc::tcflag_t {
     t.c_lflag & (libc::ICANON | libc::ECHO | libc::ISIG)
 }
@@ -27,14 +39,7 @@ fn run_tty_proxies_the_terminal_and_restores_it() {
     let pty = Pty::open(24, 80);
     let before = pty.termios();
     let reader = Reader::start(&pty.master);
-    let mut b = tty::spawn(
-        &env,
-        &["run", "--bundle", &env.bundle_str(), &env.id],
-        Stdio3 {
-            pty: Some(&pty),
-            ..Default::default()
-        },
-    );
+    let mut b = on_pty(&env, &["run", "--bundle", &env.bundle_str(), &env.id], &pty);
     let text = reader.wait_for("stdin-is-a-tty", LONG);
     assert!(
         text.contains("/dev/pts/0"),
@@ -64,14 +69,7 @@ fn run_tty_output_gets_crlf_from_the_container_pty() {
     let env = with_terminal("run_tty_crlf", "echo one; echo two");
     let pty = Pty::open(24, 80);
     let reader = Reader::start(&pty.master);
-    let mut b = tty::spawn(
-        &env,
-        &["run", "--bundle", &env.bundle_str(), &env.id],
-        Stdio3 {
-            pty: Some(&pty),
-            ..Default::default()
-        },
-    );
+    let mut b = on_pty(&env, &["run", "--bundle", &env.bundle_str(), &env.id], &pty);
     assert_eq!(b.code(LONG), 0);
     reader.wait_for("one\r\ntwo\r\n", LONG);
     assert_no_leftovers(&env);
@@ -82,14 +80,7 @@ fn run_tty_forwards_sigwinch_as_a_resize() {
     let env = with_terminal("run_tty_winch", "stty size; read x; stty size");
     let pty = Pty::open(30, 100);
     let reader = Reader::start(&pty.master);
-    let mut b = tty::spawn(
-        &env,
-        &["run", "--bundle", &env.bundle_str(), &env.id],
-        Stdio3 {
-            pty: Some(&pty),
-            ..Default::default()
-        },
-    );
+    let mut b = on_pty(&env, &["run", "--bundle", &env.bundle_str(), &env.id], &pty);
     reader.wait_for("30 100", LONG);
     // berth's terminal changes size: the kernel sends berth SIGWINCH, berth
     // resizes the container's pty.
@@ -111,14 +102,7 @@ fn run_tty_forwards_signals() {
     );
     let pty = Pty::open(24, 80);
     let reader = Reader::start(&pty.master);
-    let mut b = tty::spawn(
-        &env,
-        &["run", "--bundle", &env.bundle_str(), &env.id],
-        Stdio3 {
-            pty: Some(&pty),
-            ..Default::default()
-        },
-    );
+    let mut b = on_pty(&env, &["run", "--bundle", &env.bundle_str(), &env.id], &pty);
     reader.wait_for("ready", LONG);
     b.signal(libc::SIGUSR1);
     reader.wait_for("got-usr1", LONG);
@@ -280,14 +264,7 @@ fn exec_tty_in_the_foreground() {
     let before = pty.termios();
     let reader = Reader::start(&pty.master);
     let script = "tty; stty size; read x; echo \"got:$x\"; exit 4";
-    let mut b = tty::spawn(
-        &env,
-        &["exec", "-t", &env.id, "sh", "-c", script],
-        Stdio3 {
-            pty: Some(&pty),
-            ..Default::default()
-        },
-    );
+    let mut b = on_pty(&env, &["exec", "-t", &env.id, "sh", "-c", script], &pty);
     let text = reader.wait_for("33 111", LONG);
     assert!(text.contains("/dev/pts/"), "{text:?}");
     tty::write_all(&pty.master, b"typed\r");
