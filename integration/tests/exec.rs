@@ -523,3 +523,52 @@ fn apparmor_and_process_label_on_a_host_without_them() {
     }
     finish(&env);
 }
+
+#[test]
+fn the_containers_process_attributes_apply_to_exec() {
+    // Everything init gets from the config, an exec'd process gets too
+    // (crun does; personality used to be missing).
+    let mut env = Env::sh("exec_attrs", SLEEPER);
+    env.set("/ociVersion", json!("1.2.0"));
+    env.set("/linux/personality", json!({"domain": "LINUX32"}));
+    env.set("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 5}));
+    env.set("/process/ioPriority", json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}));
+    env.set("/process/user/umask", json!(0o027));
+    env.set("/linux/memoryPolicy", json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}));
+    running(&env);
+    let script = "uname -m; grep -E '^policy' /proc/self/sched; cut -d' ' -f19 /proc/self/stat; \
+                  ionice -p $$; umask; head -n 1 /proc/self/numa_maps | cut -d' ' -f2";
+    for flags in [&[][..], &["-d"][..]] {
+        let text = if flags.is_empty() {
+            sh(&env, flags, script).ok().stdout
+        } else {
+            // Detached: the output goes to a file in the container.
+            sh(&env, flags, &format!("({script}) > /attrs 2>&1; echo done >> /attrs")).ok();
+            env.wait_file("attrs", "done")
+        };
+        let s = squash(&text);
+        let want = if cfg!(target_arch = "x86_64") { "i686" } else { "" };
+        assert!(s.starts_with(want), "personality: {s}");
+        for needle in ["policy : 3", "\n5\n", "idle", "0027", "interleave"] {
+            assert!(s.contains(needle), "exec {flags:?}: {needle:?} missing in:\n{s}");
+        }
+    }
+    finish(&env);
+}
+
+#[test]
+fn ignore_paused_exec_does_not_block_resume() {
+    // The exec'd process is frozen with the container; `berth exec` waits
+    // for it, and used to hold the container's lock meanwhile, so `resume`
+    // blocked for good.
+    let env = Env::sh("exec_ignore_paused", SLEEPER);
+    running(&env);
+    env.berth(&["pause", &env.id]).ok();
+    let pending = env.spawn(&["exec", "--ignore-paused", &env.id, "echo", "ran-after-resume"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let out = env.berth_timeout(&["resume", &env.id], SHORT);
+    assert!(out.success(), "resume did not go through while exec waited:\n{out}");
+    let out = pending.wait(SHORT);
+    assert!(out.success() && out.stdout.contains("ran-after-resume"), "{out}");
+    finish(&env);
+}

@@ -52,7 +52,9 @@ pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked
     let mut args = CloneArgs {
         flags: flags | CLONE_PIDFD,
         pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the child takes the caller's own exit signal;
+        // clone3 refuses one given alongside.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 { 0 } else { libc::SIGCHLD as u64 },
         ..Default::default()
     };
     if let Some(fd) = cgroup {

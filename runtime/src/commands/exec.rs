@@ -56,6 +56,9 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
         a.preserve_fds,
         &format!("--preserve-fds {}", a.preserve_fds),
     )?;
+    // The process is visible in the container while it runs berth's code:
+    // berth must run from a sealed binary (CVE-2019-5736).
+    crate::security::seal::prepare_exec()?;
     let dir = StateDir::open(root, id)?;
     let state = dir.load_required()?;
     match state.status(&dir.path) {
@@ -82,12 +85,15 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     let terminal = process.terminal() == Some(true);
     console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
     let (cgroup_files, unified) = open_cgroup_files(&state.cgroups, &a.cgroup)?;
-    let namespaces = Namespaces::open(state.pid)?;
-    // init was alive when its pidfd was taken; still alive now means the
-    // namespaces above are its own, not those of a recycled pid.
+    // init was alive when its pidfd was taken; still alive after the
+    // namespaces are opened means they are its own, not those of a
+    // recycled pid. An init that died meanwhile is a stopped container,
+    // whatever failed to open.
+    let namespaces = Namespaces::open(state.pid);
     if !pidfd_alive(&init) {
         return Err(stopped(id));
     }
+    let namespaces = namespaces?;
     log::debug!("exec in {id}: joining namespaces {:?}", namespaces.joined());
     let (console_theirs, host) = match (terminal, a.detach, &a.console_socket) {
         (true, true, Some(path)) => (Some(console::connect(path)?), None),
@@ -106,6 +112,10 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
         set.thread_block()
             .map_err(|e| Error::os("sigprocmask", e))?;
     }
+    // Let other commands at the container before the process is started:
+    // in a paused container (--ignore-paused) it stays frozen until
+    // `resume`, which needs the lock.
+    drop(dir);
     let started = pexec::start(Exec {
         process: &process,
         namespaces,
@@ -117,6 +127,7 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
         seccomp: seccomp.as_ref(),
         // Checked when the bundle was loaded.
         mempolicy: crate::mempolicy::from_spec(&bundle.spec).ok().flatten(),
+        personality: bundle.spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
     })?;
     drop(console_theirs);
     let abort = |e: Error| {
@@ -127,8 +138,6 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     if let Some(pf) = &a.pid_file {
         write_pid_file(pf, started.pid).map_err(abort)?;
     }
-    // Let other commands at the container while the process runs.
-    drop(dir);
     if a.detach {
         return Ok((0, started));
     }
@@ -244,16 +253,26 @@ fn apply_flags(a: &ExecArgs, p: &mut Process) -> Result<()> {
     Ok(())
 }
 
-/// `UID[:GID]`, numeric.
+/// `UID[:GID]`, decimal digits only (as runc; names are not looked up).
+/// 4294967295 is refused: to setresuid/setresgid it means "unchanged",
+/// which would leave the process running as root (the class of crun's
+/// CVE-2026-30892).
 fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
-    let bad = || Error::Usage(format!("--user {s:?}: expected UID[:GID] with numeric ids"));
+    let bad = |why: &str| Error::Usage(format!("--user {s:?}: {why}"));
+    let id = |v: &str| -> Result<u32> {
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("expected UID[:GID] with numeric ids"));
+        }
+        match v.parse::<u32>() {
+            Ok(n) if n != u32::MAX => Ok(n),
+            _ => Err(bad("ids must be below 4294967295")),
+        }
+    };
     let (u, g) = match s.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (s, None),
     };
-    let uid = u.parse().map_err(|_| bad())?;
-    let gid = g.map(|g| g.parse().map_err(|_| bad())).transpose()?;
-    Ok((uid, gid))
+    Ok((id(u)?, g.map(id).transpose()?))
 }
 
 /// Later KEY=VALUE entries replace earlier ones in place (execve would
@@ -464,6 +483,10 @@ mod tests {
         assert_eq!(parse_user("1000:10").unwrap(), (1000, Some(10)));
         assert!(parse_user("abc").is_err());
         assert!(parse_user("1:x").is_err());
+        for bad in ["", ":", "1:", ":1", "+1", "-1", " 1", "1 ", "0x10", "root", "1:1:1", "4294967295", "1:4294967295", "4294967296", "99999999999999999999"] {
+            assert!(parse_user(bad).is_err(), "--user {bad:?} was accepted");
+        }
+        assert_eq!(parse_user("4294967294:0").unwrap(), (4294967294, Some(0)));
     }
 
     #[test]

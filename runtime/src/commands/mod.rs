@@ -57,6 +57,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         // Before anything else: may re-execute berth (CVE-2019-5736).
         crate::security::seal::prepare()?;
     }
+    if matches!(cmd, Command::Exec(_)) {
+        // The exec'd process is visible in the container while it runs
+        // berth's code: always from a sealed copy (CVE-2019-5736).
+        crate::security::seal::ensure_sealed()?;
+    }
     match cmd {
         Command::Create(a) => create::create(root, &a).map(|_| 0),
         Command::Start { id } => start::start(root, &id).map(|_| 0),

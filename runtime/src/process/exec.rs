@@ -1,36 +1,52 @@
 //! Starting a process in an existing container (`berth exec`).
 //!
-//! berth clones the process itself, as for init (no re-exec), and the child
-//! enters the container from the outside in:
+//! berth clones the process itself, as for init (no re-exec), in two
+//! stages, so that nothing of the host's is ever seen from inside the
+//! container (CVE-2019-5736, CVE-2024-21626 through exec):
 //!
 //! ```text
-//!  berth (parent)                                  the new process (child)
-//!  ──────────────                                  ───────────────────────
-//!  open /proc/<init>/ns/* (those that differ from
+//!  berth (parent, sealed: runs from a read-only
+//!  bind or sealed memfd of its binary)            stage 1 (host pid namespace:
+//!  ──────────────                                  invisible to the container)
+//!  open /proc/<init>/ns/* (those that differ from  ───────────────────────────
 //!  berth's own), verify init is still the same
 //!  process, open the cgroup join files
-//!  [setns(pid ns)] ── clone3 ────────────────────▶ not dumpable; write "0" to each
-//!   (CLONE_INTO_CGROUP: the v2 cgroup)              v1 tasks file; rlimits,
-//!  [restore own pid ns]
-//!                                                   oom_score_adj (host /proc)
-//!                                                   setns time, ipc, uts, net,
-//!                                                   cgroup, mount (as host root),
-//!                                                   then user (+ become its root)
-//!                                                   setsid, cwd, [terminal],
-//!                                                   scheduler, ioprio, find exe,
-//!                                                   caps + user, no_new_privs,
-//!                                                   [seccomp], fds CLOEXEC, execve
-//!                               Error(msg) or EOF ◀─ (the sync socket is CLOEXEC:
-//!  EOF: it runs; Error: reap, report                 EOF means execve succeeded)
+//!  clone3 (CLONE_INTO_CGROUP: the v2 cgroup) ────▶ not dumpable; write "0" to each
+//!                                                  v1 tasks file; rlimits,
+//!                                                  oom_score_adj (host /proc);
+//!                                                  setns pid (for its child), time,
+//!                                                  ipc, uts, net, cgroup, mount (its
+//!                                                  root and cwd become the
+//!                                                  container's), then user (+ become
+//!                                                  its root); close every fd but
+//!                                                  stdio, the preserved ones, the
+//!                                                  sync socket, the console socket
+//!                                                  and the exec trampoline
+//!                                                  clone (CLONE_PARENT) ──▶ stage 2: the process,
+//!                                Spawned(pid)  ◀── exit                    in the container's pid
+//!  reap stage 1, pidfd_open(pid)                                           namespace: setsid, cwd
+//!                                                                          (checked inside the root),
+//!                                                                          [terminal], scheduler,
+//!                                                                          ioprio, personality,
+//!                                                                          mempolicy, find exe, caps
+//!                                                                          + user, no_new_privs,
+//!                                                                          [seccomp], execve through
+//!                               Error(msg) or EOF ◀─────────────────────── the trampoline
+//!  EOF: it runs; Error: reap, report                (the sync socket is CLOEXEC:
+//!                                                    EOF means execve succeeded)
 //! ```
 //!
-//! The pid namespace applies to children only, so berth joins it around the
-//! clone ([`super::NsRestore`]) and the process is berth's own child inside
-//! the container's pid namespace: berth can wait for it and forward signals.
-//! Every other namespace is joined by the child while it still has the host's
-//! privileges (a namespace the container's user namespace does not own, such
-//! as a time namespace unshared by berth before init's clone, can only be
-//! joined from there); the user namespace comes last.
+//! Stage 2 is born in the container's pid namespace, so from the moment a
+//! container process can see it, it holds no fd, cwd or root of the host's
+//! and is non-dumpable, and its exe is berth's sealed copy (the caller's
+//! duty, see [`crate::security::seal::prepare_exec`]); its program is
+//! executed through the sealed trampoline. `CLONE_PARENT` makes it berth's
+//! own child, so berth can wait for it and forward signals. Every namespace
+//! is joined by stage 1 while it still has the host's privileges (a
+//! namespace the container's user namespace does not own, such as a time
+//! namespace unshared by berth before init's clone, can only be joined from
+//! there); the user namespace comes last. Nothing runs after the seccomp
+//! filter is loaded but the calls execve needs: fds are closed before.
 
 use std::fs;
 use std::io::{self, Write};
@@ -44,7 +60,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::sync::{self, Msg};
-use super::{init, setup, NsRestore};
+use super::{init, setup};
 use crate::console;
 use crate::error::{Error, Result};
 use crate::namespaces;
@@ -155,6 +171,8 @@ pub struct Exec<'a> {
     pub seccomp: Option<&'a crate::security::seccomp::Filter>,
     /// The container's linux.memoryPolicy.
     pub mempolicy: Option<crate::mempolicy::Policy>,
+    /// The container's linux.personality.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
 }
 
 /// The started process.
@@ -165,14 +183,40 @@ pub struct Started {
     pub pidfd: Option<OwnedFd>,
 }
 
+/// The fds stage 1 keeps for stage 2 (besides stdio and the preserved
+/// ones), each numbered above the preserved range so that none of them
+/// can be passed on by mistake. All are CLOEXEC.
+struct Kept {
+    sock: OwnedFd,
+    console: Option<OwnedFd>,
+    trampoline: Option<OwnedFd>,
+}
+
+impl Kept {
+    fn new(sock: OwnedFd, e: &Exec) -> Result<Kept> {
+        let min = 3 + e.preserve_fds as i32;
+        let above = |fd: &OwnedFd, what: &str| {
+            crate::security::seal::dup_above(fd, min).map_err(|err| Error::os(format!("duplicate the {what} fd"), err))
+        };
+        Ok(Kept {
+            sock: if sock.as_raw_fd() < min { above(&sock, "sync socket")? } else { sock },
+            console: e.console.map(|c| above(c, "console socket")).transpose()?,
+            trampoline: crate::security::seal::trampoline().map(|t| above(t, "exec trampoline")).transpose()?,
+        })
+    }
+
+    fn raw(&self) -> Vec<u32> {
+        let mut v = vec![self.sock.as_raw_fd() as u32];
+        v.extend(self.console.iter().chain(&self.trampoline).map(|f| f.as_raw_fd() as u32));
+        v
+    }
+}
+
 /// Clone the process and wait until it has called execve (or failed, which
 /// is reported with init's error convention and leaves no process behind).
 pub fn start(mut e: Exec) -> Result<Started> {
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
-    let restore = match &e.namespaces.pid {
-        Some(fd) => Some(NsRestore::join_pid(fd)?),
-        None => None,
-    };
+    let kept = Kept::new(child_sock, &e)?;
     // SAFETY: berth is single-threaded; the child never returns.
     let mut forked = match &e.unified {
         Some((dir, _)) => unsafe { sys::clone_fork(0, Some(dir.as_raw_fd())) },
@@ -180,34 +224,51 @@ pub fn start(mut e: Exec) -> Result<Started> {
     };
     if let Some((_, procs)) = e.unified.take() {
         if forked.is_err() {
-            // No CLONE_INTO_CGROUP here: the child writes cgroup.procs.
+            // No CLONE_INTO_CGROUP here: stage 1 writes cgroup.procs.
             e.cgroup_files.push(procs);
             forked = unsafe { sys::clone_fork(0, None) };
         }
     }
-    let (pid, pidfd) = match forked {
+    let stage1 = match forked {
         Ok(Forked::Child) => {
             drop(parent_sock);
-            std::mem::forget(restore);
-            child_main(&e, child_sock)
+            stage_main(|| stage1(&e, &kept), &kept.sock)
         }
-        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
+        Ok(Forked::Parent { pid, .. }) => Pid::from_raw(pid),
+        Err(err) => return Err(Error::os("clone the exec process", err)),
+    };
+    drop(kept);
+    let pid = match sync::recv(&parent_sock, false) {
+        Ok(Some((Msg::Spawned(pid), _))) => pid,
+        Ok(Some((Msg::Error(m), _))) => {
+            let _ = waitpid(stage1, None);
+            return Err(Error::Init(m));
+        }
+        Ok(None) => {
+            let status = waitpid(stage1, None);
+            return Err(Error::Other(format!(
+                "the exec process died before it entered the container ({status:?})"
+            )));
+        }
+        Ok(Some((other, _))) => {
+            let _ = kill(stage1, Signal::SIGKILL);
+            let _ = waitpid(stage1, None);
+            return Err(Error::Other(format!("unexpected message from the exec process: {other:?}")));
+        }
         Err(err) => {
-            if let Some(r) = restore {
-                r.restore()?;
-            }
-            return Err(Error::os("clone the exec process", err));
+            let _ = kill(stage1, Signal::SIGKILL);
+            let _ = waitpid(stage1, None);
+            return Err(Error::os("read from the exec process", err));
         }
     };
-    drop(child_sock);
+    let _ = waitpid(stage1, None);
+    // Our own unreaped child (CLONE_PARENT): its pid cannot be reused.
+    let pidfd = sys::pidfd_open(pid).ok();
     let killed = |err: Error| {
         let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         let _ = waitpid(Pid::from_raw(pid), None);
         err
     };
-    if let Some(r) = restore {
-        r.restore().map_err(killed)?;
-    }
     match sync::recv(&parent_sock, false) {
         Ok(None) => Ok(Started { pid, pidfd }),
         Ok(Some((Msg::Error(m), _))) => {
@@ -223,42 +284,42 @@ pub fn start(mut e: Exec) -> Result<Started> {
 
 enum Never {}
 
-fn child_main(e: &Exec, sock: OwnedFd) -> ! {
-    let err = match child(e) {
+/// Run a stage; on error report it on the sync socket and exit.
+fn stage_main(stage: impl FnOnce() -> Result<Never>, sock: &OwnedFd) -> ! {
+    let err = match stage() {
         Ok(never) => match never {},
         Err(err) => err,
     };
-    if sync::send(&sock, &Msg::Error(err.to_string())).is_err() {
+    if sync::send(sock, &Msg::Error(err.to_string())).is_err() {
         let _ = writeln!(io::stderr(), "berth: exec: {err}");
     }
     unsafe { libc::_exit(1) }
 }
 
-fn child(e: &Exec) -> Result<Never> {
+/// Stage 1, in the host's pid namespace: join the cgroups and every
+/// namespace, drop every host fd, then fork stage 2 into the container's
+/// pid namespace.
+fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
     let p = e.process;
-    // Not dumpable until execve: the container's processes may not open
-    // /proc/<pid>/exe or read berth's memory while it runs here.
+    // Not dumpable until execve: nothing may open /proc/<pid>/exe or read
+    // berth's memory (stage 2 inherits this).
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     setup::join_cgroups(&e.cgroup_files)?;
     // With the host's privileges, before the user namespace is joined.
     setup::rlimits(p)?;
     if let Some(adj) = p.oom_score_adj() {
         fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|err| {
-            Error::os(
-                format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj"),
-                err,
-            )
+            Error::os(format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj"), err)
         })?;
+    }
+    if let Some(fd) = &e.namespaces.pid {
+        // For stage 2: setns(CLONE_NEWPID) moves only the children.
+        setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::Pid))
+            .map_err(|err| Error::os("join the container's pid namespace", err))?;
     }
     for (t, fd) in &e.namespaces.others {
         setns(fd.as_fd(), namespaces::flag(*t)).map_err(|err| {
-            Error::os(
-                format!(
-                    "join the container's {} namespace",
-                    namespaces::type_name(*t)
-                ),
-                err,
-            )
+            Error::os(format!("join the container's {} namespace", namespaces::type_name(*t)), err)
         })?;
     }
     if let Some(fd) = &e.namespaces.root {
@@ -269,33 +330,60 @@ fn child(e: &Exec) -> Result<Never> {
             .map_err(|err| Error::os("join the container's user namespace", err))?;
         init::become_root()?;
     }
+    // Root and cwd are the container's now (setns of the mount namespace
+    // or the chroot set both). Of the fds, only stdio, the preserved ones
+    // (made inheritable) and what stage 2 needs stay: the namespace and
+    // cgroup handles, berth's state dir and lock go before anything can
+    // see this process from inside the container.
+    for fd in 3..3 + e.preserve_fds as i32 {
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFD);
+            if fl >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, fl & !libc::FD_CLOEXEC);
+            }
+        }
+    }
+    init::close_from(3 + e.preserve_fds, &kept.raw())?;
+    // SAFETY: single-threaded (a fork of berth's one thread); the child
+    // never returns.
+    match unsafe { sys::clone_fork(libc::CLONE_PARENT as u64, None) } {
+        Ok(Forked::Child) => stage_main(|| stage2(e, kept), &kept.sock),
+        Ok(Forked::Parent { pid, .. }) => {
+            sync::send(&kept.sock, &Msg::Spawned(pid)).map_err(|err| Error::os("report the exec process", err))?;
+            unsafe { libc::_exit(0) }
+        }
+        Err(err) => Err(Error::os("clone the exec process into the container's pid namespace", err)),
+    }
+}
+
+/// Stage 2, the process itself, inside the container: its attributes,
+/// then execve.
+fn stage2(e: &Exec, kept: &Kept) -> Result<Never> {
+    let p = e.process;
     nix::unistd::setsid().map_err(|err| Error::os("setsid", err))?;
     // Before the user switch (root may reach more), else after it.
     let cwd_later = match nix::unistd::chdir(p.cwd().as_path()) {
         Ok(()) => false,
         Err(nix::errno::Errno::EACCES) | Err(nix::errno::Errno::EPERM) => true,
-        Err(err) => {
-            return Err(Error::os(
-                format!("process.cwd: chdir {}", p.cwd().display()),
-                err,
-            ))
-        }
+        Err(err) => return Err(Error::os(format!("process.cwd: chdir {}", p.cwd().display()), err)),
     };
+    if !cwd_later {
+        init::cwd_inside_root(p)?;
+    }
     if p.terminal() == Some(true) {
-        let socket = e
-            .console
-            .ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        let socket = kept.console.as_ref().ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
         console::setup_in_container(&console::InContainer {
             socket: socket.as_fd(),
-            size: p
-                .console_size()
-                .map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),
+            size: p.console_size().map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),
             owner: p.user().uid(),
             mount_console: false,
         })?;
     }
     setup::scheduler(p)?;
     setup::io_priority(p)?;
+    if let Some(persona) = e.personality {
+        setup::set_personality(persona)?;
+    }
     if let Some(m) = &e.mempolicy {
         m.apply()?;
     }
@@ -304,7 +392,10 @@ fn child(e: &Exec) -> Result<Never> {
     let envp = setup::cstrings(&setup::env_with_home(p), "process.env")?;
 
     // seccomp as init loads it: without no_new_privs it needs CAP_SYS_ADMIN,
-    // so before the capability drop; with it, last before execve.
+    // so before the capability drop; with it, last before execve. After
+    // the load only what the profile must allow anyway for the container's
+    // own processes: capset, setgroups/setres[ug]id, chdir, prctl,
+    // rt_sigprocmask and execve.
     let nnp = p.no_new_privileges() == Some(true);
     if let Some(f) = e.seccomp.filter(|_| !nnp) {
         f.load().map_err(|err| Error::os(format!("linux.seccomp: {}", f.describe()), err))?;
@@ -318,19 +409,22 @@ fn child(e: &Exec) -> Result<Never> {
     }
     if cwd_later {
         setup::chdir(p)?;
+        init::cwd_inside_root(p)?;
     }
-    if p.no_new_privileges() == Some(true)
-        && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0
-    {
+    if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", io::Error::last_os_error()));
     }
     setup::reset_signals();
-    setup::fds_for_exec(e.preserve_fds)?;
     if let Some(f) = e.seccomp.filter(|_| nnp) {
         f.load().map_err(|err| Error::os(format!("linux.seccomp: {}", f.describe()), err))?;
     }
+    let shown = exe.to_string_lossy().into_owned();
+    if let Some(t) = &kept.trampoline {
+        let err = crate::security::seal::exec_via(t, &exe, &argv, &envp);
+        return Err(Error::os(format!("exec {shown} through berth's exec trampoline"), err));
+    }
     let err = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
-    Err(Error::os(format!("exec {}", exe.to_string_lossy()), err))
+    Err(Error::os(format!("exec {shown}"), err))
 }
 
 fn clamp_u16(v: u64) -> u16 {

@@ -393,7 +393,7 @@ fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
 /// A cwd reached through an fd berth holds on a host directory
 /// (`/proc/self/fd/N`) would be outside it (CVE-2024-21626); the kernel's
 /// getcwd then answers a path that does not start with "/".
-fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
+pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     let mut buf = [0u8; 4096];
     let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
     // A path longer than a page (ENAMETOOLONG) cannot be checked: refused.
@@ -408,7 +408,7 @@ fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
 
 /// Close every fd from `first` up but those in `keep` (close_range, Linux
 /// 5.9). The kept ones are CLOEXEC: execve closes them.
-fn close_from(first: u32, keep: &[u32]) -> Result<()> {
+pub(super) fn close_from(first: u32, keep: &[u32]) -> Result<()> {
     let close = |lo: u32, hi: u32| {
         if lo <= hi && unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
             return Err(Error::os("close_range", std::io::Error::last_os_error()));

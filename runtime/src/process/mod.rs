@@ -319,13 +319,6 @@ impl NsRestore {
         Ok(r)
     }
 
-    /// Join the pid namespace `fd` for the next clone (`exec`).
-    pub(super) fn join_pid(fd: &OwnedFd) -> Result<NsRestore> {
-        let r = NsRestore { pid: Some(open_ns("/proc/self/ns/pid")?), time: None };
-        setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| Error::os("join the container's pid namespace", e))?;
-        Ok(r)
-    }
-
     pub(super) fn restore(self) -> Result<()> {
         if let Some(fd) = &self.pid {
             setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(|e| Error::os("restore pid namespace", e))?;

@@ -154,7 +154,14 @@ pub fn io_priority(p: &Process) -> Result<()> {
 }
 
 pub fn personality(spec: &Spec) -> Result<()> {
-    let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) else { return Ok(()) };
+    match spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        Some(p) => set_personality(p),
+        None => Ok(()),
+    }
+}
+
+/// linux.personality, for init and exec'd processes alike.
+pub fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {
     let persona = match p.domain() {
         LinuxPersonalityDomain::PerLinux => 0x0000,
         LinuxPersonalityDomain::PerLinux32 => 0x0008,

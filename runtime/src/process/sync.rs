@@ -29,6 +29,9 @@ pub enum Msg {
     /// A seccomp filter with SCMP_ACT_NOTIFY is loaded: the next datagram
     /// carries the listener fd (SCM_RIGHTS) for linux.seccomp.listenerPath.
     SeccompListener,
+    /// (exec) stage 1 has forked the process into the container's pid
+    /// namespace: its host pid (see [`crate::process::exec`]).
+    Spawned(i32),
     /// (only with linux.netDevices) init is in its final network
     /// namespace: move the devices in, then answer `NetDevicesMoved`.
     MoveNetDevices,

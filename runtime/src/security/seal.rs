@@ -109,6 +109,42 @@ pub fn for_config(spec: &oci_spec::runtime::Spec) -> Result<()> {
     ensure_sealed()
 }
 
+/// Before `exec` (the CLI's and the shim's): the exec'd process is cloned
+/// from the caller and is visible in the container's pid namespace while it
+/// still runs the caller's code, so a process there with CAP_SYS_PTRACE
+/// could open its `/proc/<pid>/exe`. The caller must therefore already run
+/// from a sealed binary: the `berth` command re-executes itself first
+/// ([`ensure_sealed`], called by the CLI before `exec`), the shim starts its
+/// launcher from a sealed copy. Never re-executes here (a library caller's
+/// argv is not berth's): an unsealed caller is an error. Also makes the exec
+/// trampoline, through which the process executes its program.
+pub fn prepare_exec() -> Result<()> {
+    let exe = fs::File::open("/proc/self/exe").map_err(|e| Error::path("open", "/proc/self/exe", e))?;
+    if !is_sealed(&exe) {
+        return Err(Error::Other(
+            "exec: this process does not run from a sealed binary (a read-only bind or a sealed memfd), \
+             so the exec'd process would expose it to the container (CVE-2019-5736); \
+             call berth::security::seal::ensure_sealed first"
+                .into(),
+        ));
+    }
+    if TRAMPOLINE.get().is_none() {
+        match make_trampoline() {
+            Ok(Some(fd)) => {
+                let _ = TRAMPOLINE.set(fd);
+            }
+            Ok(None) => {}
+            Err(e) => log::debug!("exec trampoline unavailable ({e}); the process executes its program directly"),
+        }
+    }
+    Ok(())
+}
+
+/// Whether this process runs from a sealed binary.
+pub fn self_is_sealed() -> bool {
+    fs::File::open("/proc/self/exe").is_ok_and(|f| is_sealed(&f))
+}
+
 /// The trampoline's fd, if [`prepare`] made one.
 pub fn trampoline() -> Option<&'static OwnedFd> {
     TRAMPOLINE.get()

@@ -90,6 +90,21 @@ pub(crate) fn check_process_fields(process: &oci_spec::runtime::Process) -> Chec
     if !process.cwd().is_absolute() {
         return Err(Fault::new("process.cwd", not_absolute(process.cwd())));
     }
+    // (uid_t)-1 means "leave unchanged" to setresuid/setresgid/setgroups'
+    // callers: the process would keep running as root.
+    let u = process.user();
+    let unchanged = |field: &str| {
+        Fault::new(field.to_string(), "4294967295 is not a valid id (to the kernel it means \"unchanged\")")
+    };
+    if u.uid() == u32::MAX {
+        return Err(unchanged("process.user.uid"));
+    }
+    if u.gid() == u32::MAX {
+        return Err(unchanged("process.user.gid"));
+    }
+    if let Some(i) = u.additional_gids().iter().flatten().position(|g| *g == u32::MAX) {
+        return Err(unchanged(&format!("process.user.additionalGids[{i}]")));
+    }
 
     let mut seen: u32 = 0;
     for (i, rl) in process.rlimits().iter().flatten().enumerate() {
