@@ -430,6 +430,69 @@ fn cve_2025_31133_masked_paths_use_the_real_dev_null() {
     assert_no_leftovers(&env);
 }
 
+// ---- /dev/console, /dev/ptmx, /dev/null swapped during create -----------
+
+/// A createContainer hook (in the container's mount namespace, after berth
+/// made /dev, before the console and the masked paths) running `script`
+/// with $R the rootfs.
+fn swap_hook(env: &mut Env, script: &str) {
+    let r = env.rootfs().display().to_string();
+    env.set(
+        "/hooks",
+        json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", format!("R={r}; {script}")]}]}),
+    );
+}
+
+#[test]
+fn dev_console_and_ptmx_swapped_during_create_are_refused() {
+    // The class of runc's CVE-2025-52565 / CVE-2026-41579: /dev/console
+    // replaced by a symlink while the container is made would have the
+    // pty bound onto what it names (here the host's core_pattern, through
+    // the container's /proc); a /dev/ptmx swapped would hand out a file
+    // that is no pty.
+    let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    for (name, script, needle) in [
+        ("swap_console", "rm -f $R/dev/console; ln -s /proc/sys/kernel/core_pattern $R/dev/console", "/dev/console"),
+        ("swap_console_dev", "ln -s /proc/sys/kernel $R/kdir; rm -f $R/dev/console; ln -s /kdir/core_pattern $R/dev/console", "/dev/console"),
+        ("swap_ptmx", "rm -f $R/dev/ptmx; ln -s /dev/null $R/dev/ptmx", "/dev/ptmx"),
+        ("swap_ptmx_file", "rm -f $R/dev/ptmx; echo x > $R/dev/ptmx", "/dev/ptmx"),
+    ] {
+        let mut env = Env::sh(name, "echo ran");
+        env.set("/process/terminal", json!(true));
+        swap_hook(&mut env, script);
+        let sock = berth_integration::tty::ConsoleSocket::bind(&env.file("console.sock"));
+        let out = env.berth(&["create", "--console-socket", &sock.path_str(), "--bundle", &env.bundle_str(), &env.id]);
+        assert!(!out.success(), "{name}: create went on with a swapped device:\n{out}");
+        assert!(out.stderr.contains(needle) && out.stderr.contains("process.terminal"), "{name}: unclear error:\n{out}");
+        assert_eq!(fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), core_pattern, "host core_pattern changed");
+        assert_no_leftovers(&env);
+    }
+    // Not swapped: the console is bound on /dev/console.
+    let mut env = Env::sh("console_ok", "echo ran");
+    env.set("/process/terminal", json!(true));
+    let sock = berth_integration::tty::ConsoleSocket::bind(&env.file("console.sock"));
+    env.berth(&["create", "--console-socket", &sock.path_str(), "--bundle", &env.bundle_str(), &env.id]).ok();
+    let mountinfo = fs::read_to_string(format!("/proc/{}/mountinfo", env.pid())).unwrap();
+    assert!(mountinfo.lines().any(|l| l.split(' ').nth(4) == Some("/dev/console")), "{mountinfo}");
+    env.delete_force();
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn dev_null_swapped_during_create_does_not_redirect_masked_paths() {
+    // maskedPaths are bound from the real /dev/null even when the
+    // container's /dev/null became a symlink to a procfs file after berth
+    // made it.
+    let mut env = Env::sh("swap_null", "stat -c '%F %t:%T' /proc/keys /proc/timer_list; echo end");
+    swap_hook(&mut env, "rm -f $R/dev/null; ln -s /proc/sys/kernel/core_pattern $R/dev/null");
+    let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    let out = env.run_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..2], ["character special file 1:3"; 2], "{out}");
+    assert_eq!(fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(), core_pattern, "host core_pattern changed");
+    assert_no_leftovers(&env);
+}
+
 // ---- writes to /proc ------------------------------------------------------
 
 #[test]

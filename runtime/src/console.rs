@@ -23,7 +23,6 @@
 //! runs a [`Proxy`]: berth's terminal in raw mode (restored on exit), bytes
 //! copied both ways, SIGWINCH turned into a resize of the pty.
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
@@ -159,6 +158,7 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
         )
     })?;
     let master = unsafe { OwnedFd::from_raw_fd(master) };
+    check_ptmx(master.as_fd())?;
     let unlock: libc::c_int = 0;
     cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })
         .map_err(|e| err("unlockpt", e))?;
@@ -198,7 +198,7 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
         }
     }
     if t.mount_console {
-        mount_console(n)?;
+        mount_console(slave.as_fd())?;
     }
     send_fd(t.socket, MASTER_NAME, master.as_fd())
         .map_err(|e| err("send the pty master over the console socket", e))?;
@@ -213,12 +213,28 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
     Ok(())
 }
 
-/// Bind /dev/pts/N on /dev/console (made, mode 0666, when missing).
-fn mount_console(n: libc::c_uint) -> Result<()> {
-    let console = c"/dev/console";
+/// Bind the pty slave on /dev/console (made, mode 0666, when missing).
+/// Both ends are fds, never paths the container controls: the slave
+/// itself (open_tree of the fd) onto /dev/console opened without following
+/// a symlink in any component, so a /dev/console (or /dev) swapped for a
+/// symlink cannot send the bind onto /proc or a host file (the class of
+/// runc's CVE-2025-52565 and CVE-2026-41579).
+fn mount_console(slave: BorrowedFd) -> Result<()> {
+    use crate::rootfs::sys;
+    let merr = |what: &str, e: io::Error| Error::os(format!("process.terminal: {what}"), e);
+    let root = sys::open(c"/", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(|e| merr("open /", e))?;
+    let dev = sys::openat2(
+        root.as_fd(),
+        c"dev",
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        0,
+        libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH,
+    )
+    .map_err(|e| merr("open /dev without following symlinks", e))?;
     let fd = unsafe {
-        libc::open(
-            console.as_ptr(),
+        libc::openat(
+            dev.as_raw_fd(),
+            c"console".as_ptr(),
             libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
             0o666,
         )
@@ -231,26 +247,49 @@ fn mount_console(n: libc::c_uint) -> Result<()> {
     } else {
         let e = io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(Error::os("process.terminal: create /dev/console", e));
+            return Err(merr("create /dev/console", e));
         }
     }
-    let src = CString::new(format!("/dev/pts/{n}")).expect("no NUL");
-    let r = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            console.as_ptr(),
-            std::ptr::null(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        )
-    };
-    if r != 0 {
-        return Err(Error::os(
-            format!(
-                "process.terminal: bind {} on /dev/console",
-                src.to_string_lossy()
-            ),
-            io::Error::last_os_error(),
+    let target = cvt(unsafe {
+        libc::openat(dev.as_raw_fd(), c"console".as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+    })
+    .map_err(|e| merr("open /dev/console", e))?;
+    let target = unsafe { OwnedFd::from_raw_fd(target) };
+    let st = sys::fstat(target.as_fd()).map_err(|e| merr("stat /dev/console", e))?;
+    let kind = st.st_mode & libc::S_IFMT;
+    if kind != libc::S_IFREG && kind != libc::S_IFCHR {
+        return Err(Error::Other(format!(
+            "process.terminal: /dev/console in the container is not a file or a character device \
+             (mode {:o}); refusing to mount the console on it",
+            st.st_mode
+        )));
+    }
+    let tree = open_tree_fd(slave).map_err(|e| merr("open_tree of the pty slave", e))?;
+    sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(|e| merr("bind the pty slave on /dev/console", e))
+}
+
+/// open_tree(fd, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): a detached bind of
+/// the file `fd` refers to.
+fn open_tree_fd(fd: BorrowedFd) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// The master must be the ptmx of a devpts instance (5:2 on devpts): a
+/// /dev/ptmx or /dev/pts swapped for something else is refused.
+fn check_ptmx(master: BorrowedFd) -> Result<()> {
+    const DEVPTS_SUPER_MAGIC: libc::c_long = 0x1cd1;
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    let st = crate::rootfs::sys::fstat(master).map_err(|e| Error::os("process.terminal: stat /dev/ptmx", e))?;
+    let on_devpts = unsafe { libc::fstatfs(master.as_raw_fd(), &mut fs) } == 0 && fs.f_type as libc::c_long == DEVPTS_SUPER_MAGIC;
+    if !on_devpts || st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(5, 2) {
+        return Err(Error::Other(
+            "process.terminal: /dev/ptmx in the container is not a devpts ptmx (is /dev/pts a devpts mount?)".into(),
         ));
     }
     Ok(())
