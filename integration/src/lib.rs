@@ -7,6 +7,7 @@
 //! The binary under test is `$BERTH_BIN`, else the workspace's
 //! `target/{debug,release}/berth`.
 
+pub mod attacks;
 pub mod berthctl;
 pub mod bundle;
 pub mod clients;

@@ -8,27 +8,10 @@
 
 use std::os::unix::fs::PermissionsExt;
 
+use berth_integration::attacks::{host_objects_in, watcher, DEFAULT_CAPS};
 use berth_integration::harness::run_cmd;
 use berth_integration::prelude::*;
 use berth_integration::tty::{ConsoleSocket, Reader};
-
-/// Docker's default capability set.
-const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
-    "CAP_SYS_CHROOT",
-    "CAP_MKNOD",
-    "CAP_AUDIT_WRITE",
-    "CAP_SETFCAP",
-];
 
 /// How `berth exec` is asked to start the process.
 #[derive(Debug, Clone, Copy)]
@@ -343,45 +326,12 @@ fn cve_2024_21626_exec_program_through_a_leaked_fd() {
 
 // ---- what a ptrace-capable container process sees of an exec'd process ---
 
-/// The container's init: for each round K (the host creates /goK), make
-/// /etc/passwd a FIFO, so the exec'd process blocks reading it (berth
-/// looks up HOME there before execve, while it still runs berth's code),
-/// say so (/readyK), find that process (its command line carries "escmark"), report what
-/// it holds, keep a handle on its exe, release it, and once the host says
-/// the exec is over (/laterK), try writing through the kept handle.
-const WATCH: &str = r#"m=escm; m=${m}ark; k=0
-while :; do k=$((k+1)); while [ ! -e /go$k ]; do sleep 0.02; done
-  rm -f /etc/passwd; mkfifo /etc/passwd; echo ok > /ready$k; r=/report$k; : > $r.tmp; t=0; found=
-  while [ -z "$found" ] && [ $t -lt 500 ]; do
-    for p in /proc/[0-9]*; do
-      [ "$p" = /proc/$$ ] && continue
-      grep -q $m $p/cmdline 2>/dev/null || continue
-      found=$p; echo "pid ${p#/proc/} $(tr '\0' ' ' < $p/cmdline)" >> $r.tmp
-      for f in $p/fd/*; do l=$(readlink $f); echo "fd ${f##*/} $l" >> $r.tmp
-        [ -d "$f" ] && echo "dirfd ${f##*/} $l" >> $r.tmp; done
-      [ $p/cwd -ef / ] && echo cwd-inside >> $r.tmp || echo "cwd-outside $(readlink $p/cwd)" >> $r.tmp
-      [ $p/root -ef / ] && echo root-inside >> $r.tmp || echo "root-outside $(readlink $p/root)" >> $r.tmp
-      exec 3< $p/exe && echo exe-read-open >> $r.tmp
-      break
-    done; t=$((t+1)); [ -z "$found" ] && sleep 0.02
-  done
-  [ -z "$found" ] && echo notfound >> $r.tmp
-  mv $r.tmp $r
-  echo 'root:x:0:0:root:/root:/bin/sh' > /etc/passwd
-  while [ ! -e /later$k ]; do sleep 0.02; done
-  if [ -e /proc/self/fd/3 ]; then i=0; while [ $i -lt 100 ]; do
-    e=$( ( printf X >> /proc/self/fd/3 ) 2>&1 ) && { echo later-write-open >> $r; break; }
-    case $e in *busy*) sleep 0.05; i=$((i+1));; *) echo "later-write-denied: $e" >> $r; break;; esac; done
-    exec 3<&-; fi
-  rm -f /etc/passwd; echo done >> $r
-done"#;
-
 #[test]
 fn exec_process_holds_nothing_of_the_host_when_visible() {
     // From the moment an exec'd process can be seen in the container, a
     // container process with CAP_SYS_PTRACE must find no fd, cwd or root
     // of the host's in it, and no writable berth binary behind its exe.
-    let env = container("exec_ptrace_view", WATCH, &["CAP_SYS_PTRACE"]);
+    let env = container("exec_ptrace_view", &watcher("escmark"), &["CAP_SYS_PTRACE"]);
     env.run_detached();
     let copy = berth_copy(&env);
     for (k, entry) in ENTRIES.into_iter().enumerate() {
@@ -404,29 +354,11 @@ fn exec_process_holds_nothing_of_the_host_when_visible() {
         );
         fs::write(env.rootfs().join(format!("later{k}")), "").unwrap();
         let report = env.wait_file(&format!("report{k}"), "done");
+        let bad = host_objects_in(&report);
         assert!(
-            report.contains("pid "),
-            "{entry:?}: the exec'd process was never seen:\n{report}"
+            bad.is_empty(),
+            "{entry:?}: the exec'd process exposed host objects {bad:?}:\n{report}"
         );
-        assert!(report.contains("exe-read-open"), "{entry:?}: CAP_SYS_PTRACE could not open the exe; the attack was not set up:\n{report}");
-        for line in report.lines() {
-            let bad = line.starts_with("dirfd")
-                || line.contains("-outside")
-                || line.starts_with("later-write-open")
-                || line.strip_prefix("fd ").is_some_and(|fd| {
-                    let (n, target) = fd.split_once(' ').unwrap_or((fd, ""));
-                    let n: u32 = n.parse().unwrap_or(99);
-                    // stdio is the caller's to pass; above it only sockets
-                    // (sync, console) and berth's sealed exec trampoline.
-                    n > 2
-                        && !(target.starts_with("socket:")
-                            || target.starts_with("/memfd:berth-exec"))
-                });
-            assert!(
-                !bad,
-                "{entry:?}: the exec'd process exposed a host object ({line}):\n{report}"
-            );
-        }
     }
     assert_eq!(
         fs::read(&copy).unwrap(),

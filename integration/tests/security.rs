@@ -6,6 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+use berth_integration::attacks::DEFAULT_CAPS;
 use berth_integration::prelude::*;
 
 // ---- AppArmor and SELinux on a host without them --------------------------
@@ -70,24 +71,6 @@ fn cve_2019_5736_proc_self_exe_never_runs_berth() {
     }
     assert_no_leftovers(&env);
 }
-
-/// Docker's default capability set: no CAP_SYS_PTRACE.
-const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_RAW",
-    "CAP_SYS_CHROOT",
-    "CAP_MKNOD",
-    "CAP_AUDIT_WRITE",
-    "CAP_SETFCAP",
-];
 
 /// Container A's script: wait for /go, open /proc/<pid>/exe of every
 /// process whose cmdline has "bvictim" (berth's argv in B's init) for
