@@ -19,7 +19,7 @@
 //! ```
 //!
 //! Files: [`paths`] (resolution inside the rootfs), [`options`] (mount option
-//! table), `mounts` (mounts[] entries, cgroup), [`idmap`] (id-mapped mounts,
+//! table), `mounts` (mounts[] entries, cgroup), `copyup` (tmpcopyup), [`idmap`] (id-mapped mounts,
 //! prepared by the parent before the clone), `devices` (device nodes and
 //! /dev symlinks), `masked` (maskedPaths, readonlyPaths), `pivot`, `sys`
 //! (system-call wrappers).
@@ -39,6 +39,7 @@ use oci_spec::runtime::Spec;
 
 use crate::cgroups::CgroupMount;
 
+mod copyup;
 mod devices;
 pub mod idmap;
 pub mod inherited;
