@@ -73,7 +73,7 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) {
     let file = path.and_then(|p| match OpenOptions::new().create(true).append(true).open(p) {
         Ok(f) => Some(Mutex::new(f)),
         Err(e) => {
-            eprintln!("berth: --log {}: {e}", p.display());
+            eprintln!("berth: warning: --log {}: {e}; logging to stderr", p.display());
             None
         }
     });

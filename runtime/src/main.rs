@@ -1,5 +1,6 @@
 //! The `berth` binary: parse runc's command line, run the command, print
-//! the error (and log it) on failure with exit status 1.
+//! the error (and log it) on failure with exit status 1:
+//! `berth: error: MESSAGE` on stderr, a `level=error` line in `--log`.
 
 use std::io::Write;
 
@@ -10,7 +11,12 @@ fn main() {
     // and help included, is clap's.
     let cli = berth::cli_fast::parse(std::env::args_os().skip(1)).unwrap_or_else(berth::cli::Cli::parse);
     if cli.version {
-        println!("berth version {}\nspec: {}", berth::VERSION, berth::OCI_VERSION);
+        // runc's layout: dockerd reads the "version" and "commit:" lines.
+        let seccomp = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro));
+        println!("berth version {}\ncommit: {}\nspec: {}", berth::VERSION, berth::COMMIT, berth::OCI_VERSION);
+        if let Ok(v) = seccomp {
+            println!("libseccomp: {v}");
+        }
         return;
     }
     berth::logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
@@ -21,7 +27,8 @@ fn main() {
             if logged_to_file {
                 log::error!("{e}");
             }
-            let _ = writeln!(std::io::stderr(), "berth: {e}");
+            // Marked as an error, as runc's `level=error` (tools match on it).
+            let _ = writeln!(std::io::stderr(), "berth: error: {e}");
             std::process::exit(1);
         }
     }

@@ -76,7 +76,7 @@ pub(super) fn main(mut init: Init) -> ! {
         if !sent {
             // The parent is gone (after Ready, for `create`): tell the
             // container's stderr instead.
-            let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
+            let _ = writeln!(std::io::stderr(), "berth: error: container init: {err}");
         }
     }
     unsafe { libc::_exit(1) }
