@@ -24,6 +24,9 @@ fn main() {
     match berth::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
+            // Config values are clipped where messages echo them; this
+            // bounds whatever else grew long.
+            let e = berth::error::bound_message(e.to_string(), 16 * 1024);
             if logged_to_file {
                 log::error!("{e}");
             }
