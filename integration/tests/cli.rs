@@ -36,6 +36,11 @@ fn fatal_errors_are_marked_as_errors() {
     assert!(out.stderr.starts_with("berth: error: container"), "{out}");
     let v: Value = serde_json::from_str(fs::read_to_string(&log).unwrap().trim()).unwrap();
     assert_eq!((v["level"].as_str(), v["msg"].as_str()), (Some("error"), Some(&*format!("container \"{}\" does not exist", env.id))));
+    // a --log that cannot be opened: a warning, then the error once
+    let out = env.berth(&["--log", "/nonexistent-berth-dir/log.json", "state", &env.id]);
+    out.exits_with(1);
+    assert_eq!(out.stderr.matches("berth: error: container").count(), 1, "{out}");
+    assert!(out.stderr.starts_with("berth: warning: --log /nonexistent-berth-dir/log.json"), "{out}");
 }
 
 #[test]

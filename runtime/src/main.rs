@@ -19,8 +19,7 @@ fn main() {
         }
         return;
     }
-    berth::logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
-    let logged_to_file = cli.log.is_some();
+    let logged_to_file = berth::logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
     match berth::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
