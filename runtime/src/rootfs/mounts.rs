@@ -196,9 +196,10 @@ impl Mounter<'_> {
         };
         let mut flags = opts.flags;
         // tmpcopyup: the directory the tmpfs will cover, opened before it does.
-        let covered = match opts.tmpcopyup && !created && flags & libc::MS_REMOUNT == 0 {
-            true => Some(open_dir(&tfd).or_fail(|| format!("tmpcopyup: open {}", path.show()))?),
-            false => None,
+        let covered = if opts.tmpcopyup && !created && flags & libc::MS_REMOUNT == 0 {
+            Some(open_dir(&tfd).or_fail(|| format!("tmpcopyup: open {}", path.show()))?)
+        } else {
+            None
         };
         if path.is("/dev") || covered.is_some() {
             // Read-only only after the device nodes are made (finish()), or
