@@ -306,3 +306,33 @@ fn tmpfs_tmpcopyup() {
     assert!(!env.rootfs().join("conf/newfile").exists());
     assert!(!env.rootfs().join("missing").read_dir().unwrap().any(|_| true));
 }
+
+#[test]
+fn tmpcopyup_in_a_user_namespace() {
+    // Owners are copied as the container sees them; device nodes, which a
+    // user namespace may not make, are left out with one warning.
+    let mut env = Env::sh("tmpcopyup_userns", "stat -c '%n %u:%g %F' /conf/f /conf/fifo; ls /conf");
+    let conf = env.rootfs().join("conf");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(conf.join("f"), "x").unwrap();
+    for (name, mode, dev) in [
+        ("fifo", libc::S_IFIFO | 0o644, 0),
+        ("null", libc::S_IFCHR | 0o666, libc::makedev(1, 3)),
+        ("zero", libc::S_IFCHR | 0o666, libc::makedev(1, 5)),
+    ] {
+        let p = std::ffi::CString::new(conf.join(name).to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mknod(p.as_ptr(), mode, dev) }, 0, "mknod {name}: {}", std::io::Error::last_os_error());
+    }
+    for p in [&conf, &conf.join("f"), &conf.join("fifo")] {
+        std::os::unix::fs::chown(p, Some(100_007), Some(100_008)).unwrap();
+    }
+    env.push("/linux/namespaces", json!({"type": "user"}));
+    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.push("/mounts", json!({"destination": "/conf", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}));
+    let out = env.run_ok();
+    assert_eq!(squash(&out.stdout), "/conf/f 7:8 regular file\n/conf/fifo 7:8 fifo\nf\nfifo", "{out}");
+    assert_eq!(out.stderr.matches("berth: warning:").count(), 1, "{out}");
+    assert!(out.stderr.contains("tmpcopyup: mknod /conf/") && out.stderr.contains("and 1 more"), "{out}");
+    assert_no_leftovers(&env);
+}

@@ -15,8 +15,10 @@
 //! extended attributes (of directories and regular files), access and
 //! modification times. Symlinks are copied as symlinks, never followed.
 //! Device nodes, fifos and sockets are made with mknod(2) where the kernel
-//! permits (in a user namespace it refuses devices: those are left out with
-//! a warning). Hard links become separate copies.
+//! permits (in a user namespace it refuses devices). What the kernel does
+//! not let berth make (those devices, an xattr a user namespace may not set)
+//! is left out, with one warning per mount. Hard links become separate
+//! copies.
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -35,10 +37,15 @@ const HERE: u64 = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESO
 /// (`keep_owner`: false when the mount options set uid=/gid=, `keep_mode`:
 /// false when they set mode=). `dest` names the mount in messages.
 pub(super) fn copy_tree(src: &OwnedFd, dst: &OwnedFd, dest: &str, keep_owner: bool, keep_mode: bool) -> Result<(), Fail> {
-    let mut c = Copier { path: dest.as_bytes().to_vec(), list: Vec::new(), value: Vec::new() };
+    let mut c = Copier { path: dest.as_bytes().to_vec(), list: Vec::new(), value: Vec::new(), left_out: (0, None) };
     c.dir(src, dst, 0)?;
     let st = sys::fstat(src.as_fd()).or_fail(|| c.op("stat"))?;
-    c.meta(src.as_fd(), dst.as_fd(), &st, keep_owner, keep_mode)
+    c.meta(src.as_fd(), dst.as_fd(), &st, keep_owner, keep_mode)?;
+    if let (n, Some(first)) = &c.left_out {
+        let more = if *n > 1 { format!(" and {} more", n - 1) } else { String::new() };
+        log::warn!("{first}; left out of the copy{more}");
+    }
+    Ok(())
 }
 
 struct Copier {
@@ -47,6 +54,10 @@ struct Copier {
     /// Buffers for the xattr names and one value.
     list: Vec<u8>,
     value: Vec<u8>,
+    /// What the kernel did not let berth make (a device node in a user
+    /// namespace, an xattr it may not set): how many, and the first one,
+    /// for a single warning at the end.
+    left_out: (usize, Option<String>),
 }
 
 impl Copier {
@@ -119,11 +130,16 @@ impl Copier {
     }
 
     /// A device node, fifo or socket.
-    fn node(&self, d: BorrowedFd, name: &CStr, st: &libc::stat) -> Result<(), Fail> {
+    fn leave_out(&mut self, what: String) {
+        self.left_out.0 += 1;
+        self.left_out.1.get_or_insert(what);
+    }
+
+    fn node(&mut self, d: BorrowedFd, name: &CStr, st: &libc::stat) -> Result<(), Fail> {
         match sys::mknodat(d, name, (st.st_mode & libc::S_IFMT) | 0o600, st.st_rdev) {
             Ok(()) => {}
             Err(e) if sys::errno(&e) == libc::EPERM => {
-                log::warn!("{}: {e}; left out", self.op("mknod"));
+                self.leave_out(format!("{}: {e}", self.op("mknod")));
                 return Ok(());
             }
             Err(e) => return Err(Fail::Os(self.op("mknod"), e)),
@@ -177,7 +193,7 @@ impl Copier {
                 // An attribute tmpfs does not store, or one this (user)
                 // namespace may not set: the copy goes on without it.
                 Err(e) if matches!(sys::errno(&e), libc::ENOTSUP | libc::EPERM) => {
-                    log::warn!("{} ({}): {e}; left out", self.op("set xattr of"), key.to_string_lossy());
+                    self.leave_out(format!("{} ({}): {e}", self.op("set xattr of"), key.to_string_lossy()));
                     Ok(())
                 }
                 Err(e) => Err(Fail::Os(format!("{} ({})", self.op("set xattr of"), key.to_string_lossy()), e)),
