@@ -13,12 +13,12 @@ fn version_prints_version_and_spec() {
     assert!(has_ver, "no x.y.z version: {out}");
     assert!(out.stdout.contains("1."), "spec version 1.x expected: {out}");
     // runc's layout, which dockerd parses for `docker info`: "NAME version
-    // X" first, then "commit: SHA" (a git commit, or `unknown` outside git).
+    // X" first, then "commit: ID" (the git commit; `unknown` outside git, or
+    // what a packager put in BERTH_COMMIT).
     let lines = out.lines();
     assert!(lines[0].starts_with("berth version "), "{out}");
     let commit = lines.iter().find_map(|l| l.strip_prefix("commit: ")).unwrap_or_else(|| panic!("no commit: line: {out}"));
-    let hex = commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit());
-    assert!(hex || commit == "unknown", "commit is not a git commit: {commit:?}");
+    assert!(!commit.is_empty() && !commit.contains(char::is_whitespace), "commit: {commit:?}");
     assert!(lines.iter().any(|l| l.starts_with("spec: 1.")), "{out}");
 }
 
