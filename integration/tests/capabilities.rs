@@ -98,6 +98,21 @@ fn ambient_needs_permitted_and_inheritable() {
 }
 
 #[test]
+fn runc_spec_capabilities_run_quietly() {
+    // `runc spec`'s sets: ambient without inheritable, which the kernel
+    // cannot raise. runc says nothing; neither does berth (no warning
+    // that the user cannot act on), and CapAmb stays empty.
+    let caps = names(&[CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE]);
+    let mut env = Env::sh("caps_runc_spec", "grep -E '^Cap(Eff|Amb)' /proc/self/status");
+    env.set("/process/capabilities", json!({"bounding": caps, "effective": caps, "permitted": caps, "ambient": caps}));
+    let out = env.run_ok();
+    assert_eq!(out.stderr, "", "warnings for runc spec's capabilities:\n{out}");
+    let m = mask(&[CAP_AUDIT_WRITE, CAP_KILL, CAP_NET_BIND_SERVICE]);
+    assert_eq!(squash(&out.stdout), format!("CapEff: {m:016x}\nCapAmb: {:016x}", 0), "{out}");
+    assert_no_leftovers(&env);
+}
+
+#[test]
 fn unknown_and_unavailable_capabilities_are_warned_and_skipped() {
     // CAP_SYS_RESOURCE is not in this host's bounding set; CAP_NOT_A_CAP is
     // not a capability at all.

@@ -12,6 +12,35 @@ fn version_prints_version_and_spec() {
     let has_ver = text.split(|c: char| !(c.is_ascii_digit() || c == '.')).any(|w| w.matches('.').count() >= 2 && w.starts_with(|c: char| c.is_ascii_digit()));
     assert!(has_ver, "no x.y.z version: {out}");
     assert!(out.stdout.contains("1."), "spec version 1.x expected: {out}");
+    // runc's layout, which dockerd parses for `docker info`: "NAME version
+    // X" first, then "commit: ID" (the git commit; `unknown` outside git, or
+    // what a packager put in BERTH_COMMIT).
+    let lines = out.lines();
+    assert!(lines[0].starts_with("berth version "), "{out}");
+    let commit = lines.iter().find_map(|l| l.strip_prefix("commit: ")).unwrap_or_else(|| panic!("no commit: line: {out}"));
+    assert!(!commit.is_empty() && !commit.contains(char::is_whitespace), "commit: {commit:?}");
+    assert!(lines.iter().any(|l| l.starts_with("spec: 1.")), "{out}");
+}
+
+#[test]
+fn fatal_errors_are_marked_as_errors() {
+    // as runc's level=error: `berth: error: MESSAGE` on stderr
+    let env = Env::new("error_marked");
+    let out = env.berth(&["state", &env.id]);
+    out.exits_with(1);
+    assert_eq!(out.stderr, format!("berth: error: container \"{}\" does not exist\n", env.id), "{out}");
+    // --log-format json keeps its lines (and stderr still says it)
+    let log = env.file("log.json");
+    let out = env.berth(&["--log", log.to_str().unwrap(), "--log-format", "json", "state", &env.id]);
+    out.exits_with(1);
+    assert!(out.stderr.starts_with("berth: error: container"), "{out}");
+    let v: Value = serde_json::from_str(fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!((v["level"].as_str(), v["msg"].as_str()), (Some("error"), Some(&*format!("container \"{}\" does not exist", env.id))));
+    // a --log that cannot be opened: a warning, then the error once
+    let out = env.berth(&["--log", "/nonexistent-berth-dir/log.json", "state", &env.id]);
+    out.exits_with(1);
+    assert_eq!(out.stderr.matches("berth: error: container").count(), 1, "{out}");
+    assert!(out.stderr.starts_with("berth: warning: --log /nonexistent-berth-dir/log.json"), "{out}");
 }
 
 #[test]

@@ -349,13 +349,13 @@ fn no_new_keyring() {
         fs::read_to_string("/proc/keys")
             .unwrap()
             .lines()
-            .any(|l| l.contains(&format!(" {id}: ")))
+            .any(|l| l.contains(&format!(" _ses.{id}: ")))
     };
     let env = Env::sh("keyring_new", SLEEPER);
     env.run_detached();
     assert!(
         keyring(&env.id),
-        "no session keyring named after the container"
+        "no session keyring named after the container (runc's _ses.<id>)"
     );
     env.delete_force().ok();
     let env2 = Env::sh("keyring_none", SLEEPER);

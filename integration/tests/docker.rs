@@ -7,7 +7,7 @@
 use berth_integration::clients::docker::{docker, Ctr, RUNTIME};
 use berth_integration::clients::probe::{require, Feature};
 use berth_integration::clients::tty::PtyRun;
-use berth_integration::clients::{cap_mask, cgroup_value, skip, unique_name, IMAGE};
+use berth_integration::clients::{cap_mask, cgroup_value, runtime_under_test, skip, unique_name, IMAGE};
 use berth_integration::prelude::*;
 
 const CAP_NET_RAW: u32 = 13;
@@ -359,4 +359,14 @@ fn stop_escalates_to_kill() {
     let c = d.start(&[], &["sleep", "1000"]);
     d.cli(&["stop", "-t", "1", &c.name]).ok();
     assert_eq!(c.inspect("{{.State.Status}} {{.State.ExitCode}}"), "exited 137");
+}
+
+#[test]
+fn info_shows_the_runtime_commit() {
+    // dockerd parses the default runtime's `--version` ("commit:" line)
+    let want = std::process::Command::new(runtime_under_test()).arg("--version").output().expect("runtime --version");
+    let want = String::from_utf8_lossy(&want.stdout).lines().find_map(|l| l.strip_prefix("commit:").map(|c| c.trim().to_string()));
+    let want = want.unwrap_or_else(|| panic!("{} --version prints no commit: line", runtime_under_test().display()));
+    let out = docker().cli(&["info", "--format", "{{.DefaultRuntime}} {{.RuncCommit.ID}}"]).ok();
+    assert_eq!(out.stdout.trim(), format!("{RUNTIME} {want}"), "{out}");
 }

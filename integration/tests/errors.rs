@@ -169,3 +169,48 @@ fn failed_run_leaves_nothing() {
     assert!(out.stderr.contains("/no/such/program"), "{out}");
     assert_no_leftovers(&env);
 }
+
+#[test]
+fn long_config_values_give_short_clear_errors() {
+    // A 100 KB hostname used to reach init and come back as "bad sync
+    // message"; a 10 MB one made a 10 MB message. Now the value is checked
+    // up front and echoed clipped, with its length.
+    for len in [100 * 1024, 10 * 1024 * 1024] {
+        let mut env = Env::new("long_hostname");
+        env.set("/hostname", json!("h".repeat(len)));
+        let out = env.try_create();
+        out.fails_with(&["hostname", &format!("({len} bytes)"), "at most 64"]);
+        assert!(!out.stderr.contains("bad sync message"), "{}", &out.stderr[..out.stderr.len().min(300)]);
+        assert!(out.stderr.len() < 2048, "a {} byte message for a {len} byte hostname", out.stderr.len());
+        assert_no_leftovers(&env);
+    }
+    // An error init reports (a createContainer hook that cannot run): the
+    // 100 KB path is clipped in the message, which crosses the sync socket.
+    let mut env = Env::new("long_hook_path");
+    let path = format!("/{}", "p/".repeat(50 * 1024));
+    env.set("/hooks", json!({"createContainer": [{"path": path}]}));
+    let out = env.try_create();
+    out.fails_with(&["createContainer", &format!("({} bytes)", path.len())]);
+    assert!(!out.stderr.contains("bad sync message"), "{}", &out.stderr[..out.stderr.len().min(300)]);
+    assert!(out.stderr.len() < 2048, "a {} byte message for a {} byte hook path", out.stderr.len(), path.len());
+    assert_no_leftovers(&env);
+}
+
+#[test]
+fn ids_starting_with_a_dot() {
+    // runc's id rule allows them (only "." and ".." are refused); the session
+    // keyring is named `_ses.<id>`, since the kernel keeps names starting
+    // with "." for itself.
+    for prefix in [".", ".."] {
+        let mut env = Env::sh("dot_id", "echo ran");
+        env.id = format!("{prefix}{}", env.id);
+        let out = env.run_ok();
+        assert_eq!(out.stdout, "ran\n", "{out}");
+        assert_no_leftovers(&env);
+    }
+    for bad in [".", ".."] {
+        let env = Env::new("dot_id_bad");
+        env.berth(&["run", "--bundle", &env.bundle_str(), bad]).fails_with(&["invalid container id"]);
+        assert_no_leftovers(&env);
+    }
+}

@@ -136,3 +136,24 @@ fn runtime_error_reaches_client() {
     out.exits_with(127);
     assert!(out.stderr.contains("/no/such/cmd"), "{out}");
 }
+
+#[test]
+fn tmpfs_copies_up_the_image_dir() {
+    // podman adds tmpcopyup to every --tmpfs mount: /etc starts with the
+    // image's /etc (and podman's /etc/hosts binds go on top of it)
+    let p = podman();
+    let script = "grep -c ' /tmp [^-]* - tmpfs ' /proc/self/mountinfo; echo x > /tmp/f && cat /tmp/f; \
+                  grep -c ' /etc [^-]* - tmpfs ' /proc/self/mountinfo; grep ^root: /etc/passwd; echo e > /etc/new && cat /etc/new";
+    let out = p.run(&["--tmpfs", "/tmp", "--tmpfs", "/etc"], &["sh", "-c", script]).ok();
+    assert_eq!(out.stdout, "1\nx\n1\nroot:x:0:0:root:/root:/bin/sh\ne\n", "{out}");
+}
+
+#[test]
+fn read_only() {
+    // --read-only: a read-only root with tmpfs (tmpcopyup) on /tmp, /var/tmp, /run
+    let p = podman();
+    let script = "if touch /x 2>/dev/null; then echo root=rw; else echo root=ro; fi; \
+                  for d in /tmp /var/tmp /run; do touch $d/y && echo $d=rw; done; cat /etc/passwd | wc -l";
+    let out = p.run(&["--read-only"], &["sh", "-c", script]).ok();
+    assert_eq!(out.stdout, "root=ro\n/tmp=rw\n/var/tmp=rw\n/run=rw\n2\n", "{out}");
+}

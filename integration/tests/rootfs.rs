@@ -236,3 +236,103 @@ fn rootfs_relative_and_absolute_path() {
     assert_eq!(out.stdout.trim(), "abs", "{out}");
     assert_no_leftovers(&env);
 }
+
+/// The image's tree under `dir` for the tmpcopyup test: nested directories,
+/// modes and owners, a setuid file, a fifo, an xattr, an old mtime and a
+/// symlink that points outside "/" from the host's point of view.
+fn copyup_tree(dir: &Path) {
+    use std::os::unix::fs::{chown, symlink, PermissionsExt};
+    let mode = |p: &Path, m: u32| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+    fs::create_dir_all(dir.join("ssl/certs")).unwrap();
+    fs::write(dir.join("hostname"), "image-host\n").unwrap();
+    fs::write(dir.join("ssl/certs/ca.pem"), "CERT\n").unwrap();
+    fs::write(dir.join("suid"), "#!/bin/sh\n").unwrap();
+    symlink("../../../../../../../etc/shadow", dir.join("escape")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("fifo").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o620) }, 0, "mkfifo");
+    for (p, m, uid, gid) in [
+        ("", 0o751, 7, 8),
+        ("hostname", 0o640, 1000, 1001),
+        ("ssl", 0o750, 12, 13),
+        ("ssl/certs", 0o711, 0, 0),
+        ("suid", 0o4755, 0, 0),
+        ("fifo", 0o620, 5, 6),
+    ] {
+        let p = dir.join(p);
+        chown(&p, Some(uid), Some(gid)).unwrap();
+        mode(&p, m);
+    }
+    let f = fs::File::options().write(true).open(dir.join("hostname")).unwrap();
+    f.set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_000_000_000)).unwrap();
+    let path = std::ffi::CString::new(dir.join("hostname").to_str().unwrap()).unwrap();
+    let r = unsafe { libc::setxattr(path.as_ptr(), c"user.berth".as_ptr(), b"kept".as_ptr().cast(), 4, 0) };
+    assert_eq!(r, 0, "setxattr: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn tmpfs_tmpcopyup() {
+    let script = "cd /conf && stat -c '%n %a %u:%g %F' . hostname ssl ssl/certs ssl/certs/ca.pem suid fifo escape; \
+                  readlink escape; cat ssl/certs/ca.pem; stat -c %Y hostname; \
+                  echo changed > hostname && touch newfile && cat hostname; \
+                  cat /ro-conf/hostname; if touch /ro-conf/x 2>/dev/null; then echo ro-conf=rw; else echo ro-conf=ro; fi; \
+                  ls -A /missing | wc -l; grep -c ' /conf [^-]* - tmpfs ' /proc/self/mountinfo; echo r > /ready; ";
+    let mut env = Env::sh("tmpcopyup", &format!("{script}{SLEEPER}"));
+    copyup_tree(&env.rootfs().join("conf"));
+    fs::create_dir_all(env.rootfs().join("ro-conf")).unwrap();
+    fs::write(env.rootfs().join("ro-conf/hostname"), "ro-host\n").unwrap();
+    for (dest, opts) in
+        [("/conf", json!(["nosuid", "nodev", "tmpcopyup"])), ("/ro-conf", json!(["ro", "tmpcopyup"])), ("/missing", json!(["tmpcopyup"]))]
+    {
+        env.push("/mounts", json!({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": opts}));
+    }
+    let run = env.run_detached();
+    env.wait_file("ready", "r");
+    // The xattr, seen from the host through the container's root.
+    let copied = std::ffi::CString::new(format!("/proc/{}/root/conf/hostname", env.pid())).unwrap();
+    let mut buf = [0u8; 16];
+    let n = unsafe { libc::getxattr(copied.as_ptr(), c"user.berth".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let xattr = if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(String::from_utf8_lossy(&buf[..n as usize]).into_owned()) };
+    let stdout = run.stdout_now();
+    env.delete_force().ok();
+    assert_no_leftovers(&env);
+    let want = ". 751 7:8 directory\nhostname 640 1000:1001 regular file\nssl 750 12:13 directory\n\
+                ssl/certs 711 0:0 directory\nssl/certs/ca.pem 644 0:0 regular file\nsuid 4755 0:0 regular file\n\
+                fifo 620 5:6 fifo\nescape 777 0:0 symbolic link\n../../../../../../../etc/shadow\nCERT\n1000000000\n\
+                changed\nro-host\nro-conf=ro\n0\n1";
+    assert_eq!(squash(&stdout), want, "stderr: {}", run.stderr_now());
+    assert_eq!(xattr.ok().as_deref(), Some("kept"), "user.berth xattr not copied");
+    // Writes stayed in the tmpfs.
+    assert_eq!(fs::read_to_string(env.rootfs().join("conf/hostname")).unwrap(), "image-host\n");
+    assert!(!env.rootfs().join("conf/newfile").exists());
+    assert!(!env.rootfs().join("missing").read_dir().unwrap().any(|_| true));
+}
+
+#[test]
+fn tmpcopyup_in_a_user_namespace() {
+    // Owners are copied as the container sees them; device nodes, which a
+    // user namespace may not make, are left out with one warning.
+    let mut env = Env::sh("tmpcopyup_userns", "stat -c '%n %u:%g %F' /conf/f /conf/fifo; ls /conf");
+    let conf = env.rootfs().join("conf");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(conf.join("f"), "x").unwrap();
+    for (name, mode, dev) in [
+        ("fifo", libc::S_IFIFO | 0o644, 0),
+        ("null", libc::S_IFCHR | 0o666, libc::makedev(1, 3)),
+        ("zero", libc::S_IFCHR | 0o666, libc::makedev(1, 5)),
+    ] {
+        let p = std::ffi::CString::new(conf.join(name).to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mknod(p.as_ptr(), mode, dev) }, 0, "mknod {name}: {}", std::io::Error::last_os_error());
+    }
+    for p in [&conf, &conf.join("f"), &conf.join("fifo")] {
+        std::os::unix::fs::chown(p, Some(100_007), Some(100_008)).unwrap();
+    }
+    env.push("/linux/namespaces", json!({"type": "user"}));
+    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.push("/mounts", json!({"destination": "/conf", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}));
+    let out = env.run_ok();
+    assert_eq!(squash(&out.stdout), "/conf/f 7:8 regular file\n/conf/fifo 7:8 fifo\nf\nfifo", "{out}");
+    assert_eq!(out.stderr.matches("berth: warning:").count(), 1, "{out}");
+    assert!(out.stderr.contains("tmpcopyup: mknod /conf/") && out.stderr.contains("and 1 more"), "{out}");
+    assert_no_leftovers(&env);
+}

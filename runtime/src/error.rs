@@ -2,6 +2,7 @@
 //! here. A message says what failed, on which path or config field, and the
 //! OS error.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -71,5 +72,70 @@ impl Error {
 impl From<nix::Error> for Error {
     fn from(e: nix::Error) -> Self {
         Error::Os { what: "system call".into(), source: e.into() }
+    }
+}
+
+/// How many characters of a config value a message echoes.
+pub const CLIP_CHARS: usize = 256;
+
+/// A config value (or other outside text) echoed in a message: quoted as
+/// `{:?}` and, past [`CLIP_CHARS`] characters, cut with an ellipsis and the
+/// total length, so a 10 MB hostname makes a short message:
+/// `"xxxx…" (10485760 bytes)`.
+pub struct Clip<'a>(pub &'a str);
+
+impl fmt::Display for Clip<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.char_indices().nth(CLIP_CHARS) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => write!(f, "{:?}… ({} bytes)", &self.0[..cut], self.0.len()),
+        }
+    }
+}
+
+/// A piece of outside text used unquoted (a JSON path component such as a
+/// sysctl key), cut as [`Clip`] cuts.
+pub fn clip_plain(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(CLIP_CHARS) {
+        None => s.into(),
+        Some((cut, _)) => format!("{}… ({} bytes)", &s[..cut], s.len()).into(),
+    }
+}
+
+/// Cut a whole message to at most `max` bytes (at a character boundary),
+/// saying how long it was: the last line of defence for text that crosses
+/// a bounded channel (the sync socket, exec.fifo) or reaches a log.
+pub fn bound_message(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    let total = s.len();
+    let mut cut = max.saturating_sub(64);
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    s.truncate(cut);
+    s.push_str(&format!("… (message cut, {total} bytes)"));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_values_and_cuts_long_ones() {
+        assert_eq!(Clip("web-1").to_string(), "\"web-1\"");
+        let long = "é".repeat(300);
+        let shown = Clip(&long).to_string();
+        assert_eq!(shown, format!("{:?}… (600 bytes)", "é".repeat(CLIP_CHARS)));
+    }
+
+    #[test]
+    fn bound_message_cuts_at_a_char_boundary() {
+        assert_eq!(bound_message("short".into(), 100), "short");
+        let m = bound_message("ü".repeat(100_000), 8192);
+        assert!(m.len() <= 8192, "{}", m.len());
+        assert!(m.ends_with("… (message cut, 200000 bytes)"), "{}", &m[m.len() - 40..]);
     }
 }

@@ -65,7 +65,7 @@ pub fn run_hooks(kind: HookKind, hooks: &[Hook], state: &[u8]) -> Result<(), Hoo
         run_hook(hook, state).map_err(|msg| HookError {
             kind: kind.name(),
             index,
-            path: hook.path().display().to_string(),
+            path: crate::error::clip_plain(&hook.path().to_string_lossy()).into_owned(),
             msg,
         })?;
     }

@@ -37,5 +37,7 @@ pub use error::{Error, Result};
 
 /// Version string printed by `berth --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit berth was built from (`unknown` outside git; see build.rs).
+pub const COMMIT: &str = env!("BERTH_COMMIT");
 /// The runtime-spec version berth implements.
 pub const OCI_VERSION: &str = "1.3.0";

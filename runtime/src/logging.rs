@@ -68,20 +68,23 @@ impl Log for Logger {
 }
 
 /// Install the logger. A log file that can't be opened is reported on
-/// stderr and logging falls back to stderr.
-pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) {
+/// stderr and logging falls back to stderr. Returns whether messages go to
+/// a file (else they already reach stderr).
+pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> bool {
     let file = path.and_then(|p| match OpenOptions::new().create(true).append(true).open(p) {
         Ok(f) => Some(Mutex::new(f)),
         Err(e) => {
-            eprintln!("berth: --log {}: {e}", p.display());
+            eprintln!("berth: warning: --log {}: {e}; logging to stderr", p.display());
             None
         }
     });
     let level = if debug { LevelFilter::Debug } else if file.is_some() { LevelFilter::Info } else { LevelFilter::Warn };
+    let to_file = file.is_some();
     let logger = Logger { file, format, level };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
         log::set_max_level(level);
     }
+    to_file
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The `berth` binary: parse runc's command line, run the command, print
-//! the error (and log it) on failure with exit status 1.
+//! the error (and log it) on failure with exit status 1:
+//! `berth: error: MESSAGE` on stderr, a `level=error` line in `--log`.
 
 use std::io::Write;
 
@@ -10,18 +11,26 @@ fn main() {
     // and help included, is clap's.
     let cli = berth::cli_fast::parse(std::env::args_os().skip(1)).unwrap_or_else(berth::cli::Cli::parse);
     if cli.version {
-        println!("berth version {}\nspec: {}", berth::VERSION, berth::OCI_VERSION);
+        // runc's layout: dockerd reads the "version" and "commit:" lines.
+        let seccomp = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro));
+        println!("berth version {}\ncommit: {}\nspec: {}", berth::VERSION, berth::COMMIT, berth::OCI_VERSION);
+        if let Ok(v) = seccomp {
+            println!("libseccomp: {v}");
+        }
         return;
     }
-    berth::logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
-    let logged_to_file = cli.log.is_some();
+    let logged_to_file = berth::logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
     match berth::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
+            // Config values are clipped where messages echo them; this
+            // bounds whatever else grew long.
+            let e = berth::error::bound_message(e.to_string(), 16 * 1024);
             if logged_to_file {
                 log::error!("{e}");
             }
-            let _ = writeln!(std::io::stderr(), "berth: {e}");
+            // Marked as an error, as runc's `level=error` (tools match on it).
+            let _ = writeln!(std::io::stderr(), "berth: error: {e}");
             std::process::exit(1);
         }
     }

@@ -131,7 +131,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
         "deprecated-key-path": d("key.json"),
         "storage-driver": "overlay2",
         "log-driver": "json-file",
-        "runtimes": {RUNTIME: {"path": runtime}}
+        "runtimes": {RUNTIME: {"path": runtime}},
+        // `docker info` reports the default runtime's `--version` commit.
+        "default-runtime": RUNTIME
     });
     fs::write(session.path("daemon.json"), serde_json::to_vec_pretty(&daemon_json).unwrap())
         .map_err(|e| e.to_string())?;

@@ -138,7 +138,7 @@ impl Rtnl {
         let r = Rtnl::open();
         if let Err(e) = setns(home, CloneFlags::CLONE_NEWNET) {
             // Staying in the container's namespace would be worse than dying.
-            eprintln!("berth: cannot return to the host network namespace: {e}");
+            eprintln!("berth: error: cannot return to the host network namespace: {e}");
             std::process::abort();
         }
         r

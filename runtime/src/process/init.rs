@@ -58,14 +58,14 @@ pub(super) fn main(mut init: Init) -> ! {
     };
     if let Some(f) = &init.fifo {
         // `start` is waiting: it reports this and the container stops.
-        let msg = format!("E{err}");
+        let msg = format!("E{}", sync::bounded(err.to_string()));
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     } else {
         // Before Ready, or after an in-process start (the socket is kept
         // open until execve then): the parent reports it.
         let msg = match err {
-            Error::Hook(_) => Msg::HookFailed(err.to_string()),
-            _ => Msg::Error(err.to_string()),
+            Error::Hook(_) => Msg::HookFailed(sync::bounded(err.to_string())),
+            _ => Msg::Error(sync::bounded(err.to_string())),
         };
         // write(2) as a fallback: a seccomp profile loaded after the start
         // may refuse send(2) but rarely write(2), as with exec.fifo.
@@ -76,7 +76,7 @@ pub(super) fn main(mut init: Init) -> ! {
         if !sent {
             // The parent is gone (after Ready, for `create`): tell the
             // container's stderr instead.
-            let _ = writeln!(std::io::stderr(), "berth: container init: {err}");
+            let _ = writeln!(std::io::stderr(), "berth: error: container init: {err}");
         }
     }
     unsafe { libc::_exit(1) }
@@ -354,7 +354,7 @@ fn run(init: &mut Init) -> Result<Never> {
     // OwnedFds still naming these (the sync socket) are never dropped:
     // init ends in execve or _exit. An exec error then goes to stderr.
     if let Some((f, p)) = &mut apparmor {
-        lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
+        lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {}", crate::error::Clip(p)), e))?;
     }
     let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
     if init.l.in_process_start {

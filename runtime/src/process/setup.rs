@@ -13,7 +13,7 @@ use oci_spec::runtime::{
     IOPriorityClass, LinuxPersonalityDomain, LinuxSchedulerFlag, LinuxSchedulerPolicy, PosixRlimitType, Process, Spec,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Clip, Error, Result};
 use crate::sys;
 
 fn write_proc(path: &str, value: &str, field: &str) -> Result<()> {
@@ -21,7 +21,7 @@ fn write_proc(path: &str, value: &str, field: &str) -> Result<()> {
         .write(true)
         .open(path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| Error::Other(format!("{field}: write {value:?} to {path}: {e}")))
+        .map_err(|e| Error::Other(format!("{field}: write {} to {path}: {e}", Clip(value))))
 }
 
 /// Join cgroups by writing "0" to their `tasks` / `cgroup.procs` files
@@ -60,12 +60,12 @@ pub fn oom_score_adj(spec: &Spec) -> Result<()> {
 
 pub fn hostname(spec: &Spec) -> Result<()> {
     if let Some(h) = spec.hostname() {
-        nix::unistd::sethostname(h).map_err(|e| Error::os(format!("hostname: set {h:?}"), e))?;
+        nix::unistd::sethostname(h).map_err(|e| Error::os(format!("hostname: set {}", Clip(h)), e))?;
     }
     if let Some(d) = spec.domainname() {
         let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
         if r != 0 {
-            return Err(Error::os(format!("domainname: set {d:?}"), std::io::Error::last_os_error()));
+            return Err(Error::os(format!("domainname: set {}", Clip(d)), std::io::Error::last_os_error()));
         }
     }
     Ok(())
@@ -290,10 +290,12 @@ pub fn fds_for_exec(preserve: u32) -> Result<()> {
 
 
 /// A new session keyring named after the container, so keys don't leak
-/// between containers (runc's default; `--no-new-keyring` skips it).
+/// between containers (runc's default; `--no-new-keyring` skips it). The
+/// name is runc's `_ses.<id>`: the kernel refuses names that start with
+/// `.` (kept for its own keyrings), which ids like `.x` would otherwise be.
 pub fn join_session_keyring(id: &str) -> Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    let name = CString::new(id).map_err(|_| Error::Other("container id contains NUL".into()))?;
+    let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::Other("container id contains NUL".into()))?;
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if r < 0 {
         let e = std::io::Error::last_os_error();

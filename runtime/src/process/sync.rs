@@ -52,7 +52,17 @@ pub enum Msg {
     HooksDone(OciState),
 }
 
+/// The receive buffer: every message fits (errors are cut to
+/// [`MAX_TEXT`] bytes, which JSON escaping can at most multiply by six).
 const MAX: usize = 64 * 1024;
+/// The longest error text sent (longer ones are cut, saying so).
+pub const MAX_TEXT: usize = 8 * 1024;
+const _: () = assert!(MAX_TEXT * 6 + 64 <= MAX);
+
+/// Bound an error text for the socket or exec.fifo.
+pub fn bounded(text: String) -> String {
+    crate::error::bound_message(text, MAX_TEXT)
+}
 
 pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let (a, b) = nix::sys::socket::socketpair(
@@ -65,6 +75,18 @@ pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 pub fn send(fd: &OwnedFd, msg: &Msg) -> io::Result<()> {
+    let cut;
+    let msg = match msg {
+        Msg::Error(t) if t.len() > MAX_TEXT => {
+            cut = Msg::Error(bounded(t.clone()));
+            &cut
+        }
+        Msg::HookFailed(t) if t.len() > MAX_TEXT => {
+            cut = Msg::HookFailed(bounded(t.clone()));
+            &cut
+        }
+        m => m,
+    };
     let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
     loop {
         let r = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
@@ -93,7 +115,7 @@ pub fn recv(fd: &OwnedFd, want_pid: bool) -> io::Result<Option<(Msg, Option<i32>
             hdr.msg_control = cmsg.as_mut_ptr().cast();
             hdr.msg_controllen = std::mem::size_of_val(&cmsg);
         }
-        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC) };
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC | libc::MSG_TRUNC) };
         if n < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -103,6 +125,13 @@ pub fn recv(fd: &OwnedFd, want_pid: bool) -> io::Result<Option<(Msg, Option<i32>
         }
         if n == 0 {
             return Ok(None);
+        }
+        if n as usize > buf.len() {
+            // MSG_TRUNC: n is the datagram's real length.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("sync message of {n} bytes is longer than the {MAX}-byte limit"),
+            ));
         }
         let mut pid = None;
         if want_pid {
@@ -126,4 +155,32 @@ pub fn recv(fd: &OwnedFd, want_pid: bool) -> io::Result<Option<(Msg, Option<i32>
 /// Ask the kernel to attach the sender's credentials to received messages.
 pub fn pass_credentials(fd: &OwnedFd) -> io::Result<()> {
     nix::sys::socket::setsockopt(fd, nix::sys::socket::sockopt::PassCred, &true).map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_error_arrives_cut() {
+        let (a, b) = pair().unwrap();
+        // control characters: the worst case of JSON escaping (\u0001)
+        let text = "\u{1}".repeat(100 * 1024);
+        send(&a, &Msg::Error(text)).unwrap();
+        match recv(&b, false).unwrap() {
+            Some((Msg::Error(t), _)) => {
+                assert!(t.len() <= MAX_TEXT && t.ends_with("(message cut, 102400 bytes)"), "{}", t.len())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_oversized_datagram_is_named() {
+        let (a, b) = pair().unwrap();
+        let big = vec![b'x'; MAX + 1];
+        assert_eq!(unsafe { libc::send(a.as_raw_fd(), big.as_ptr().cast(), big.len(), 0) }, big.len() as isize);
+        let e = recv(&b, false).unwrap_err().to_string();
+        assert!(e.contains(&format!("{} bytes", MAX + 1)), "{e}");
+    }
 }

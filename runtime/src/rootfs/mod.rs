@@ -19,7 +19,7 @@
 //! ```
 //!
 //! Files: [`paths`] (resolution inside the rootfs), [`options`] (mount option
-//! table), `mounts` (mounts[] entries, cgroup), [`idmap`] (id-mapped mounts,
+//! table), `mounts` (mounts[] entries, cgroup), `copyup` (tmpcopyup), [`idmap`] (id-mapped mounts,
 //! prepared by the parent before the clone), `devices` (device nodes and
 //! /dev symlinks), `masked` (maskedPaths, readonlyPaths), `pivot`, `sys`
 //! (system-call wrappers).
@@ -38,7 +38,9 @@ use std::path::Path;
 use oci_spec::runtime::Spec;
 
 use crate::cgroups::CgroupMount;
+use crate::error::bound_message;
 
+mod copyup;
 mod devices;
 pub mod idmap;
 pub mod inherited;
@@ -87,10 +89,13 @@ pub(crate) enum Fail {
 }
 
 impl Fail {
+    /// Tag with the entry. Both parts are bounded: they may echo a config
+    /// path of any length (a mount destination, a device path).
     fn at(self, at: impl fmt::Display) -> RootfsError {
+        let at = bound_message(at.to_string(), 1024);
         match self {
-            Fail::Os(op, source) => RootfsError::Os { at: at.to_string(), op, source },
-            Fail::Msg(msg) => RootfsError::Config { at: at.to_string(), msg },
+            Fail::Os(op, source) => RootfsError::Os { at, op: bound_message(op, 2048), source },
+            Fail::Msg(msg) => RootfsError::Config { at, msg: bound_message(msg, 2048) },
         }
     }
 }

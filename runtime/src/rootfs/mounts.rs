@@ -93,6 +93,9 @@ impl Mounter<'_> {
         let typ = e.typ().as_deref().unwrap_or("");
         let opts = MountOptions::parse(e.options().as_deref().unwrap_or(&[])).map_err(Fail::Msg)?;
         path.set_path(e.destination()).or_fail(|| "destination contains a NUL byte")?;
+        if opts.tmpcopyup && (opts.is_bind() || typ != "tmpfs") {
+            return Err(Fail::Msg(format!("mount option \"tmpcopyup\" applies to tmpfs mounts only, not to type {typ:?}")));
+        }
         if opts.is_bind() || typ == "bind" {
             if path.is("/dev") {
                 s.dev_is_bind = true;
@@ -192,8 +195,15 @@ impl Mounter<'_> {
             r => r.or_fail(|| format!("open {} in rootfs", path.show()))?,
         };
         let mut flags = opts.flags;
-        if path.is("/dev") {
-            // Read-only only after the device nodes are made (finish()).
+        // tmpcopyup: the directory the tmpfs will cover, opened before it does.
+        let covered = if opts.tmpcopyup && !created && flags & libc::MS_REMOUNT == 0 {
+            Some(open_dir(&tfd).or_fail(|| format!("tmpcopyup: open {}", path.show()))?)
+        } else {
+            None
+        };
+        if path.is("/dev") || covered.is_some() {
+            // Read-only only after the device nodes are made (finish()), or
+            // after the copy.
             flags &= !libc::MS_RDONLY;
         }
         let has_mode = opts.data.split(',').any(|d| d.starts_with("mode="));
@@ -219,6 +229,9 @@ impl Mounter<'_> {
             }
             Err(e) => return Err(Fail::Os(format!("mount {typ}"), e)),
         }
+        if let Some(src) = covered {
+            self.copy_up(&src, &tfd, opts, path)?;
+        }
         if opts.propagation.is_empty() && !opts.has_rec_attrs() {
             return Ok(());
         }
@@ -228,6 +241,21 @@ impl Mounter<'_> {
             Expect::NewDev(sys::fstat(tfd.as_fd()).or_fail(|| format!("stat {}", path.show()))?.st_dev)
         };
         self.after_mount(opts, path, expect, 0, oflags)
+    }
+
+    /// tmpcopyup: copy the covered directory `src` into the tmpfs just
+    /// mounted on `tfd` (see `rootfs::copyup`), then make it read-only if
+    /// the options ask.
+    fn copy_up(&self, src: &OwnedFd, tfd: &OwnedFd, opts: &MountOptions, path: &InPath) -> Result<(), Fail> {
+        let under = sys::fstat(tfd.as_fd()).or_fail(|| format!("stat {}", path.show()))?.st_dev;
+        let mnt = reopen(self.root, path, Expect::NewDev(under), libc::O_DIRECTORY)?;
+        let dst = open_dir(&mnt).or_fail(|| format!("open {}", path.show()))?;
+        let has = |key: &str| opts.data.split(',').any(|d| d.strip_prefix(key).is_some_and(|v| v.starts_with('=')));
+        super::copyup::copy_tree(src, &dst, &path.show(), !has("uid") && !has("gid"), !has("mode"))?;
+        if opts.flags & libc::MS_RDONLY != 0 && !path.is("/dev") {
+            sys::make_readonly(mnt.as_fd()).or_fail(|| format!("remount {} read-only", path.show()))?;
+        }
+        Ok(())
     }
 
     /// Re-open the destination (the fd used for the mount still refers to
@@ -365,4 +393,9 @@ fn reopen(root: &Root, path: &InPath, expect: Expect, oflags: i32) -> Result<Own
     } else {
         Err(Fail::Msg(format!("{} changed while it was being mounted (concurrent rename or symlink swap?)", path.show())))
     }
+}
+
+/// A readable directory fd for the directory the O_PATH `fd` refers to.
+fn open_dir(fd: &OwnedFd) -> std::io::Result<OwnedFd> {
+    sys::openat2(fd.as_fd(), c".", libc::O_RDONLY | libc::O_DIRECTORY, 0, libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS)
 }

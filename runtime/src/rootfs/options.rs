@@ -12,6 +12,8 @@ enum Op {
     Propagation(c_ulong),
     /// A recursive attribute (mount_setattr with AT_RECURSIVE): set, clear.
     Rec(u64, u64),
+    /// `tmpcopyup`: a tmpfs starts with a copy of what it covers.
+    CopyUp,
     Ignore,
 }
 
@@ -79,6 +81,7 @@ const TABLE: &[(&str, Op)] = &[
     ("suid", Op::Clear(libc::MS_NOSUID)),
     ("symfollow", Op::Clear(libc::MS_NOSYMFOLLOW)),
     ("sync", Op::Set(libc::MS_SYNCHRONOUS)),
+    ("tmpcopyup", Op::CopyUp),
     ("unbindable", Op::Propagation(libc::MS_UNBINDABLE)),
 ];
 
@@ -112,6 +115,9 @@ pub struct MountOptions {
     pub data: String,
     /// `idmap` or `ridmap` (never passed to mount(2)).
     pub idmap: Idmap,
+    /// `tmpcopyup` (tmpfs only): copy the covered directory's tree into
+    /// the new tmpfs (see `rootfs::copyup`).
+    pub tmpcopyup: bool,
 }
 
 impl MountOptions {
@@ -129,12 +135,12 @@ impl MountOptions {
                         o.rec_set = (o.rec_set & !clr) | set;
                         o.rec_clr = (o.rec_clr & !set) | clr;
                     }
+                    Op::CopyUp => o.tmpcopyup = true,
                     Op::Ignore => {}
                 },
                 Err(_) => match opt {
                     "idmap" => o.idmap = Idmap::Top,
                     "ridmap" => o.idmap = Idmap::Recursive,
-                    "tmpcopyup" => return Err("mount option \"tmpcopyup\" is not supported yet by berth".into()),
                     "" => {}
                     _ => {
                         if !o.data.is_empty() {
@@ -216,6 +222,14 @@ mod tests {
         let o = MountOptions::parse(&["rbind", "idmap"]).unwrap();
         assert_eq!((o.idmap, o.data.as_str()), (Idmap::Top, ""));
         assert_eq!(MountOptions::parse(&["ridmap"]).unwrap().idmap, Idmap::Recursive);
+    }
+
+    #[test]
+    fn tmpcopyup_is_not_mount_data() {
+        let o = MountOptions::parse(&["nosuid", "tmpcopyup", "size=1m"]).unwrap();
+        assert!(o.tmpcopyup);
+        assert_eq!((o.flags, o.data.as_str()), (libc::MS_NOSUID, "size=1m"));
+        assert!(!MountOptions::parse(&["nosuid"]).unwrap().tmpcopyup);
     }
 
     #[test]

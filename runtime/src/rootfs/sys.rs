@@ -286,6 +286,65 @@ pub fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
     Ok(unsafe { st.assume_init() })
 }
 
+pub fn fchown(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
+}
+
+pub fn fchmod(fd: BorrowedFd, mode: u32) -> io::Result<()> {
+    // SAFETY: plain syscall.
+    cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+/// fchmodat(2) of `name` in `dir` (follows a final symlink: callers use it
+/// only on nodes they have just made in a directory of their own).
+pub fn fchmodat(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<()> {
+    // SAFETY: valid C string.
+    cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)
+}
+
+/// Give `name` in `dir` (a final symlink itself, not its target), or `dir`
+/// itself when `name` is None, the access and modification times of `st`.
+pub fn set_times(dir: BorrowedFd, name: Option<&CStr>, st: &libc::stat) -> io::Result<()> {
+    let ts = [
+        libc::timespec { tv_sec: st.st_atime, tv_nsec: st.st_atime_nsec },
+        libc::timespec { tv_sec: st.st_mtime, tv_nsec: st.st_mtime_nsec },
+    ];
+    // SAFETY: ts holds two timespecs; name is a valid C string.
+    cvt(unsafe {
+        match name {
+            Some(n) => libc::utimensat(dir.as_raw_fd(), n.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW),
+            None => libc::futimens(dir.as_raw_fd(), ts.as_ptr()),
+        }
+    })
+    .map(drop)
+}
+
+fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// flistxattr(2) into `buf` (ERANGE when too small; an empty `buf` asks for the size).
+pub fn flistxattr(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for its length.
+    cvt_size(unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+/// fgetxattr(2) into `buf` (ERANGE when too small; an empty `buf` asks for the size).
+pub fn fgetxattr(fd: BorrowedFd, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: valid C string; buf is valid for its length.
+    cvt_size(unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+}
+
+pub fn fsetxattr(fd: BorrowedFd, name: &CStr, value: &[u8]) -> io::Result<()> {
+    // SAFETY: valid C string; value is valid for its length.
+    cvt(unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) }).map(drop)
+}
+
 /// The mount flags (`ST_*`, equal to the matching `MS_*`) of the mount `fd` is on.
 pub fn fstatfs_flags(fd: BorrowedFd) -> io::Result<c_ulong> {
     let mut st = MaybeUninit::<libc::statvfs>::uninit();

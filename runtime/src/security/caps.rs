@@ -9,8 +9,18 @@
 //!
 //! A name the kernel does not know, or that berth itself does not hold (not
 //! in its bounding set: this host lacks CAP_SYS_RESOURCE, for one), is left
-//! out with a warning, never a failure; runc behaves the same for unknown
-//! names. With no `process.capabilities` at all, init keeps what it has.
+//! out of every set with a warning, never a failure, as the runtime spec
+//! asks ("SHOULD NOT fail"). runc warns about unknown names too, but fails
+//! (`unable to apply caps: operation not permitted`) when effective,
+//! permitted or inheritable asks for one its bounding set lacks.
+//!
+//! The kernel raises an ambient capability only if it is also permitted and
+//! inheritable. Those that are not are left out before init starts: quietly
+//! (an info line in `--log`) when the inheritable set is empty, as in `runc
+//! spec`'s config, where runc says nothing either; with a warning naming the
+//! sets to add them to when inheritable lists anything (the user configured
+//! the sets, so the mismatch is probably a mistake). With no
+//! `process.capabilities` at all, init keeps what it has.
 
 use oci_spec::runtime::{Capabilities, Process};
 
@@ -65,20 +75,48 @@ pub fn plan(p: &Process) -> Option<CapSets> {
                 Some(n) if in_bounding(n) => m |= 1 << n,
                 _ => {
                     if warned.insert(name.clone()) {
-                        log::warn!("process.capabilities.{field}: CAP_{name} is not available on this host; ignored");
+                        log::warn!(
+                            "process.capabilities.{field}: CAP_{name} is not available on this host (not in the capability bounding set berth runs with); left out of every set"
+                        );
                     }
                 }
             }
         }
         m
     };
-    Some(CapSets {
+    let mut sets = CapSets {
         bounding: mask("bounding", c.bounding()),
         effective: mask("effective", c.effective()),
         permitted: mask("permitted", c.permitted()),
         inheritable: mask("inheritable", c.inheritable()),
         ambient: mask("ambient", c.ambient()),
-    })
+    };
+    let refused = sets.ambient & !(sets.permitted & sets.inheritable);
+    if refused != 0 {
+        sets.ambient &= !refused;
+        let missing = |set: u64| names_of(refused & !set).collect::<Vec<_>>().join(", ");
+        let (prm, inh) = (missing(sets.permitted), missing(sets.inheritable));
+        if sets.inheritable == 0 {
+            log::info!(
+                "process.capabilities.ambient: {} left out: the inheritable set is empty, and the kernel raises only capabilities that are permitted and inheritable",
+                missing(0)
+            );
+        } else {
+            let add = |set: &str, caps: &str| (!caps.is_empty()).then(|| format!("add {caps} to process.capabilities.{set}"));
+            let fix: Vec<String> = [add("permitted", &prm), add("inheritable", &inh)].into_iter().flatten().collect();
+            log::warn!(
+                "process.capabilities.ambient: {} left out: the kernel raises only capabilities that are permitted and inheritable ({})",
+                missing(0),
+                fix.join("; ")
+            );
+        }
+    }
+    Some(sets)
+}
+
+/// `CAP_` names of the bits of `mask`, in kernel order.
+fn names_of(mask: u64) -> impl Iterator<Item = String> {
+    (0..64u32).filter(move |n| mask & (1 << n) != 0).map(|n| format!("CAP_{}", NAMES.get(n as usize).unwrap_or(&"?")))
 }
 
 /// Step 1 and the start of step 2: shrink the bounding set, keep
@@ -137,8 +175,8 @@ pub fn after_user_switch(c: &CapSets) -> Result<()> {
         }
         let r = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, n as libc::c_ulong, 0, 0) };
         if r != 0 {
-            // The kernel refuses an ambient capability that is not both
-            // permitted and inheritable: runc warns and goes on.
+            // plan() kept only capabilities that are permitted and
+            // inheritable: something else refused this one (securebits).
             log::warn!(
                 "process.capabilities.ambient: raise CAP_{}: {}",
                 NAMES.get(n as usize).unwrap_or(&"?"),
@@ -162,6 +200,18 @@ mod tests {
         assert_eq!(number("CAP_AUDIT_WRITE"), Some(29));
         assert_eq!(number("CAP_CHECKPOINT_RESTORE"), Some(40));
         assert_eq!(number("CAP_NOPE"), None);
+    }
+
+    #[test]
+    fn ambient_keeps_only_permitted_and_inheritable() {
+        let json = serde_json::json!({
+            "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "capabilities": {"permitted": ["CAP_KILL", "CAP_CHOWN"], "inheritable": ["CAP_KILL", "CAP_FOWNER"],
+                "ambient": ["CAP_KILL", "CAP_CHOWN", "CAP_FOWNER"]}
+        });
+        let p: Process = serde_json::from_value(json).unwrap();
+        assert_eq!(plan(&p).unwrap().ambient, 1 << 5, "only CAP_KILL is both permitted and inheritable");
+        assert_eq!(names_of(1 | 1 << 5).collect::<Vec<_>>(), ["CAP_CHOWN", "CAP_KILL"]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ConfigError, Fault};
+use crate::error::Clip;
 
 /// The capability sets of `process.capabilities`, all pre-filtered.
 const CAPABILITY_SETS: [&str; 5] = [
@@ -66,7 +67,7 @@ fn check_version(root: &Value) -> Result<(), Fault> {
         Some(Value::String(v)) if version_supported(v) => Ok(()),
         Some(Value::String(v)) => Err(Fault::new(
             "ociVersion",
-            format!("unsupported version {v:?} (berth supports 1.0.0 to 1.3.x)"),
+            format!("unsupported version {} (berth supports 1.0.0 to 1.3.x)", Clip(v)),
         )),
         Some(other) => Err(Fault::new(
             "ociVersion",
@@ -181,18 +182,19 @@ fn drop_unknown_capabilities(file: &str, root: &mut Value) {
 pub(crate) fn friendly_error(path: String, raw: &str) -> Fault {
     if let Some((value, expected)) = parse_unknown_variant(raw) {
         let msg = if is_indexed_field(&path, "linux.namespaces", "type") {
-            format!("unknown namespace {value:?}")
+            format!("unknown namespace {}", Clip(value))
         } else if is_indexed_field(&path, "process.rlimits", "type") {
-            format!("unknown rlimit {value:?}")
+            format!("unknown rlimit {}", Clip(value))
         } else if is_indexed_field(&path, "linux.devices", "type") {
-            format!("unknown device type {value:?} (expected c, b, u or p)")
+            format!("unknown device type {} (expected c, b, u or p)", Clip(value))
         } else if expected.is_empty() {
-            format!("unknown value {value:?}")
+            format!("unknown value {}", Clip(value))
         } else {
             let list: Vec<String> = expected.iter().map(|e| format!("{e:?}")).collect();
             let one_of = if list.len() == 1 { "" } else { "one of " };
             format!(
-                "unknown value {value:?}, expected {one_of}{}",
+                "unknown value {}, expected {one_of}{}",
+                Clip(value),
                 list.join(", ")
             )
         };

@@ -82,10 +82,12 @@ pub(crate) struct Fault {
 }
 
 impl Fault {
+    /// Both parts are bounded (config values are clipped where they are
+    /// echoed; this catches the rest, e.g. serde's own messages).
     pub(crate) fn new(path: impl Into<String>, msg: impl Into<String>) -> Self {
         Fault {
-            path: path.into(),
-            msg: msg.into(),
+            path: crate::error::bound_message(path.into(), 1024),
+            msg: crate::error::bound_message(msg.into(), 2048),
         }
     }
 

@@ -16,8 +16,12 @@ use oci_spec::runtime::{
 };
 
 use super::{ConfigError, Fault};
+use crate::error::{clip_plain, Clip};
 
 type Check = Result<(), Fault>;
+
+/// The longest hostname or domainname the kernel takes (`__NEW_UTS_LEN`).
+const HOST_NAME_MAX: usize = 64;
 
 /// `ioctl(fd, NS_GET_NSTYPE)`: `_IO(0xb7, 0x3)`, returns a `CLONE_NEW*` value.
 const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
@@ -43,7 +47,7 @@ pub(crate) fn validate(spec: &Spec, dir: &Path) -> Result<PathBuf, Fault> {
 }
 
 fn not_absolute(p: &Path) -> String {
-    format!("{p:?} is not an absolute path")
+    format!("{} is not an absolute path", Clip(&p.to_string_lossy()))
 }
 
 fn check_root(spec: &Spec, dir: &Path) -> Result<PathBuf, Fault> {
@@ -275,24 +279,24 @@ fn check_no_mount_ns(spec: &Spec, seen: i32) -> Check {
 pub(crate) fn check_ns_file(path: &Path, want: LinuxNamespaceType) -> Result<(), String> {
     // Only regular files can be nsfs files; checking first also avoids
     // opening FIFOs or devices named by mistake.
-    let meta = std::fs::metadata(path).map_err(|e| format!("{path:?}: {e}"))?;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", Clip(&path.to_string_lossy())))?;
     if !meta.is_file() {
-        return Err(format!("{path:?} is not a namespace file"));
+        return Err(format!("{} is not a namespace file", Clip(&path.to_string_lossy())));
     }
     let file = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
-        .map_err(|e| format!("{path:?}: {e}"))?;
+        .map_err(|e| format!("{}: {e}", Clip(&path.to_string_lossy())))?;
     // SAFETY: NS_GET_NSTYPE takes no argument and only returns a value.
     let got = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
     if got < 0 {
         let e = std::io::Error::last_os_error();
         return Err(match e.raw_os_error() {
             Some(libc::ENOTTY) | Some(libc::EINVAL) => {
-                format!("{path:?} is not a namespace file")
+                format!("{} is not a namespace file", Clip(&path.to_string_lossy()))
             }
-            _ => format!("{path:?}: NS_GET_NSTYPE: {e}"),
+            _ => format!("{}: NS_GET_NSTYPE: {e}", Clip(&path.to_string_lossy())),
         });
     }
     if got == want as i32 {
@@ -305,7 +309,7 @@ pub(crate) fn check_ns_file(path: &Path, want: LinuxNamespaceType) -> Result<(),
         .unwrap_or("unknown");
     let article = if got_name == "ipc" { "an" } else { "a" };
     Err(format!(
-        "{path:?} is {article} {got_name} namespace, not {}",
+        "{} is {article} {got_name} namespace, not {}", Clip(&path.to_string_lossy()),
         ns_name(want)
     ))
 }
@@ -316,6 +320,12 @@ fn check_uts(spec: &Spec) -> Check {
         ("hostname", spec.hostname()),
         ("domainname", spec.domainname()),
     ] {
+        if let Some(v) = value.as_deref().filter(|v| v.len() > HOST_NAME_MAX) {
+            return Err(Fault::new(
+                field,
+                format!("{} is {} bytes long; the kernel allows at most {HOST_NAME_MAX}", Clip(v), v.len()),
+            ));
+        }
         if value.as_deref().is_some_and(|v| !v.is_empty()) && !new_uts {
             return Err(Fault::new(
                 field,
@@ -403,8 +413,8 @@ fn check_time(spec: &Spec) -> Check {
     for clock in clocks {
         if clock != "monotonic" && clock != "boottime" {
             return Err(Fault::new(
-                format!("linux.timeOffsets.{clock}"),
-                format!("unknown clock {clock:?} (expected monotonic or boottime)"),
+                format!("linux.timeOffsets.{}", clip_plain(clock)),
+                format!("unknown clock {} (expected monotonic or boottime)", Clip(clock)),
             ));
         }
     }
@@ -457,12 +467,12 @@ fn check_sysctl(spec: &Spec) -> Check {
     for raw in keys {
         let key = normalize_sysctl(raw);
         let key = key.as_ref();
-        let path = format!("linux.sysctl.{raw}");
+        let path = format!("linux.sysctl.{}", clip_plain(raw));
         if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
             if !has_ipc {
                 return Err(Fault::new(
                     path,
-                    format!("sysctl {key:?} is not allowed in the host's ipc namespace"),
+                    format!("sysctl {} is not allowed in the host's ipc namespace", Clip(key)),
                 ));
             }
             continue;
@@ -480,7 +490,7 @@ fn check_sysctl(spec: &Spec) -> Check {
                 Ok(true) => {
                     return Err(Fault::new(
                         path,
-                        format!("sysctl {key:?} is not allowed in the host's network namespace"),
+                        format!("sysctl {} is not allowed in the host's network namespace", Clip(key)),
                     ))
                 }
                 Ok(false) => continue,
@@ -490,7 +500,7 @@ fn check_sysctl(spec: &Spec) -> Check {
             if !has_uts {
                 return Err(Fault::new(
                     path,
-                    format!("sysctl {key:?} is not allowed in the host's uts namespace"),
+                    format!("sysctl {} is not allowed in the host's uts namespace", Clip(key)),
                 ));
             }
             let field = &key["kernel.".len()..];
@@ -502,14 +512,14 @@ fn check_sysctl(spec: &Spec) -> Check {
             if set.as_deref().is_some_and(|v| !v.is_empty()) {
                 return Err(Fault::new(
                     path,
-                    format!("sysctl {key:?} conflicts with the {field:?} field"),
+                    format!("sysctl {} conflicts with the {field:?} field", Clip(key)),
                 ));
             }
             continue;
         }
         return Err(Fault::new(
             path,
-            format!("sysctl {key:?} is not in a separate kernel namespace"),
+            format!("sysctl {} is not in a separate kernel namespace", Clip(key)),
         ));
     }
     Ok(())
@@ -519,7 +529,7 @@ fn check_sysctl(spec: &Spec) -> Check {
 fn is_host_netns(path: &Path) -> Result<bool, String> {
     let own =
         std::fs::metadata("/proc/self/ns/net").map_err(|e| format!("/proc/self/ns/net: {e}"))?;
-    let other = std::fs::metadata(path).map_err(|e| format!("{path:?}: {e}"))?;
+    let other = std::fs::metadata(path).map_err(|e| format!("{}: {e}", Clip(&path.to_string_lossy())))?;
     Ok(own.dev() == other.dev() && own.ino() == other.ino())
 }
 
@@ -530,8 +540,8 @@ fn check_mounts(spec: &Spec) -> Check {
             // MUST be taken relative to "/" (deprecated). Mounts resolve
             // inside the rootfs either way.
             log::warn!(
-                "mounts[{i}].destination: {:?} is relative (deprecated); taken as relative to /",
-                m.destination()
+                "mounts[{i}].destination: {} is relative (deprecated); taken as relative to /",
+                Clip(&m.destination().to_string_lossy())
             );
         }
     }
@@ -542,7 +552,7 @@ fn check_mounts(spec: &Spec) -> Check {
     ] {
         for (i, p) in paths.into_iter().flatten().enumerate() {
             if !p.starts_with('/') {
-                return Err(Fault::new(format!("{field}[{i}]"), format!("{p:?} is not an absolute path")));
+                return Err(Fault::new(format!("{field}[{i}]"), format!("{} is not an absolute path", Clip(p))));
             }
         }
     }
