@@ -291,7 +291,7 @@ fn stage_main(stage: impl FnOnce() -> Result<Never>, sock: &OwnedFd) -> ! {
         Err(err) => err,
     };
     if sync::send(sock, &Msg::Error(err.to_string())).is_err() {
-        let _ = writeln!(io::stderr(), "berth: exec: {err}");
+        let _ = writeln!(io::stderr(), "berth: error: exec: {err}");
     }
     unsafe { libc::_exit(1) }
 }
