@@ -61,6 +61,9 @@ fn create_full(
     in_process_start: bool,
 ) -> Result<Created> {
     check_inherited_fds(a)?;
+    // The exec trampoline (CVE-2019-5736); the CLI made it already, or
+    // re-executed itself sealed. Never re-executes here.
+    crate::security::seal::prepare_library()?;
     let listen = listen_fds();
     let bundle = spec::load_bundle(&a.bundle)?;
     // May re-execute berth from a sealed copy (CVE-2019-5736).

@@ -67,25 +67,39 @@ static TRAMPOLINE: OnceLock<OwnedFd> = OnceLock::new();
 /// Before `create` or `run` does anything: make the exec trampoline, or
 /// re-execute berth from a sealed copy of itself (see the module docs).
 pub fn prepare() -> Result<()> {
-    if TRAMPOLINE.get().is_some() {
+    if try_trampoline() || self_is_sealed() {
         return Ok(());
     }
-    if let Ok(exe) = fs::File::open("/proc/self/exe") {
-        if is_sealed(&exe) {
-            return Ok(());
+    log::debug!("exec trampoline unavailable; re-executing berth from a sealed copy");
+    ensure_sealed()
+}
+
+/// [`prepare`] for library callers (the shim's `create`), which must never
+/// re-execute (their argv is not berth's): the trampoline, else the caller
+/// must already run from a sealed binary (the shim's launcher does).
+pub fn prepare_library() -> Result<()> {
+    if try_trampoline() || self_is_sealed() {
+        return Ok(());
+    }
+    Err(Error::Other(
+        "create: no exec trampoline on this system and this process does not run from a sealed binary, \
+         so init would expose it to the container (CVE-2019-5736)"
+            .into(),
+    ))
+}
+
+/// Make the trampoline unless there is one; whether there is one now.
+fn try_trampoline() -> bool {
+    if TRAMPOLINE.get().is_none() {
+        match make_trampoline() {
+            Ok(Some(fd)) => {
+                let _ = TRAMPOLINE.set(fd);
+            }
+            Ok(None) => {}
+            Err(e) => log::debug!("exec trampoline unavailable: {e}"),
         }
     }
-    match make_trampoline() {
-        Ok(Some(fd)) => {
-            let _ = TRAMPOLINE.set(fd);
-            Ok(())
-        }
-        Ok(None) => ensure_sealed(),
-        Err(e) => {
-            log::debug!("exec trampoline unavailable ({e}); re-executing berth from a sealed copy");
-            ensure_sealed()
-        }
-    }
+    TRAMPOLINE.get().is_some()
 }
 
 /// After the config is loaded, before anything is created: the exec
@@ -128,15 +142,7 @@ pub fn prepare_exec() -> Result<()> {
                 .into(),
         ));
     }
-    if TRAMPOLINE.get().is_none() {
-        match make_trampoline() {
-            Ok(Some(fd)) => {
-                let _ = TRAMPOLINE.set(fd);
-            }
-            Ok(None) => {}
-            Err(e) => log::debug!("exec trampoline unavailable ({e}); the process executes its program directly"),
-        }
-    }
+    try_trampoline();
     Ok(())
 }
 
