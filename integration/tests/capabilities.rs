@@ -173,3 +173,28 @@ fn dropping_cap_net_raw_stops_ping() {
     );
     assert!(without.contains("ping=fail"), "ping without CAP_NET_RAW:\n{without}");
 }
+
+#[test]
+fn sets_the_kernel_refuses_fail_at_create() {
+    // runc fails `create` on these (capset refuses them); berth used to
+    // fail only at `start`, and then removed the container.
+    for (name, caps, field) in [
+        (
+            "caps_inh_outside_bounding",
+            json!({"effective": ["CAP_SYS_ADMIN"], "permitted": ["CAP_SYS_ADMIN"], "inheritable": ["CAP_SYS_ADMIN"]}),
+            "process.capabilities.inheritable",
+        ),
+        (
+            "caps_eff_not_permitted",
+            json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": []}),
+            "process.capabilities.effective",
+        ),
+    ] {
+        let mut env = Env::sh(name, "echo ran");
+        env.set("/process/capabilities", caps);
+        let out = env.try_create();
+        out.exits_with(1).fails_with(&["config.json", field, "CAP_"]);
+        assert!(env.berth(&["state", &env.id]).stderr.contains("does not exist"));
+        assert_no_leftovers(&env);
+    }
+}

@@ -68,6 +68,11 @@ fn create_full(
     let bundle = spec::load_bundle(&a.bundle)?;
     // May re-execute berth from a sealed copy (CVE-2019-5736).
     crate::security::seal::for_config(&bundle.spec)?;
+    let caps = bundle.spec.process().as_ref().and_then(crate::security::caps::plan);
+    if let Some(Err((path, msg))) = caps.as_ref().map(crate::security::caps::check) {
+        let file = bundle.config_path.display().to_string();
+        return Err(spec::ConfigError::new(file, path, msg).into());
+    }
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     console::check_flags(terminal, detached, a.console_socket.as_deref())
         .map_err(|e| config_error(&bundle, e))?;
@@ -152,7 +157,7 @@ fn create_full(
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: listen + a.preserve_fds,
-        caps: bundle.spec.process().as_ref().and_then(crate::security::caps::plan),
+        caps,
         console_socket: console_theirs.as_ref(),
         extra_env: &extra_env,
         stdio,

@@ -82,6 +82,10 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
             "exec in \"{id}\": its seccomp profile uses SCMP_ACT_NOTIFY, which exec does not support yet"
         )));
     }
+    let exec_caps = caps::plan(&process);
+    if let Some(Err((path, msg))) = exec_caps.as_ref().map(caps::check) {
+        return Err(Error::Usage(format!("exec: {path}: {msg}")));
+    }
     let terminal = process.terminal() == Some(true);
     console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
     let (cgroup_files, unified) = open_cgroup_files(&state.cgroups, &a.cgroup)?;
@@ -123,7 +127,7 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
         unified,
         console: console_theirs.as_ref(),
         preserve_fds: a.preserve_fds,
-        caps: caps::plan(&process),
+        caps: exec_caps,
         seccomp: seccomp.as_ref(),
         // Checked when the bundle was loaded.
         mempolicy: crate::mempolicy::from_spec(&bundle.spec).ok().flatten(),
