@@ -157,3 +157,42 @@ fn read_only() {
     let out = p.run(&["--read-only"], &["sh", "-c", script]).ok();
     assert_eq!(out.stdout, "root=ro\n/tmp=rw\n/var/tmp=rw\n/run=rw\n2\n", "{out}");
 }
+
+#[test]
+fn network_none_has_a_working_loopback() {
+    // runc and crun bring `lo` up in a new network namespace; podman
+    // --network none (which the file's containers all use) relies on it:
+    // no CNI/netavark does it.
+    let p = podman();
+    assert!(p.container_opts().join(" ").contains("--network none"), "{:?}", p.container_opts());
+    let out = p
+        .run(
+            &["--cap-add", "NET_RAW"],
+            &["sh", "-c", "ip -o link show lo | grep -o UP; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping-ok"],
+        )
+        .ok();
+    assert_eq!(out.stdout, "UP\nping-ok\n", "{out}");
+}
+
+#[test]
+fn run_interactive_tty() {
+    // podman run -it: input typed on podman's terminal reaches the
+    // container's shell through conmon and berth's pty.
+    if !require(&[Feature::Terminal]) {
+        return;
+    }
+    let p = podman();
+    let name = unique_name("it");
+    let _guard = Ctr { podman: p, name: name.clone() };
+    let opts = p.container_opts();
+    let mut args = vec!["run", "-it", "--rm", "--name", &name];
+    args.extend(opts.iter().map(String::as_str));
+    args.extend([IMAGE, "sh", "-c", "[ -t 0 ] && echo stdin-tty; read line; echo \"got:$line\"; exit 4"]);
+    let (prog, args, envs) = p.command(&args);
+    let mut t = PtyRun::start(&prog, &args, &envs);
+    t.expect("stdin-tty", Duration::from_secs(30));
+    t.send("typed-in\n");
+    t.expect("got:typed-in", Duration::from_secs(30));
+    let (status, text) = t.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(4), "podman run -it exit status; terminal output: {text:?}");
+}
