@@ -273,9 +273,12 @@ fn run(init: &mut Init) -> Result<Never> {
     // - noNewPrivileges: right before execve, after every other step.
     // - otherwise: seccomp(2) needs CAP_SYS_ADMIN (in init's user
     //   namespace) without no_new_privs, and the capability drop and uid
-    //   switch may take it away: load just before them (after `start`),
-    //   so the capset/setuid/prctl calls that follow must be allowed by
-    //   the profile (they are in default.json).
+    //   switch may take it away: load just before them (after `start`
+    //   and berth's fd clean-up), so the setgroups/setresuid/capset/prctl
+    //   calls that follow must be allowed by the profile (as with runc;
+    //   they are in default.json).
+    // (A NOTIFY filter applies to all the rest; close_range falls back to
+    // /proc/self/fd if it refuses that.)
     let nnp = process.no_new_privileges() == Some(true);
     let seccomp = init.seccomp;
     if let Some(f) = seccomp.filter(|f| f.notify()) {
@@ -322,11 +325,40 @@ fn run(init: &mut Init) -> Result<Never> {
         drop(state_fd);
     }
 
+    // berth's own clean-up, before the filter: nothing berth does after
+    // loading it may depend on what the profile allows. Close, not only
+    // mark CLOEXEC: execve resolves the program, a #! interpreter and the
+    // ELF interpreter while CLOEXEC fds are still open, and a path through
+    // /proc/self/fd/N must not reach anything of the host's
+    // (CVE-2024-21626). Kept (CLOEXEC, execve closes them): stdio,
+    // --preserve-fds, exec.fifo or the sync socket (which report a failure
+    // until execve), the exec trampoline, AppArmor's exec attribute and
+    // the --log file (init may still log). The OwnedFds naming closed fds
+    // are never dropped: init ends in execve or _exit.
+    if let Some(t) = seal::trampoline() {
+        // berth's own copy (init uses the duplicate above the kept fds); it
+        // may sit in the --preserve-fds range if the caller left a gap there.
+        unsafe { libc::close(t.as_raw_fd()) };
+    }
+    setup::fds_for_exec(init.l.preserve_fds)?;
+    let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
+    if init.l.in_process_start {
+        keep.push(init.sock.as_raw_fd() as u32);
+    }
+    keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
+    keep.extend(apparmor.as_ref().map(|(f, _)| f.as_raw_fd() as u32));
+    keep.extend(crate::logging::file_fd().map(|fd| fd as u32));
+    setup::close_from(3 + init.l.preserve_fds, &keep)?;
+    if let Some(c) = &init.l.caps {
+        // The bounding set and keep-caps: not needed for seccomp(2).
+        caps::before_user_switch(c)?;
+    }
+    // After the filter (without no_new_privs: it needs CAP_SYS_ADMIN) come
+    // only the uid and capability switch, the startContainer hooks, the
+    // signal reset (errors ignored), AppArmor's attribute and execve, as in
+    // runc.
     if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
-    }
-    if let Some(c) = &init.l.caps {
-        caps::before_user_switch(c)?;
     }
     setup::user(process)?;
     if let Some(c) = &init.l.caps {
@@ -341,27 +373,11 @@ fn run(init: &mut Init) -> Result<Never> {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }
     setup::reset_signals();
-    if let Some(t) = seal::trampoline() {
-        // berth's own copy (init uses the duplicate above the kept fds); it
-        // may sit in the --preserve-fds range if the caller left a gap there.
-        unsafe { libc::close(t.as_raw_fd()) };
+    if let Some((mut f, p)) = apparmor.take() {
+        lsm::apply_apparmor(&mut f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
+        // A close the profile refuses leaves it CLOEXEC: execve closes it.
+        drop(f);
     }
-    setup::fds_for_exec(init.l.preserve_fds)?;
-    // Close, not only mark CLOEXEC: execve resolves the program, a #!
-    // interpreter and the ELF interpreter while CLOEXEC fds are still open,
-    // and a path through /proc/self/fd/N must not reach anything of the
-    // host's (CVE-2024-21626). Only stdio and --preserve-fds stay. The
-    // OwnedFds still naming these (the sync socket) are never dropped:
-    // init ends in execve or _exit. An exec error then goes to stderr.
-    if let Some((f, p)) = &mut apparmor {
-        lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {p:?}"), e))?;
-    }
-    let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
-    if init.l.in_process_start {
-        keep.push(init.sock.as_raw_fd() as u32);
-    }
-    keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
-    close_from(3 + init.l.preserve_fds, &keep)?;
     if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
     }
@@ -404,27 +420,6 @@ fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Close every fd from `first` up but those in `keep` (close_range, Linux
-/// 5.9). The kept ones are CLOEXEC: execve closes them.
-fn close_from(first: u32, keep: &[u32]) -> Result<()> {
-    let close = |lo: u32, hi: u32| {
-        if lo <= hi && unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
-            return Err(Error::os("close_range", std::io::Error::last_os_error()));
-        }
-        Ok(())
-    };
-    let mut keep: Vec<u32> = keep.iter().copied().filter(|k| *k >= first).collect();
-    keep.sort_unstable();
-    let mut lo = first;
-    for k in keep {
-        if k > lo {
-            close(lo, k - 1)?;
-        }
-        lo = lo.max(k + 1);
-    }
-    close(lo, u32::MAX)
 }
 
 fn request_maps(sock: &OwnedFd) -> Result<()> {
