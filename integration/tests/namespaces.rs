@@ -262,3 +262,41 @@ fn joined_user_namespace_with_new_pid_namespace() {
     a.delete_force().ok();
     assert_no_leftovers(&a);
 }
+
+/// Every network namespace berth makes has `lo` up, as with runc and crun
+/// (issue 13.8): made by the clone (with a new user namespace), by init's
+/// deferred unshare (hybrid host, no user namespace), or in the two-stage
+/// path (a new user namespace and a joined uts namespace).
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let script = "ip link show lo | head -n 1; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping=ok";
+    let userns = |env: &mut Env| {
+        env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    };
+    for case in ["default", "userns", "two_stage"] {
+        let mut env = Env::sh(&format!("netns_lo_up_{case}"), script);
+        match case {
+            "userns" => {
+                env.push("/linux/namespaces", json!({"type": "user"}));
+                userns(&mut env);
+            }
+            "two_stage" => {
+                env.set(
+                    "/linux/namespaces",
+                    json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "mount"},
+                           {"type": "uts", "path": format!("/proc/{}/ns/uts", std::process::id())}, {"type": "user"}]),
+                );
+                // The host's uts namespace: no hostname to set there.
+                env.remove("/hostname");
+                userns(&mut env);
+            }
+            _ => {}
+        }
+        let out = env.run_ok();
+        let first = out.lines().into_iter().next().unwrap_or_default();
+        assert!(first.contains("<LOOPBACK,UP"), "{case}: lo is not up:\n{out}");
+        assert!(out.stdout.contains("ping=ok"), "{case}: 127.0.0.1 unreachable:\n{out}");
+        assert_no_leftovers(&env);
+    }
+}

@@ -176,6 +176,10 @@ fn run(init: &mut Init) -> Result<Never> {
     if plan.has_new(LinuxNamespaceType::Cgroup) {
         namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
     }
+    if plan.has_new(LinuxNamespaceType::Network) {
+        // Whichever step made it (the clone, a deferred or two-stage unshare).
+        crate::netdev::loopback_up()?;
+    }
     // Its own session, as runc's init: berth's terminal signals reach berth
     // (which forwards them), and a pty can become the controlling terminal.
     nix::unistd::setsid().map_err(|e| Error::os("setsid", e))?;

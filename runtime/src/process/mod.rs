@@ -25,6 +25,7 @@
 //!                                   Hello      ◀─  the child (pid-ns init) says Hello,
 //!  pid from SCM_CREDENTIALS                        the first child exits]
 //!                                                 [setns joins, unshare] unshare(CGROUP)
+//!                                                 [new network namespace: lo up]
 //!                                MoveNetDevices ◀─ (only with linux.netDevices)
 //!  move them in (netdev) ─ NetDevicesMoved ─────▶
 //!                                                 rootfs::prepare, sysctl, oom_score_adj
