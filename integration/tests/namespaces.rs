@@ -300,3 +300,46 @@ fn new_network_namespace_has_loopback_up() {
         assert_no_leftovers(&env);
     }
 }
+
+/// A process (`unshare --uts sleep`) holding a uts namespace of its own;
+/// killed and reaped on drop.
+struct UtsHolder(std::process::Child);
+
+impl Drop for UtsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// hostname and domainname with a uts namespace joined by path are set in
+/// that namespace, as runc and crun do (issue 13.6: berth refused them).
+#[test]
+fn hostname_is_set_in_a_joined_uts_namespace() {
+    let holder = UtsHolder(
+        std::process::Command::new("unshare").args(["--uts", "sleep", "60"]).spawn().expect("spawn unshare --uts"),
+    );
+    let pid = holder.0.id();
+    let path = format!("/proc/{pid}/ns/uts");
+    let own_ns = wait_until(SHORT, || ns_link(&pid.to_string(), "uts") != host_ns("uts"));
+    assert!(own_ns, "unshare --uts made no namespace");
+    let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut env = Env::sh("join_uts_hostname", "hostname; cat /proc/sys/kernel/domainname");
+    env.set(
+        "/linux/namespaces",
+        json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "mount"},
+               {"type": "uts", "path": path}]),
+    );
+    env.set("/hostname", json!("joined-uts"));
+    env.set("/domainname", json!("joined.example"));
+    let out = env.run_ok();
+    assert_eq!(squash(&out.stdout), "joined-uts\njoined.example", "{out}");
+    let seen = std::process::Command::new("nsenter")
+        .args([&format!("--uts={path}"), "cat", "/proc/sys/kernel/hostname"])
+        .output()
+        .expect("nsenter");
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "joined-uts", "not set in the joined namespace");
+    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_name, "the host's hostname changed");
+    assert_no_leftovers(&env);
+    drop(holder);
+}
