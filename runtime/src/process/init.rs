@@ -266,8 +266,11 @@ fn run(init: &mut Init) -> Result<Never> {
     cwd_inside_root(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
-    let mut envp = setup::cstrings(&setup::env_with_home(process), "process.env")?;
+    let mut env = setup::env_with_home(process);
+    let mut envp = setup::cstrings(&env, "process.env")?;
     envp.extend(setup::cstrings(init.l.extra_env, "LISTEN_FDS")?);
+    // What execve passes: startContainer hooks without `env` get it too.
+    env.extend(init.l.extra_env.iter().cloned());
 
     // When seccomp is loaded. It should be as late as possible, so that
     // init's own setup is not subject to the container's profile, but:
@@ -371,7 +374,8 @@ fn run(init: &mut Init) -> Result<Never> {
     if let (Some(h), Some(mut s)) = (hooks, state) {
         s.status = Status::Created;
         let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
-        hooks::run_hooks(HookKind::StartContainer, h.start_container().as_deref().unwrap_or(&[]), &json)?;
+        let list = h.start_container().as_deref().unwrap_or(&[]);
+        hooks::run_hooks_with_default_env(HookKind::StartContainer, list, &json, &env)?;
     }
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
