@@ -333,13 +333,23 @@ fn close_range_missing(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL | libc::EPERM))
 }
 
-/// The open fds from `first` up, from /proc/self/fd. The listing's own fd
-/// is among them, closed by the time they are returned (acting on it then
-/// fails with EBADF, harmlessly: nothing has reused it yet).
+/// The open fds from `first` up, from /proc/self/fd, which must be procfs
+/// (after the pivot it is the container's /proc: an image's own directory
+/// there must not decide what is closed). The listing's own fd is closed by
+/// the time they are returned (acting on it then fails with EBADF,
+/// harmlessly: nothing has reused it yet).
 fn open_fds_from(first: i32) -> std::io::Result<Vec<i32>> {
+    use nix::dir::Dir;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let mut dir = Dir::open("/proc/self/fd", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fs = nix::sys::statfs::fstatfs(&dir)?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(std::io::Error::other("/proc/self/fd is not on procfs"));
+    }
     let mut fds = Vec::new();
-    for e in fs::read_dir("/proc/self/fd")? {
-        if let Some(fd) = e?.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) {
+    for e in dir.iter() {
+        if let Some(fd) = e?.file_name().to_str().ok().and_then(|n| n.parse::<i32>().ok()) {
             if fd >= first {
                 fds.push(fd);
             }
