@@ -276,6 +276,8 @@ fn new_network_namespace_has_loopback_up() {
     };
     for case in ["default", "userns", "two_stage"] {
         let mut env = Env::sh(&format!("netns_lo_up_{case}"), script);
+        let caps = ["CAP_NET_RAW"];
+        env.set("/process/capabilities", json!({"bounding": caps, "permitted": caps, "effective": caps}));
         match case {
             "userns" => {
                 env.push("/linux/namespaces", json!({"type": "user"}));
