@@ -289,3 +289,29 @@ fn hook_timeout_fails_create() {
     assert!(started.elapsed() < Duration::from_secs(20), "hook timeout not enforced: {:?}", started.elapsed());
     assert_no_leftovers(&env);
 }
+
+/// A startContainer hook without `env` gets the container process's
+/// environment (with the HOME berth adds), as with runc and crun (issue
+/// 13.10: it got an empty one); an explicit empty `env` stays empty.
+#[test]
+fn start_container_hook_without_env_gets_the_process_env() {
+    let mut env = Env::sh("hook_start_env", "true");
+    env.set("/process/env", json!(["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CTR_VAR=from-process"]));
+    let dump = |file: &str| json!(["sh", "-c", format!("env > /tmp/{file}")]);
+    env.set(
+        "/hooks",
+        json!({"startContainer": [
+            {"path": "/bin/sh", "args": dump("env-default")},
+            {"path": "/bin/sh", "args": dump("env-empty"), "env": []}
+        ]}),
+    );
+    env.run_ok();
+    let read = |file: &str| fs::read_to_string(env.rootfs().join("tmp").join(file)).unwrap_or_default();
+    let default = read("env-default");
+    for want in ["CTR_VAR=from-process", "HOME=/root", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] {
+        assert!(default.lines().any(|l| l == want), "{want} missing from the hook's env:\n{default}");
+    }
+    let empty = read("env-empty");
+    assert!(!empty.is_empty() && !empty.contains("CTR_VAR"), "explicit empty env not kept:\n{empty}");
+    assert_no_leftovers(&env);
+}

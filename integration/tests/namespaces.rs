@@ -262,3 +262,86 @@ fn joined_user_namespace_with_new_pid_namespace() {
     a.delete_force().ok();
     assert_no_leftovers(&a);
 }
+
+/// Every network namespace berth makes has `lo` up, as with runc and crun
+/// (issue 13.8): made by the clone (with a new user namespace), by init's
+/// deferred unshare (hybrid host, no user namespace), or in the two-stage
+/// path (a new user namespace and a joined uts namespace).
+#[test]
+fn new_network_namespace_has_loopback_up() {
+    let script = "ip link show lo | head -n 1; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping=ok";
+    let userns = |env: &mut Env| {
+        env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    };
+    for case in ["default", "userns", "two_stage"] {
+        let mut env = Env::sh(&format!("netns_lo_up_{case}"), script);
+        let caps = ["CAP_NET_RAW"];
+        env.set("/process/capabilities", json!({"bounding": caps, "permitted": caps, "effective": caps}));
+        match case {
+            "userns" => {
+                env.push("/linux/namespaces", json!({"type": "user"}));
+                userns(&mut env);
+            }
+            "two_stage" => {
+                env.set(
+                    "/linux/namespaces",
+                    json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "mount"},
+                           {"type": "uts", "path": format!("/proc/{}/ns/uts", std::process::id())}, {"type": "user"}]),
+                );
+                // The host's uts namespace: no hostname to set there.
+                env.remove("/hostname");
+                userns(&mut env);
+            }
+            _ => {}
+        }
+        let out = env.run_ok();
+        let first = out.lines().into_iter().next().unwrap_or_default();
+        assert!(first.contains("<LOOPBACK,UP"), "{case}: lo is not up:\n{out}");
+        assert!(out.stdout.contains("ping=ok"), "{case}: 127.0.0.1 unreachable:\n{out}");
+        assert_no_leftovers(&env);
+    }
+}
+
+/// A process (`unshare --uts sleep`) holding a uts namespace of its own;
+/// killed and reaped on drop.
+struct UtsHolder(std::process::Child);
+
+impl Drop for UtsHolder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// hostname and domainname with a uts namespace joined by path are set in
+/// that namespace, as runc and crun do (issue 13.6: berth refused them).
+#[test]
+fn hostname_is_set_in_a_joined_uts_namespace() {
+    let holder = UtsHolder(
+        std::process::Command::new("unshare").args(["--uts", "sleep", "60"]).spawn().expect("spawn unshare --uts"),
+    );
+    let pid = holder.0.id();
+    let path = format!("/proc/{pid}/ns/uts");
+    let own_ns = wait_until(SHORT, || ns_link(&pid.to_string(), "uts") != host_ns("uts"));
+    assert!(own_ns, "unshare --uts made no namespace");
+    let host_name = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let mut env = Env::sh("join_uts_hostname", "hostname; cat /proc/sys/kernel/domainname");
+    env.set(
+        "/linux/namespaces",
+        json!([{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "mount"},
+               {"type": "uts", "path": path}]),
+    );
+    env.set("/hostname", json!("joined-uts"));
+    env.set("/domainname", json!("joined.example"));
+    let out = env.run_ok();
+    assert_eq!(squash(&out.stdout), "joined-uts\njoined.example", "{out}");
+    let seen = std::process::Command::new("nsenter")
+        .args([&format!("--uts={path}"), "cat", "/proc/sys/kernel/hostname"])
+        .output()
+        .expect("nsenter");
+    assert_eq!(String::from_utf8_lossy(&seen.stdout).trim(), "joined-uts", "not set in the joined namespace");
+    assert_eq!(fs::read_to_string("/proc/sys/kernel/hostname").unwrap(), host_name, "the host's hostname changed");
+    assert_no_leftovers(&env);
+    drop(holder);
+}

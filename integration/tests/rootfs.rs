@@ -160,6 +160,23 @@ fn rootfs_propagation_private() {
     assert!(!line.contains("shared:") && !line.contains("master:"), "root not private: {line}");
 }
 
+/// (r)unbindable applies to the container's "/" at the end, and masking
+/// still finds a /dev/null to bind (issue 13.4: "mount bind /dev/null over
+/// /proc/keys: Invalid argument"; crun fails with runbindable).
+#[test]
+fn rootfs_propagation_unbindable_with_masked_paths() {
+    for prop in ["unbindable", "runbindable"] {
+        let out = run_script(&format!("rootfs_prop_{prop}"), "wc -c < /proc/keys; echo --; cat /proc/self/mountinfo", |e| {
+            e.set("/linux/rootfsPropagation", json!(prop));
+        });
+        let (masked, mountinfo) = out.split_once("--").unwrap_or_else(|| panic!("{prop}: {out}"));
+        assert_eq!(masked.trim(), "0", "{prop}: /proc/keys not masked: {out}");
+        assert!(mount_line(mountinfo, "/").contains(" unbindable "), "{prop}: root not unbindable:\n{mountinfo}");
+        let proc = mount_line(mountinfo, "/proc");
+        assert_eq!(proc.contains(" unbindable "), prop == "runbindable", "{prop}: /proc: {proc}");
+    }
+}
+
 #[test]
 fn rootfs_propagation_shared() {
     let out = run_script("rootfs_prop_shared", "cat /proc/self/mountinfo", |e| {

@@ -615,3 +615,69 @@ fn exec_gets_the_containers_filter() {
         assert_no_leftovers(&env);
     }
 }
+
+/// default.json as a profile written before Linux 5.9 would be: an ERRNO
+/// default without close_range and the other calls added since.
+fn pre_5_9_allowlist() -> Value {
+    const NEWER: &[&str] = &[
+        "close_range", "openat2", "faccessat2", "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "clone3",
+        "epoll_pwait2", "mount_setattr", "process_madvise", "landlock_create_ruleset", "landlock_add_rule",
+        "landlock_restrict_self", "memfd_secret", "futex_waitv", "process_mrelease", "set_mempolicy_home_node",
+        "cachestat", "fchmodat2", "map_shadow_stack",
+    ];
+    let mut p = profile("default.json");
+    assert_eq!(p["defaultAction"], "SCMP_ACT_ERRNO", "default.json changed: this test needs an allowlist");
+    let rules = p["syscalls"].as_array_mut().unwrap();
+    for r in rules.iter_mut() {
+        if let Some(n) = r["names"].as_array_mut() {
+            n.retain(|v| !NEWER.contains(&v.as_str().unwrap_or("")));
+        }
+    }
+    rules.retain(|r| r["names"].as_array().is_some_and(|n| !n.is_empty()));
+    p
+}
+
+/// Under such a profile (issue 13.1), without noNewPrivileges the filter
+/// is loaded before the uid switch, and berth's own fd clean-up must not
+/// depend on it: `run` and `create` + `start` work, as root with
+/// capabilities and as a user without, and only stdio reaches the program.
+#[test]
+fn start_under_an_allowlist_without_close_range() {
+    let script = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; echo fds $(ls /proc/self/fd)";
+    let caps = ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID", "CAP_SETGID", "CAP_NET_BIND_SERVICE"];
+    for nnp in [false, true] {
+        for uid in [0, 1000] {
+            let mut env = Env::sh(&format!("sc_old_profile_{nnp}_{uid}"), script);
+            env.set("/linux/seccomp", pre_5_9_allowlist());
+            env.set("/process/noNewPrivileges", json!(nnp));
+            env.set("/process/user", json!({"uid": uid, "gid": uid}));
+            let caps = if uid == 0 { &caps[..] } else { &[] };
+            env.set("/process/capabilities", json!({"bounding": caps, "permitted": caps, "effective": caps}));
+            let want = format!("NoNewPrivs: {}\nSeccomp: 2\nfds 0 1 2 3", nnp as u8);
+            let out = env.run_ok();
+            assert_eq!(squash(&out.stdout), want, "run, noNewPrivileges {nnp}, uid {uid}:\n{out}");
+            let created = env.create();
+            env.start();
+            env.wait_status("stopped", SHORT);
+            assert_eq!(squash(&created.stdout_now()), want, "create + start, noNewPrivileges {nnp}, uid {uid}");
+            env.delete().ok();
+            assert_no_leftovers(&env);
+        }
+    }
+}
+
+/// `exec` under the same profile: close_range refused after the filter is
+/// loaded falls back to /proc/self/fd.
+#[test]
+fn exec_under_an_allowlist_without_close_range() {
+    for nnp in [false, true] {
+        let mut env = Env::sh(&format!("sc_old_profile_exec_{nnp}"), SLEEPER);
+        env.set("/linux/seccomp", pre_5_9_allowlist());
+        env.set("/process/noNewPrivileges", json!(nnp));
+        env.run_detached();
+        let out = env.berth(&["exec", &env.id.clone(), "sh", "-c", "echo fds $(ls /proc/self/fd)"]).ok();
+        assert_eq!(out.stdout.trim(), "fds 0 1 2 3", "noNewPrivileges {nnp}:\n{out}");
+        env.delete_force().ok();
+        assert_no_leftovers(&env);
+    }
+}

@@ -2,7 +2,8 @@
 //! poststart, poststop.
 //!
 //! A hook is executed with `hook.args` as its full argv (execv semantics),
-//! exactly `hook.env` as its environment, the container state JSON on stdin,
+//! exactly `hook.env` as its environment (startContainer hooks without one:
+//! the container process's), the container state JSON on stdin,
 //! and stdout/stderr captured. Its stderr ends up in the error when it fails.
 //!
 //! This runs inside the freshly cloned container init too, which is
@@ -70,6 +71,29 @@ pub fn run_hooks(kind: HookKind, hooks: &[Hook], state: &[u8]) -> Result<(), Hoo
         })?;
     }
     Ok(())
+}
+
+/// [`run_hooks`] where a hook without `env` gets `default_env` instead of
+/// an empty environment: for startContainer hooks, the container process's
+/// environment, as runc and crun give them (an explicit empty `env` stays
+/// empty, as with runc).
+pub fn run_hooks_with_default_env(
+    kind: HookKind,
+    hooks: &[Hook],
+    state: &[u8],
+    default_env: &[String],
+) -> Result<(), HookError> {
+    let hooks: Vec<Hook> = hooks
+        .iter()
+        .map(|h| {
+            let mut h = h.clone();
+            if h.env().is_none() {
+                h.set_env(Some(default_env.to_vec()));
+            }
+            h
+        })
+        .collect();
+    run_hooks(kind, &hooks, state)
 }
 
 /// Run one hook to completion; the error is the message for [`HookError`].

@@ -5,7 +5,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
@@ -67,6 +69,16 @@ impl Log for Logger {
     fn flush(&self) {}
 }
 
+/// The `--log` file's fd, -1 without one (see [`file_fd`]).
+static FILE_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The fd of the `--log` file, if any: the container's init keeps it
+/// (CLOEXEC) when it closes berth's other fds, as it may still log until
+/// execve.
+pub fn file_fd() -> Option<RawFd> {
+    Some(FILE_FD.load(Ordering::Relaxed)).filter(|fd| *fd >= 0)
+}
+
 /// Install the logger. A log file that can't be opened is reported on
 /// stderr and logging falls back to stderr. Returns whether messages go to
 /// a file (else they already reach stderr).
@@ -78,10 +90,12 @@ pub fn init(path: Option<&Path>, format: LogFormat, debug: bool) -> bool {
             None
         }
     });
+    let fd = file.as_ref().and_then(|f| f.lock().ok().map(|f| f.as_raw_fd())).unwrap_or(-1);
     let level = if debug { LevelFilter::Debug } else if file.is_some() { LevelFilter::Info } else { LevelFilter::Warn };
     let to_file = file.is_some();
     let logger = Logger { file, format, level };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        FILE_FD.store(fd, Ordering::Relaxed);
         log::set_max_level(level);
     }
     to_file

@@ -98,31 +98,7 @@ impl V1<'_> {
             set_limit(r.memory)?;
             set_swap(swap)?;
         }
-        if r.kernel_memory != 0 {
-            const KMEM: &str = "memory.kmem.limit_in_bytes";
-            w.set("memory.kernel", KMEM, &r.kernel_memory.to_string())?;
-            // Linux 5.16+ accepts the write and ignores it.
-            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
-            let got = fsutil::read_u64(w.dir, KMEM).unwrap_or(0);
-            if r.kernel_memory > 0 && got != r.kernel_memory as u64 / page * page {
-                let p = w.path(KMEM);
-                return Err(FieldError::new(
-                    "memory.kernel",
-                    format!(
-                        "this kernel does not apply kernel memory limits ({} reads {got} after writing {})",
-                        p.display(),
-                        r.kernel_memory
-                    ),
-                ));
-            }
-        }
-        if r.kernel_memory_tcp != 0 {
-            w.set(
-                "memory.kernelTCP",
-                "memory.kmem.tcp.limit_in_bytes",
-                &r.kernel_memory_tcp.to_string(),
-            )?;
-        }
+        kernel_limits(&w, r)?;
         if r.memory_reservation != 0 {
             w.set(
                 "memory.reservation",
@@ -441,4 +417,39 @@ impl<'a> V1<'a> {
             .find(|m| !m.unified && m.subsystems.iter().any(|s| s == controller))
             .map(|m| m.dir.as_path())
     }
+}
+
+/// memory.kernel and memory.kernelTCP. Both are deprecated (runtime-spec
+/// 1.3: runtimes may ignore them): Linux 5.16+ accepts a kernel memory
+/// limit and ignores it, later kernels may lack the files. What this kernel
+/// does not apply is a warning, not an error, as with runc; a kernelTCP
+/// value the kernel refuses is still an error.
+fn kernel_limits(w: &FieldWriter, r: &Resources) -> Result<(), FieldError> {
+    if r.kernel_memory != 0 {
+        const KMEM: &str = "memory.kmem.limit_in_bytes";
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+        let applied = match fsutil::write(w.dir, KMEM, &r.kernel_memory.to_string()) {
+            Err(e) => Err(e.to_string()),
+            Ok(()) => match fsutil::read_u64(w.dir, KMEM) {
+                Ok(got) if r.kernel_memory < 0 || got == r.kernel_memory as u64 / page * page => Ok(()),
+                Ok(got) => Err(format!("it reads {got} after writing {}", r.kernel_memory)),
+                Err(e) => Err(e.to_string()),
+            },
+        };
+        if let Err(why) = applied {
+            log::warn!(
+                "linux.resources.memory.kernel: ignored, this kernel does not apply kernel memory limits ({}: {why})",
+                w.path(KMEM).display()
+            );
+        }
+    }
+    if r.kernel_memory_tcp != 0 {
+        const TCP: &str = "memory.kmem.tcp.limit_in_bytes";
+        if w.exists(TCP) {
+            w.set("memory.kernelTCP", TCP, &r.kernel_memory_tcp.to_string())?;
+        } else {
+            log::warn!("linux.resources.memory.kernelTCP: ignored, this kernel has no {}", w.path(TCP).display());
+        }
+    }
+    Ok(())
 }

@@ -26,11 +26,12 @@ impl V2<'_> {
 
     fn memory(&self, r: &Resources) -> Result<(), FieldError> {
         let w = self.w();
+        // Deprecated (runtime-spec 1.3: runtimes may ignore them), as runc.
         if r.kernel_memory != 0 {
-            return Err(unsupported("memory.kernel", "a kernel memory limit"));
+            log::warn!("linux.resources.memory.kernel: ignored, cgroup v2 has no kernel memory limit");
         }
         if r.kernel_memory_tcp != 0 {
-            return Err(unsupported("memory.kernelTCP", "a kernel TCP memory limit"));
+            log::warn!("linux.resources.memory.kernelTCP: ignored, cgroup v2 has no kernel TCP memory limit");
         }
         if r.swappiness.is_some() {
             return Err(unsupported("memory.swappiness", "a per-cgroup swappiness"));

@@ -30,7 +30,7 @@ pub mod rtnl;
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 use oci_spec::runtime::{LinuxNamespaceType, LinuxNetDevice, Spec};
@@ -40,6 +40,36 @@ use rtnl::{Addr, Link, Rtnl};
 
 /// IFNAMSIZ - 1.
 const MAX_NAME: usize = 15;
+
+/// Bring `lo` up in the network namespace init has just made, as runc and
+/// crun do (a new namespace's loopback is down: 127.0.0.1 unreachable).
+/// Two ioctls on a datagram socket, no netlink round trip: the kernel's
+/// dev_ioctl acts on the socket's namespace.
+pub fn loopback_up() -> Result<()> {
+    let fail = |op: &str| {
+        Error::os(format!("bring up lo in the new network namespace: {op}"), std::io::Error::last_os_error())
+    };
+    let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if sock < 0 {
+        return Err(fail("socket"));
+    }
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } != 0 {
+        return Err(fail("SIOCGIFFLAGS"));
+    }
+    let flags = unsafe { ifr.ifr_ifru.ifru_flags };
+    if flags & libc::IFF_UP as libc::c_short == 0 {
+        ifr.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+        if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } != 0 {
+            return Err(fail("SIOCSIFFLAGS"));
+        }
+    }
+    Ok(())
+}
 
 /// Whether the config lists any device to move.
 pub fn wanted(spec: &Spec) -> bool {

@@ -343,7 +343,10 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
             }
         }
     }
-    init::close_from(3 + e.preserve_fds, &kept.raw())?;
+    // The --log file is a host fd too: nothing is logged from here on
+    // (an error still reaches berth on the sync socket, which logs it).
+    log::set_max_level(log::LevelFilter::Off);
+    setup::close_from(3 + e.preserve_fds, &kept.raw())?;
     // SAFETY: single-threaded (a fork of berth's one thread); the child
     // never returns.
     match unsafe { sys::clone_fork(libc::CLONE_PARENT as u64, None) } {

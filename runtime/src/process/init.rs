@@ -176,6 +176,10 @@ fn run(init: &mut Init) -> Result<Never> {
     if plan.has_new(LinuxNamespaceType::Cgroup) {
         namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
     }
+    if plan.has_new(LinuxNamespaceType::Network) {
+        // Whichever step made it (the clone, a deferred or two-stage unshare).
+        crate::netdev::loopback_up()?;
+    }
     // Its own session, as runc's init: berth's terminal signals reach berth
     // (which forwards them), and a pty can become the controlling terminal.
     nix::unistd::setsid().map_err(|e| Error::os("setsid", e))?;
@@ -262,8 +266,11 @@ fn run(init: &mut Init) -> Result<Never> {
     cwd_inside_root(process)?;
     let exe = setup::find_executable(process)?;
     let argv = setup::cstrings(process.args().as_deref().unwrap_or(&[]), "process.args")?;
-    let mut envp = setup::cstrings(&setup::env_with_home(process), "process.env")?;
+    let mut env = setup::env_with_home(process);
+    let mut envp = setup::cstrings(&env, "process.env")?;
     envp.extend(setup::cstrings(init.l.extra_env, "LISTEN_FDS")?);
+    // What execve passes: startContainer hooks without `env` get it too.
+    env.extend(init.l.extra_env.iter().cloned());
 
     // When seccomp is loaded. It should be as late as possible, so that
     // init's own setup is not subject to the container's profile, but:
@@ -273,9 +280,12 @@ fn run(init: &mut Init) -> Result<Never> {
     // - noNewPrivileges: right before execve, after every other step.
     // - otherwise: seccomp(2) needs CAP_SYS_ADMIN (in init's user
     //   namespace) without no_new_privs, and the capability drop and uid
-    //   switch may take it away: load just before them (after `start`),
-    //   so the capset/setuid/prctl calls that follow must be allowed by
-    //   the profile (they are in default.json).
+    //   switch may take it away: load just before them (after `start`
+    //   and berth's fd clean-up), so the setgroups/setresuid/capset/prctl
+    //   calls that follow must be allowed by the profile (as with runc;
+    //   they are in default.json).
+    // (A NOTIFY filter applies to all the rest; close_range falls back to
+    // /proc/self/fd if it refuses that.)
     let nnp = process.no_new_privileges() == Some(true);
     let seccomp = init.seccomp;
     if let Some(f) = seccomp.filter(|f| f.notify()) {
@@ -322,11 +332,40 @@ fn run(init: &mut Init) -> Result<Never> {
         drop(state_fd);
     }
 
+    // berth's own clean-up, before the filter: nothing berth does after
+    // loading it may depend on what the profile allows. Close, not only
+    // mark CLOEXEC: execve resolves the program, a #! interpreter and the
+    // ELF interpreter while CLOEXEC fds are still open, and a path through
+    // /proc/self/fd/N must not reach anything of the host's
+    // (CVE-2024-21626). Kept (CLOEXEC, execve closes them): stdio,
+    // --preserve-fds, exec.fifo or the sync socket (which report a failure
+    // until execve), the exec trampoline, AppArmor's exec attribute and
+    // the --log file (init may still log). The OwnedFds naming closed fds
+    // are never dropped: init ends in execve or _exit.
+    if let Some(t) = seal::trampoline() {
+        // berth's own copy (init uses the duplicate above the kept fds); it
+        // may sit in the --preserve-fds range if the caller left a gap there.
+        unsafe { libc::close(t.as_raw_fd()) };
+    }
+    setup::fds_for_exec(init.l.preserve_fds)?;
+    let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
+    if init.l.in_process_start {
+        keep.push(init.sock.as_raw_fd() as u32);
+    }
+    keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
+    keep.extend(apparmor.as_ref().map(|(f, _)| f.as_raw_fd() as u32));
+    keep.extend(crate::logging::file_fd().map(|fd| fd as u32));
+    setup::close_from(3 + init.l.preserve_fds, &keep)?;
+    if let Some(c) = &init.l.caps {
+        // The bounding set and keep-caps: not needed for seccomp(2).
+        caps::before_user_switch(c)?;
+    }
+    // After the filter (without no_new_privs: it needs CAP_SYS_ADMIN) come
+    // only the uid and capability switch, the startContainer hooks, the
+    // signal reset (errors ignored), AppArmor's attribute and execve, as in
+    // runc.
     if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
-    }
-    if let Some(c) = &init.l.caps {
-        caps::before_user_switch(c)?;
     }
     setup::user(process)?;
     if let Some(c) = &init.l.caps {
@@ -335,33 +374,19 @@ fn run(init: &mut Init) -> Result<Never> {
     if let (Some(h), Some(mut s)) = (hooks, state) {
         s.status = Status::Created;
         let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
-        hooks::run_hooks(HookKind::StartContainer, h.start_container().as_deref().unwrap_or(&[]), &json)?;
+        let list = h.start_container().as_deref().unwrap_or(&[]);
+        hooks::run_hooks_with_default_env(HookKind::StartContainer, list, &json, &env)?;
     }
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }
     setup::reset_signals();
-    if let Some(t) = seal::trampoline() {
-        // berth's own copy (init uses the duplicate above the kept fds); it
-        // may sit in the --preserve-fds range if the caller left a gap there.
-        unsafe { libc::close(t.as_raw_fd()) };
+    if let Some((mut f, p)) = apparmor.take() {
+        lsm::apply_apparmor(&mut f, p)
+            .map_err(|e| Error::os(format!("process.apparmorProfile: apply {}", crate::error::Clip(p)), e))?;
+        // A close the profile refuses leaves it CLOEXEC: execve closes it.
+        drop(f);
     }
-    setup::fds_for_exec(init.l.preserve_fds)?;
-    // Close, not only mark CLOEXEC: execve resolves the program, a #!
-    // interpreter and the ELF interpreter while CLOEXEC fds are still open,
-    // and a path through /proc/self/fd/N must not reach anything of the
-    // host's (CVE-2024-21626). Only stdio and --preserve-fds stay. The
-    // OwnedFds still naming these (the sync socket) are never dropped:
-    // init ends in execve or _exit. An exec error then goes to stderr.
-    if let Some((f, p)) = &mut apparmor {
-        lsm::apply_apparmor(f, p).map_err(|e| Error::os(format!("process.apparmorProfile: apply {}", crate::error::Clip(p)), e))?;
-    }
-    let mut keep: Vec<u32> = init.fifo.iter().map(|f| f.as_raw_fd() as u32).collect();
-    if init.l.in_process_start {
-        keep.push(init.sock.as_raw_fd() as u32);
-    }
-    keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
-    close_from(3 + init.l.preserve_fds, &keep)?;
     if let Some(f) = seccomp.filter(|f| !f.notify() && nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
     }
@@ -404,27 +429,6 @@ pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// Close every fd from `first` up but those in `keep` (close_range, Linux
-/// 5.9). The kept ones are CLOEXEC: execve closes them.
-pub(super) fn close_from(first: u32, keep: &[u32]) -> Result<()> {
-    let close = |lo: u32, hi: u32| {
-        if lo <= hi && unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } != 0 {
-            return Err(Error::os("close_range", std::io::Error::last_os_error()));
-        }
-        Ok(())
-    };
-    let mut keep: Vec<u32> = keep.iter().copied().filter(|k| *k >= first).collect();
-    keep.sort_unstable();
-    let mut lo = first;
-    for k in keep {
-        if k > lo {
-            close(lo, k - 1)?;
-        }
-        lo = lo.max(k + 1);
-    }
-    close(lo, u32::MAX)
 }
 
 fn request_maps(sock: &OwnedFd) -> Result<()> {

@@ -25,6 +25,7 @@
 //!                                   Hello      ◀─  the child (pid-ns init) says Hello,
 //!  pid from SCM_CREDENTIALS                        the first child exits]
 //!                                                 [setns joins, unshare] unshare(CGROUP)
+//!                                                 [new network namespace: lo up]
 //!                                MoveNetDevices ◀─ (only with linux.netDevices)
 //!  move them in (netdev) ─ NetDevicesMoved ─────▶
 //!                                                 rootfs::prepare, sysctl, oom_score_adj
@@ -43,10 +44,11 @@
 //!                                                  instead, and keeps the socket open
 //!                                                  until execve as it would the fifo)
 //!  `start`: open exec.fifo, poll it with the     write "0", keep the fifo open
-//!  pidfd, read "0", unlink it                     (CLOEXEC): [seccomp if no
-//!                                                 no_new_privs], user, groups, umask,
+//!  pidfd, read "0", unlink it                     (CLOEXEC), close fds, bounding set,
+//!                                                 [seccomp if no no_new_privs], user,
+//!                                                 groups, umask, capabilities,
 //!                                                 startContainer hooks, no_new_privs,
-//!                                                 close fds, [seccomp if no_new_privs],
+//!                                                 [seccomp if no_new_privs],
 //!                                                 execve (via the trampoline)
 //!  read to EOF (= execve closed the fifo;         on failure: write "E<message>"
 //!  "E<message>" = init failed, stopped)           into the fifo, exit

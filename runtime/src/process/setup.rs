@@ -276,6 +276,10 @@ pub fn reset_signals() {
 
 /// No fd of berth's survives execve: everything from 3 + preserve_fds up is
 /// CLOEXEC; the preserved ones are made inheritable.
+///
+/// close_range(CLOSE_RANGE_CLOEXEC) (Linux 5.11), else, when the kernel
+/// lacks it or a seccomp filter refuses it, fcntl on each fd listed in
+/// /proc/self/fd.
 pub fn fds_for_exec(preserve: u32) -> Result<()> {
     for fd in 3..3 + preserve as i32 {
         unsafe {
@@ -285,9 +289,81 @@ pub fn fds_for_exec(preserve: u32) -> Result<()> {
             }
         }
     }
-    sys::cloexec_from(3 + preserve).map_err(|e| Error::os("close_range", e))
+    match sys::cloexec_from(3 + preserve) {
+        Err(e) if close_range_missing(&e) => {
+            let fds = open_fds_from(3 + preserve as i32).map_err(|_| Error::os("close_range", e))?;
+            for fd in fds {
+                unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+            }
+            Ok(())
+        }
+        r => r.map_err(|e| Error::os("close_range", e)),
+    }
 }
 
+/// Close every fd from `first` up but those in `keep` (close_range, Linux
+/// 5.9, else close(2) on each fd listed in /proc/self/fd). The kept ones
+/// are left as they are.
+pub fn close_from(first: u32, keep: &[u32]) -> Result<()> {
+    let mut keep: Vec<u32> = keep.iter().copied().filter(|k| *k >= first).collect();
+    keep.sort_unstable();
+    let mut ranges = Vec::with_capacity(keep.len() + 1);
+    let mut lo = first;
+    for &k in &keep {
+        if k > lo {
+            ranges.push((lo, k - 1));
+        }
+        lo = lo.max(k.saturating_add(1));
+    }
+    ranges.push((lo, u32::MAX));
+    for (lo, hi) in ranges {
+        if lo > hi || unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } == 0 {
+            continue;
+        }
+        let e = std::io::Error::last_os_error();
+        if !close_range_missing(&e) {
+            return Err(Error::os("close_range", e));
+        }
+        let fds = open_fds_from(first as i32).map_err(|_| Error::os("close_range", e))?;
+        for fd in fds.into_iter().filter(|fd| !keep.contains(&(*fd as u32))) {
+            unsafe { libc::close(fd) };
+        }
+        return Ok(());
+    }
+    Ok(())
+}
+
+/// close_range(2) is not there (ENOSYS, Linux < 5.9), lacks
+/// CLOSE_RANGE_CLOEXEC (EINVAL, 5.9 and 5.10) or is refused by a seccomp
+/// filter berth itself runs under (EPERM).
+fn close_range_missing(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL | libc::EPERM))
+}
+
+/// The open fds from `first` up, from /proc/self/fd, which must be procfs
+/// (after the pivot it is the container's /proc: an image's own directory
+/// there must not decide what is closed). The listing's own fd is closed by
+/// the time they are returned (acting on it then fails with EBADF,
+/// harmlessly: nothing has reused it yet).
+fn open_fds_from(first: i32) -> std::io::Result<Vec<i32>> {
+    use nix::dir::Dir;
+    use nix::fcntl::OFlag;
+    use nix::sys::stat::Mode;
+    let mut dir = Dir::open("/proc/self/fd", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fs = nix::sys::statfs::fstatfs(&dir)?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(std::io::Error::other("/proc/self/fd is not on procfs"));
+    }
+    let mut fds = Vec::new();
+    for e in dir.iter() {
+        if let Some(fd) = e?.file_name().to_str().ok().and_then(|n| n.parse::<i32>().ok()) {
+            if fd >= first {
+                fds.push(fd);
+            }
+        }
+    }
+    Ok(fds)
+}
 
 /// A new session keyring named after the container, so keys don't leak
 /// between containers (runc's default; `--no-new-keyring` skips it). The

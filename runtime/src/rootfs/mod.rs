@@ -6,11 +6,11 @@
 //! berth, chroot):
 //!
 //! ```text
-//!   prepare()   "/" gets rootfsPropagation (default rslave), the rootfs's
-//!               parent mount is made private (a slave with an explicit
-//!               slave/rslave), the rootfs is bound onto
-//!               itself, then mounts[] in order, default + linux.devices,
-//!               /dev symlinks
+//!   prepare()   "/" gets rootfsPropagation (rslave by default and until
+//!               finish() for (r)unbindable), the rootfs's parent mount is
+//!               made private (a slave with an explicit slave/rslave), the
+//!               rootfs is bound onto itself, then mounts[] in order,
+//!               default + linux.devices, /dev symlinks
 //!   (hooks)     createRuntime / createContainer
 //!   finish()    a read-only /dev tmpfs is made read-only, maskedPaths,
 //!               readonlyPaths (before the pivot: host /proc and a verified
@@ -174,7 +174,11 @@ pub fn prepare(o: &RootfsOptions) -> Result<(), RootfsError> {
 /// rootfs's parent mount is made unshared, the rootfs is bound onto itself.
 fn bind_in_own_namespace(o: &RootfsOptions, rootfs: &CString) -> Result<(), RootfsError> {
     let explicit = propagation(o)?;
-    let prop = explicit.unwrap_or(libc::MS_SLAVE | libc::MS_REC);
+    // (r)unbindable waits for finish(), after the pivot: an unbindable host
+    // tree here would leave maskedPaths no /dev/null to bind from (crun
+    // fails so with runbindable, runc with both). Until then the tree is a
+    // slave, as by default.
+    let prop = explicit.filter(|p| p & libc::MS_UNBINDABLE == 0).unwrap_or(libc::MS_SLAVE | libc::MS_REC);
     sys::mount(None, c"/", None, libc::MS_REC | prop, None)
         .or_fail(|| "mount --make-r* /")
         .map_err(|f| f.at("linux.rootfsPropagation"))?;

@@ -314,8 +314,10 @@ pub(crate) fn check_ns_file(path: &Path, want: LinuxNamespaceType) -> Result<(),
     ))
 }
 
+/// hostname and domainname need a uts namespace of the container's own:
+/// a new one, or one joined by path (set there, as runc and crun do).
 fn check_uts(spec: &Spec) -> Check {
-    let new_uts = new_ns(spec, LinuxNamespaceType::Uts);
+    let has_uts = find_ns(spec, LinuxNamespaceType::Uts).is_some();
     for (field, value) in [
         ("hostname", spec.hostname()),
         ("domainname", spec.domainname()),
@@ -326,10 +328,10 @@ fn check_uts(spec: &Spec) -> Check {
                 format!("{} is {} bytes long; the kernel allows at most {HOST_NAME_MAX}", Clip(v), v.len()),
             ));
         }
-        if value.as_deref().is_some_and(|v| !v.is_empty()) && !new_uts {
+        if value.as_deref().is_some_and(|v| !v.is_empty()) && !has_uts {
             return Err(Fault::new(
                 field,
-                format!("setting the {field} requires a new uts namespace"),
+                format!("setting the {field} requires a uts namespace (new or joined by path)"),
             ));
         }
     }

@@ -96,19 +96,27 @@ fn check_ns_file_all_types() {
 // ---- uts ----
 
 #[test]
-fn hostname_needs_new_uts() {
+fn hostname_needs_a_uts_namespace() {
     let mut c = runc_spec();
     c["linux"]["namespaces"].as_array_mut().unwrap().remove(3); // uts
-    assert_err(&c, "hostname", "requires a new uts namespace");
+    assert_err(&c, "hostname", "requires a uts namespace");
+    c.as_object_mut().unwrap().remove("hostname");
+    assert_ok(&c);
+    c["domainname"] = json!("example.org");
+    assert_err(&c, "domainname", "requires a uts namespace");
+}
+
+/// Set in the joined namespace, as runc and crun do (issue 13.6).
+#[test]
+fn hostname_with_joined_uts_ok() {
+    let mut c = runc_spec();
+    c["domainname"] = json!("example.org");
+    c["linux"]["namespaces"].as_array_mut().unwrap().remove(3); // uts
     c["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "uts", "path": "/proc/self/ns/uts"}));
-    assert_err(&c, "hostname", "requires a new uts namespace");
-    c.as_object_mut().unwrap().remove("hostname");
     assert_ok(&c);
-    c["domainname"] = json!("example.org");
-    assert_err(&c, "domainname", "requires a new uts namespace");
 }
 
 #[test]
