@@ -168,7 +168,7 @@ fn network_none_has_a_working_loopback() {
     let out = p
         .run(
             &["--cap-add", "NET_RAW"],
-            &["sh", "-c", "ip -o link show lo | grep -o UP; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping-ok"],
+            &["sh", "-c", "ip -o link show lo | grep -q '[<,]UP[,>]' && echo UP; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo ping-ok"],
         )
         .ok();
     assert_eq!(out.stdout, "UP\nping-ok\n", "{out}");
