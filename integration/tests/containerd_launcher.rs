@@ -161,6 +161,16 @@ fn slow_create_blocks_no_other_container(v: Version) {
         Some(sleep_hook(6, &marker)),
     );
     let (run, hook) = start_slow(&c, &spec, "slow", &marker);
+    // While the hook sleeps, the other container of the same shim is served
+    // (Exec and Start go through the launcher).
+    c.ctr(&["tasks", "exec", "--exec-id", "e1", "fast", "true"])
+        .exits_with(0);
+    c.ctr(&["tasks", "pause", "fast"]).ok();
+    c.ctr(&["tasks", "resume", "fast"]).ok();
+    assert!(
+        pid_alive(hook as i64),
+        "the slow create's hook ended before the other container's RPCs were served"
+    );
     // The launcher, its request child (the hook's parent) and the init it
     // cloned (before its execve) run from a sealed copy of the shim binary.
     let cmdline = |p: i32| fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
@@ -182,16 +192,6 @@ fn slow_create_blocks_no_other_container(v: Version) {
     for p in launch {
         exe_sealed(p).unwrap();
     }
-    // While the hook sleeps, the other container of the same shim is served
-    // (Exec and Start go through the launcher).
-    c.ctr(&["tasks", "exec", "--exec-id", "e1", "fast", "true"])
-        .exits_with(0);
-    c.ctr(&["tasks", "pause", "fast"]).ok();
-    c.ctr(&["tasks", "resume", "fast"]).ok();
-    assert!(
-        pid_alive(hook as i64),
-        "the slow create's hook ended before the other container's RPCs were served"
-    );
     let o = run.wait(Duration::from_secs(30));
     o.exits_with(0);
     assert!(o.stdout.contains("slow-done"), "{o}");
