@@ -124,6 +124,18 @@ fn shared_pid_namespace(v: Version) {
     ));
     o.exits_with(0);
     assert!(o.stdout.contains("host-pid-ok"), "{o}");
+    // A long-running one, and an exec into it.
+    let ns = format!("pid:/proc/{pid}/ns/pid");
+    c.run(&["-d", "--with-ns", &ns], "pd", &["sh", "-c", "sleep 999"])
+        .ok();
+    c.wait_status("pd", "RUNNING");
+    let o = c.ctr(&["tasks", "exec", "--exec-id", "e1", "pd", "ps"]);
+    o.exits_with(0);
+    assert!(
+        o.stdout.contains("sleep 1000") && o.stdout.contains("sleep 999"),
+        "{o}"
+    );
+    c.remove("pd");
     c.remove("pa");
     c.assert_clean();
 }
