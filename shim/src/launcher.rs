@@ -168,7 +168,8 @@ pub struct Launcher {
     live: Arc<Mutex<Option<Live>>>,
     /// Pids of launchers started (the reaper's exits for them are ours).
     pids: Mutex<HashSet<i32>>,
-    /// The sealed copy of the shim binary the launcher runs from.
+    /// The sealed copy of the shim binary the launcher runs from (when it
+    /// is a read-only bind).
     exe: Mutex<Option<OwnedFd>>,
     /// Containers with a call in flight: one call at a time per container.
     busy: Mutex<HashSet<String>>,
@@ -270,18 +271,28 @@ impl Launcher {
         relock(&self.pids).remove(&pid)
     }
 
-    /// The sealed copy of the shim's main binary, made once (numbered
-    /// above 10, clear of the fds the launcher is given).
-    fn sealed_exe(&self, path: &Path) -> Result<RawFd, String> {
-        let mut exe = relock(&self.exe);
-        if exe.is_none() {
-            let fd = berth::security::seal::sealed_copy(path)
-                .map_err(|e| format!("start the launcher: {e}"))?;
-            let fd = berth::security::seal::dup_above(&fd, 10)
-                .map_err(|e| format!("start the launcher: dup the sealed binary: {e}"))?;
-            *exe = Some(fd);
+    /// A sealed copy of the shim's main binary, numbered above 10 (clear
+    /// of the fds the launcher is given). A read-only bind is made once and
+    /// kept; a sealed memfd (kernels without mount_setattr) is a copy of
+    /// the whole binary in memory, so it is made per launcher and goes
+    /// with it.
+    fn sealed_exe(&self, path: &Path) -> Result<OwnedFd, String> {
+        let dup = |fd: &OwnedFd| {
+            berth::security::seal::dup_above(fd, 10)
+                .map_err(|e| format!("start the launcher: dup the sealed binary: {e}"))
+        };
+        let mut kept = relock(&self.exe);
+        if let Some(fd) = kept.as_ref() {
+            return dup(fd);
         }
-        Ok(exe.as_ref().unwrap().as_raw_fd())
+        let fd = berth::security::seal::sealed_copy(path)
+            .map_err(|e| format!("start the launcher: {e}"))?;
+        let fd = dup(&fd)?;
+        let memfd = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) } >= 0;
+        if !memfd {
+            *kept = Some(dup(&fd)?);
+        }
+        Ok(fd)
     }
 
     /// Spawn the launcher (`containerd-shim-berth-v2 -namespace NS -address
@@ -297,7 +308,8 @@ impl Launcher {
         )
         .map_err(|e| format!("socketpair: {e}"))?;
         let path = crate::sibling(crate::MAIN_BIN)?;
-        let exe = self.sealed_exe(&path)?;
+        let sealed = self.sealed_exe(&path)?;
+        let exe = sealed.as_raw_fd();
         let args: [&OsStr; 6] = [
             path.as_os_str(),
             "-namespace".as_ref(),
@@ -347,7 +359,7 @@ impl Launcher {
             .spawn()
             .map_err(|e| format!("start the launcher {}: {e}", path.display()))?;
         pids.insert(c.id() as i32);
-        drop((argv, envp));
+        drop((argv, envp, sealed));
         Ok(parent)
     }
 
