@@ -157,6 +157,7 @@ impl std::fmt::Display for Failure {
 
 struct Live {
     sock: OwnedFd,
+    pid: i32,
     last_used: Instant,
     /// Calls waiting for their reply: the launcher is not idle.
     calls: usize,
@@ -200,12 +201,14 @@ impl Drop for Turn<'_> {
     }
 }
 
-/// A sent request: the launcher is kept while the call waits.
-struct InFlight<'a>(&'a Launcher);
+/// A request sent to the launcher with pid `.1`: that launcher is kept
+/// while the call waits.
+struct InFlight<'a>(&'a Launcher, i32);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        if let Some(l) = relock(&self.0.live).as_mut() {
+        // (Unless it died meanwhile and another replaced it.)
+        if let Some(l) = relock(&self.0.live).as_mut().filter(|l| l.pid == self.1) {
             l.calls -= 1;
             l.last_used = Instant::now();
         }
@@ -299,7 +302,7 @@ impl Launcher {
     /// A launch`, executed from the sealed copy, the socket on fd 3). It
     /// exits when the socket closes: when the server closes it after
     /// [`IDLE`], or when the server is gone.
-    fn spawn(&self) -> Result<OwnedFd, String> {
+    fn spawn(&self) -> Result<(OwnedFd, i32), String> {
         let (parent, child) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -360,7 +363,7 @@ impl Launcher {
             .map_err(|e| format!("start the launcher {}: {e}", path.display()))?;
         pids.insert(c.id() as i32);
         drop((argv, envp, sealed));
-        Ok(parent)
+        Ok((parent, c.id() as i32))
     }
 
     /// Wait for container `id`'s turn.
@@ -385,8 +388,10 @@ impl Launcher {
         // request ran in it.
         for _ in 0..2 {
             if live.is_none() {
+                let (sock, pid) = self.spawn()?;
                 *live = Some(Live {
-                    sock: self.spawn()?,
+                    sock,
+                    pid,
                     last_used: Instant::now(),
                     calls: 0,
                 });
@@ -402,7 +407,7 @@ impl Launcher {
             match r {
                 Ok(_) => {
                     l.calls += 1;
-                    return Ok(InFlight(self));
+                    return Ok(InFlight(self, l.pid));
                 }
                 Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNREFUSED) => {
                     *live = None
