@@ -324,6 +324,13 @@ fn error_codes(v: Version) {
     let (code, msg) = shim_client::code(task.create(ctx(), &req));
     assert_eq!(code, Code::INVALID_ARGUMENT, "{msg}");
     assert!(msg.contains("config.json"), "{msg}");
+    // Unimplemented: restore from a checkpoint.
+    let mut req = api::CreateTaskRequest::new();
+    req.id = "restored".into();
+    req.bundle = bundle.display().to_string();
+    req.checkpoint = "/nonexistent/checkpoint".into();
+    let (code, msg) = shim_client::code(task.create(ctx(), &req));
+    assert_eq!(code, Code::UNIMPLEMENTED, "{msg}");
     // Already exists.
     let mut req = api::CreateTaskRequest::new();
     req.id = "ec".into();

@@ -67,6 +67,8 @@ pub enum Kind {
     Exists,
     WrongState,
     Invalid,
+    /// A feature berth does not have.
+    Unsupported,
     Other,
     /// The request child died or ran out of time without replying: what it
     /// did is unknown.
@@ -80,6 +82,7 @@ impl Kind {
             Kind::Exists => "exists",
             Kind::WrongState => "wrong_state",
             Kind::Invalid => "invalid",
+            Kind::Unsupported => "unsupported",
             Kind::Other => "other",
             Kind::Lost => "lost",
         }
@@ -91,6 +94,7 @@ impl Kind {
             Kind::Exists,
             Kind::WrongState,
             Kind::Invalid,
+            Kind::Unsupported,
             Kind::Lost,
         ]
         .into_iter()
@@ -132,6 +136,7 @@ impl Failure {
             Kind::Exists => ttrpc::Code::ALREADY_EXISTS,
             Kind::WrongState => ttrpc::Code::FAILED_PRECONDITION,
             Kind::Invalid => ttrpc::Code::INVALID_ARGUMENT,
+            Kind::Unsupported => ttrpc::Code::UNIMPLEMENTED,
             Kind::Other | Kind::Lost => ttrpc::Code::UNKNOWN,
         }
     }
@@ -574,4 +579,45 @@ pub fn send_with_fd(sock: RawFd, msg: &[u8], fd: Option<RawFd>) {
         MsgFlags::empty(),
         None,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Failure, Kind};
+
+    #[test]
+    fn kinds_cross_the_reply_and_map_to_codes() {
+        let all = [
+            Kind::NotFound,
+            Kind::Exists,
+            Kind::WrongState,
+            Kind::Invalid,
+            Kind::Unsupported,
+            Kind::Other,
+            Kind::Lost,
+        ];
+        for k in all {
+            assert_eq!(Kind::from_name(k.name()), k);
+        }
+        assert_eq!(Kind::from_name("something-new"), Kind::Other);
+        let code = |e: berth::Error| Failure::from(e).code();
+        assert_eq!(
+            code(berth::Error::NotFound("x".into())),
+            ttrpc::Code::NOT_FOUND
+        );
+        assert_eq!(
+            code(berth::Error::Exists("x".into())),
+            ttrpc::Code::ALREADY_EXISTS
+        );
+        assert_eq!(
+            code(berth::Error::WrongState("x".into())),
+            ttrpc::Code::FAILED_PRECONDITION
+        );
+        assert_eq!(
+            code(berth::Error::Usage("x".into())),
+            ttrpc::Code::INVALID_ARGUMENT
+        );
+        assert_eq!(code(berth::Error::Other("x".into())), ttrpc::Code::UNKNOWN);
+        assert_eq!(Failure::new(Kind::Lost, "x").code(), ttrpc::Code::UNKNOWN);
+    }
 }

@@ -17,8 +17,8 @@ impl Service {
     pub(super) fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, Failure> {
         if !req.checkpoint.is_empty() {
             return Err(Failure::new(
-                Kind::Invalid,
-                "restoring from a checkpoint is not supported",
+                Kind::Unsupported,
+                "restoring from a checkpoint is not supported (berth has no checkpoint/restore)",
             ));
         }
         let bundle = Path::new(&req.bundle);
