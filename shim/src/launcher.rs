@@ -33,7 +33,7 @@
 //! process's pidfd), or `{"error": "...", "kind": K}` (see [`Kind`]). A
 //! child that dies without replying closes the last copy of the reply
 //! socket: the server reads EOF and fails the call. A child is killed
-//! (SIGALRM) after [`LIMIT`]; the server stops waiting shortly after.
+//! (SIGALRM) after [`limit`]; the server stops waiting shortly after.
 
 use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
@@ -53,10 +53,31 @@ use serde_json::{json, Value};
 
 /// How long the launcher outlives its last request.
 pub const IDLE: Duration = Duration::from_secs(1);
+/// The environment variable that sets [`limit`] (seconds), for hooks that
+/// take longer; the shim inherits containerd's environment.
+pub const LIMIT_VAR: &str = "BERTH_SHIM_REQUEST_LIMIT";
+
 /// The longest a request may run (hooks included): its child is killed
-/// then, and the call fails.
-pub const LIMIT: Duration = Duration::from_secs(240);
-/// How much longer than [`LIMIT`] the server waits for a reply.
+/// then, and the call fails. 240 s, or `$BERTH_SHIM_REQUEST_LIMIT` seconds
+/// (a positive whole number; another value is ignored with a warning).
+pub fn limit() -> Duration {
+    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let default = Duration::from_secs(240);
+        let Some(v) = std::env::var_os(LIMIT_VAR) else {
+            return default;
+        };
+        match v.to_str().and_then(|s| s.parse::<u32>().ok()) {
+            Some(n) if n > 0 => Duration::from_secs(n.into()),
+            _ => {
+                log::warn!("{LIMIT_VAR}={v:?}: not a positive number of seconds; using 240");
+                default
+            }
+        }
+    })
+}
+
+/// How much longer than [`limit`] the server waits for a reply.
 const GRACE: Duration = Duration::from_secs(10);
 
 /// What kind of failure a call reports (`kind` in the reply): the ttrpc
@@ -502,17 +523,17 @@ impl Launcher {
     }
 }
 
-/// The reply on a request's own socket, waited for at most [`LIMIT`] +
+/// The reply on a request's own socket, waited for at most [`limit`] +
 /// [`GRACE`]: EOF (the request child died) and the timeout are failures.
 fn reply(sock: &OwnedFd) -> Result<(Value, Option<OwnedFd>), Failure> {
     let lost = |m: String| Failure::new(Kind::Lost, m);
-    let deadline = Instant::now() + LIMIT + GRACE;
+    let deadline = Instant::now() + limit() + GRACE;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(lost(format!(
                 "no reply from the launcher within {}s",
-                (LIMIT + GRACE).as_secs()
+                (limit() + GRACE).as_secs()
             )));
         }
         let mut p = libc::pollfd {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::launcher::{recv_with_fds, send_with_fd, Failure, LIMIT};
+use crate::launcher::{limit, recv_with_fds, send_with_fd, Failure};
 
 const SOCK_FD: RawFd = 3;
 
@@ -23,6 +23,7 @@ pub fn launcher_main() -> Result<(), String> {
     // Requests run side by side: the launcher never waits for a child, the
     // kernel reaps them.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let limit = limit().as_secs() as u32;
     let mut buf = vec![0u8; 16384];
     loop {
         let (n, mut fds) = match recv_with_fds(sock.as_raw_fd(), &mut buf) {
@@ -45,7 +46,7 @@ pub fn launcher_main() -> Result<(), String> {
                 unsafe { libc::close(SOCK_FD) };
                 // Killed (SIGALRM) if it takes too long: the reply socket
                 // closes, the server's call fails.
-                unsafe { libc::alarm(LIMIT.as_secs() as u32) };
+                unsafe { libc::alarm(limit) };
                 let (msg, fd) = match handle(&buf[..n], fds) {
                     Ok((v, fd)) => (json!({ "ok": v }), fd),
                     Err(f) => (json!({ "error": f.msg, "kind": f.kind.name() }), None),
