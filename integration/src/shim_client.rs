@@ -21,3 +21,27 @@ pub fn update(address: &str, id: &str, resources_json: &str) -> Result<(), Strin
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
+
+/// A task API client of the shim at `address` (10 s per call).
+pub fn connect(address: &str) -> Result<TaskClient, String> {
+    let client = ttrpc::Client::connect(address).map_err(|e| format!("connect {address}: {e}"))?;
+    Ok(TaskClient::new(client))
+}
+
+/// The context for one call: a 10 s deadline.
+pub fn ctx() -> ttrpc::context::Context {
+    ttrpc::context::with_timeout(10_000_000_000)
+}
+
+/// The ttrpc code of a failed call (UNKNOWN for a transport error), and
+/// the error as text.
+pub fn code(r: Result<impl std::fmt::Debug, ttrpc::Error>) -> (ttrpc::Code, String) {
+    match r {
+        Ok(v) => panic!("the call succeeded: {v:?}"),
+        Err(ttrpc::Error::RpcStatus(s)) => (
+            s.code.enum_value_or(ttrpc::Code::UNKNOWN),
+            s.message.clone(),
+        ),
+        Err(e) => (ttrpc::Code::UNKNOWN, e.to_string()),
+    }
+}

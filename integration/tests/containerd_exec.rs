@@ -259,6 +259,12 @@ fn pause_and_resume(v: Version) {
     drop(events);
     assert!(ok, "{text}");
     assert_eq!(topics_seen(&path, "pz", &want), want, "{text}");
+    // The refused exec was never added (as runc's shim: no TaskExecAdded).
+    let added = topics_seen(&path, "pz", &["/tasks/exec-added"]);
+    assert!(
+        added.is_empty(),
+        "exec into a paused container published {added:?}: {text}"
+    );
     // SIGKILL ends a paused container too (the shim thaws it, as runc).
     c.ctr(&["tasks", "pause", "pz"]).ok();
     c.wait_status("pz", "PAUSED");

@@ -12,22 +12,37 @@
 //! is then orphaned and, since the server is a child subreaper and the
 //! launcher is not, reparented to the server, which reaps it.
 //!
+//! The launcher runs from a sealed copy of the shim binary (a detached
+//! read-only bind mount, else a sealed memfd: [`berth::security::seal`]),
+//! executed with execveat: every process it forks (a container's init
+//! before its execve, an exec child) has a `/proc/self/exe` that nobody can
+//! write (CVE-2019-5736), so berth never needs to re-execute itself there.
+//!
 //! The launcher runs only while the server needs it: it is spawned for a
 //! request when none is running, and the server closes its socket after
-//! [`IDLE`] without requests (the launcher exits on EOF). An idle shim is
-//! then the server alone.
+//! [`IDLE`] without requests in flight (the launcher exits on EOF). An idle
+//! shim is then the server alone.
 //!
-//! Protocol (SEQPACKET socketpair, one request at a time): a JSON request
-//! `{"op", "root", "id", ...}` with stdio fds (create, exec) as
-//! SCM_RIGHTS; the reply is JSON, `{"ok": {...}}` with an fd (the new
-//! process's pidfd) or `{"error": "..."}`.
+//! Protocol. The server's SEQPACKET socketpair with the launcher carries
+//! requests only: a JSON request `{"op", "root", "id", ...}` with, as
+//! SCM_RIGHTS, the reply socket (one end of a socketpair made for this
+//! request) and the stdio fds (create, exec). The launcher forks a child
+//! per request and reads on at once, so requests for different containers
+//! run side by side (the server sends one at a time per container). The
+//! child replies on the reply socket: `{"ok": {...}}` with an fd (the new
+//! process's pidfd), or `{"error": "...", "kind": K}` (see [`Kind`]). A
+//! child that dies without replying closes the last copy of the reply
+//! socket: the server reads EOF and fails the call. A child is killed
+//! (SIGALRM) after [`limit`]; the server stops waiting shortly after.
 
 use std::collections::HashSet;
+use std::ffi::{CString, OsStr};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
@@ -38,10 +53,140 @@ use serde_json::{json, Value};
 
 /// How long the launcher outlives its last request.
 pub const IDLE: Duration = Duration::from_secs(1);
+/// The environment variable that sets [`limit`] (seconds), for hooks that
+/// take longer; the shim inherits containerd's environment.
+pub const LIMIT_VAR: &str = "BERTH_SHIM_REQUEST_LIMIT";
+
+/// The longest a request may run (hooks included): its child is killed
+/// then, and the call fails. 240 s, or `$BERTH_SHIM_REQUEST_LIMIT` seconds
+/// (a positive whole number; another value is ignored with a warning).
+pub fn limit() -> Duration {
+    static LIMIT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let default = Duration::from_secs(240);
+        let Some(v) = std::env::var_os(LIMIT_VAR) else {
+            return default;
+        };
+        match v.to_str().and_then(|s| s.parse::<u32>().ok()) {
+            Some(n) if n > 0 => Duration::from_secs(n.into()),
+            _ => {
+                log::warn!("{LIMIT_VAR}={v:?}: not a positive number of seconds; using 240");
+                default
+            }
+        }
+    })
+}
+
+/// How much longer than [`limit`] the server waits for a reply.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// What kind of failure a call reports (`kind` in the reply): the ttrpc
+/// code the server answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    NotFound,
+    Exists,
+    WrongState,
+    Invalid,
+    /// A feature berth does not have.
+    Unsupported,
+    Other,
+    /// The request child died or ran out of time without replying: what it
+    /// did is unknown.
+    Lost,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::NotFound => "not_found",
+            Kind::Exists => "exists",
+            Kind::WrongState => "wrong_state",
+            Kind::Invalid => "invalid",
+            Kind::Unsupported => "unsupported",
+            Kind::Other => "other",
+            Kind::Lost => "lost",
+        }
+    }
+
+    fn from_name(s: &str) -> Kind {
+        [
+            Kind::NotFound,
+            Kind::Exists,
+            Kind::WrongState,
+            Kind::Invalid,
+            Kind::Unsupported,
+            Kind::Lost,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+        .unwrap_or(Kind::Other)
+    }
+
+    /// The kind of a berth error.
+    pub fn of(e: &berth::Error) -> Kind {
+        match e {
+            berth::Error::NotFound(_) => Kind::NotFound,
+            berth::Error::Exists(_) => Kind::Exists,
+            berth::Error::WrongState(_) => Kind::WrongState,
+            berth::Error::Usage(_) | berth::Error::Config(_) => Kind::Invalid,
+            _ => Kind::Other,
+        }
+    }
+}
+
+/// A failed call.
+#[derive(Debug)]
+pub struct Failure {
+    pub kind: Kind,
+    pub msg: String,
+}
+
+impl Failure {
+    pub fn new(kind: Kind, msg: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            msg: msg.into(),
+        }
+    }
+
+    /// The ttrpc code for this failure.
+    pub fn code(&self) -> ttrpc::Code {
+        match self.kind {
+            Kind::NotFound => ttrpc::Code::NOT_FOUND,
+            Kind::Exists => ttrpc::Code::ALREADY_EXISTS,
+            Kind::WrongState => ttrpc::Code::FAILED_PRECONDITION,
+            Kind::Invalid => ttrpc::Code::INVALID_ARGUMENT,
+            Kind::Unsupported => ttrpc::Code::UNIMPLEMENTED,
+            Kind::Other | Kind::Lost => ttrpc::Code::UNKNOWN,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Failure {
+        Failure::new(Kind::Other, msg)
+    }
+}
+
+impl From<berth::Error> for Failure {
+    fn from(e: berth::Error) -> Failure {
+        Failure::new(Kind::of(&e), e.to_string())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
 
 struct Live {
     sock: OwnedFd,
+    pid: i32,
     last_used: Instant,
+    /// Calls waiting for their reply: the launcher is not idle.
+    calls: usize,
 }
 
 pub struct Launcher {
@@ -50,6 +195,12 @@ pub struct Launcher {
     live: Arc<Mutex<Option<Live>>>,
     /// Pids of launchers started (the reaper's exits for them are ours).
     pids: Mutex<HashSet<i32>>,
+    /// The sealed copy of the shim binary the launcher runs from (when it
+    /// is a read-only bind).
+    exe: Mutex<Option<OwnedFd>>,
+    /// Containers with a call in flight: one call at a time per container.
+    busy: Mutex<HashSet<String>>,
+    freed: Condvar,
 }
 
 /// A started process: pid, pidfd, and the reply's other fields.
@@ -59,14 +210,71 @@ pub struct Started {
     pub reply: Value,
 }
 
+fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Container `id`'s turn: taken while a call for it is in flight.
+struct Turn<'a> {
+    l: &'a Launcher,
+    id: String,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        relock(&self.l.busy).remove(&self.id);
+        self.l.freed.notify_all();
+    }
+}
+
+/// A request sent to the launcher with pid `.1`: that launcher is kept
+/// while the call waits.
+struct InFlight<'a>(&'a Launcher, i32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // (Unless it died meanwhile and another replaced it.)
+        if let Some(l) = relock(&self.0.live).as_mut().filter(|l| l.pid == self.1) {
+            l.calls -= 1;
+            l.last_used = Instant::now();
+        }
+    }
+}
+
+/// A C string of an OS string (argv, environment).
+fn cstring(s: impl Into<std::ffi::OsString>) -> Result<CString, String> {
+    CString::new(s.into().into_vec()).map_err(|_| "argument or environment contains NUL".into())
+}
+
+/// Pointers into C strings, handed to the launcher's child after fork.
+struct Ptrs(Vec<*const libc::c_char>);
+// SAFETY: the pointers are only read, in the forked child, while the
+// strings they point to are alive in the spawning thread.
+unsafe impl Send for Ptrs {}
+unsafe impl Sync for Ptrs {}
+
+impl Ptrs {
+    fn of(v: &[CString]) -> Ptrs {
+        let mut p: Vec<_> = v.iter().map(|s| s.as_ptr()).collect();
+        p.push(std::ptr::null());
+        Ptrs(p)
+    }
+
+    fn ptr(&self) -> *const *const libc::c_char {
+        self.0.as_ptr()
+    }
+}
+
 impl Launcher {
     pub fn new(namespace: &str, address: &str) -> Launcher {
         let live: Arc<Mutex<Option<Live>>> = Arc::new(Mutex::new(None));
         let watch = live.clone();
         let idle = move || loop {
             std::thread::sleep(IDLE / 2);
-            let mut g = watch.lock().unwrap_or_else(|e| e.into_inner());
-            if g.as_ref().is_some_and(|l| l.last_used.elapsed() >= IDLE) {
+            let mut g = relock(&watch);
+            if g.as_ref()
+                .is_some_and(|l| l.calls == 0 && l.last_used.elapsed() >= IDLE)
+            {
                 // EOF: the launcher exits.
                 *g = None;
             }
@@ -81,21 +289,46 @@ impl Launcher {
             address: address.to_string(),
             live,
             pids: Mutex::new(HashSet::new()),
+            exe: Mutex::new(None),
+            busy: Mutex::new(HashSet::new()),
+            freed: Condvar::new(),
         }
     }
 
     /// Was `pid` a launcher (its exit is not a container's)?
     pub fn owns(&self, pid: i32) -> bool {
-        self.pids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&pid)
+        relock(&self.pids).remove(&pid)
+    }
+
+    /// A sealed copy of the shim's main binary, numbered above 10 (clear
+    /// of the fds the launcher is given). A read-only bind is made once and
+    /// kept; a sealed memfd (kernels without mount_setattr) is a copy of
+    /// the whole binary in memory, so it is made per launcher and goes
+    /// with it.
+    fn sealed_exe(&self, path: &Path) -> Result<OwnedFd, String> {
+        let dup = |fd: &OwnedFd| {
+            berth::security::seal::dup_above(fd, 10)
+                .map_err(|e| format!("start the launcher: dup the sealed binary: {e}"))
+        };
+        let mut kept = relock(&self.exe);
+        if let Some(fd) = kept.as_ref() {
+            return dup(fd);
+        }
+        let fd = berth::security::seal::sealed_copy(path)
+            .map_err(|e| format!("start the launcher: {e}"))?;
+        let fd = dup(&fd)?;
+        let memfd = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) } >= 0;
+        if !memfd {
+            *kept = Some(dup(&fd)?);
+        }
+        Ok(fd)
     }
 
     /// Spawn the launcher (`containerd-shim-berth-v2 -namespace NS -address
-    /// A launch`, the socket on fd 3). It exits when the socket closes: when
-    /// the server closes it after [`IDLE`], or when the server is gone.
-    fn spawn(&self) -> Result<OwnedFd, String> {
+    /// A launch`, executed from the sealed copy, the socket on fd 3). It
+    /// exits when the socket closes: when the server closes it after
+    /// [`IDLE`], or when the server is gone.
+    fn spawn(&self) -> Result<(OwnedFd, i32), String> {
         let (parent, child) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -103,63 +336,104 @@ impl Launcher {
             SockFlag::SOCK_CLOEXEC,
         )
         .map_err(|e| format!("socketpair: {e}"))?;
-        let exe = crate::sibling(crate::MAIN_BIN)?;
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args([
-            "-namespace",
-            &self.namespace,
-            "-address",
-            &self.address,
-            "launch",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
+        let path = crate::sibling(crate::MAIN_BIN)?;
+        let sealed = self.sealed_exe(&path)?;
+        let exe = sealed.as_raw_fd();
+        let args: [&OsStr; 6] = [
+            path.as_os_str(),
+            "-namespace".as_ref(),
+            self.namespace.as_ref(),
+            "-address".as_ref(),
+            self.address.as_ref(),
+            "launch".as_ref(),
+        ];
+        let argv = args
+            .iter()
+            .map(|a| cstring(*a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let envp = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut kv = k;
+                kv.push("=");
+                kv.push(v);
+                cstring(kv)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (argp, envpp) = (Ptrs::of(&argv), Ptrs::of(&envp));
+        let mut cmd = std::process::Command::new(&path);
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null());
         let fd = child.as_raw_fd();
+        // SAFETY: after fork only async-signal-safe calls (dup2, execveat)
+        // on memory prepared before it.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::dup2(fd, 3) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
+                libc::syscall(
+                    libc::SYS_execveat,
+                    exe,
+                    c"".as_ptr(),
+                    argp.ptr(),
+                    envpp.ptr(),
+                    libc::AT_EMPTY_PATH,
+                );
+                Err(std::io::Error::last_os_error())
             });
         }
         // The pid is recorded before the reaper can see its exit.
-        let mut pids = self.pids.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pids = relock(&self.pids);
         let c = cmd
             .spawn()
-            .map_err(|e| format!("start the launcher {}: {e}", exe.display()))?;
+            .map_err(|e| format!("start the launcher {}: {e}", path.display()))?;
         pids.insert(c.id() as i32);
-        Ok(parent)
+        drop((argv, envp, sealed));
+        Ok((parent, c.id() as i32))
     }
 
-    /// One request; the reply's `ok` object and fd.
-    fn call(&self, req: Value, fds: &[RawFd]) -> Result<(Value, Option<OwnedFd>), String> {
-        let req = req.to_string();
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+    /// Wait for container `id`'s turn.
+    fn turn(&self, id: &str) -> Turn<'_> {
+        let mut busy = relock(&self.busy);
+        while busy.contains(id) {
+            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        busy.insert(id.to_string());
+        Turn {
+            l: self,
+            id: id.to_string(),
+        }
+    }
+
+    /// Send one request (with its fds) to the launcher, starting it if
+    /// none runs.
+    fn send(&self, req: &[u8], fds: &[RawFd]) -> Result<InFlight<'_>, String> {
+        let mut live = relock(&self.live);
         let rights = [ControlMessage::ScmRights(fds)];
-        let send = |sock: &OwnedFd| {
-            sendmsg::<()>(
-                sock.as_raw_fd(),
-                &[IoSlice::new(req.as_bytes())],
-                if fds.is_empty() { &[] } else { &rights },
-                MsgFlags::empty(),
-                None,
-            )
-        };
         // A launcher that died (killed) is replaced once: nothing of this
         // request ran in it.
-        let mut sent = false;
         for _ in 0..2 {
             if live.is_none() {
+                let (sock, pid) = self.spawn()?;
                 *live = Some(Live {
-                    sock: self.spawn()?,
+                    sock,
+                    pid,
                     last_used: Instant::now(),
+                    calls: 0,
                 });
             }
-            match send(&live.as_ref().unwrap().sock) {
+            let l = live.as_mut().unwrap();
+            let r = sendmsg::<()>(
+                l.sock.as_raw_fd(),
+                &[IoSlice::new(req)],
+                &rights,
+                MsgFlags::empty(),
+                None,
+            );
+            match r {
                 Ok(_) => {
-                    sent = true;
-                    break;
+                    l.calls += 1;
+                    return Ok(InFlight(self, l.pid));
                 }
                 Err(nix::errno::Errno::EPIPE) | Err(nix::errno::Errno::ECONNREFUSED) => {
                     *live = None
@@ -167,36 +441,47 @@ impl Launcher {
                 Err(e) => return Err(format!("send to the launcher: {e}")),
             }
         }
-        if !sent {
-            return Err("send to the launcher: it exits at once".into());
-        }
-        let l = live.as_mut().unwrap();
-        let mut buf = vec![0u8; 65536];
-        let r = recv_with_fds(l.sock.as_raw_fd(), &mut buf);
-        l.last_used = Instant::now();
-        let (n, mut got) = r.map_err(|e| format!("read from the launcher: {e}"))?;
-        if n == 0 {
-            *live = None;
-            return Err("the launcher exited".into());
-        }
-        let mut v: Value =
-            serde_json::from_slice(&buf[..n]).map_err(|e| format!("launcher reply: {e}"))?;
-        if let Some(ok) = v.get_mut("ok") {
-            return Ok((ok.take(), got.pop()));
-        }
-        Err(v
-            .get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or("launcher: bad reply")
-            .to_string())
+        Err("send to the launcher: it exits at once".into())
     }
 
-    fn started(&self, req: Value, stdio: [RawFd; 3]) -> Result<Started, String> {
-        let (reply, pidfd) = self.call(req, &stdio)?;
+    /// One request for container `id`; the reply's `ok` object and fd.
+    fn call(
+        &self,
+        id: &str,
+        req: Value,
+        fds: &[RawFd],
+    ) -> Result<(Value, Option<OwnedFd>), Failure> {
+        let _turn = self.turn(id);
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| format!("socketpair: {e}"))?;
+        let mut all = vec![theirs.as_raw_fd()];
+        all.extend_from_slice(fds);
+        let _in_flight = self.send(req.to_string().as_bytes(), &all)?;
+        // Only the launcher and its child hold the other end now.
+        drop(theirs);
+        let (mut v, fd) = reply(&ours)?;
+        if let Some(ok) = v.get_mut("ok") {
+            return Ok((ok.take(), fd));
+        }
+        let msg = v.get("error").and_then(|e| e.as_str());
+        let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("other");
+        Err(Failure::new(
+            Kind::from_name(kind),
+            msg.unwrap_or("launcher: bad reply"),
+        ))
+    }
+
+    fn started(&self, id: &str, req: Value, stdio: [RawFd; 3]) -> Result<Started, Failure> {
+        let (reply, pidfd) = self.call(id, req, &stdio)?;
         let pid = reply
             .get("pid")
             .and_then(|p| p.as_i64())
-            .ok_or("launcher reply: no pid")? as i32;
+            .ok_or_else(|| "launcher reply: no pid".to_string())? as i32;
         Ok(Started { pid, pidfd, reply })
     }
 
@@ -210,10 +495,10 @@ impl Launcher {
         bundle: &Path,
         console: Option<&Path>,
         stdio: [RawFd; 3],
-    ) -> Result<Started, String> {
+    ) -> Result<Started, Failure> {
         let req =
             json!({"op": "create", "root": root, "id": id, "bundle": bundle, "console": console});
-        self.started(req, stdio)
+        self.started(id, req, stdio)
     }
 
     /// berth exec --detach of the process.json at `process`.
@@ -224,23 +509,66 @@ impl Launcher {
         process: &Path,
         console: Option<&Path>,
         stdio: [RawFd; 3],
-    ) -> Result<Started, String> {
+    ) -> Result<Started, Failure> {
         let req =
             json!({"op": "exec", "root": root, "id": id, "process": process, "console": console});
-        self.started(req, stdio)
+        self.started(id, req, stdio)
     }
 
     /// An operation on container `id`: start, pause, resume, destroy,
-    /// stats, update (with `arg`).
-    pub fn op(&self, op: &str, root: &Path, id: &str, arg: Option<&str>) -> Result<Value, String> {
+    /// delete (forced), stats, update (with `arg`).
+    pub fn op(&self, op: &str, root: &Path, id: &str, arg: Option<&str>) -> Result<Value, Failure> {
         let req = json!({"op": op, "root": root, "id": id, "arg": arg});
-        self.call(req, &[]).map(|(v, _)| v)
+        self.call(id, req, &[]).map(|(v, _)| v)
     }
+}
+
+/// The reply on a request's own socket, waited for at most [`limit`] +
+/// [`GRACE`]: EOF (the request child died) and the timeout are failures.
+fn reply(sock: &OwnedFd) -> Result<(Value, Option<OwnedFd>), Failure> {
+    let lost = |m: String| Failure::new(Kind::Lost, m);
+    let deadline = Instant::now() + limit() + GRACE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(lost(format!(
+                "no reply from the launcher within {}s",
+                (limit() + GRACE).as_secs()
+            )));
+        }
+        let mut p = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        let r = unsafe { libc::poll(&mut p, 1, ms) };
+        if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            return Err(lost(format!(
+                "wait for the launcher: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        if r > 0 {
+            break;
+        }
+    }
+    let mut buf = vec![0u8; 65536];
+    let (n, mut got) = recv_with_fds(sock.as_raw_fd(), &mut buf)
+        .map_err(|e| lost(format!("read from the launcher: {e}")))?;
+    if n == 0 {
+        return Err(lost(
+            "the launcher's request process exited without replying (killed?)".into(),
+        ));
+    }
+    let v: Value = serde_json::from_slice(&buf[..n])
+        .map_err(|e| Failure::from(format!("launcher reply: {e}")))?;
+    Ok((v, got.pop()))
 }
 
 /// One message and the fds that came with it (SCM_RIGHTS, CLOEXEC).
 pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
-    let mut cmsg = nix::cmsg_space!([RawFd; 3]);
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     loop {
         let mut iov = [std::io::IoSliceMut::new(buf)];
         match recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
@@ -272,4 +600,45 @@ pub fn send_with_fd(sock: RawFd, msg: &[u8], fd: Option<RawFd>) {
         MsgFlags::empty(),
         None,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Failure, Kind};
+
+    #[test]
+    fn kinds_cross_the_reply_and_map_to_codes() {
+        let all = [
+            Kind::NotFound,
+            Kind::Exists,
+            Kind::WrongState,
+            Kind::Invalid,
+            Kind::Unsupported,
+            Kind::Other,
+            Kind::Lost,
+        ];
+        for k in all {
+            assert_eq!(Kind::from_name(k.name()), k);
+        }
+        assert_eq!(Kind::from_name("something-new"), Kind::Other);
+        let code = |e: berth::Error| Failure::from(e).code();
+        assert_eq!(
+            code(berth::Error::NotFound("x".into())),
+            ttrpc::Code::NOT_FOUND
+        );
+        assert_eq!(
+            code(berth::Error::Exists("x".into())),
+            ttrpc::Code::ALREADY_EXISTS
+        );
+        assert_eq!(
+            code(berth::Error::WrongState("x".into())),
+            ttrpc::Code::FAILED_PRECONDITION
+        );
+        assert_eq!(
+            code(berth::Error::Usage("x".into())),
+            ttrpc::Code::INVALID_ARGUMENT
+        );
+        assert_eq!(code(berth::Error::Other("x".into())), ttrpc::Code::UNKNOWN);
+        assert_eq!(Failure::new(Kind::Lost, "x").code(), ttrpc::Code::UNKNOWN);
+    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-use crate::launcher::{recv_with_fds, send_with_fd};
+use crate::launcher::{limit, recv_with_fds, send_with_fd, Failure};
 
 const SOCK_FD: RawFd = 3;
 
@@ -20,23 +20,39 @@ pub fn launcher_main() -> Result<(), String> {
     unsafe { libc::fcntl(SOCK_FD, libc::F_SETFD, libc::FD_CLOEXEC) };
     // Containers inherit nothing odd from here: every signal unblocked.
     let _ = nix::sys::signal::SigSet::all().thread_unblock();
+    // Requests run side by side: the launcher never waits for a child, the
+    // kernel reaps them.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let limit = limit().as_secs() as u32;
     let mut buf = vec![0u8; 16384];
     loop {
-        let (n, fds) = match recv_with_fds(sock.as_raw_fd(), &mut buf) {
+        let (n, mut fds) = match recv_with_fds(sock.as_raw_fd(), &mut buf) {
             Ok(r) => r,
             Err(_) => std::process::exit(0),
         };
         if n == 0 {
             std::process::exit(0); // the server is gone
         }
+        if fds.is_empty() {
+            continue; // no reply socket: nobody to answer
+        }
+        let reply = fds.remove(0);
         match unsafe { libc::fork() } {
             0 => {
+                // berth waits for its own children (hooks, init).
+                unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+                // Not this child's to keep (the process exits without
+                // returning, so `sock` is never dropped).
+                unsafe { libc::close(SOCK_FD) };
+                // Killed (SIGALRM) if it takes too long: the reply socket
+                // closes, the server's call fails.
+                unsafe { libc::alarm(limit) };
                 let (msg, fd) = match handle(&buf[..n], fds) {
                     Ok((v, fd)) => (json!({ "ok": v }), fd),
-                    Err(e) => (json!({ "error": e }), None),
+                    Err(f) => (json!({ "error": f.msg, "kind": f.kind.name() }), None),
                 };
                 send_with_fd(
-                    sock.as_raw_fd(),
+                    reply.as_raw_fd(),
                     msg.to_string().as_bytes(),
                     fd.as_ref().map(|f| f.as_raw_fd()),
                 );
@@ -44,16 +60,9 @@ pub fn launcher_main() -> Result<(), String> {
             }
             -1 => {
                 let e = json!({ "error": format!("fork: {}", std::io::Error::last_os_error()) });
-                send_with_fd(sock.as_raw_fd(), e.to_string().as_bytes(), None);
+                send_with_fd(reply.as_raw_fd(), e.to_string().as_bytes(), None);
             }
-            pid => {
-                drop(fds);
-                let mut st = 0;
-                while unsafe { libc::waitpid(pid, &mut st, 0) } < 0
-                    && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
-                {
-                }
-            }
+            _ => drop((reply, fds)),
         }
     }
 }
@@ -61,7 +70,7 @@ pub fn launcher_main() -> Result<(), String> {
 type Reply = (Value, Option<OwnedFd>);
 
 /// In the launcher's child: do the request.
-fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, String> {
+fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
     let v: Value = serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
     let s = |k: &str| {
         v.get(k)
@@ -78,8 +87,8 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, String> {
             _ => Err(format!("launcher request: {} stdio fds, want 3", fds.len())),
         }
     };
-    let e = |e: berth::Error| e.to_string();
-    let none = |r: berth::Result<()>| r.map(|()| (json!({}), None)).map_err(e);
+    let e = Failure::from;
+    let none = |r: berth::Result<()>| r.map(|()| (json!({}), None)).map_err(Failure::from);
     match s("op")?.as_str() {
         "create" => {
             let args = berth::cli::CreateArgs {
@@ -120,7 +129,7 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, String> {
             log::set_max_level(log::LevelFilter::Off);
             for (i, fd) in stdio()?.iter().enumerate() {
                 if unsafe { libc::dup2(*fd, i as i32) } < 0 {
-                    return Err(format!("dup2 stdio: {}", std::io::Error::last_os_error()));
+                    return Err(format!("dup2 stdio: {}", std::io::Error::last_os_error()).into());
                 }
             }
             drop(fds);
@@ -174,22 +183,21 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, String> {
             ))
         }
         "destroy" => destroy(&root, &id).map(|()| (json!({}), None)),
-        op => Err(format!("launcher request: unknown op {op:?}")),
+        // After a create whose child was lost: kill and remove what it made.
+        "delete" => none(berth::commands::delete::delete(&root, &id, true)),
+        op => Err(format!("launcher request: unknown op {op:?}").into()),
     }
 }
 
 /// Remove berth's state and cgroups of a dead container.
-fn destroy(root: &Path, id: &str) -> Result<(), String> {
+fn destroy(root: &Path, id: &str) -> Result<(), Failure> {
     match berth::container::StateDir::open(root, id) {
-        Ok(dir) => match dir.load() {
-            Ok(Some(state)) => {
-                berth::commands::delete::destroy(dir, &state).map_err(|e| e.to_string())
-            }
-            Ok(None) => dir.remove().map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+        Ok(dir) => match dir.load()? {
+            Some(state) => Ok(berth::commands::delete::destroy(dir, &state)?),
+            None => Ok(dir.remove()?),
         },
         Err(berth::Error::NotFound(_)) => Ok(()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -28,7 +28,7 @@ use protobuf::MessageField;
 use ttrpc::{Code, TtrpcContext};
 
 use crate::io::Stdio;
-use crate::launcher::Launcher;
+use crate::launcher::{Failure, Launcher};
 use crate::oom::OomWatcher;
 use crate::procs::{Ctr, Inner, Proc};
 use crate::publish::Publisher;
@@ -37,6 +37,11 @@ type R<T> = ttrpc::Result<T>;
 
 fn err(code: Code, msg: impl Into<String>) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg.into()))
+}
+
+/// A launcher failure, with the code for its kind.
+fn failed(f: Failure) -> ttrpc::Error {
+    err(f.code(), f.msg)
 }
 
 fn not_found(id: &str, exec_id: &str) -> ttrpc::Error {
@@ -199,7 +204,7 @@ impl Service {
     }
 
     /// Remove berth's state and cgroups of a dead container.
-    fn destroy(&self, id: &str) -> Result<(), String> {
+    fn destroy(&self, id: &str) -> Result<(), Failure> {
         self.launcher
             .op("destroy", &self.root, id, None)
             .map(|_| ())
@@ -210,9 +215,7 @@ impl Service {
         if !self.lock().ctrs.contains_key(id) {
             return Err(not_found(id, ""));
         }
-        self.launcher
-            .op(op, &self.root, id, arg)
-            .map_err(|e| err(Code::FAILED_PRECONDITION, e))
+        self.launcher.op(op, &self.root, id, arg).map_err(failed)
     }
 }
 
@@ -224,7 +227,7 @@ impl Task for Service {
                 format!("container {:?} already exists", req.id),
             ));
         }
-        let pid = self.do_create(&req).map_err(|e| err(Code::UNKNOWN, e))?;
+        let pid = self.do_create(&req).map_err(failed)?;
         let mut r = api::CreateTaskResponse::new();
         r.pid = pid;
         Ok(r)
@@ -285,7 +288,7 @@ impl Task for Service {
         if thaw {
             self.launcher
                 .op("resume", &self.root, &req.id, None)
-                .map_err(|e| err(Code::UNKNOWN, format!("{what}: thaw after SIGKILL: {e}")))?;
+                .map_err(|e| err(e.code(), format!("{what}: thaw after SIGKILL: {e}")))?;
             if let Some(c) = self.lock().ctrs.get_mut(&req.id) {
                 c.paused = false;
             }

@@ -30,13 +30,15 @@
 //!
 //! Nothing is needed when berth already runs from a read-only mount or a
 //! write-sealed memfd (which is also how a re-executed berth knows it is
-//! done).
+//! done). A program that starts berth's code in a new process (the shim's
+//! launcher) can execute it from such a copy at once: [`sealed_copy`].
 
-use std::ffi::{CString, OsString};
+use std::ffi::{CStr, CString, OsString};
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
@@ -176,7 +178,7 @@ pub fn ensure_sealed() -> Result<()> {
         kv.push(v);
         kv
     }))?;
-    let bind_err = match ro_bind() {
+    let bind_err = match ro_bind(c"/proc/self/exe") {
         Ok(fd) => exec(&fd, &argv, &envp),
         Err(e) => e,
     };
@@ -196,9 +198,29 @@ fn cstrings(it: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
         .collect()
 }
 
-/// A detached, read-only bind mount of the running binary.
-fn ro_bind() -> io::Result<OwnedFd> {
-    let fd = sys::open_tree_clone(c"/proc/self/exe", false)?;
+/// A sealed copy of the executable at `path`, to execute with
+/// `execveat(fd, "", argv, envp, AT_EMPTY_PATH)`: a detached read-only bind
+/// mount of it, else a memfd copy sealed against any change. The fd is
+/// CLOEXEC. The process executed from it has a sealed `/proc/self/exe`, and
+/// so has every process it forks ([`ensure_sealed`] returns at once there).
+pub fn sealed_copy(path: &Path) -> Result<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Other(format!("{path:?} contains NUL")))?;
+    let bind_err = match ro_bind(&c) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let file = fs::File::open(path).map_err(|e| Error::path("open", path, e))?;
+    memfd_copy(&file).map_err(|memfd_err| {
+        Error::Other(format!(
+            "cannot seal {} against overwrites (CVE-2019-5736): read-only bind: {bind_err}; sealed memfd: {memfd_err}",
+            path.display()
+        ))
+    })
+}
+
+/// A detached, read-only bind mount of the file at `path`.
+fn ro_bind(path: &CStr) -> io::Result<OwnedFd> {
+    let fd = sys::open_tree_clone(path, false)?;
     let ro = libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID | libc::MOUNT_ATTR_NODEV;
     sys::mount_setattr(fd.as_fd(), false, MountAttr::flags(ro, 0))?;
     Ok(fd)
@@ -387,10 +409,21 @@ mod tests {
     #[test]
     fn ro_bind_is_a_read_only_copy_of_the_binary() {
         use std::os::unix::fs::MetadataExt;
-        let fd = super::ro_bind().expect("open_tree + mount_setattr of /proc/self/exe");
+        let fd = super::ro_bind(c"/proc/self/exe").expect("open_tree + mount_setattr of /proc/self/exe");
         let f = std::fs::File::from(fd);
         assert!(super::is_sealed(&f), "the detached bind is not read-only");
         let (bind, exe) = (f.metadata().unwrap(), std::fs::metadata("/proc/self/exe").unwrap());
         assert_eq!((bind.dev(), bind.ino()), (exe.dev(), exe.ino()));
+    }
+
+    #[test]
+    fn sealed_copy_of_a_path_cannot_be_written() {
+        let bin = std::path::Path::new("/bin/true");
+        let f = std::fs::File::from(super::sealed_copy(bin).unwrap());
+        assert!(super::is_sealed(&f));
+        let copy = std::fs::read(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f))).unwrap();
+        assert_eq!(copy, std::fs::read(bin).unwrap());
+        let e = super::sealed_copy(std::path::Path::new("/nonexistent/berth")).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/berth"), "{e}");
     }
 }

@@ -6,7 +6,7 @@ use protobuf::MessageField;
 use ttrpc::Code;
 
 use super::{ctr_proc, err, name, not_found, not_stopped, Service, R};
-use crate::launcher::Started;
+use crate::launcher::{Failure, Started};
 use crate::procs::Proc;
 
 impl Service {
@@ -36,6 +36,13 @@ impl Service {
             .get_mut(&req.id)
             .ok_or_else(|| not_found(&req.id, ""))?;
         not_stopped(c, &req.id)?;
+        // Refused before anything is published (as runc's shim).
+        if c.paused {
+            return Err(err(
+                Code::FAILED_PRECONDITION,
+                format!("container {:?} is paused: cannot exec in it", req.id),
+            ));
+        }
         if c.execs.contains_key(&req.exec_id) {
             return Err(err(
                 Code::ALREADY_EXISTS,
@@ -91,7 +98,7 @@ impl Service {
         // The process.json for berth's exec, next to the bundle's config.
         let file = bundle.join(format!(".berth-exec-{}.json", crate::fnv(&[id, exec_id])));
         let r = std::fs::write(&file, &spec)
-            .map_err(|e| format!("write {}: {e}", file.display()))
+            .map_err(|e| Failure::from(format!("write {}: {e}", file.display())))
             .and_then(|()| {
                 self.launch(id, [&stdin, &stdout, &stderr], terminal, |io, console| {
                     self.launcher.exec(&self.root, id, &file, console, io)
@@ -108,7 +115,7 @@ impl Service {
             Ok(x) => x,
             Err(e) => {
                 p.spec = spec;
-                return Err(err(Code::UNKNOWN, format!("{}: {e}", name(id, exec_id))));
+                return Err(err(e.code(), format!("{}: {e}", name(id, exec_id))));
             }
         };
         p.pid = pid;

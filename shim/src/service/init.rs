@@ -8,15 +8,18 @@ use containerd_shim_protos::events::task::{TaskCreate, TaskDelete, TaskIO, TaskS
 use protobuf::MessageField;
 use ttrpc::Code;
 
-use super::{err, not_found, Service, R};
+use super::{err, failed, not_found, Service, R};
 use crate::io::{ConsoleSocket, Stdio};
-use crate::launcher::Started;
+use crate::launcher::{Failure, Kind, Started};
 use crate::procs::{Ctr, Proc};
 
 impl Service {
-    pub(super) fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, String> {
+    pub(super) fn do_create(&self, req: &api::CreateTaskRequest) -> Result<u32, Failure> {
         if !req.checkpoint.is_empty() {
-            return Err("restoring from a checkpoint is not supported".into());
+            return Err(Failure::new(
+                Kind::Unsupported,
+                "restoring from a checkpoint is not supported (berth has no checkpoint/restore)",
+            ));
         }
         let bundle = Path::new(&req.bundle);
         let rootfs = bundle.join("rootfs");
@@ -33,6 +36,12 @@ impl Service {
         let (started, io) = match created {
             Ok(c) => c,
             Err(e) => {
+                if e.kind == Kind::Lost {
+                    // berth's create died half-way: remove what it made.
+                    if let Err(d) = self.launcher.op("delete", &self.root, &req.id, None) {
+                        log::warn!("{}: remove the failed create: {d}", req.id);
+                    }
+                }
                 if !req.rootfs.is_empty() {
                     let _ = crate::mounts::unmount_rootfs(&rootfs);
                 }
@@ -107,8 +116,8 @@ impl Service {
         id: &str,
         [stdin, stdout, stderr]: [&str; 3],
         terminal: bool,
-        start: impl FnOnce([std::os::fd::RawFd; 3], Option<&Path>) -> Result<Started, String>,
-    ) -> Result<(Started, Stdio), String> {
+        start: impl FnOnce([std::os::fd::RawFd; 3], Option<&Path>) -> Result<Started, Failure>,
+    ) -> Result<(Started, Stdio), Failure> {
         if terminal {
             let console = ConsoleSocket::bind()?;
             let placeholder = Stdio::for_terminal()?;
@@ -122,7 +131,7 @@ impl Service {
                     if let Some(fd) = &started.pidfd {
                         let _ = berth::sys::pidfd_send_signal(fd, libc::SIGKILL);
                     }
-                    Err(e)
+                    Err(e.into())
                 }
             };
         }
@@ -158,7 +167,7 @@ impl Service {
                 .publish("/tasks/start", "containerd.events.TaskStart", &e);
         }
         self.publish_exit(id, "", p);
-        r.map_err(|e| err(Code::UNKNOWN, e))?;
+        r.map_err(failed)?;
         Ok(pid as u32)
     }
 
@@ -198,7 +207,7 @@ impl Service {
         drop(g);
         // Before the cgroup goes: on v1 its removal fires the OOM eventfd.
         self.oom.remove(&req.id);
-        self.destroy(&req.id).map_err(|e| err(Code::UNKNOWN, e))?;
+        self.destroy(&req.id).map_err(failed)?;
         if mounted {
             crate::mounts::unmount_rootfs(&bundle.join("rootfs"))
                 .map_err(|e| err(Code::UNKNOWN, e))?;
