@@ -68,6 +68,17 @@ fn cve_2019_5736_proc_self_exe_never_runs_berth() {
         env.set_args(&args);
         let out = env.run();
         assert!(!out.stdout.contains("berth version"), "{args:?} executed berth's binary:\n{out}");
+        // The other entry points: create + start, and run -d.
+        for detached_run in [false, true] {
+            let out = if detached_run { env.run_detached() } else { env.create() };
+            if !detached_run {
+                env.start();
+            }
+            env.wait_status("stopped", SHORT);
+            let text = fs::read_to_string(&out.stdout_path).unwrap_or_default();
+            assert!(!text.contains("berth version"), "{args:?} (run -d: {detached_run}) executed berth's binary:\n{text}");
+            env.delete().ok();
+        }
     }
     assert_no_leftovers(&env);
 }
