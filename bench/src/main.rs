@@ -104,7 +104,11 @@ fn real_main() -> Result<(), String> {
         runtimes_meta.push(json!({"name": rt.name, "path": rt.path, "version": version}));
     }
 
-    let metrics = measure(&mut ws.runtimes, &bundle, &opts)?;
+    // For exec: a container that runs until it is deleted.
+    let sleeper = ws.dir.join("sleeper");
+    Bundle::create(&sleeper, &["sleep", "100000"])
+        .map_err(|e| format!("making the busybox bundle in {}: {e}", sleeper.display()))?;
+    let metrics = measure(&mut ws.runtimes, &bundle, &sleeper, &opts)?;
     let names: Vec<String> = ws.runtimes.iter().map(|r| r.name.clone()).collect();
     println!();
     print!("{}", report::table(&metrics, &names));
@@ -129,13 +133,14 @@ fn real_main() -> Result<(), String> {
 }
 
 /// All measurements. Returns the metrics in display order.
-fn measure(rts: &mut [Runtime], bundle: &Path, opts: &cli::Options) -> Result<Vec<Metric>, String> {
+fn measure(rts: &mut [Runtime], bundle: &Path, sleeper: &Path, opts: &cli::Options) -> Result<Vec<Metric>, String> {
     let k = rts.len();
     let mut cold = Metric::new("run_cold", "run /bin/true, cold (idle before)", "ms", k);
     let mut warm = Metric::new("run_warm", "run /bin/true, back to back", "ms", k);
     let mut create = Metric::new("create", "create", "ms", k);
     let mut start = Metric::new("start", "start", "ms", k);
     let mut delete = Metric::new("delete", "delete (stopped container)", "ms", k);
+    let mut exec = Metric::new("exec", "exec /bin/true (running container)", "ms", k);
     let mut rss = Metric::new("run_peak_rss", "run: peak RSS of runtime", "MiB", k);
     let mut ids = Ids::default();
     let idle = Duration::from_millis(opts.idle_ms);
@@ -183,7 +188,21 @@ fn measure(rts: &mut [Runtime], bundle: &Path, opts: &cli::Options) -> Result<Ve
         }
     }
 
-    Ok(vec![cold, warm, create, start, delete, rss])
+    eprintln!("exec: {} iterations", opts.runs);
+    let running: Vec<String> = rts.iter().map(|rt| ids.next(&rt.name)).collect();
+    for (rt, id) in rts.iter_mut().zip(&running) {
+        rt.run_detached(sleeper, id)?;
+    }
+    for i in 0..opts.runs {
+        for j in order(i, k) {
+            exec.samples[j].push(ms(rts[j].exec(&running[j], &["/bin/true"])?));
+        }
+    }
+    for (rt, id) in rts.iter_mut().zip(&running) {
+        rt.delete_force(id)?;
+    }
+
+    Ok(vec![cold, warm, create, start, delete, exec, rss])
 }
 
 /// Round-robin order of the runtimes for iteration `i`, rotated so that

@@ -92,6 +92,26 @@ impl Runtime {
         self.timed(&["create", "-b", path_str(bundle)?, id])
     }
 
+    /// `exec ID ARGS...` in a running container.
+    pub fn exec(&mut self, id: &str, args: &[&str]) -> Result<Timed, String> {
+        let mut a = vec!["exec", id];
+        a.extend_from_slice(args);
+        self.timed(&a)
+    }
+
+    /// `run -d -b BUNDLE ID` (untimed); the caller deletes it.
+    pub fn run_detached(&mut self, bundle: &Path, id: &str) -> Result<Timed, String> {
+        self.live.insert(id.to_string());
+        self.timed(&["run", "-d", "-b", path_str(bundle)?, id])
+    }
+
+    /// `delete --force ID`.
+    pub fn delete_force(&mut self, id: &str) -> Result<Timed, String> {
+        let t = self.timed(&["delete", "--force", id])?;
+        self.live.remove(id);
+        Ok(t)
+    }
+
     pub fn start(&mut self, id: &str) -> Result<Timed, String> {
         self.timed(&["start", id])
     }
