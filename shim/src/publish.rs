@@ -113,14 +113,52 @@ fn exec_publish(
             ns,
         ])
         .stdin(Stdio::piped())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("run {bin}: {e}"))?;
     let bytes = event.write_to_bytes().map_err(|e| e.to_string())?;
     let w = child.stdin.take().map(|mut s| s.write_all(&bytes));
-    // The reaper collects the child's exit.
+    // The next event goes out only once this one is delivered (as
+    // containerd's own shims run the binary to completion): wait for the
+    // publisher to exit, seen as EOF on its stdout (the reaper collects
+    // the exit status itself), at most PUBLISH_WAIT.
+    if let Some(out) = child.stdout.take() {
+        wait_eof(&out, PUBLISH_WAIT);
+    }
     w.unwrap_or(Ok(()))
         .map_err(|e| format!("write to {bin}: {e}"))
+}
+
+/// How long one run of the publish binary may take before the next event
+/// is sent anyway.
+const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Read `r` until EOF or `limit` has passed.
+fn wait_eof(r: &std::process::ChildStdout, limit: std::time::Duration) {
+    use std::os::fd::AsRawFd;
+    let deadline = std::time::Instant::now() + limit;
+    let mut buf = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            log::warn!("the publish binary did not finish within {limit:?}");
+            return;
+        }
+        let mut p = libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+        if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if n <= 0 {
+            continue;
+        }
+        // SAFETY: reading into a local buffer from an fd we own.
+        let got = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if got == 0 || (got < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted) {
+            return;
+        }
+    }
 }
 
 #[cfg(test)]
