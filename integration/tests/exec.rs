@@ -531,10 +531,19 @@ fn the_containers_process_attributes_apply_to_exec() {
     let mut env = Env::sh("exec_attrs", SLEEPER);
     env.set("/ociVersion", json!("1.2.0"));
     env.set("/linux/personality", json!({"domain": "LINUX32"}));
-    env.set("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 5}));
-    env.set("/process/ioPriority", json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}));
+    env.set(
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 5}),
+    );
+    env.set(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+    );
     env.set("/process/user/umask", json!(0o027));
-    env.set("/linux/memoryPolicy", json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}));
+    env.set(
+        "/linux/memoryPolicy",
+        json!({"mode": "MPOL_INTERLEAVE", "nodes": "0"}),
+    );
     running(&env);
     let script = "uname -m; grep -E '^policy' /proc/self/sched; cut -d' ' -f19 /proc/self/stat; \
                   ionice -p $$; umask; head -n 1 /proc/self/numa_maps | cut -d' ' -f2";
@@ -543,14 +552,26 @@ fn the_containers_process_attributes_apply_to_exec() {
             sh(&env, flags, script).ok().stdout
         } else {
             // Detached: the output goes to a file in the container.
-            sh(&env, flags, &format!("({script}) > /attrs 2>&1; echo done >> /attrs")).ok();
+            sh(
+                &env,
+                flags,
+                &format!("({script}) > /attrs 2>&1; echo done >> /attrs"),
+            )
+            .ok();
             env.wait_file("attrs", "done")
         };
         let s = squash(&text);
-        let want = if cfg!(target_arch = "x86_64") { "i686" } else { "" };
+        let want = if cfg!(target_arch = "x86_64") {
+            "i686"
+        } else {
+            ""
+        };
         assert!(s.starts_with(want), "personality: {s}");
         for needle in ["policy : 3", "\n5\n", "idle", "0027", "interleave"] {
-            assert!(s.contains(needle), "exec {flags:?}: {needle:?} missing in:\n{s}");
+            assert!(
+                s.contains(needle),
+                "exec {flags:?}: {needle:?} missing in:\n{s}"
+            );
         }
     }
     finish(&env);
@@ -564,11 +585,44 @@ fn ignore_paused_exec_does_not_block_resume() {
     let env = Env::sh("exec_ignore_paused", SLEEPER);
     running(&env);
     env.berth(&["pause", &env.id]).ok();
-    let pending = env.spawn(&["exec", "--ignore-paused", &env.id, "echo", "ran-after-resume"]);
+    let pending = env.spawn(&[
+        "exec",
+        "--ignore-paused",
+        &env.id,
+        "echo",
+        "ran-after-resume",
+    ]);
     std::thread::sleep(Duration::from_millis(300));
     let out = env.berth_timeout(&["resume", &env.id], SHORT);
-    assert!(out.success(), "resume did not go through while exec waited:\n{out}");
+    assert!(
+        out.success(),
+        "resume did not go through while exec waited:\n{out}"
+    );
     let out = pending.wait(SHORT);
-    assert!(out.success() && out.stdout.contains("ran-after-resume"), "{out}");
+    assert!(
+        out.success() && out.stdout.contains("ran-after-resume"),
+        "{out}"
+    );
     finish(&env);
+}
+
+#[test]
+fn exec_racing_the_death_of_init_says_the_container_stopped() {
+    // init killed while `exec` opens its namespaces: the error is that
+    // the container stopped, never a missing /proc/<pid>/ns file.
+    for i in 0..25 {
+        let env = Env::sh(&format!("exec_init_dies{i}"), SLEEPER);
+        let pid = running(&env);
+        let pending = env.spawn(&["exec", &env.id, "true"]);
+        std::thread::sleep(Duration::from_micros(300 * (i % 8)));
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        let out = pending.wait(SHORT);
+        if !out.success() {
+            assert!(
+                out.stderr.contains("stopped") && !out.stderr.contains("/proc/"),
+                "exec racing init's death: {out}"
+            );
+        }
+        finish(&env);
+    }
 }

@@ -97,7 +97,7 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     if !pidfd_alive(&init) {
         return Err(stopped(id));
     }
-    let namespaces = namespaces?;
+    let namespaces = namespaces.map_err(|e| if init_exiting(&init) { stopped(id) } else { e })?;
     log::debug!("exec in {id}: joining namespaces {:?}", namespaces.joined());
     let (console_theirs, host) = match (terminal, a.detach, &a.console_socket) {
         (true, true, Some(path)) => (Some(console::connect(path)?), None),
@@ -132,7 +132,10 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
         // Checked when the bundle was loaded.
         mempolicy: crate::mempolicy::from_spec(&bundle.spec).ok().flatten(),
         personality: bundle.spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
-    })?;
+    })
+    // init died meanwhile (joining its namespaces, or forking into its pid
+    // namespace, fails then): the container stopped.
+    .map_err(|e| if init_exiting(&init) { stopped(id) } else { e })?;
     drop(console_theirs);
     let abort = |e: Error| {
         let _ = kill(Pid::from_raw(started.pid), Signal::SIGKILL);
@@ -153,6 +156,15 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     drop(proxy);
     let _ = set.thread_unblock();
     Ok((status?, started))
+}
+
+/// After a failure that an exiting init explains (its namespaces are
+/// released before it becomes a zombie and its pidfd readable): whether
+/// init is gone, or goes within a moment.
+fn init_exiting(init: &OwnedFd) -> bool {
+    let mut p = libc::pollfd { fd: std::os::fd::AsRawFd::as_raw_fd(init), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 200) > 0 }
 }
 
 /// The process to run: `--process FILE` or the config's process with the
