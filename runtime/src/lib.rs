@@ -1,7 +1,7 @@
 //! berth: an OCI container runtime with runc's command line.
 //!
-//! The library is what the `berth` binary (and later the containerd shim) is
-//! built from. Layout (see DESIGN.md):
+//! The library is what the `berth` binary and the containerd shim
+//! (`containerd-shim-berth-v2`) are built from. Layout (see docs/design.md):
 //!
 //! * [`spec`]: load `config.json`, pre-filter it, validate it; every error names
 //!   the file and the JSON path.

@@ -1,6 +1,8 @@
 //! Starting a process in an existing container (`berth exec`).
 //!
-//! berth clones the process itself, as for init (no re-exec), in two
+//! berth clones the process itself, as for init (the child does not
+//! re-execute; the `berth exec` command has re-executed itself from a
+//! sealed copy before, see [`crate::security::seal::prepare_exec`]), in two
 //! stages, so that nothing of the host's is ever seen from inside the
 //! container (CVE-2019-5736, CVE-2024-21626 through exec):
 //!

@@ -39,7 +39,8 @@ pub(super) struct Init<'a> {
     /// linux.seccomp, compiled by the parent.
     pub seccomp: Option<&'a Filter>,
     /// The sealed exec trampoline (CVE-2019-5736), numbered above the fds
-    /// the container keeps; None when berth itself runs sealed.
+    /// the container keeps; None when none could be made (then berth
+    /// runs from a sealed copy of itself).
     pub trampoline: Option<OwnedFd>,
     /// process.apparmorProfile, on a host with AppArmor.
     pub apparmor: Option<String>,

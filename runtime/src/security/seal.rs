@@ -19,7 +19,10 @@
 //!   berth's code it is non-dumpable. Cost: one memfd per container and
 //!   one exec of a program with no dynamic loader (tens of microseconds).
 //! * **Sealed re-execution** (other architectures, or when the memfd
-//!   cannot be made): berth re-executes itself from a read-only bind mount
+//!   cannot be made; also when init joins an existing pid namespace or
+//!   stays in the host's, see [`for_config`], and before every `berth
+//!   exec`, whose process is visible in the container while it runs
+//!   berth's code, see [`prepare_exec`]): berth re-executes itself from a read-only bind mount
 //!   of its binary, made with `open_tree(2)` (`OPEN_TREE_CLONE`, a detached
 //!   mount nobody else sees) and `mount_setattr(2)` (`MOUNT_ATTR_RDONLY`),
 //!   else from a memfd copy sealed with `F_SEAL_WRITE | F_SEAL_GROW |
