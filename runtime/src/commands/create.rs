@@ -1,6 +1,12 @@
 //! `berth create`: load the bundle, make the state dir and cgroups, launch
 //! init and leave it blocked on exec.fifo. On any error nothing is left
 //! behind: no state dir, cgroup, or process.
+//!
+//! Killed at any moment (SIGKILL), berth leaves what `delete --force`
+//! removes: state.json is written before any cgroup or process exists
+//! (pid 0), again with init's pid and start time as soon as it is known;
+//! init dies with berth until `create` has recorded it and handed it over
+//! (parent-death signal, then EOF on the sync socket: see `process`).
 
 use std::cell::RefCell;
 use std::ffi::CString;
@@ -96,28 +102,11 @@ fn create_full(
         undo.rootfs_bind = Some(crate::rootfs::inherited::bind(&bundle.rootfs, &dir.path)?);
     }
     let rootfs_bind = undo.rootfs_bind.as_ref().map(|b| b.record().clone());
-    // launch() calls this before init's clone, or partly while init makes
-    // its network namespace; either way before init goes on: it runs in a
-    // cgroup that is already limited.
-    let setup_cgroups = |step: CgroupStep| -> Result<()> {
-        match step {
-            CgroupStep::All => cgroups.create()?,
-            CgroupStep::UnifiedDir => return cgroups.create_where(|m| m.unified),
-            CgroupStep::Rest => cgroups.create_where(|m| !m.unified)?,
-        }
-        log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
-        cgroups.driver().apply(&resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
-    };
-
-    // state.json, written once init's pid is known: for most containers
-    // right after the clone, while init sets up (nobody sees it before
-    // create returns: the state dir stays locked), else after Ready.
     let hooks = bundle.spec.hooks().as_ref();
-    let recorded: RefCell<Option<State>> = RefCell::new(None);
-    let record = |pid: i32, start_time: u64| -> Result<()> {
+    let state_with = |pid: i32, start_time: u64| -> State {
         let mut cg = cgroups.clone();
         cg.remember(resources.clone());
-        let state = State {
+        State {
             id: a.id.clone(),
             pid,
             start_time,
@@ -135,7 +124,29 @@ fn create_full(
             poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
             paused: false,
             rootfs_bind: rootfs_bind.clone(),
-        };
+        }
+    };
+    // Before any cgroup or process exists: what `delete --force` removes if
+    // berth dies before it is done (pid 0: no init known yet).
+    dir.save(&state_with(0, 0))?;
+    // launch() calls this before init's clone, or partly while init makes
+    // its network namespace; either way before init goes on: it runs in a
+    // cgroup that is already limited.
+    let setup_cgroups = |step: CgroupStep| -> Result<()> {
+        match step {
+            CgroupStep::All => cgroups.create()?,
+            CgroupStep::UnifiedDir => return cgroups.create_where(|m| m.unified),
+            CgroupStep::Rest => cgroups.create_where(|m| !m.unified)?,
+        }
+        log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
+        cgroups.driver().apply(&resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
+    };
+
+    // state.json again once init's pid is known, while init sets up
+    // (nobody sees it before create returns: the state dir stays locked).
+    let recorded: RefCell<Option<State>> = RefCell::new(None);
+    let record = |pid: i32, start_time: u64| -> Result<()> {
+        let state = state_with(pid, start_time);
         dir.save(&state)?;
         *recorded.borrow_mut() = Some(state);
         Ok(())
@@ -157,7 +168,7 @@ fn create_full(
         record: &record,
         in_process_start,
     });
-    let init = match init {
+    let mut init = match init {
         Ok(i) => i,
         Err(e) if e.is_hook_failure() => {
             // runtime.md lifecycle steps 3-5: stop (init is gone), destroy
@@ -186,12 +197,16 @@ fn create_full(
     drop(console_theirs);
     log::debug!("{}: init {} ready (waiting for the start)", a.id, init.pid);
     let state = recorded.into_inner().expect("launch records the state");
-    if let Some(p) = &a.pid_file {
-        if let Err(e) = write_pid_file(p, init.pid) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
-            return Err(e);
-        }
+    // Recorded everywhere: hand init over (it dies with berth until then).
+    let handed = match &a.pid_file {
+        Some(p) => write_pid_file(p, init.pid),
+        None => Ok(()),
+    }
+    .and_then(|()| process::hand_over(&mut init));
+    if let Err(e) = handed {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
+        return Err(e);
     }
     let dir = undo.disarm();
     Ok(Created { dir, state, init, tty })

@@ -77,9 +77,14 @@ pub struct OciState {
 
 impl State {
     /// Where init is now: alive (and the same process) or not, created or
-    /// running.
+    /// running. Without a known init (pid 0: its `create` died before it
+    /// knew the pid), `creating` while anything is left in the container's
+    /// cgroups, else stopped.
     pub fn status(&self, dir: &Path) -> Status {
         if !self.init_alive() {
+            if self.pid <= 0 && !self.cgroups.pids().is_empty() {
+                return Status::Creating;
+            }
             return Status::Stopped;
         }
         self.status_when_alive(dir)
@@ -134,6 +139,22 @@ impl State {
             owner: Some(String::new()),
             annotations: self.annotations.clone(),
         }
+    }
+}
+
+/// The state `state` and `list` show for a directory without state.json:
+/// its `create` died before it wrote one, so nothing was made yet.
+pub fn oci_unfinished(id: &str) -> OciState {
+    OciState {
+        oci_version: crate::OCI_VERSION.to_string(),
+        id: id.to_string(),
+        status: Status::Stopped,
+        pid: 0,
+        bundle: PathBuf::new(),
+        rootfs: None,
+        created: None,
+        owner: Some(String::new()),
+        annotations: BTreeMap::new(),
     }
 }
 
@@ -228,7 +249,7 @@ impl StateDir {
     }
 
     /// Load state.json. A directory without one is a container whose
-    /// create died before it finished.
+    /// create died before it wrote one (right after making the directory).
     pub fn load(&self) -> Result<Option<State>> {
         let p = self.path.join(STATE_FILE);
         match fs::read(&p) {
