@@ -1,0 +1,231 @@
+//! berth killed at any moment: a SIGKILL of `create`, `run -d` or `run`
+//! leaves nothing that `delete --force` cannot find and remove (state dir,
+//! cgroups, processes, mounts), `list` and `state` show a half-made
+//! container, and an init whose creator died before it was handed over
+//! does not live on. Also: a failed `start` leaves the container stopped.
+//!
+//! Each kill test uses one bundle and one id per kill (`<env id>-kNNN`),
+//! without `linux.cgroupsPath`, so each container has its own cgroup
+//! `/berth/<id>`; the kills are spread over 0-20 ms after the spawn.
+
+use std::process::Command;
+
+use berth_integration::prelude::*;
+
+/// Kill delays spread over this window (berth's create takes ~5 ms here).
+const WINDOW_US: u64 = 20_000;
+
+/// The containers one kill test made; dropping it deletes and reaps all of
+/// them, even when the test fails.
+struct Made<'a> {
+    env: &'a Env,
+    ids: Vec<String>,
+}
+
+impl Drop for Made<'_> {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = Command::new(berth_bin())
+                .args(["--root", &self.env.root.display().to_string(), "delete", "--force", id])
+                .output();
+            let left = host::reap_container(id, &cgroups_path(id));
+            if !left.is_empty() {
+                eprintln!("cleanup of {id}: {}", left.join("; "));
+            }
+        }
+    }
+}
+
+fn cgroups_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
+/// A bundle running a sleeper, with berth's default cgroup path.
+fn sleeper_env(name: &str) -> Env {
+    let mut env = Env::sh(name, SLEEPER);
+    env.remove("/linux/cgroupsPath");
+    env
+}
+
+/// Processes of `id` that have not exec'd the container's program: clones
+/// of berth, whose command line carries the id.
+fn berth_clones(id: &str) -> Vec<i32> {
+    host::pids_with_marker(&format!("\0{id}\0"))
+}
+
+/// Spawn `berth VERB... --bundle B ID` `kills` times, SIGKILL it after a
+/// delay spread over [`WINDOW_US`], then check what it left and that
+/// `delete --force` removes all of it.
+fn kill_at_spread_delays(env: &Env, verb: &[&str], kills: usize) {
+    let mut made = Made { env, ids: Vec::new() };
+    let bundle = env.bundle_str();
+    let mut seen_dir = 0;
+    let mut problems = Vec::new();
+    for i in 0..kills {
+        let id = format!("{}-k{i:03}", env.id);
+        made.ids.push(id.clone());
+        // Spread evenly, with a jitter of up to ~0.3 ms so that repeated
+        // runs hit other moments.
+        let jitter =
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 / 1000)
+                % 300;
+        let delay = Duration::from_micros(i as u64 * WINDOW_US / kills as u64 + jitter);
+        let mut args: Vec<&str> = verb.to_vec();
+        args.extend(["--bundle", &bundle, &id]);
+        let child = env.spawn(&args);
+        std::thread::sleep(delay);
+        child.signal(libc::SIGKILL);
+        let out = child.wait(SHORT);
+        let what = format!("{} killed after {delay:?} ({})", verb.join(" "), out.status);
+        if env.root.join(&id).exists() {
+            seen_dir += 1;
+            check_half_made(env, &id, &what, &mut problems);
+        }
+        let del = env.berth(&["delete", "--force", &id]);
+        if !del.success() {
+            problems.push(format!("{what}: delete --force failed:\n{del}"));
+        }
+        check_gone(env, &id, &what, &mut problems);
+        assert!(problems.is_empty(), "after {} kills:\n  {}", i + 1, problems.join("\n  "));
+    }
+    eprintln!("{}: {kills} kills, {seen_dir} left a state dir", verb.join(" "));
+    assert_no_leftovers(env);
+}
+
+/// Before `delete`: `list` and `state` see the container, and a clone of
+/// berth (init before its execve) only lives on if `state` records it as
+/// the container's created init (its create had handed it over).
+fn check_half_made(env: &Env, id: &str, what: &str, problems: &mut Vec<String>) {
+    let list = env.berth(&["list", "--quiet"]);
+    if !list.stdout.lines().any(|l| l == id) {
+        problems.push(format!("{what}: state dir exists but `list` omits {id}:\n{list}"));
+    }
+    let st = env.berth(&["state", id]);
+    if !st.success() {
+        problems.push(format!("{what}: state dir exists but `state` fails:\n{st}"));
+        return;
+    }
+    let mut clones = Vec::new();
+    wait_until(Duration::from_secs(1), || {
+        clones = berth_clones(id);
+        clones.is_empty()
+    });
+    if clones.is_empty() {
+        return;
+    }
+    // Read again: the create may have finished just before the kill.
+    let st = env.berth(&["state", id]).json();
+    let recorded = st["pid"].as_i64().unwrap_or(0) as i32;
+    if st["status"] != "created" || clones != [recorded] {
+        problems.push(format!("{what}: init clone(s) {clones:?} outlive berth; state: {st}"));
+    }
+}
+
+/// After `delete --force`: no state dir, cgroup, process or mount of `id`.
+fn check_gone(env: &Env, id: &str, what: &str, problems: &mut Vec<String>) {
+    if env.root.join(id).exists() {
+        problems.push(format!("{what}: state dir {} left", env.root.join(id).display()));
+    }
+    for d in host::cgroup_dirs(&cgroups_path(id)) {
+        if d.exists() {
+            problems.push(format!("{what}: cgroup {} left (procs {:?})", d.display(), host::cgroup_pids(&d)));
+        }
+    }
+    let mut procs = Vec::new();
+    wait_until(Duration::from_secs(1), || {
+        procs = berth_clones(id);
+        procs.extend(host::pids_with_marker(&env.marker));
+        procs.is_empty()
+    });
+    for p in procs {
+        let cmd = fs::read(format!("/proc/{p}/cmdline")).unwrap_or_default();
+        let ns = ["pid", "mnt", "net"].map(|k| ns_link(&p.to_string(), k) != ns_link("self", k));
+        problems.push(format!(
+            "{what}: process {p} left ({}; own pid/mnt/net ns: {ns:?})",
+            String::from_utf8_lossy(&cmd).replace('\0', " ")
+        ));
+    }
+    let state_dir = env.root.join(id).display().to_string();
+    for m in fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
+        if m.contains(&state_dir) || m.contains(&env.bundle_str()) {
+            problems.push(format!("{what}: host mount left: {m}"));
+        }
+    }
+}
+
+#[test]
+fn killed_create_leaves_nothing_delete_cannot_remove() {
+    let env = sleeper_env("killsafe_create");
+    kill_at_spread_delays(&env, &["create"], 40);
+}
+
+#[test]
+fn killed_run_detached_leaves_nothing_delete_cannot_remove() {
+    let env = sleeper_env("killsafe_run_d");
+    kill_at_spread_delays(&env, &["run", "--detach"], 30);
+}
+
+#[test]
+fn killed_run_leaves_nothing_delete_cannot_remove() {
+    let env = sleeper_env("killsafe_run");
+    kill_at_spread_delays(&env, &["run"], 20);
+}
+
+/// The two-stage path: a new user namespace with a namespace joined by
+/// path (the host's uts), where init forks the pid namespace's init.
+#[test]
+fn killed_two_stage_create_leaves_nothing_delete_cannot_remove() {
+    let mut env = sleeper_env("killsafe_2stage");
+    env.set("/linux/namespaces/3", json!({"type": "uts", "path": format!("/proc/{}/ns/uts", std::process::id())}));
+    env.remove("/hostname");
+    env.push("/linux/namespaces", json!({"type": "user"}));
+    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    kill_at_spread_delays(&env, &["create"], 30);
+}
+
+/// A `create` that completes hands init over: it outlives berth, and
+/// `start` still works (the parent-death signal is gone by then).
+#[test]
+fn created_init_outlives_create_and_starts() {
+    let env = Env::sh("killsafe_handover", &format!("echo ran > /ran; {SLEEPER}"));
+    env.create();
+    let pid = env.pid();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(pid_alive(pid), "init {pid} died after create exited");
+    assert_eq!(env.status(), "created");
+    env.start();
+    env.wait_file("ran", "ran");
+    assert_eq!(env.status(), "running");
+    env.delete_force().ok();
+    assert_no_leftovers(&env);
+}
+
+/// issue 13.5: a failed `start` (here a startContainer hook that fails)
+/// leaves the container stopped, visible to `state` and `list`; `delete`
+/// removes it and runs poststop then.
+#[test]
+fn failed_start_leaves_the_container_stopped() {
+    let mut env = Env::sh("killsafe_failed_start", "touch /program-ran; sleep 30");
+    env.set(
+        "/hooks",
+        json!({
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 4"]}],
+            "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("echo poststop >> {}/poststop.log", env.dir.display())]}]
+        }),
+    );
+    env.create();
+    env.berth(&["start", &env.id]).fails_with(&["startContainer", "exited with status 4"]);
+    assert!(!env.rootfs().join("program-ran").exists(), "the program ran although startContainer failed");
+    let st = env.state();
+    assert_eq!(st["status"], "stopped", "{st}");
+    assert_eq!(st["pid"], 0, "{st}");
+    let list = env.berth(&["list", "--quiet"]).ok();
+    assert!(list.stdout.lines().any(|l| l == env.id), "{list}");
+    assert!(!env.file("poststop.log").exists(), "poststop ran before delete");
+    env.berth(&["start", &env.id]).fails_with(&["cannot start", "stopped"]);
+    env.delete().ok();
+    assert_eq!(fs::read_to_string(env.file("poststop.log")).unwrap_or_default(), "poststop\n");
+    env.berth(&["state", &env.id]).fails_with(&["does not exist"]);
+    assert_no_leftovers(&env);
+}
