@@ -277,7 +277,8 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         l,
         sock: parent_sock,
         clone_pid,
-        init_pid: if two_stage { None } else { Some(clone_pid) },
+        // Known at init's Hello when it forks a pid namespace's init.
+        init_pid: if two_stage && plan.has_new(LinuxNamespaceType::Pid) { None } else { Some(clone_pid) },
         recorded: None,
     };
     if let Err(e) = restore.restore() {
@@ -297,9 +298,9 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         // A send to an init that died fails; drive() then reports why.
         let _ = p.send(&Msg::CgroupsReady);
     }
-    // One stage: init's pid is known now; record it while init works
-    // (two stages: at its Hello, in drive).
-    if !two_stage {
+    // Init's pid is known now (unless it forks): record it while init
+    // works (else at its Hello, in drive).
+    if p.init_pid.is_some() {
         p.record(clone_pid)?;
     }
     match p.drive(two_stage) {
