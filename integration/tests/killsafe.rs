@@ -59,17 +59,20 @@ fn berth_clones(id: &str) -> Vec<i32> {
 fn kill_at_spread_delays(env: &Env, verb: &[&str], kills: usize) {
     let mut made = Made { env, ids: Vec::new() };
     let bundle = env.bundle_str();
-    let mut seen_dir = 0;
+    let (mut seen_dir, mut mid_way) = (0, 0);
     let mut problems = Vec::new();
     for i in 0..kills {
         let id = format!("{}-k{i:03}", env.id);
         made.ids.push(id.clone());
-        // Spread evenly, with a jitter of up to ~0.3 ms so that repeated
-        // runs hit other moments.
+        // Spread over the window, denser where berth still works (the
+        // i-th of n at WINDOW * (i/n)^2: half of them in its first quarter),
+        // with a jitter of up to ~0.3 ms so that repeated runs hit other
+        // moments.
         let jitter =
             (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() as u64 / 1000)
                 % 300;
-        let delay = Duration::from_micros(i as u64 * WINDOW_US / kills as u64 + jitter);
+        let (i2, n2) = ((i * i) as u64, (kills * kills) as u64);
+        let delay = Duration::from_micros(i2 * WINDOW_US / n2 + jitter);
         let mut args: Vec<&str> = verb.to_vec();
         args.extend(["--bundle", &bundle, &id]);
         let child = env.spawn(&args);
@@ -77,6 +80,9 @@ fn kill_at_spread_delays(env: &Env, verb: &[&str], kills: usize) {
         child.signal(libc::SIGKILL);
         let out = child.wait(SHORT);
         let what = format!("{} killed after {delay:?} ({})", verb.join(" "), out.status);
+        if out.status.code().is_none() {
+            mid_way += 1;
+        }
         if env.root.join(&id).exists() {
             seen_dir += 1;
             check_half_made(env, &id, &what, &mut problems);
@@ -88,7 +94,7 @@ fn kill_at_spread_delays(env: &Env, verb: &[&str], kills: usize) {
         check_gone(env, &id, &what, &mut problems);
         assert!(problems.is_empty(), "after {} kills:\n  {}", i + 1, problems.join("\n  "));
     }
-    eprintln!("{}: {kills} kills, {seen_dir} left a state dir", verb.join(" "));
+    eprintln!("{}: {kills} kills, {mid_way} before it exited, {seen_dir} left a state dir", verb.join(" "));
     assert_no_leftovers(env);
 }
 
@@ -184,20 +190,34 @@ fn killed_two_stage_create_leaves_nothing_delete_cannot_remove() {
     kill_at_spread_delays(&env, &["create"], 30);
 }
 
-/// A `create` that completes hands init over: it outlives berth, and
-/// `start` still works (the parent-death signal is gone by then).
+/// A `create` that completes hands init over: it outlives berth (whose
+/// exit must not fire init's parent-death signal, however soon after the
+/// handover it comes), and `start` still works.
 #[test]
 fn created_init_outlives_create_and_starts() {
-    let env = Env::sh("killsafe_handover", &format!("echo ran > /ran; {SLEEPER}"));
-    env.create();
-    let pid = env.pid();
+    let env = sleeper_env("killsafe_handover");
+    let mut made = Made { env: &env, ids: Vec::new() };
+    for i in 0..50 {
+        let id = format!("{}-h{i:03}", env.id);
+        made.ids.push(id.clone());
+        env.berth(&["create", "--bundle", &env.bundle_str(), &id]).ok();
+        let st = env.berth(&["state", &id]).ok().json();
+        assert_eq!(st["status"], "created", "create {i}: init did not outlive berth: {st}");
+    }
+    let last = made.ids.last().unwrap().clone();
+    let pid = env.berth(&["state", &last]).ok().json()["pid"].as_i64().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     assert!(pid_alive(pid), "init {pid} died after create exited");
-    assert_eq!(env.status(), "created");
-    env.start();
-    env.wait_file("ran", "ran");
-    assert_eq!(env.status(), "running");
-    env.delete_force().ok();
+    env.berth(&["start", &last]).ok();
+    assert_eq!(env.berth(&["state", &last]).ok().json()["status"], "running");
+    for id in &made.ids {
+        env.berth(&["delete", "--force", id]).ok();
+    }
+    let mut problems = Vec::new();
+    for id in &made.ids {
+        check_gone(&env, id, "delete --force", &mut problems);
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_no_leftovers(&env);
 }
 

@@ -119,7 +119,7 @@ fn send(sock: &OwnedFd, m: &Msg) -> Result<()> {
 /// closed its end of the sync socket already (exit closes files before it
 /// signals children): that hang-up is checked right after. The kernel
 /// clears the setting when credentials change: call again after each
-/// change (become_root, joining a user namespace). Cleared after Ready,
+/// change (become_root, joining a user namespace). Cleared before Ready,
 /// where EOF on the socket takes over (see [`run`]).
 fn die_with_parent(sock: &OwnedFd) {
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
@@ -317,11 +317,12 @@ fn run(init: &mut Init) -> Result<Never> {
         hand_over_listener(f, &init.sock)?;
     }
 
-    send(&init.sock, &Msg::Ready)?;
-    // From here a berth that dies shows as EOF on the socket, which init
-    // reads next (Start or Detach): the parent-death signal must not
-    // outlive the handover (`create` exits while init waits for `start`).
+    // From here a berth that dies shows as EPIPE on Ready or EOF on the
+    // socket, which init reads next (Start or Detach). The parent-death
+    // signal must be gone before berth can see Ready: `create` may hand
+    // init over and exit at once, and `run -d` exits once init execs.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
+    send(&init.sock, &Msg::Ready)?;
 
     if init.l.in_process_start {
         // `run`: the start comes on the socket, which then plays the part

@@ -45,7 +45,8 @@
 //!                                                 [SCMP_ACT_NOTIFY: load seccomp]
 //!                               SeccompListener ◀─ (then a datagram with the fd)
 //!  send it to listenerPath ─ SeccompSent ───────▶
-//!                                   Ready      ◀─ clear PDEATHSIG (EOF takes over)
+//!                                   Ready      ◀─ (PDEATHSIG cleared just before:
+//!                                                  EPIPE and EOF take over)
 //!  (create) --pid-file ─ Detach ────────────────▶ (EOF instead: berth died, exit)
 //!  exit                                           open exec.fifo for writing: blocks
 //!  ...                                            (`run`: waits for Start on the socket
