@@ -102,33 +102,10 @@ fn create_full(
         undo.rootfs_bind = Some(crate::rootfs::inherited::bind(&bundle.rootfs, &dir.path)?);
     }
     let rootfs_bind = undo.rootfs_bind.as_ref().map(|b| b.record().clone());
-    let hooks = bundle.spec.hooks().as_ref();
-    let state_with = |pid: i32, start_time: u64| -> State {
-        let mut cg = cgroups.clone();
-        cg.remember(resources.clone());
-        State {
-            id: a.id.clone(),
-            pid,
-            start_time,
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: rfc3339_now(),
-            annotations: bundle
-                .spec
-                .annotations()
-                .as_ref()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            cgroups: cg,
-            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
-            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-            paused: false,
-            rootfs_bind: rootfs_bind.clone(),
-        }
-    };
     // Before any cgroup or process exists: what `delete --force` removes if
     // berth dies before it is done (pid 0: no init known yet).
-    dir.save(&state_with(0, 0))?;
+    let unborn = unborn_state(&a.id, &bundle, &cgroups, &resources, rootfs_bind);
+    dir.save(&unborn)?;
     // launch() calls this before init's clone, or partly while init makes
     // its network namespace; either way before init goes on: it runs in a
     // cgroup that is already limited.
@@ -146,7 +123,7 @@ fn create_full(
     // (nobody sees it before create returns: the state dir stays locked).
     let recorded: RefCell<Option<State>> = RefCell::new(None);
     let record = |pid: i32, start_time: u64| -> Result<()> {
-        let state = state_with(pid, start_time);
+        let state = State { pid, start_time, created: rfc3339_now(), ..unborn.clone() };
         dir.save(&state)?;
         *recorded.borrow_mut() = Some(state);
         Ok(())
@@ -210,6 +187,38 @@ fn create_full(
     }
     let dir = undo.disarm();
     Ok(Created { dir, state, init, tty })
+}
+
+/// The container's record before init exists (pid 0).
+fn unborn_state(
+    id: &str,
+    bundle: &spec::Bundle,
+    cgroups: &ContainerCgroups,
+    resources: &crate::cgroups::resources::Resources,
+    rootfs_bind: Option<crate::rootfs::inherited::RootfsBind>,
+) -> State {
+    let mut cg = cgroups.clone();
+    cg.remember(resources.clone());
+    let hooks = bundle.spec.hooks().as_ref();
+    State {
+        id: id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: rfc3339_now(),
+        annotations: bundle
+            .spec
+            .annotations()
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        cgroups: cg,
+        poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+        poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        paused: false,
+        rootfs_bind,
+    }
 }
 
 fn config_error(bundle: &spec::Bundle, e: Error) -> Error {
