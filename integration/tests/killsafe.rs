@@ -190,6 +190,47 @@ fn killed_two_stage_create_leaves_nothing_delete_cannot_remove() {
     kill_at_spread_delays(&env, &["create"], 30);
 }
 
+/// init dies with berth at once, even where it waits for something else
+/// than berth (here a createContainer hook that sleeps): the container is
+/// then stopped, and `delete --force` removes everything, the hook that
+/// still runs in its cgroups (no pid namespace) included.
+#[test]
+fn init_dies_with_berth_while_in_a_hook() {
+    let mut env = sleeper_env("killsafe_in_hook");
+    let started = env.rootfs().join("hook-started");
+    let script = format!("touch {}; exec sleep 30", started.display());
+    env.set("/hooks", json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", script]}]}));
+    // No pid namespace: the hook outlives init (it would die with the
+    // namespace's init otherwise), and only `delete` can stop it.
+    env.set_namespaces(&["network", "ipc", "uts", "mount"]);
+    let mut made = Made { env: &env, ids: vec![env.id.clone()] };
+    let child = env.spawn(&["create", "--bundle", &env.bundle_str(), &env.id]);
+    assert!(wait_until(SHORT, || started.exists()), "the createContainer hook did not start");
+    let mut clones = berth_clones(&env.id);
+    clones.retain(|p| *p != child.pid());
+    assert_eq!(clones.len(), 1, "one init waiting for its hook: {clones:?}");
+    child.signal(libc::SIGKILL);
+    child.wait(SHORT);
+    let mut left = Vec::new();
+    let gone = wait_until(Duration::from_secs(1), || {
+        left = berth_clones(&env.id);
+        left.is_empty()
+    });
+    assert!(gone, "init {left:?} outlived berth by 1s");
+    // init (recorded) is dead; its hook still runs in the container's cgroups.
+    assert_eq!(env.status(), "stopped");
+    let hook: Vec<i32> = host::cgroup_dirs(&cgroups_path(&env.id)).iter().flat_map(|d| host::cgroup_pids(d)).collect();
+    assert!(!hook.is_empty(), "the hook should still run in the container's cgroups");
+    let list = env.berth(&["list", "--format", "json"]).ok().json();
+    assert!(list.as_array().unwrap().iter().any(|c| c["id"] == env.id.as_str() && c["status"] == "stopped"), "{list}");
+    env.delete_force().ok();
+    let mut problems = Vec::new();
+    check_gone(&env, &env.id, "delete --force", &mut problems);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    made.ids.clear();
+    assert_no_leftovers(&env);
+}
+
 /// A `create` that completes hands init over: it outlives berth (whose
 /// exit must not fire init's parent-death signal, however soon after the
 /// handover it comes), and `start` still works.
