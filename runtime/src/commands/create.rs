@@ -3,8 +3,8 @@
 //! behind: no state dir, cgroup, or process.
 //!
 //! Killed at any moment (SIGKILL), berth leaves what `delete --force`
-//! removes: state.json is written before any cgroup or process exists
-//! (pid 0), again with init's pid and start time as soon as it is known;
+//! removes: creating.json (pid 0) is written before any cgroup or process
+//! exists, state.json with init's pid and start time as soon as it is known;
 //! init dies with berth until `create` has recorded it and handed it over
 //! (parent-death signal, then EOF on the sync socket: see `process`).
 
@@ -105,7 +105,7 @@ fn create_full(
     // Before any cgroup or process exists: what `delete --force` removes if
     // berth dies before it is done (pid 0: no init known yet).
     let unborn = unborn_state(&a.id, &bundle, &cgroups, &resources, rootfs_bind);
-    dir.save(&unborn)?;
+    dir.save_creating(&unborn)?;
     // launch() calls this before init's clone, or partly while init makes
     // its network namespace; either way before init goes on: it runs in a
     // cgroup that is already limited.

@@ -18,7 +18,7 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
     };
     let Some(state) = dir.load()? else {
         // A create that died right after making the directory, before its
-        // first state.json (written before any cgroup or process exists):
+        // first record (creating.json, written before any cgroup or process):
         // at most its rootfs bind (no mount namespace) is left.
         if let Some(b) = crate::rootfs::inherited::read_record(&dir.path)? {
             crate::rootfs::inherited::unmount(&b)?;

@@ -8,7 +8,7 @@
 //! ```text
 //!  berth (parent)                                 init (child)
 //!  ──────────────                                 ────────────
-//!  (create: state dir, state.json with pid 0:
+//!  (create: state dir, creating.json (pid 0):
 //!   the cgroups and mounts `delete` removes)
 //!  cgroups (all, or only the unified dir when
 //!  init makes its own net ns), open ns paths,
@@ -67,15 +67,16 @@
 //! parent then kills and reaps init and reports `msg`. A closed socket means
 //! init died.
 //!
-//! berth killed at any moment: whatever it made is in the state dir's
-//! state.json (cgroups and rootfs bind from before they exist, init's pid
-//! and start time from as soon as it is known), so `delete --force` finds
-//! it; and init does not live on without a record: until Ready it dies
-//! with berth (parent-death signal, checked against a berth already gone
-//! through the socket's hang-up), after Ready it reads EOF where it waits
-//! for Detach (`create`) or Start (`run`). Two-stage: the pid namespace's
-//! init arms the signal only once berth has adopted it (its parent, the
-//! first child, has exited), and EOF covers the moment before.
+//! berth killed at any moment: whatever it made is recorded in the state
+//! dir (cgroups and rootfs bind in creating.json from before they exist,
+//! init's pid and start time in state.json as soon as it is known), so
+//! `delete --force` finds it; and init does not live on without a record:
+//! until Ready it dies with berth (parent-death signal, checked against a
+//! berth already gone through the socket's hang-up), after Ready it reads
+//! EOF where it waits for Detach (`create`) or Start (`run`). Two-stage:
+//! the pid namespace's init arms the signal only once berth has adopted it
+//! (its parent, the first child, has exited), and EOF covers the moment
+//! before.
 
 pub mod exec;
 mod exec_root;
