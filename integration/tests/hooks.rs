@@ -184,10 +184,11 @@ fn failing_create_container_hook_fails_create() {
 }
 
 #[test]
-fn failing_start_container_hook_fails_start_and_destroys_the_container() {
+fn failing_start_container_hook_fails_start_and_stops_the_container() {
     // The program would leave a marker; a failing startContainer hook must
-    // stop the container before it runs, `start` must say so, and the
-    // lifecycle goes on with destroy and poststop (runtime.md steps 7, 12, 13).
+    // stop the container before it runs and `start` must say so. As runc,
+    // the container stays stopped until `delete` destroys it and runs
+    // poststop (runtime.md steps 7, 12, 13; issue 13.5).
     let mut env = Env::sh("fail_start_container", "touch /program-ran; sleep 30");
     let hook = host_hook(&env);
     env.set(
@@ -202,16 +203,20 @@ fn failing_start_container_hook_fails_start_and_destroys_the_container() {
     let out = env.berth(&["start", &env.id.clone()]);
     out.fails_with(&["startContainer", "exited with status 4"]);
     let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
-    assert_eq!(log.lines().collect::<Vec<_>>(), ["startContainer", "poststop"], "hooks after a failed startContainer");
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["startContainer"], "hooks after a failed startContainer");
     assert!(!env.rootfs().join("program-ran").exists(), "the program ran although startContainer failed");
+    assert_eq!(env.status(), "stopped");
+    env.delete().ok();
+    let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["startContainer", "poststop"], "hooks after delete");
     env.berth(&["state", &env.id.clone()]).fails_with(&["does not exist"]);
     assert_no_leftovers(&env);
 }
 
 #[test]
-fn failing_poststart_hook_fails_start_and_destroys_the_container() {
-    // runtime.md step 9: generate an error, stop the container, destroy it,
-    // run poststop.
+fn failing_poststart_hook_fails_start_and_stops_the_container() {
+    // runtime.md step 9: generate an error, stop the container; `delete`
+    // destroys it and runs poststop (issue 13.5: left stopped, as runc).
     let mut env = Env::sh("fail_poststart", SLEEPER);
     let hook = host_hook(&env);
     env.set(
@@ -221,7 +226,11 @@ fn failing_poststart_hook_fails_start_and_destroys_the_container() {
     env.create();
     env.berth(&["start", &env.id.clone()]).fails_with(&["poststart", "exited with status 5"]);
     let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
-    assert_eq!(log.lines().collect::<Vec<_>>(), ["poststart", "poststop"], "hooks after a failed poststart");
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["poststart"], "hooks after a failed poststart");
+    assert_eq!(env.status(), "stopped");
+    env.delete().ok();
+    let log = fs::read_to_string(env.rootfs().join("hooks.log")).unwrap_or_default();
+    assert_eq!(log.lines().collect::<Vec<_>>(), ["poststart", "poststop"], "hooks after delete");
     env.berth(&["state", &env.id.clone()]).fails_with(&["does not exist"]);
     assert_no_leftovers(&env);
 }

@@ -345,3 +345,22 @@ fn hostname_is_set_in_a_joined_uts_namespace() {
     assert_no_leftovers(&env);
     drop(holder);
 }
+
+#[test]
+fn new_user_namespace_with_a_joined_one_and_no_pid_namespace() {
+    // Two-stage without a pid namespace: init is the first child itself
+    // (no fork, no Hello); berth used to panic after Ready.
+    let mut env = Env::sh("userns_join_nopid", "echo in-container");
+    env.set_namespaces(&["mount", "user"]);
+    let net = format!("/proc/{}/ns/net", std::process::id());
+    env.push("/linux/namespaces", json!({"type": "network", "path": net}));
+    env.set("/mounts", json!([{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}]));
+    env.remove("/hostname");
+    env.remove("/linux/maskedPaths");
+    env.remove("/linux/readonlyPaths");
+    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    let out = env.run_ok();
+    assert_eq!(out.stdout.trim(), "in-container", "{out}");
+    assert_no_leftovers(&env);
+}

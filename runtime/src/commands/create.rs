@@ -1,6 +1,12 @@
 //! `berth create`: load the bundle, make the state dir and cgroups, launch
 //! init and leave it blocked on exec.fifo. On any error nothing is left
 //! behind: no state dir, cgroup, or process.
+//!
+//! Killed at any moment (SIGKILL), berth leaves what `delete --force`
+//! removes: creating.json (pid 0) is written before any cgroup or process
+//! exists, state.json with init's pid and start time as soon as it is known;
+//! init dies with berth until `create` has recorded it and handed it over
+//! (parent-death signal, then EOF on the sync socket: see `process`).
 
 use std::cell::RefCell;
 use std::ffi::CString;
@@ -104,6 +110,10 @@ fn create_full(
         undo.rootfs_bind = Some(crate::rootfs::inherited::bind(&bundle.rootfs, &dir.path)?);
     }
     let rootfs_bind = undo.rootfs_bind.as_ref().map(|b| b.record().clone());
+    // Before any cgroup or process exists: what `delete --force` removes if
+    // berth dies before it is done (pid 0: no init known yet).
+    let unborn = unborn_state(&a.id, &bundle, &cgroups, &resources, rootfs_bind);
+    dir.save_creating(&unborn)?;
     // launch() calls this before init's clone, or partly while init makes
     // its network namespace; either way before init goes on: it runs in a
     // cgroup that is already limited.
@@ -117,33 +127,11 @@ fn create_full(
         cgroups.driver().apply(&resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
     };
 
-    // state.json, written once init's pid is known: for most containers
-    // right after the clone, while init sets up (nobody sees it before
-    // create returns: the state dir stays locked), else after Ready.
-    let hooks = bundle.spec.hooks().as_ref();
+    // state.json again once init's pid is known, while init sets up
+    // (nobody sees it before create returns: the state dir stays locked).
     let recorded: RefCell<Option<State>> = RefCell::new(None);
     let record = |pid: i32, start_time: u64| -> Result<()> {
-        let mut cg = cgroups.clone();
-        cg.remember(resources.clone());
-        let state = State {
-            id: a.id.clone(),
-            pid,
-            start_time,
-            bundle: bundle.dir.clone(),
-            rootfs: bundle.rootfs.clone(),
-            created: rfc3339_now(),
-            annotations: bundle
-                .spec
-                .annotations()
-                .as_ref()
-                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                .unwrap_or_default(),
-            cgroups: cg,
-            poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
-            poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
-            paused: false,
-            rootfs_bind: rootfs_bind.clone(),
-        };
+        let state = State { pid, start_time, created: rfc3339_now(), ..unborn.clone() };
         dir.save(&state)?;
         *recorded.borrow_mut() = Some(state);
         Ok(())
@@ -165,7 +153,7 @@ fn create_full(
         record: &record,
         in_process_start,
     });
-    let init = match init {
+    let mut init = match init {
         Ok(i) => i,
         Err(e) if e.is_hook_failure() => {
             // runtime.md lifecycle steps 3-5: stop (init is gone), destroy
@@ -194,15 +182,51 @@ fn create_full(
     drop(console_theirs);
     log::debug!("{}: init {} ready (waiting for the start)", a.id, init.pid);
     let state = recorded.into_inner().expect("launch records the state");
-    if let Some(p) = &a.pid_file {
-        if let Err(e) = write_pid_file(p, init.pid) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
-            return Err(e);
-        }
+    // Recorded everywhere: hand init over (it dies with berth until then).
+    let handed = match &a.pid_file {
+        Some(p) => write_pid_file(p, init.pid),
+        None => Ok(()),
+    }
+    .and_then(|()| process::hand_over(&mut init));
+    if let Err(e) = handed {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(init.pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(init.pid), None);
+        return Err(e);
     }
     let dir = undo.disarm();
     Ok(Created { dir, state, init, tty })
+}
+
+/// The container's record before init exists (pid 0).
+fn unborn_state(
+    id: &str,
+    bundle: &spec::Bundle,
+    cgroups: &ContainerCgroups,
+    resources: &crate::cgroups::resources::Resources,
+    rootfs_bind: Option<crate::rootfs::inherited::RootfsBind>,
+) -> State {
+    let mut cg = cgroups.clone();
+    cg.remember(resources.clone());
+    let hooks = bundle.spec.hooks().as_ref();
+    State {
+        id: id.to_string(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: rfc3339_now(),
+        annotations: bundle
+            .spec
+            .annotations()
+            .as_ref()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default(),
+        cgroups: cg,
+        poststart: hooks.and_then(|h| h.poststart().clone()).unwrap_or_default(),
+        poststop: hooks.and_then(|h| h.poststop().clone()).unwrap_or_default(),
+        paused: false,
+        rootfs_bind,
+    }
 }
 
 fn config_error(bundle: &spec::Bundle, e: Error) -> Error {

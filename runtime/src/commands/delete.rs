@@ -17,8 +17,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         r => r?,
     };
     let Some(state) = dir.load()? else {
-        // A create that died before writing its state: nothing runs, but
-        // its rootfs bind (no mount namespace) may be left.
+        // A create that died right after making the directory, before its
+        // first record (creating.json, written before any cgroup or process):
+        // at most its rootfs bind (no mount namespace) is left.
         if let Some(b) = crate::rootfs::inherited::read_record(&dir.path)? {
             crate::rootfs::inherited::unmount(&b)?;
         }
@@ -32,6 +33,11 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
                 "cannot delete container \"{id}\": it is {s} (stop it first, or use --force)"
             )))
         }
+    }
+    if force || state.pid <= 0 {
+        // Whatever is left in any of its cgroups (a create that died
+        // before it knew init's pid, or init's children).
+        super::kill::signal_all(&state.cgroups, libc::SIGKILL)?;
     }
     destroy(dir, &state)
 }

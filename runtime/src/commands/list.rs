@@ -10,8 +10,13 @@ pub fn list(root: &Path, quiet: bool, format: ListFormat) -> Result<()> {
     let mut rows: Vec<OciState> = Vec::new();
     for id in container::list_ids(root)? {
         let Ok(dir) = StateDir::open(root, &id) else { continue };
-        let Ok(Some(st)) = dir.load() else { continue };
-        rows.push(st.oci(st.status(&dir.path)));
+        match dir.load() {
+            Ok(Some(st)) => rows.push(st.oci(st.status(&dir.path))),
+            // A create that died before writing state.json: listed, so
+            // that it is seen and deleted.
+            Ok(None) => rows.push(container::oci_unfinished(&id)),
+            Err(e) => log::warn!("{id}: {e}"),
+        }
     }
     if quiet {
         for r in &rows {

@@ -23,37 +23,12 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         None => Status::Stopped,
     };
     match (status, pidfd) {
-        (Status::Created, Some(pidfd)) => match start_with_pidfd(&dir, &state, &pidfd) {
-            Ok(()) => Ok(()),
-            // init reported its failure and is exiting: let it finish, so
-            // that the check below sees it gone.
-            Err(e @ Error::Init(_)) if wait_exit(&state) => {
-                if let Err(d) = super::delete::destroy(dir, &state) {
-                    log::warn!("cleanup after failed start: {d}");
-                }
-                Err(e)
-            }
-            // A hook failed, or init died before the program ran: the
-            // container is stopped; the spec's lifecycle goes on with
-            // destroy and the poststop hooks (runtime.md, steps 7, 9, 12, 13).
-            Err(e) if !state.init_alive() => {
-                if let Err(d) = super::delete::destroy(dir, &state) {
-                    log::warn!("cleanup after failed start: {d}");
-                }
-                Err(e)
-            }
-            Err(e) => Err(e),
-        },
+        // On failure (init's error, a hook's, or init dead before the
+        // program ran) the container is left stopped, as runc leaves it:
+        // `state` shows it, `delete` destroys it and runs poststop.
+        (Status::Created, Some(pidfd)) => start_with_pidfd(&dir, &state, &pidfd),
         (s, _) => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
     }
-}
-
-/// Wait (up to 2 s) until init has exited; true when it has.
-fn wait_exit(state: &State) -> bool {
-    let Some(fd) = state.init_pidfd() else { return true };
-    let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    unsafe { libc::poll(&mut p, 1, 2000) };
-    !state.init_alive()
 }
 
 /// Open exec.fifo and wait for init's byte together with its pidfd, so a

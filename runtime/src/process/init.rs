@@ -114,9 +114,36 @@ fn send(sock: &OwnedFd, m: &Msg) -> Result<()> {
     sync::send(sock, m).map_err(|e| Error::os("write to berth", e))
 }
 
+/// Die with berth until it has recorded and handed over init: SIGKILL
+/// when the berth thread that cloned us exits (berth is single-threaded
+/// while it creates a container). A berth that died before the prctl has
+/// closed its end of the sync socket already (exit closes files before it
+/// signals children): that hang-up is checked right after. The kernel
+/// clears the setting when credentials change: call again after each
+/// change (become_root, joining a user namespace). Cleared before Ready,
+/// where EOF on the socket takes over (see [`run`]).
+fn die_with_parent(sock: &OwnedFd) {
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
+    let mut p = libc::pollfd { fd: sock.as_raw_fd(), events: 0, revents: 0 };
+    if unsafe { libc::poll(&mut p, 1, 0) } == 1 && p.revents & libc::POLLHUP != 0 {
+        unsafe { libc::_exit(1) };
+    }
+}
+
+/// (two-stage, in the pid namespace's init) Wait until our parent, the
+/// first child, has exited: we are then berth's child (berth is a child
+/// subreaper), and the parent-death signal can refer to berth.
+fn adopted(first: OwnedFd, sock: &OwnedFd) {
+    let mut p = libc::pollfd { fd: first.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
+    drop(first);
+    die_with_parent(sock);
+}
+
 fn run(init: &mut Init) -> Result<Never> {
     let spec = &init.l.bundle.spec;
     let plan = init.plan;
+    die_with_parent(&init.sock);
     if let Some(fds) = init.l.stdio {
         set_stdio(fds)?;
     }
@@ -152,22 +179,30 @@ fn run(init: &mut Init) -> Result<Never> {
             request_maps(&init.sock)?;
         }
         become_root()?;
+        die_with_parent(&init.sock);
         namespaces::unshare_flags(plan.unshare_flags())?;
         if plan.has_new(LinuxNamespaceType::Pid) {
+            // The pid namespace's init (our child) waits on it to be adopted.
+            let me = sys::pidfd_open(unsafe { libc::getpid() }).map_err(|e| Error::os("pidfd_open(self)", e))?;
             // The pid namespace's init is our child; we are done.
             match unsafe { sys::clone_fork(0, None) }.map_err(|e| Error::os("fork pid namespace init", e))? {
                 Forked::Parent { .. } => unsafe { libc::_exit(0) },
-                Forked::Child => send(&init.sock, &Msg::Hello)?,
+                Forked::Child => {
+                    send(&init.sock, &Msg::Hello)?;
+                    adopted(me, &init.sock);
+                }
             }
         }
     } else {
         if user_new {
             request_maps(&init.sock)?;
             become_root()?;
+            die_with_parent(&init.sock);
         }
         if let Some(j) = plan.joins(LinuxNamespaceType::User) {
             namespaces::enter(j)?;
             become_root()?;
+            die_with_parent(&init.sock);
             namespaces::unshare_flags(plan.unshare_flags())?;
         }
         for j in plan.other_joins() {
@@ -293,6 +328,11 @@ fn run(init: &mut Init) -> Result<Never> {
         hand_over_listener(f, &init.sock)?;
     }
 
+    // From here a berth that dies shows as EPIPE on Ready or EOF on the
+    // socket, which init reads next (Start or Detach). The parent-death
+    // signal must be gone before berth can see Ready: `create` may hand
+    // init over and exit at once, and `run -d` exits once init execs.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     send(&init.sock, &Msg::Ready)?;
 
     if init.l.in_process_start {
@@ -311,6 +351,11 @@ fn run(init: &mut Init) -> Result<Never> {
         }
         init.state_fd = None;
     } else {
+        // `create` records init, then hands it over; EOF: it died first.
+        match recv(&init.sock)? {
+            Msg::Detach => {}
+            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        }
         // Block until `start` opens exec.fifo for reading.
         let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
         let fifo = CString::new(EXEC_FIFO).unwrap();

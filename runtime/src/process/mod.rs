@@ -8,22 +8,30 @@
 //! ```text
 //!  berth (parent)                                 init (child)
 //!  ──────────────                                 ────────────
+//!  (create: state dir, creating.json (pid 0):
+//!   the cgroups and mounts `delete` removes)
 //!  cgroups (all, or only the unified dir when
 //!  init makes its own net ns), open ns paths,
 //!  cgroup join files, socketpair
 //!  [join pid ns by path] [unshare time ns,
 //!   write offsets]
-//!  clone3(new namespaces) ──────────────────────▶ [net ns deferred: unshare(NEWNET)
+//!  clone3(new namespaces) ──────────────────────▶ PR_SET_PDEATHSIG(SIGKILL): dies
+//!                                                  with berth until Ready (exits if
+//!                                                  the socket hung up already)
+//!                                                 [net ns deferred: unshare(NEWNET)
 //!  [restore own pid/time ns]                       while the parent makes the v1
 //!  [net ns deferred: v1 cgroups, resources         cgroups; wait for CgroupsReady,
 //!   ─ CgroupsReady ─────────────────────────────▶  "0" to each v1 tasks file]
-//!  [one stage: state.json, while init works]      write "0" to each cgroup's join file
+//!  [one stage: state.json (pid), while init      write "0" to each cgroup's join file
+//!   works]
 //!                                                 [two-stage: setns joins, unshare(USER)]
 //!                                   RequestMaps ◀─ (only with a new user namespace)
-//!  write uid_map, gid_map ─ MapsWritten ────────▶ setresuid(0)
+//!  write uid_map, gid_map ─ MapsWritten ────────▶ setresuid(0), PDEATHSIG again
 //!                                                 [two-stage: unshare rest, fork;
 //!                                   Hello      ◀─  the child (pid-ns init) says Hello,
-//!  pid from SCM_CREDENTIALS                        the first child exits]
+//!  pid from SCM_CREDENTIALS, reap the              the first child exits; the child
+//!  first child, state.json (pid)]                  waits until berth adopted it,
+//!                                                  then PDEATHSIG]
 //!                                                 [setns joins, unshare] unshare(CGROUP)
 //!                                                 [new network namespace: lo up]
 //!                                MoveNetDevices ◀─ (only with linux.netDevices)
@@ -38,8 +46,10 @@
 //!                                                 [SCMP_ACT_NOTIFY: load seccomp]
 //!                               SeccompListener ◀─ (then a datagram with the fd)
 //!  send it to listenerPath ─ SeccompSent ───────▶
-//!                                   Ready      ◀─
-//!  [two-stage: state.json] exit (create)          open exec.fifo for writing: blocks
+//!                                   Ready      ◀─ (PDEATHSIG cleared just before:
+//!                                                  EPIPE and EOF take over)
+//!  (create) --pid-file ─ Detach ────────────────▶ (EOF instead: berth died, exit)
+//!  exit                                           open exec.fifo for writing: blocks
 //!  ...                                            (`run`: waits for Start on the socket
 //!                                                  instead, and keeps the socket open
 //!                                                  until execve as it would the fifo)
@@ -58,6 +68,17 @@
 //! `Error(msg)` may come from init instead of any message it sends; the
 //! parent then kills and reaps init and reports `msg`. A closed socket means
 //! init died.
+//!
+//! berth killed at any moment: whatever it made is recorded in the state
+//! dir (cgroups and rootfs bind in creating.json from before they exist,
+//! init's pid and start time in state.json as soon as it is known), so
+//! `delete --force` finds it; and init does not live on without a record:
+//! until Ready it dies with berth (parent-death signal, checked against a
+//! berth already gone through the socket's hang-up), after Ready it reads
+//! EOF where it waits for Detach (`create`) or Start (`run`). Two-stage:
+//! the pid namespace's init arms the signal only once berth has adopted it
+//! (its parent, the first child, has exited), and EOF covers the moment
+//! before.
 
 pub mod exec;
 mod exec_root;
@@ -113,9 +134,10 @@ pub struct Launch<'a> {
     /// init there) and `Rest` right after it, while init is busy with that
     /// namespace; init joins them once they are ready, before anything else.
     pub setup_cgroups: &'a dyn Fn(CgroupStep) -> Result<()>,
-    /// Records init's host pid and start time (state.json). Called once:
-    /// right after the clone in the one-stage case, while init sets up;
-    /// after Ready otherwise. An error kills init.
+    /// Records init's host pid and start time (state.json). Called once,
+    /// as soon as the pid is known, while init sets up: right after the
+    /// clone in the one-stage case, at init's Hello in the two-stage one.
+    /// An error kills init.
     pub record: &'a dyn Fn(i32, u64) -> Result<()>,
     /// The caller starts the container itself (`run`): init waits for
     /// `Msg::Start` on the sync socket instead of on exec.fifo (none is
@@ -158,6 +180,19 @@ pub struct Launched {
     /// With [`Launch::in_process_start`]: the sync socket, to send
     /// `Msg::Start` on and read to EOF (see `commands::start`).
     pub start_socket: Option<OwnedFd>,
+    /// Without: the sync socket, for [`hand_over`] once init is recorded.
+    /// Until then init dies with berth.
+    pub detach_socket: Option<OwnedFd>,
+}
+
+/// `create`'s last step, once init is recorded everywhere (state.json,
+/// --pid-file): let it go on to wait for `start` on its own. Before this,
+/// a berth that dies takes init with it.
+pub fn hand_over(init: &mut Launched) -> Result<()> {
+    match init.detach_socket.take() {
+        Some(sock) => sync::send(&sock, &Msg::Detach).map_err(|e| Error::os("hand over container init", e)),
+        None => Ok(()),
+    }
 }
 
 /// Clone the container's init and drive it until it is ready (blocked on
@@ -252,7 +287,14 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     drop(join_files);
     drop(idmapped);
     drop(state_fd);
-    let mut p = Parent { l, sock: parent_sock, clone_pid, init_pid: if two_stage { None } else { Some(clone_pid) } };
+    let mut p = Parent {
+        l,
+        sock: parent_sock,
+        clone_pid,
+        // Known at init's Hello when it forks a pid namespace's init.
+        init_pid: if two_stage && plan.has_new(LinuxNamespaceType::Pid) { None } else { Some(clone_pid) },
+        recorded: None,
+    };
     if let Err(e) = restore.restore() {
         p.kill_all();
         return Err(e);
@@ -270,8 +312,11 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         // A send to an init that died fails; drive() then reports why.
         let _ = p.send(&Msg::CgroupsReady);
     }
-    // One stage: init's pid is known now; record it while init works.
-    let early = if two_stage { None } else { Some(p.record(clone_pid)?) };
+    // Init's pid is known now (unless it forks): record it while init
+    // works (else at its Hello, in drive).
+    if p.init_pid.is_some() {
+        p.record(clone_pid)?;
+    }
     match p.drive(two_stage) {
         Ok(()) => {}
         Err(e) => {
@@ -280,13 +325,13 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         }
     }
     let pid = p.init_pid.expect("init pid known after Ready");
-    let start_time = match early {
+    let start_time = match p.recorded {
         Some(t) => t,
         None => p.record(pid)?,
     };
     let pidfd = if pid == clone_pid { clone_pidfd } else { sys::pidfd_open(pid).ok() };
-    let start_socket = if l.in_process_start { Some(p.sock) } else { None };
-    Ok(Launched { pid, start_time, pidfd, start_socket })
+    let (start_socket, detach_socket) = if l.in_process_start { (Some(p.sock), None) } else { (None, Some(p.sock)) };
+    Ok(Launched { pid, start_time, pidfd, start_socket, detach_socket })
 }
 
 /// Namespaces the parent itself enters for the clone (a pid ns joined by
@@ -360,6 +405,8 @@ struct Parent<'a> {
     sock: OwnedFd,
     clone_pid: i32,
     init_pid: Option<i32>,
+    /// init's start time, once [`Launch::record`] has run.
+    recorded: Option<u64>,
 }
 
 impl Parent<'_> {
@@ -379,6 +426,7 @@ impl Parent<'_> {
                     self.init_pid = Some(pid);
                     // The first child exits once it has forked init.
                     let _ = waitpid(Pid::from_raw(self.clone_pid), None);
+                    self.record(pid)?;
                 }
                 Msg::RunHooks => {
                     let state = self.state();
@@ -453,12 +501,13 @@ impl Parent<'_> {
 
     /// Read init's start time and hand both to [`Launch::record`]; on
     /// error, init is killed.
-    fn record(&self, pid: i32) -> Result<u64> {
+    fn record(&mut self, pid: i32) -> Result<u64> {
         let r = sys::process_start_time(pid)
             .map_err(|e| Error::os(format!("read start time of init {pid}"), e))
             .and_then(|t| (self.l.record)(pid, t).map(|()| t));
-        if r.is_err() {
-            self.kill_all();
+        match r {
+            Ok(t) => self.recorded = Some(t),
+            Err(_) => self.kill_all(),
         }
         r
     }

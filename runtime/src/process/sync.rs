@@ -39,6 +39,10 @@ pub enum Msg {
     /// (in-process start, `run`) start: go on to execve; the socket then
     /// stays open until execve closes it (EOF), or carries init's error.
     Start,
+    /// (`create`) init is recorded (state.json, --pid-file) and handed
+    /// over: go on to wait for `start` on exec.fifo. Until this comes,
+    /// init dies with berth (parent-death signal, then EOF here).
+    Detach,
     /// (only when init makes its own network namespace) the v1 cgroups
     /// exist, with linux.resources applied: init joins them and goes on.
     CgroupsReady,
