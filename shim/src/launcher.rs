@@ -52,6 +52,20 @@ pub struct Launcher {
     pids: Mutex<HashSet<i32>>,
 }
 
+/// Decode a launcher reply: the `ok` object, or the `error` message.
+/// Public for the fuzz target (fuzz/).
+pub fn parse_reply(buf: &[u8]) -> Result<Value, String> {
+    let mut v: Value = serde_json::from_slice(buf).map_err(|e| format!("launcher reply: {e}"))?;
+    if let Some(ok) = v.get_mut("ok") {
+        return Ok(ok.take());
+    }
+    Err(v
+        .get("error")
+        .and_then(|e| e.as_str())
+        .unwrap_or("launcher: bad reply")
+        .to_string())
+}
+
 /// A started process: pid, pidfd, and the reply's other fields.
 pub struct Started {
     pub pid: i32,
@@ -179,16 +193,7 @@ impl Launcher {
             *live = None;
             return Err("the launcher exited".into());
         }
-        let mut v: Value =
-            serde_json::from_slice(&buf[..n]).map_err(|e| format!("launcher reply: {e}"))?;
-        if let Some(ok) = v.get_mut("ok") {
-            return Ok((ok.take(), got.pop()));
-        }
-        Err(v
-            .get("error")
-            .and_then(|e| e.as_str())
-            .unwrap_or("launcher: bad reply")
-            .to_string())
+        parse_reply(&buf[..n]).map(|ok| (ok, got.pop()))
     }
 
     fn started(&self, req: Value, stdio: [RawFd; 3]) -> Result<Started, String> {
