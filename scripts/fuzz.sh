@@ -4,6 +4,7 @@
 # or memory blow-up (>2048 MB), printing the reproducer's path:
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]     (default: 20 s, all)
+#   FUZZ_SANITIZER=address scripts/fuzz.sh ...           (with ASan, slower)
 #
 # Two targets run at a time. Build: target/fuzz/; corpora (seeds from
 # fuzz/seeds/<target>/ plus what the runs find, kept between runs):
@@ -40,8 +41,21 @@ flags=(-Cpasses=sancov-module
     -Cllvm-args=-sanitizer-coverage-pc-table
     -Cllvm-args=-sanitizer-coverage-trace-compares
     -Cllvm-args=-sanitizer-coverage-stack-depth
+    -Cllvm-args=-simplifycfg-branch-fold-threshold=0
     --cfg fuzzing)
-log "building ${#targets[@]} fuzz targets (target/fuzz)"
+# FUZZ_SANITIZER=address: AddressSanitizer too. -Zsanitizer is unstable:
+# RUSTC_BOOTSTRAP=1 lets the stable rustc accept it (its own target dir).
+case ${FUZZ_SANITIZER:-none} in
+none) ;;
+address)
+    flags+=(-Zsanitizer=address)
+    export RUSTC_BOOTSTRAP=1
+    out=$repo/target/fuzz-asan
+    bindir=$out/$triple/release
+    ;;
+*) die "FUZZ_SANITIZER must be none or address" ;;
+esac
+log "building ${#targets[@]} fuzz targets (${out#"$repo"/})"
 start=$SECONDS
 bins=()
 for t in "${targets[@]}"; do bins+=(--bin "$t"); done
