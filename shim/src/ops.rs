@@ -265,6 +265,38 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::{parse_request, Op};
+    use std::path::PathBuf;
+
+    #[test]
+    fn requests_decode_or_name_what_is_wrong() {
+        let r = parse_request(br#"{"op":"update","root":"/r","id":"c","arg":"{}"}"#).unwrap();
+        assert_eq!(
+            (r.root, r.id.as_str(), r.console),
+            (PathBuf::from("/r"), "c", None)
+        );
+        assert_eq!(
+            r.op,
+            Op::Update {
+                resources: "{}".into()
+            }
+        );
+        let err = |b: &[u8]| parse_request(b).unwrap_err();
+        assert_eq!(
+            err(br#"{"op":"create","root":"/r","id":"c"}"#),
+            "launcher request: no bundle"
+        );
+        assert_eq!(
+            err(br#"{"op":"nope","root":"/r","id":"c"}"#),
+            "launcher request: unknown op \"nope\""
+        );
+        assert_eq!(
+            err(br#"{"op":"start","id":"c"}"#),
+            "launcher request: no root"
+        );
+        assert!(err(b"[").starts_with("launcher request: "));
+    }
+
     #[test]
     fn hex_round_trip() {
         let b = [0u8, 1, 0xab, 0xff];
