@@ -73,9 +73,16 @@ run() {
     mkdir -p "$corpus" "$art"
     local seeds=()
     [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
-    "$bindir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    # The targets' scratch files (bundles, image members, rootfs trees),
+    # removed afterwards even when libFuzzer exits without unwinding.
+    local tmp=$out/tmp/$t rc
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    TMPDIR=$tmp "$bindir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -max_len=65536 -artifact_prefix="$art" -print_final_stats=1 \
         "$corpus" "${seeds[@]}" >"$out/logs/$t.log" 2>&1
+    rc=$?
+    rm -rf "$tmp"
+    return $rc
 }
 
 failed=()
