@@ -22,12 +22,17 @@ mod layer;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let tmp = tempfile::Builder::new().prefix("berth-fuzz-image").tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-fuzz-image")
+        .tempdir()
+        .unwrap();
     let file = tmp.path().join("image.tar");
     std::fs::write(&file, data).unwrap();
     let scratch = tmp.path().join("members");
     std::fs::create_dir(&scratch).unwrap();
-    let Ok(members) = archive::Members::read(&file, &scratch) else { return };
+    let Ok(members) = archive::Members::read(&file, &scratch) else {
+        return;
+    };
     let Ok(found) = members.images() else { return };
     for (i, img) in found.iter().enumerate() {
         let dir = tmp.path().join(format!("rootfs{i}"));

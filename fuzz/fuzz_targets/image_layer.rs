@@ -17,14 +17,24 @@ mod layer;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let tmp = tempfile::Builder::new().prefix("berth-fuzz-layer").tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("berth-fuzz-layer")
+        .tempdir()
+        .unwrap();
     let blob = tmp.path().join("layer");
     std::fs::write(&blob, data).unwrap();
     let dir = tmp.path().join("rootfs");
     std::fs::create_dir(&dir).unwrap();
     let root = fsat::open_root(&dir).unwrap();
     let _ = layer::apply(&root, &blob);
-    let mut names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     names.sort();
-    assert_eq!(names, ["layer", "rootfs"], "the layer wrote outside the rootfs");
+    assert_eq!(
+        names,
+        ["layer", "rootfs"],
+        "the layer wrote outside the rootfs"
+    );
 });

@@ -7,7 +7,9 @@ use berth::rootfs::options::{root_propagation, MountOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let opts: Vec<&str> = text.split('\n').collect();
     if let Ok(o) = MountOptions::parse(&opts) {
         let _ = (o.is_bind(), o.has_rec_attrs(), o.bind_remount_flags());

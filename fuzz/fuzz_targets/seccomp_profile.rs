@@ -10,7 +10,9 @@ use oci_spec::runtime::LinuxSeccomp;
 
 fuzz_target!(|data: &[u8]| {
     let _ = cache::parse(data, &cache::key(b"{}"));
-    let Ok(s) = serde_json::from_slice::<LinuxSeccomp>(data) else { return };
+    let Ok(s) = serde_json::from_slice::<LinuxSeccomp>(data) else {
+        return;
+    };
     if profile::check(&s).is_ok() {
         if let Ok(bpf) = profile::compile(&s) {
             assert_eq!(bpf.len() % 8, 0, "BPF is a whole number of sock_filter");

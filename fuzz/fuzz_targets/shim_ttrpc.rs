@@ -18,8 +18,7 @@ fn update(data: &[u8]) {
 }
 use protobuf::Message;
 use ttrpc::proto::{
-    Codec, MessageHeader, Request, MESSAGE_HEADER_LENGTH, MESSAGE_LENGTH_MAX,
-    MESSAGE_TYPE_REQUEST,
+    Codec, MessageHeader, Request, MESSAGE_HEADER_LENGTH, MESSAGE_LENGTH_MAX, MESSAGE_TYPE_REQUEST,
 };
 
 fn decode<M: Message>(payload: &[u8]) -> Option<M> {
@@ -73,10 +72,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let h = MessageHeader::from(&data[..MESSAGE_HEADER_LENGTH]);
     let body = &data[MESSAGE_HEADER_LENGTH..];
-    if h.type_ != MESSAGE_TYPE_REQUEST || h.length as usize > MESSAGE_LENGTH_MAX || h.length as usize != body.len() {
+    if h.type_ != MESSAGE_TYPE_REQUEST
+        || h.length as usize > MESSAGE_LENGTH_MAX
+        || h.length as usize != body.len()
+    {
         return;
     }
-    let Ok(req) = Request::decode(body) else { return };
+    let Ok(req) = Request::decode(body) else {
+        return;
+    };
     if req.service == "containerd.task.v2.Task" {
         task_request(&req.method, &req.payload);
     }

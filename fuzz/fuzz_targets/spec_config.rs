@@ -17,7 +17,11 @@ use libfuzzer_sys::fuzz_target;
 fn bundle() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let d = tempfile::Builder::new().prefix("berth-fuzz-bundle").tempdir().unwrap().keep();
+        let d = tempfile::Builder::new()
+            .prefix("berth-fuzz-bundle")
+            .tempdir()
+            .unwrap()
+            .keep();
         std::fs::create_dir(d.join("rootfs")).unwrap();
         d.canonicalize().unwrap()
     })
@@ -25,7 +29,9 @@ fn bundle() -> &'static PathBuf {
 
 fuzz_target!(|data: &[u8]| {
     let _ = berth::spec::parse_process("process.json", data);
-    let Ok(spec) = berth::spec::parse_spec("config.json", data) else { return };
+    let Ok(spec) = berth::spec::parse_spec("config.json", data) else {
+        return;
+    };
     let _ = berth::spec::validate_spec("config.json", &spec, bundle());
     let linux = spec.linux().as_ref();
     let _ = Resources::from_spec(linux.and_then(|l| l.resources().as_ref()), true);
