@@ -4,7 +4,11 @@
 Run from the repo root, as root (the netlink seeds are real replies of this
 host's kernel; the image seeds use scripts/mkimage.sh on a one-file rootfs):
 
-    python3 fuzz/mkseeds.py
+    python3 fuzz/mkseeds.py [OCI_SCHEMA_DIR]   (default ../shared/oci-runtime-spec/schema)
+
+It also writes fuzz/dicts/<target>.dict, libFuzzer dictionaries: without a
+sanitizer runtime libFuzzer sees no string comparisons, so the JSON keys and
+enum values of the OCI schema are given to it (scripts/fuzz.sh passes them).
 
 Sources: config.json from scripts/mkbundle.sh and `berth spec` variants,
 seccomp-profiles/*.json, captured RTM_GETLINK/RTM_GETADDR replies, launcher
@@ -12,6 +16,7 @@ requests and replies as shim/src/launcher.rs sends them, ttrpc frames of the
 task API built by hand (protobuf wire format), and small image archives and
 layers.
 """
+import glob
 import gzip
 import io
 import json
@@ -20,6 +25,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import tarfile
 import tempfile
 
@@ -61,6 +67,83 @@ def configs(tmp):
     rich["hooks"] = {"prestart": [{"path": "/bin/true", "args": ["true"], "timeout": 5}]}
     put("spec_config", "rich.json", json.dumps(rich))
     put("spec_config", "process.json", json.dumps(base["process"]))
+
+
+def full_config(tmp):
+    """Every resources, process and linux field berth reads, once."""
+    with open(f"{tmp}/bundle/config.json", "rb") as f:
+        c = json.load(f)
+    c["ociVersion"] = "1.3.0"
+    c["process"].update({
+        "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4},
+        "scheduler": {"policy": "SCHED_BATCH", "nice": 5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]},
+        "execCPUAffinity": {"initial": "0", "final": "0-1"},
+        "oomScoreAdj": 100, "noNewPrivileges": True, "umask": 18,
+        "user": {"uid": 1, "gid": 1, "additionalGids": [2, 3], "umask": 18},
+        "consoleSize": {"height": 24, "width": 80},
+    })
+    c["linux"].update({
+        "resources": {
+            "memory": {"limit": 1 << 26, "reservation": 1 << 25, "swap": 1 << 27, "kernel": -1, "kernelTCP": 1 << 20,
+                       "swappiness": 10, "disableOOMKiller": True, "useHierarchy": True, "checkBeforeUpdate": True},
+            "cpu": {"shares": 512, "quota": 50000, "burst": 1000, "period": 100000, "realtimeRuntime": 950,
+                    "realtimePeriod": 1000000, "cpus": "0", "mems": "0", "idle": 1},
+            "pids": {"limit": 64},
+            "blockIO": {"weight": 300, "leafWeight": 300,
+                        "weightDevice": [{"major": 7, "minor": 0, "weight": 200, "leafWeight": 100}],
+                        "throttleReadBpsDevice": [{"major": 7, "minor": 0, "rate": 1048576}],
+                        "throttleWriteIOPSDevice": [{"major": 7, "minor": 0, "rate": 100}]},
+            "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
+            "network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]},
+            "rdma": {"mlx5_0": {"hcaHandles": 3, "hcaObjects": 10000}},
+            "unified": {"memory.high": "max", "io.weight": "default 100"},
+            "devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "b", "major": 7, "minor": -1, "access": "r"}],
+        },
+        "devices": [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438, "uid": 0, "gid": 0}],
+        "personality": {"domain": "LINUX32", "flags": []},
+        "timeOffsets": {"monotonic": {"secs": 10, "nanosecs": 0}, "boottime": {"secs": 1, "nanosecs": 5}},
+        "intelRdt": {"closID": "c", "l3CacheSchema": "L3:0=f", "memBwSchema": "MB:0=50"},
+        "memoryPolicy": {"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]},
+        "netDevices": {"eth1": {"name": "eth9"}},
+        "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"],
+        "mountLabel": "", "cgroupsPath": "/berth/x",
+    })
+    c["linux"]["namespaces"] += [{"type": "cgroup"}, {"type": "time"}]
+    c["mounts"].append({"destination": "/m", "type": "tmpfs", "source": "tmpfs",
+                        "options": ["nosuid", "rro", "mode=755"], "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]})
+    put("spec_config", "full.json", json.dumps(c))
+
+
+def dicts(schema):
+    keys, enums = set(), set()
+
+    def walk(o):
+        if isinstance(o, dict):
+            for k, v in o.items():
+                if k == "properties" and isinstance(v, dict):
+                    keys.update(v)
+                if k == "enum" and isinstance(v, list):
+                    enums.update(x for x in v if isinstance(x, str))
+                walk(v)
+        elif isinstance(o, list):
+            for x in o:
+                walk(x)
+    for f in sorted(glob.glob(f"{schema}/*.json")):
+        with open(f) as fh:
+            walk(json.load(fh))
+    if not keys:
+        sys.exit(f"mkseeds.py: no OCI schema in {schema}")
+    words = sorted(f'"\\"{k}\\""' for k in keys) + sorted(f'"{e}"' for e in enums)
+    os.makedirs("fuzz/dicts", exist_ok=True)
+    for t in ("spec_config", "seccomp_profile", "shim_launcher", "shim_ttrpc"):
+        with open(f"fuzz/dicts/{t}.dict", "w") as f:
+            f.write("# OCI runtime-spec schema keys and enum values (fuzz/mkseeds.py)\n")
+            f.write("\n".join(words) + "\n")
+    opts = ["bind", "rbind", "ro", "rro", "rw", "rrw", "nosuid", "rnosuid", "nodev", "noexec", "rprivate",
+            "rshared", "rslave", "private", "shared", "slave", "unbindable", "runbindable", "idmap", "ridmap",
+            "tmpcopyup", "remount", "strictatime", "relatime", "noatime", "nosymfollow", "mode=", "size="]
+    with open("fuzz/dicts/mount_options.dict", "w") as f:
+        f.write("# mount options (fuzz/mkseeds.py)\n" + "\n".join(f'"{o}"' for o in opts) + "\n")
 
 
 def mount_options():
@@ -178,8 +261,10 @@ def images(tmp):
 def main():
     shutil.rmtree(SEEDS, ignore_errors=True)
     os.makedirs(f"{SEEDS}/seccomp_profile")
+    dicts(sys.argv[1] if len(sys.argv) > 1 else "../shared/oci-runtime-spec/schema")
     with tempfile.TemporaryDirectory() as tmp:
         configs(tmp)
+        full_config(tmp)
         images(tmp)
     mount_options()
     seccomp()

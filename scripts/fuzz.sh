@@ -7,7 +7,8 @@
 #   FUZZ_SANITIZER=address scripts/fuzz.sh ...           (with ASan, slower)
 #
 # Two targets run at a time. Build: target/fuzz/; corpora (seeds from
-# fuzz/seeds/<target>/ plus what the runs find, kept between runs):
+# fuzz/seeds/<target>/, dictionaries fuzz/dicts/<target>.dict, plus what the
+# runs find, kept between runs):
 # target/fuzz/corpus/<target>/; crashes: target/fuzz/artifacts/<target>/;
 # logs: target/fuzz/logs/<target>.log. No cargo-fuzz and no nightly needed:
 # the coverage instrumentation that cargo-fuzz asks rustc for uses only
@@ -73,12 +74,16 @@ run() {
     mkdir -p "$corpus" "$art"
     local seeds=()
     [ -d "fuzz/seeds/$t" ] && seeds=("fuzz/seeds/$t")
+    # JSON keys and enum values (fuzz/mkseeds.py): libFuzzer cannot learn
+    # strings from comparisons without a sanitizer runtime.
+    local dict=()
+    [ -f "fuzz/dicts/$t.dict" ] && dict=(-dict="fuzz/dicts/$t.dict")
     # The targets' scratch files (bundles, image members, rootfs trees),
     # removed afterwards even when libFuzzer exits without unwinding.
     local tmp=$out/tmp/$t rc
     rm -rf "$tmp" && mkdir -p "$tmp"
     TMPDIR=$tmp "$bindir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=65536 -artifact_prefix="$art" -print_final_stats=1 \
+        -max_len=65536 -artifact_prefix="$art" -print_final_stats=1 "${dict[@]}" \
         "$corpus" "${seeds[@]}" >"$out/logs/$t.log" 2>&1
     rc=$?
     rm -rf "$tmp"
