@@ -56,14 +56,22 @@ host_meets() {
 skips=$repo/target/test-skips.log
 export BERTH_SKIP_LOG=$skips
 export BERTH_REQUIRE=${BERTH_REQUIRE-$(host_meets)}
-mkdir -p "$repo/target" && : >"$skips"
+mkdir -p "$repo/target" && : >"$skips" && rm -f "$repo/target/test.log"
 
-# At exit, pass or fail: how many tests skipped, and why.
+# At exit, pass or fail: how many tests skipped, and why; then the cargo
+# tests' totals (from target/test.log) as the closing line.
 skip_summary() {
     local n
     n=$(grep -c '^SKIP: ' "$skips" 2>/dev/null)
     log "skipped: ${n:-0} (a skip for a need in BERTH_REQUIRE=$BERTH_REQUIRE fails its test; list in $skips)"
     grep '^SKIP: ' "$skips" 2>/dev/null | sort | sed 's/^/    /' >&2
+    [ -f "$repo/target/test.log" ] || return 0
+    awk -v skipped="${n:-0}" '/^test result: /{
+            for (i = 1; i < NF; i++) {
+                if ($(i + 1) ~ /^passed/) p += $i
+                if ($(i + 1) ~ /^failed/) f += $i
+            }
+        } END { printf "cargo-tests: %d passed, %d failed, %d skipped\n", p, f, skipped }' "$repo/target/test.log"
 }
 trap skip_summary EXIT
 
