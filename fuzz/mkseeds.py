@@ -135,10 +135,13 @@ def dicts(schema):
         sys.exit(f"mkseeds.py: no OCI schema in {schema}")
     words = sorted(f'"\\"{k}\\""' for k in keys) + sorted(f'"{e}"' for e in enums)
     os.makedirs("fuzz/dicts", exist_ok=True)
+    with open("fuzz/dicts/oci.dict", "w") as f:
+        f.write("# OCI runtime-spec schema keys and enum values (fuzz/mkseeds.py)\n")
+        f.write("\n".join(words) + "\n")
     for t in ("spec_config", "seccomp_profile", "shim_launcher", "shim_ttrpc"):
-        with open(f"fuzz/dicts/{t}.dict", "w") as f:
-            f.write("# OCI runtime-spec schema keys and enum values (fuzz/mkseeds.py)\n")
-            f.write("\n".join(words) + "\n")
+        if os.path.lexists(f"fuzz/dicts/{t}.dict"):
+            os.remove(f"fuzz/dicts/{t}.dict")
+        os.symlink("oci.dict", f"fuzz/dicts/{t}.dict")
     opts = ["bind", "rbind", "ro", "rro", "rw", "rrw", "nosuid", "rnosuid", "nodev", "noexec", "rprivate",
             "rshared", "rslave", "private", "shared", "slave", "unbindable", "runbindable", "idmap", "ridmap",
             "tmpcopyup", "remount", "strictatime", "relatime", "noatime", "nosymfollow", "mode=", "size="]
