@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install, idempotently and quietly, what building and testing berth need on
-# Debian 12: a C toolchain, pkg-config, busybox-static (test bundles), runc
+# Debian 12: a C toolchain (its g++ also builds libFuzzer for scripts/fuzz.sh,
+# which needs nothing else: no cargo-fuzz, no clang, no nightly), pkg-config, busybox-static (test bundles), runc
 # and crun (benchmark and conformance comparison), libseccomp-dev, containerd
 # 1.6 (and 2.1 from sid, see containerd-sid.sh) for the shim's tests, docker.io
 # and podman (the client tests, integration/tests/{docker,podman}.rs, start

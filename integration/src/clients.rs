@@ -72,11 +72,10 @@ pub fn test_name() -> String {
     std::thread::current().name().unwrap_or("?").to_string()
 }
 
-/// Print a skip notice that libtest does not capture (written straight
-/// to stderr), naming the test and the reason.
+/// Skip the current test: the runtime under test lacks a feature (see
+/// [`crate::test_skip`]).
 pub fn skip(reason: &str) {
-    let msg = format!("SKIPPED {}: {reason}\n", test_name());
-    let _ = io::stderr().write_all(msg.as_bytes());
+    crate::test_skip::skip(crate::test_skip::RUNTIME_FEATURE, reason);
 }
 
 /// A unique container name for the current test.

@@ -16,6 +16,9 @@ pub mod env;
 pub mod harness;
 pub mod host;
 pub mod shim_client;
+/// The skip helper, shared with berth's unit tests (see its module doc).
+#[path = "../../runtime/src/test_skip.rs"]
+pub mod test_skip;
 pub mod tty;
 
 /// What a test file needs: `use berth_integration::prelude::*;`.
@@ -27,6 +30,7 @@ pub mod prelude {
         HOST_ENV_VAR,
     };
     pub use crate::host;
+    pub use crate::test_skip::{skip, CGROUP2, CGROUP_V1, HOST, ROOT, TOOLS};
     pub use serde_json::{json, Value};
     pub use std::fs;
     pub use std::path::{Path, PathBuf};

@@ -186,14 +186,15 @@ impl Drop for LoopDev {
 
 #[test]
 fn blkio_fields_read_back() {
-    if !v1_host("blkio_fields_read_back") || v1_mount("blkio").is_none() {
-        eprintln!("skipped blkio_fields_read_back: no blkio hierarchy");
+    if !v1_host("blkio_fields_read_back") {
         return;
+    }
+    if v1_mount("blkio").is_none() {
+        return skip(CGROUP_V1, "no blkio hierarchy");
     }
     let mut env = Env::sh("cg_blkio", SLEEPER);
     let Some(lo) = LoopDev::new(&env) else {
-        eprintln!("skipped blkio_fields_read_back: no loop device with the bfq scheduler");
-        return;
+        return skip(HOST, "no loop device with the bfq scheduler");
     };
     let (ma, mi) = lo.majmin();
     set_resources(
@@ -222,13 +223,15 @@ fn blkio_fields_read_back() {
 
 #[test]
 fn blkio_leaf_weight_without_cfq_is_a_clear_error() {
-    if !v1_host("blkio_leaf_weight") || v1_mount("blkio").is_none() {
+    if !v1_host("blkio_leaf_weight") {
         return;
+    }
+    if v1_mount("blkio").is_none() {
+        return skip(CGROUP_V1, "no blkio hierarchy");
     }
     let b = v1_mount("blkio").unwrap();
     if b.join("blkio.leaf_weight").exists() {
-        eprintln!("skipped blkio_leaf_weight_without_cfq_is_a_clear_error: this host has CFQ's leaf_weight");
-        return;
+        return skip(HOST, "this host has CFQ's leaf_weight");
     }
     let mut env = Env::sh("cg_leaf", SLEEPER);
     set_resources(&mut env, json!({"blockIO": {"leafWeight": 300}}));
@@ -248,7 +251,7 @@ fn unmounted_controllers_are_clear_errors() {
     ];
     for (ctrl, r, field) in cases {
         if v1_mount(ctrl).is_some() {
-            eprintln!("skipped the {ctrl} case: this host mounts it (the VM test covers it)");
+            skip(HOST, &format!("the {ctrl} case: this host mounts it (the VM test covers it)"));
             continue;
         }
         let mut env = Env::sh("cg_unmounted", SLEEPER);
@@ -263,8 +266,7 @@ fn unified_keys_go_to_the_hybrid_cgroup2_dir() {
         return;
     }
     let Some(u) = unified_mount() else {
-        eprintln!("skipped unified_keys_go_to_the_hybrid_cgroup2_dir: no cgroup2 mount");
-        return;
+        return skip(CGROUP2, "no cgroup2 mount");
     };
     let mut env = Env::sh("cg_unified", SLEEPER);
     set_resources(&mut env, json!({"unified": {"cgroup.max.descendants": "5", "cgroup.max.depth": "2"}}));
@@ -361,7 +363,7 @@ fn v1_controllers_mounted_privately_read_back() {
     ];
     for (ctrl, r, file, want) in cases {
         if v1_mount(ctrl).is_some() {
-            eprintln!("skipped the private {ctrl} case: the host mounts {ctrl}; the main tests cover it");
+            skip(HOST, &format!("the private {ctrl} case: the host mounts {ctrl}; the main tests cover it"));
             continue;
         }
         let mut env = Env::sh("cg_private", SLEEPER);
@@ -387,7 +389,7 @@ fn v1_controllers_mounted_privately_read_back() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if out.status.code() == Some(97) {
-            eprintln!("skipped the private {ctrl} case: cannot mount a v1 {ctrl} hierarchy here: {stderr}");
+            skip(HOST, &format!("the private {ctrl} case: cannot mount a v1 {ctrl} hierarchy here: {stderr}"));
             continue;
         }
         assert!(out.status.success(), "{ctrl}: {stdout}\n{stderr}");

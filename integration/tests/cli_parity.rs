@@ -40,10 +40,7 @@ fn help_flags(help: &str) -> Vec<String> {
 #[test]
 fn every_runc_flag_is_accepted() {
     let Some(runc) = runc() else {
-        eprintln!(
-            "runc is not installed (scripts/setup-deps.sh installs it); flag parity not checked"
-        );
-        return;
+        return skip(TOOLS, "runc is not installed (scripts/setup-deps.sh installs it); flag parity not checked");
     };
     let env = Env::new("flag_parity");
     let mut missing = Vec::new();
@@ -134,8 +131,7 @@ fn spec_writes_runcs_default_config() {
     assert_eq!(sc["linux"]["seccomp"], want, "spec --seccomp-default must embed default.json");
     assert!(ours["linux"]["seccomp"].is_null(), "plain spec has no seccomp");
     let Some(runc) = runc() else {
-        eprintln!("runc is not installed; berth spec not compared with runc spec");
-        return;
+        return skip(TOOLS, "runc is not installed; berth spec not compared with runc spec");
     };
     for (flags, mine) in [(vec![], ours), (vec!["--rootless"], rl)] {
         let rdir = env.file(&format!("runcspec{}", flags.len()));
@@ -216,8 +212,7 @@ fn features_lists_what_berth_implements() {
         assert!(sc[list].as_array().is_some_and(|a| a.contains(&json!(want))), "{want} missing from seccomp.{list}: {sc}");
     }
     let Some(runc) = runc() else {
-        eprintln!("runc is not installed; features not compared with runc's");
-        return;
+        return skip(TOOLS, "runc is not installed; features not compared with runc's");
     };
     let theirs: Value =
         serde_json::from_slice(&Command::new(runc).arg("features").output().unwrap().stdout)

@@ -7,7 +7,7 @@
 use berth_integration::clients::docker::{docker, Ctr, RUNTIME};
 use berth_integration::clients::probe::{require, Feature};
 use berth_integration::clients::tty::PtyRun;
-use berth_integration::clients::{cap_mask, cgroup_value, runtime_under_test, skip, unique_name, IMAGE};
+use berth_integration::clients::{cap_mask, cgroup_value, runtime_under_test, unique_name, IMAGE};
 use berth_integration::prelude::*;
 
 const CAP_NET_RAW: u32 = 13;
@@ -293,6 +293,7 @@ fn privileged() {
     let bounding = cap_mask(&status, "CapBnd:");
     if bounding & (1 << CAP_SYS_RESOURCE) == 0 {
         skip(
+            HOST,
             "this VM's capability bounding set lacks CAP_SYS_RESOURCE, which --privileged grants, \
              so `docker run --privileged` fails with runc 1.1.5 as well (runc create: \
              \"unable to apply caps: operation not permitted\")",

@@ -257,7 +257,7 @@ fn build_helper(env: &Env, source: &str, name: &str) -> bool {
         Ok(o) if o.status.success() => true,
         Ok(o) => panic!("building the helper failed:\n{}", String::from_utf8_lossy(&o.stderr)),
         Err(e) => {
-            eprintln!("skipped: rustc not found ({e}); needed to build the {name} helper");
+            skip(TOOLS, &format!("rustc not found ({e}); needed to build the {name} helper"));
             false
         }
     }
@@ -266,8 +266,7 @@ fn build_helper(env: &Env, source: &str, name: &str) -> bool {
 #[test]
 fn x86_32_bit_syscalls_follow_the_architectures_list() {
     if !cfg!(target_arch = "x86_64") {
-        eprintln!("skipped: the 32-bit x86 ABI test needs an x86_64 host");
-        return;
+        return skip(HOST, "the 32-bit x86 ABI test needs an x86_64 host");
     }
     let mut env = Env::new("sc_x86");
     if !build_helper(&env, X86_HELPER, "x86-getpid") {
@@ -277,8 +276,7 @@ fn x86_32_bit_syscalls_follow_the_architectures_list() {
     env.set_args(&["/x86-getpid"]);
     let out = env.run_ok();
     if !out.stdout.contains("r32=1") {
-        eprintln!("skipped: this kernel has no 32-bit x86 emulation ({})", out.stdout.trim());
-        return;
+        return skip(HOST, &format!("this kernel has no 32-bit x86 emulation ({})", out.stdout.trim()));
     }
     assert_eq!(out.stdout.trim(), "r64=1 r32=1", "{out}");
     let rule = json!([{"names": ["getpid"], "action": "SCMP_ACT_ERRNO", "errnoRet": 77}]);
@@ -321,8 +319,7 @@ fn syscalls_newer_than_the_profile_get_enosys() {
     // library then falls back) where an unlisted older call (acct) gets the
     // default EPERM.
     if !cfg!(target_arch = "x86_64") {
-        eprintln!("skipped: the helper is x86_64 code");
-        return;
+        return skip(HOST, "the helper is x86_64 code");
     }
     let mut env = Env::new("sc_enosys");
     let helper = newer_syscall_helper();

@@ -16,8 +16,7 @@ fn apparmor_and_selinux_fields_are_refused_on_a_host_without_them() {
     let apparmor = fs::read("/sys/module/apparmor/parameters/enabled").is_ok_and(|b| b.first() == Some(&b'Y'));
     let selinux = Path::new("/sys/fs/selinux/enforce").exists();
     if apparmor || selinux {
-        eprintln!("skipped: this host has AppArmor ({apparmor}) or SELinux ({selinux}); the test is for hosts without");
-        return;
+        return skip(HOST, &format!("this host has AppArmor ({apparmor}) or SELinux ({selinux}); the test is for hosts without"));
     }
     for (name, pointer, value, needle) in [
         ("lsm_apparmor", "/process/apparmorProfile", "docker-default", "process.apparmorProfile"),

@@ -32,6 +32,7 @@ pub mod rootfs;
 pub mod security;
 pub mod spec;
 pub mod sys;
+pub mod test_skip;
 
 pub use error::{Error, Result};
 

@@ -203,6 +203,19 @@ pub struct Launcher {
     freed: Condvar,
 }
 
+/// Decode a launcher reply: the `ok` object, or the failure (`error`
+/// message and berth's error `kind`). The server's one decoder; public for
+/// the fuzz target (fuzz/).
+pub fn parse_reply(buf: &[u8]) -> Result<Value, Failure> {
+    let mut v: Value = serde_json::from_slice(buf).map_err(|e| Failure::from(format!("launcher reply: {e}")))?;
+    if let Some(ok) = v.get_mut("ok") {
+        return Ok(ok.take());
+    }
+    let msg = v.get("error").and_then(|e| e.as_str());
+    let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("other");
+    Err(Failure::new(Kind::from_name(kind), msg.unwrap_or("launcher: bad reply")))
+}
+
 /// A started process: pid, pidfd, and the reply's other fields.
 pub struct Started {
     pub pid: i32,
@@ -464,16 +477,7 @@ impl Launcher {
         let _in_flight = self.send(req.to_string().as_bytes(), &all)?;
         // Only the launcher and its child hold the other end now.
         drop(theirs);
-        let (mut v, fd) = reply(&ours)?;
-        if let Some(ok) = v.get_mut("ok") {
-            return Ok((ok.take(), fd));
-        }
-        let msg = v.get("error").and_then(|e| e.as_str());
-        let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("other");
-        Err(Failure::new(
-            Kind::from_name(kind),
-            msg.unwrap_or("launcher: bad reply"),
-        ))
+        reply(&ours)
     }
 
     fn started(&self, id: &str, req: Value, stdio: [RawFd; 3]) -> Result<Started, Failure> {
@@ -561,9 +565,7 @@ fn reply(sock: &OwnedFd) -> Result<(Value, Option<OwnedFd>), Failure> {
             "the launcher's request process exited without replying (killed?)".into(),
         ));
     }
-    let v: Value = serde_json::from_slice(&buf[..n])
-        .map_err(|e| Failure::from(format!("launcher reply: {e}")))?;
-    Ok((v, got.pop()))
+    Ok((parse_reply(&buf[..n])?, got.pop()))
 }
 
 /// One message and the fds that came with it (SCM_RIGHTS, CLOEXEC).

@@ -7,8 +7,9 @@ use std::path::Path;
 use containerd_shim_protos::api::Mount;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
-/// Mount flags and the data string from fstab-style options.
-fn parse_options(opts: &[String]) -> (MsFlags, bool, String) {
+/// Mount flags, read-only, and the data string from fstab-style options
+/// (Create's rootfs mounts). Public for the fuzz target (fuzz/).
+pub fn parse_options(opts: &[String]) -> (MsFlags, bool, String) {
     let mut flags = MsFlags::empty();
     let mut ro = false;
     let mut data = Vec::new();

@@ -69,8 +69,39 @@ pub fn launcher_main() -> Result<(), String> {
 
 type Reply = (Value, Option<OwnedFd>);
 
-/// In the launcher's child: do the request.
-fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
+/// A decoded launcher request: `{"op", "root", "id", "console"?, ...}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub root: PathBuf,
+    pub id: String,
+    pub console: Option<PathBuf>,
+    pub op: Op,
+}
+
+/// The operation of a [`Request`], with its own fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Create {
+        bundle: PathBuf,
+    },
+    Exec {
+        process: PathBuf,
+    },
+    Start,
+    Pause,
+    Resume,
+    /// `arg`: a linux.resources JSON document.
+    Update {
+        resources: String,
+    },
+    Stats,
+    Destroy,
+    /// After a create whose child was lost: kill and remove what it made.
+    Delete,
+}
+
+/// Decode a launcher request (no effect; public for the fuzz target).
+pub fn parse_request(req: &[u8]) -> Result<Request, String> {
     let v: Value = serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
     let s = |k: &str| {
         v.get(k)
@@ -78,9 +109,41 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
             .map(str::to_string)
             .ok_or_else(|| format!("launcher request: no {k}"))
     };
-    let console = v.get("console").and_then(|c| c.as_str()).map(PathBuf::from);
-    let root = PathBuf::from(s("root")?);
-    let id = s("id")?;
+    let (root, id) = (PathBuf::from(s("root")?), s("id")?);
+    let op = match s("op")?.as_str() {
+        "create" => Op::Create {
+            bundle: PathBuf::from(s("bundle")?),
+        },
+        "exec" => Op::Exec {
+            process: PathBuf::from(s("process")?),
+        },
+        "start" => Op::Start,
+        "pause" => Op::Pause,
+        "resume" => Op::Resume,
+        "update" => Op::Update {
+            resources: s("arg")?,
+        },
+        "stats" => Op::Stats,
+        "destroy" => Op::Destroy,
+        "delete" => Op::Delete,
+        op => return Err(format!("launcher request: unknown op {op:?}")),
+    };
+    Ok(Request {
+        root,
+        id,
+        console: v.get("console").and_then(|c| c.as_str()).map(PathBuf::from),
+        op,
+    })
+}
+
+/// In the launcher's child: do the request.
+fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
+    let Request {
+        root,
+        id,
+        console,
+        op,
+    } = parse_request(req)?;
     let stdio = || -> Result<[RawFd; 3], String> {
         match &fds[..] {
             [a, b, c] => Ok([a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd()]),
@@ -89,10 +152,10 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
     };
     let e = Failure::from;
     let none = |r: berth::Result<()>| r.map(|()| (json!({}), None)).map_err(Failure::from);
-    match s("op")?.as_str() {
-        "create" => {
+    match op {
+        Op::Create { bundle } => {
             let args = berth::cli::CreateArgs {
-                bundle: PathBuf::from(s("bundle")?),
+                bundle,
                 pid_file: None,
                 no_pivot: false,
                 no_new_keyring: false,
@@ -122,7 +185,7 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
             });
             Ok((reply, created.init.pidfd))
         }
-        "exec" => {
+        Op::Exec { process } => {
             // The process inherits this child's stdio; berth's log lines
             // (stderr) would land in its stderr: none from here on (errors
             // go back in the reply).
@@ -134,7 +197,7 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
             }
             drop(fds);
             let args = berth::cli::ExecArgs {
-                process: Some(PathBuf::from(s("process")?)),
+                process: Some(process),
                 env: Vec::new(),
                 cwd: None,
                 user: None,
@@ -156,23 +219,20 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
             let started = berth::commands::exec::exec_detached(&root, &args).map_err(e)?;
             Ok((json!({ "pid": started.pid }), started.pidfd))
         }
-        "start" => none(
+        Op::Start => none(
             berth::container::StateDir::open(&root, &id)
                 .and_then(|dir| dir.load_required().map(|s| (dir, s)))
                 .and_then(|(dir, state)| berth::commands::start::start_created(&dir, &state)),
         ),
-        "pause" => none(berth::commands::pause::pause(&root, &id)),
-        "resume" => none(berth::commands::resume::resume(&root, &id)),
-        "update" => {
-            let data = s("arg")?;
-            none(berth::commands::update::update_from_json(
-                &root,
-                &id,
-                "update: resources",
-                data.as_bytes(),
-            ))
-        }
-        "stats" => {
+        Op::Pause => none(berth::commands::pause::pause(&root, &id)),
+        Op::Resume => none(berth::commands::resume::resume(&root, &id)),
+        Op::Update { resources } => none(berth::commands::update::update_from_json(
+            &root,
+            &id,
+            "update: resources",
+            resources.as_bytes(),
+        )),
+        Op::Stats => {
             let state = berth::container::StateDir::open(&root, &id)
                 .and_then(|d| d.load_required())
                 .map_err(e)?;
@@ -182,10 +242,8 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
                 None,
             ))
         }
-        "destroy" => destroy(&root, &id).map(|()| (json!({}), None)),
-        // After a create whose child was lost: kill and remove what it made.
-        "delete" => none(berth::commands::delete::delete(&root, &id, true)),
-        op => Err(format!("launcher request: unknown op {op:?}").into()),
+        Op::Destroy => destroy(&root, &id).map(|()| (json!({}), None)),
+        Op::Delete => none(berth::commands::delete::delete(&root, &id, true)),
     }
 }
 
@@ -217,6 +275,38 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    use super::{parse_request, Op};
+    use std::path::PathBuf;
+
+    #[test]
+    fn requests_decode_or_name_what_is_wrong() {
+        let r = parse_request(br#"{"op":"update","root":"/r","id":"c","arg":"{}"}"#).unwrap();
+        assert_eq!(
+            (r.root, r.id.as_str(), r.console),
+            (PathBuf::from("/r"), "c", None)
+        );
+        assert_eq!(
+            r.op,
+            Op::Update {
+                resources: "{}".into()
+            }
+        );
+        let err = |b: &[u8]| parse_request(b).unwrap_err();
+        assert_eq!(
+            err(br#"{"op":"create","root":"/r","id":"c"}"#),
+            "launcher request: no bundle"
+        );
+        assert_eq!(
+            err(br#"{"op":"nope","root":"/r","id":"c"}"#),
+            "launcher request: unknown op \"nope\""
+        );
+        assert_eq!(
+            err(br#"{"op":"start","id":"c"}"#),
+            "launcher request: no root"
+        );
+        assert!(err(b"[").starts_with("launcher request: "));
+    }
+
     #[test]
     fn hex_round_trip() {
         let b = [0u8, 1, 0xab, 0xff];

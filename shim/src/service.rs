@@ -16,6 +16,8 @@ mod exec;
 mod init;
 mod resources;
 
+pub use exec::exec_spec_ok;
+
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;

@@ -195,6 +195,7 @@ pub fn attach(dir: &Path, rules: &[Rule]) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::cgroups::devices::default_rules;
+    use crate::test_skip::{skip, CGROUP2, ROOT};
 
     fn rules() -> Vec<Rule> {
         let mut r = vec![Rule {
@@ -224,15 +225,13 @@ mod tests {
     #[test]
     fn kernel_enforces_the_program() {
         if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped kernel_enforces_the_program: needs root to load BPF programs");
-            return;
+            return skip(ROOT, "needs root to load BPF programs");
         }
         let Some(u) = crate::cgroups::hierarchies()
             .ok()
             .and_then(|hs| hs.into_iter().find(|h| h.unified))
         else {
-            eprintln!("skipped kernel_enforces_the_program: no cgroup2 hierarchy mounted");
-            return;
+            return skip(CGROUP2, "no cgroup2 hierarchy mounted");
         };
         let dir = u.mountpoint.join(format!("berth-unit-bpf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

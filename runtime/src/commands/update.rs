@@ -31,8 +31,14 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<()> {
 /// `update --resources` from a linux.resources JSON document (the
 /// containerd shim's Update); `what` names the source in errors.
 pub fn update_from_json(root: &Path, id: &str, what: &str, data: &[u8]) -> Result<()> {
+    update_resources(root, id, &parse_resources(what, data)?)
+}
+
+/// A linux.resources JSON document as `update` reads it (no effect); `what`
+/// names the source in errors. Public for the fuzz targets (fuzz/).
+pub fn parse_resources(what: &str, data: &[u8]) -> Result<LinuxResources> {
     let v: Value = serde_json::from_slice(data).map_err(|e| Error::Usage(format!("{what}: invalid JSON: {e}")))?;
-    update_resources(root, id, &to_resources(what, v)?)
+    to_resources(what, v)
 }
 
 /// Merge `r` into the container's resources and apply them.

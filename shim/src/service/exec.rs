@@ -9,6 +9,13 @@ use super::{ctr_proc, err, name, not_found, not_stopped, Service, R};
 use crate::launcher::{Failure, Started};
 use crate::procs::Proc;
 
+/// Exec's check of the request's `spec` (its Any's value): a JSON object
+/// now; berth checks the process itself at Start (as runc). Public for the
+/// fuzz target (fuzz/).
+pub fn exec_spec_ok(spec: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(spec).is_ok_and(|v| v.is_object())
+}
+
 impl Service {
     /// Exec: register an exec process (started by Start).
     pub(super) fn add_exec(&self, req: api::ExecProcessRequest) -> R<Empty> {
@@ -20,16 +27,12 @@ impl Service {
             .as_ref()
             .map(|a| a.value.clone())
             .unwrap_or_default();
-        // JSON now; berth checks the process itself at Start (as runc).
-        serde_json::from_slice::<serde_json::Value>(&spec)
-            .ok()
-            .filter(|v| v.is_object())
-            .ok_or_else(|| {
-                err(
-                    Code::INVALID_ARGUMENT,
-                    format!("exec {:?}: spec: not a process JSON object", req.exec_id),
-                )
-            })?;
+        if !exec_spec_ok(&spec) {
+            return Err(err(
+                Code::INVALID_ARGUMENT,
+                format!("exec {:?}: spec: not a process JSON object", req.exec_id),
+            ));
+        }
         let mut g = self.lock();
         let c = g
             .ctrs

@@ -47,8 +47,7 @@ pub(super) use ensure;
 macro_rules! require_root {
     () => {
         if !super::is_root() {
-            eprintln!("skipped: needs root");
-            return;
+            return $crate::test_skip::skip($crate::test_skip::ROOT, "needs root");
         }
     };
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::*;
 use crate::cgroups::CgroupMount;
 use crate::rootfs::{finish, prepare};
+use crate::test_skip::{skip, CGROUP2, CGROUP_V1};
 
 fn err(e: crate::rootfs::RootfsError) -> String {
     e.to_string()
@@ -129,8 +130,7 @@ fn cgroup_v1_binds_with_comount_symlinks() {
     require_root!();
     let mut cgs = v1_cgroups(true);
     if cgs.iter().all(|c| c.unified) {
-        eprintln!("skipped: no cgroup v1 hierarchies");
-        return;
+        return skip(CGROUP_V1, "no cgroup v1 hierarchies");
     }
     // Stand in for a co-mounted cpu,cpuacct hierarchy (this host mounts them apart).
     cgs.retain(|c| c.name() != "cpu" && c.name() != "cpuacct");
@@ -184,8 +184,7 @@ fn cgroup_v1_with_cgroupns_mounts_hierarchies() {
     require_root!();
     let cgs = v1_cgroups(true);
     if cgs.iter().all(|c| c.unified) {
-        eprintln!("skipped: no cgroup v1 hierarchies");
-        return;
+        return skip(CGROUP_V1, "no cgroup v1 hierarchies");
     }
     let fx = Fixture::new("cgroupns");
     let spec = spec(json!({
@@ -293,8 +292,7 @@ fn cgroup_v2_only_bind_or_cgroup2_mount() {
     require_root!();
     let cgs: Vec<CgroupMount> = v1_cgroups(true).into_iter().filter(|c| c.unified).collect();
     if cgs.is_empty() {
-        eprintln!("skipped: no cgroup2 hierarchy");
-        return;
+        return skip(CGROUP2, "no cgroup2 hierarchy");
     }
     for cgroupns in [false, true] {
         let fx = Fixture::new("cgroup2");
