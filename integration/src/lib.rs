@@ -12,6 +12,7 @@ pub mod berthctl;
 pub mod bundle;
 pub mod clients;
 pub mod containerd;
+pub mod cri;
 pub mod env;
 pub mod harness;
 pub mod host;
