@@ -7,7 +7,9 @@
 
 use berth_integration::containerd::Version;
 use berth_integration::cri::api::*;
-use berth_integration::cri::{spec, Cri, Handler, CALL_TIMEOUT, PAUSE_MARKER, SLEEPER};
+use berth_integration::cri::{
+    runtimes_v2, runtimes_v3, spec, Cri, Handler, CALL_TIMEOUT, PAUSE_MARKER, SLEEPER,
+};
 use berth_integration::prelude::*;
 
 berth_integration::each_cri!(
@@ -262,6 +264,22 @@ fn image_pulls_refused(v: Version) {
         err.contains("127.0.0.1:9") || err.contains("proxy"),
         "{err}"
     );
+}
+
+/// The README's config.toml snippets are the handlers these tests run.
+#[test]
+fn readme_shows_the_tested_handlers() {
+    let readme =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    for (version, snippet) in [
+        ("1.6", runtimes_v2("/usr/local/bin/berth", None)),
+        ("2.x", runtimes_v3("/usr/local/bin/berth", None)),
+    ] {
+        assert!(
+            readme.contains(&format!("```toml\n{snippet}```\n")),
+            "README.md lacks the containerd {version} snippet:\n{snippet}"
+        );
+    }
 }
 
 /// An ExecSync answer, readable.
