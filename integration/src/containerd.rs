@@ -575,6 +575,20 @@ impl Containerd {
         );
     }
 
+    /// SIGKILL this containerd's shims (hung ones too) and remove berth's
+    /// shim sockets they leave behind (berth's shim removes its socket on
+    /// delete).
+    pub fn kill_shims(&self) {
+        let shims = self.shim_pids();
+        let sockets: Vec<PathBuf> = shims.iter().flat_map(|&p| shim_sockets(p)).collect();
+        for pid in shims {
+            crate::host::kill9(pid);
+        }
+        for s in sockets {
+            let _ = fs::remove_file(s);
+        }
+    }
+
     fn cleanup(&mut self) {
         // Containers first, through containerd, then containerd itself.
         let tasks = self.ctr(&["tasks", "ls", "-q"]);
@@ -609,9 +623,7 @@ impl Containerd {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for pid in self.shim_pids() {
-            crate::host::kill9(pid);
-        }
+        self.kill_shims();
         for m in self.leftover_mounts().into_iter().rev() {
             let c = std::ffi::CString::new(m).unwrap();
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
@@ -643,6 +655,31 @@ impl Containerd {
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The unix sockets below /run/containerd-berth/s that process `pid` has
+/// open (a berth shim server's listening socket).
+fn shim_sockets(pid: i32) -> Vec<PathBuf> {
+    let inodes: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && inodes.iter().any(|i| i == f[6])).then(|| PathBuf::from(f[7]))
+        })
+        .filter(|p| p.starts_with("/run/containerd-berth/s/"))
+        .collect()
 }
 
 impl Drop for Containerd {

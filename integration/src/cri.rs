@@ -596,8 +596,12 @@ impl Cri {
 
 impl Drop for Cri {
     fn drop(&mut self) {
-        // Through the CRI first (briefly: a hung shim must not hold the
-        // cleanup up); the containerd guard then removes what is left.
+        // Through the CRI first, briefly; the containerd guard then removes
+        // what is left. After a failure a shim may hang: killed first, so
+        // that no call waits on it.
+        if std::thread::panicking() {
+            self.ctd.kill_shims();
+        }
         let t = Duration::from_secs(10);
         let mut c = self.rs();
         let Ok(list) = self.call(
