@@ -167,27 +167,17 @@ fn import_images(c: &Containerd) {
 pub struct Pod {
     pub id: String,
     pub config: PodSandboxConfig,
+    /// Its namespaces, which its containers get too (as kubelet does).
+    pub namespaces: NamespaceOption,
     pub logs: PathBuf,
-}
-
-impl Pod {
-    pub fn namespaces(&self) -> NamespaceOption {
-        let l = self.config.linux.as_ref().unwrap();
-        l.security_context
-            .as_ref()
-            .unwrap()
-            .namespace_options
-            .clone()
-            .unwrap()
-    }
 }
 
 /// A test's containerd with the CRI plugin and a client for it.
 pub struct Cri {
     pub handler: Handler,
     rt: tokio::runtime::Runtime,
-    runtime: RuntimeServiceClient<Channel>,
-    images: ImageServiceClient<Channel>,
+    runtime_client: RuntimeServiceClient<Channel>,
+    image_client: ImageServiceClient<Channel>,
     /// Dropped last: its cleanup comes after the pods' removal.
     pub ctd: Containerd,
 }
@@ -230,15 +220,15 @@ impl Cri {
         let cri = Cri {
             handler,
             rt,
-            runtime: RuntimeServiceClient::new(channel.clone()),
-            images: ImageServiceClient::new(channel),
+            runtime_client: RuntimeServiceClient::new(channel.clone()),
+            image_client: ImageServiceClient::new(channel),
             ctd,
         };
         cri.wait_ready();
         import_images(&cri.ctd);
         for image in [IMAGE, PAUSE_IMAGE] {
             let found = wait_until(Duration::from_secs(10), || {
-                let mut c = cri.images.clone();
+                let mut c = cri.images();
                 let req = ImageStatusRequest {
                     image: Some(spec(image)),
                     verbose: false,
@@ -263,7 +253,7 @@ impl Cri {
     fn wait_ready(&self) {
         let mut last = String::new();
         let ready = wait_until(Duration::from_secs(20), || {
-            let mut c = self.runtime.clone();
+            let mut c = self.runtime();
             let req = VersionRequest {
                 version: "v1".into(),
             };
@@ -345,12 +335,14 @@ impl Cri {
         )
     }
 
-    pub fn rs(&self) -> RuntimeServiceClient<Channel> {
-        self.runtime.clone()
+    /// A RuntimeService client (a handle on the one connection).
+    pub fn runtime(&self) -> RuntimeServiceClient<Channel> {
+        self.runtime_client.clone()
     }
 
-    pub fn is(&self) -> ImageServiceClient<Channel> {
-        self.images.clone()
+    /// An ImageService client (a handle on the one connection).
+    pub fn images(&self) -> ImageServiceClient<Channel> {
+        self.image_client.clone()
     }
 
     /// RunPodSandbox `name` with this test's handler: host network, pid
@@ -378,7 +370,7 @@ impl Cri {
             linux: Some(LinuxPodSandboxConfig {
                 cgroup_parent: format!("/{}", self.ctd.scope),
                 security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(ns),
+                    namespace_options: Some(ns.clone()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -389,12 +381,17 @@ impl Cri {
             config: Some(config.clone()),
             runtime_handler: self.handler.name().into(),
         };
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let id = self
             .must("RunPodSandbox", async move { c.run_pod_sandbox(req).await })
             .pod_sandbox_id;
         self.ctd.track(&id);
-        Pod { id, config, logs }
+        Pod {
+            id,
+            config,
+            namespaces: ns,
+            logs,
+        }
     }
 
     /// CreateContainer `name` in `pod`: busybox running `sh -c script`, the
@@ -415,7 +412,7 @@ impl Cri {
                     ..Default::default()
                 }),
                 security_context: Some(LinuxContainerSecurityContext {
-                    namespace_options: Some(pod.namespaces()),
+                    namespace_options: Some(pod.namespaces.clone()),
                     ..Default::default()
                 }),
             }),
@@ -426,7 +423,7 @@ impl Cri {
             config: Some(config),
             sandbox_config: Some(pod.config.clone()),
         };
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let id = self
             .must(
                 "CreateContainer",
@@ -441,7 +438,7 @@ impl Cri {
     #[track_caller]
     pub fn run_container(&self, pod: &Pod, name: &str, script: &str) -> String {
         let id = self.create_container(pod, name, script);
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let req = StartContainerRequest {
             container_id: id.clone(),
         };
@@ -459,7 +456,7 @@ impl Cri {
             cmd: cmd.iter().map(|s| s.to_string()).collect(),
             timeout: 30,
         };
-        let mut c = self.rs();
+        let mut c = self.runtime();
         self.must("ExecSync", async move { c.exec_sync(req).await })
     }
 
@@ -469,7 +466,7 @@ impl Cri {
             container_id: id.into(),
             verbose: false,
         };
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let r = self.must(
             "ContainerStatus",
             async move { c.container_status(req).await },
@@ -483,7 +480,7 @@ impl Cri {
             pod_sandbox_id: pod.id.clone(),
             verbose: false,
         };
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let r = self.must("PodSandboxStatus", async move {
             c.pod_sandbox_status(req).await
         });
@@ -495,7 +492,7 @@ impl Cri {
         let req = StopPodSandboxRequest {
             pod_sandbox_id: pod.id.clone(),
         };
-        let mut c = self.rs();
+        let mut c = self.runtime();
         self.must(
             "StopPodSandbox",
             async move { c.stop_pod_sandbox(req).await },
@@ -507,7 +504,7 @@ impl Cri {
         let req = RemovePodSandboxRequest {
             pod_sandbox_id: pod.id.clone(),
         };
-        let mut c = self.rs();
+        let mut c = self.runtime();
         self.must("RemovePodSandbox", async move {
             c.remove_pod_sandbox(req).await
         });
@@ -516,7 +513,7 @@ impl Cri {
     /// The ids of the pod sandboxes containerd knows.
     #[track_caller]
     pub fn pods(&self) -> Vec<String> {
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let r = self.must("ListPodSandbox", async move {
             c.list_pod_sandbox(ListPodSandboxRequest::default()).await
         });
@@ -526,7 +523,7 @@ impl Cri {
     /// The ids of the containers containerd knows.
     #[track_caller]
     pub fn containers(&self) -> Vec<String> {
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let r = self.must("ListContainers", async move {
             c.list_containers(ListContainersRequest::default()).await
         });
@@ -603,7 +600,7 @@ impl Drop for Cri {
             self.ctd.kill_shims();
         }
         let t = Duration::from_secs(10);
-        let mut c = self.rs();
+        let mut c = self.runtime();
         let Ok(list) = self.call(
             "ListPodSandbox",
             async move { c.list_pod_sandbox(ListPodSandboxRequest::default()).await },
@@ -612,7 +609,7 @@ impl Drop for Cri {
             return;
         };
         for p in list.items {
-            let mut c = self.rs();
+            let mut c = self.runtime();
             let req = StopPodSandboxRequest {
                 pod_sandbox_id: p.id.clone(),
             };
@@ -621,7 +618,7 @@ impl Drop for Cri {
                 async move { c.stop_pod_sandbox(req).await },
                 t,
             );
-            let mut c = self.rs();
+            let mut c = self.runtime();
             let req = RemovePodSandboxRequest {
                 pod_sandbox_id: p.id,
             };

@@ -40,7 +40,7 @@ fn pod_with_two_containers(v: Version, h: Handler) {
     assert_eq!(cri.pod_status(&pod).state(), PodSandboxState::SandboxReady);
 
     // ContainerStats: the container's cgroup figures.
-    let mut c = cri.rs();
+    let mut c = cri.runtime();
     let req = ContainerStatsRequest {
         container_id: a.clone(),
     };
@@ -86,7 +86,7 @@ fn pod_with_two_containers(v: Version, h: Handler) {
         linux: Some(resources),
         ..Default::default()
     };
-    let mut c = cri.rs();
+    let mut c = cri.runtime();
     cri.must("UpdateContainerResources", async move {
         c.update_container_resources(req).await
     });
@@ -107,7 +107,7 @@ fn pod_with_two_containers(v: Version, h: Handler) {
         container_id: b.clone(),
         timeout: 10,
     };
-    let mut c = cri.rs();
+    let mut c = cri.runtime();
     cri.must("StopContainer", async move { c.stop_container(req).await });
     let st = cri.container_status(&b);
     assert_eq!(
@@ -249,7 +249,7 @@ fn host_pid_namespace(v: Version, h: Handler) {
 /// a closed local port), so no test reaches a registry.
 fn image_pulls_refused(v: Version) {
     let cri = Cri::start(v, Handler::RuncShim, "pull");
-    let mut c = cri.is();
+    let mut c = cri.images();
     let req = PullImageRequest {
         image: Some(spec("docker.io/library/busybox:1.36")),
         ..Default::default()
