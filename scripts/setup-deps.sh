@@ -9,9 +9,11 @@
 # (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
 # tests), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
 # from linux-image-amd64 is downloaded and unpacked into
-# target/cgroup-v2-vm/kernel), and a Rust toolchain if
-# there is no cargo (Debian's cargo-web/rustc-web, which install /usr/bin/cargo
-# and /usr/bin/rustc). Package lists are updated only when an install needs it.
+# target/cgroup-v2-vm/kernel), protobuf-compiler (protoc: the integration
+# crate's build.rs generates the CRI client of tests/cri.rs), and a Rust
+# toolchain if there is no cargo (Debian's cargo-web/rustc-web, which install
+# /usr/bin/cargo and /usr/bin/rustc). Package lists are updated only when an
+# install needs it.
 #
 #   sudo scripts/setup-deps.sh
 set -euo pipefail
@@ -22,7 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 qemu-system-x86 cpio)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 qemu-system-x86 cpio protobuf-compiler)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

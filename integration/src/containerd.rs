@@ -95,8 +95,26 @@ fn add_blob(layout: &Path, path: &Path) -> (String, u64) {
     (format!("sha256:{digest}"), size)
 }
 
-/// An OCI image layout (one uncompressed layer) as a tar archive.
+/// The image config of the busybox image: `sh`.
+pub fn busybox_config() -> serde_json::Value {
+    serde_json::json!({"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]})
+}
+
+/// An OCI image layout (one uncompressed layer) as a tar archive: the
+/// busybox image `IMAGE`.
 pub fn make_oci_archive(rootfs: &Path, layout: &Path, out: &Path) {
+    make_oci_archive_images(rootfs, layout, out, &[(IMAGE, busybox_config())]);
+}
+
+/// An OCI image layout as a tar archive holding one image per `(name,
+/// config)` (the image config's `config` object), all of `rootfs` as their
+/// one uncompressed layer.
+pub fn make_oci_archive_images(
+    rootfs: &Path,
+    layout: &Path,
+    out: &Path,
+    images: &[(&str, serde_json::Value)],
+) {
     fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     let tmp = layout.join("tmp");
     let st = Command::new("tar")
@@ -109,25 +127,29 @@ pub fn make_oci_archive(rootfs: &Path, layout: &Path, out: &Path) {
         .expect("run tar");
     assert!(st.success(), "tar the image layer");
     let (layer, layer_size) = add_blob(layout, &tmp);
-    let config = serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer]}
-    });
-    fs::write(&tmp, config.to_string()).unwrap();
-    let (config, config_size) = add_blob(layout, &tmp);
-    let manifest = serde_json::json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}]
-    });
-    fs::write(&tmp, manifest.to_string()).unwrap();
-    let (manifest, manifest_size) = add_blob(layout, &tmp);
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest, "size": manifest_size,
-            "annotations": {"io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": "latest"}}]
-    });
+    let mut manifests = Vec::new();
+    for (name, image_config) in images {
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": image_config,
+            "rootfs": {"type": "layers", "diff_ids": [layer]}
+        });
+        fs::write(&tmp, config.to_string()).unwrap();
+        let (config, config_size) = add_blob(layout, &tmp);
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size}]
+        });
+        fs::write(&tmp, manifest.to_string()).unwrap();
+        let (manifest, manifest_size) = add_blob(layout, &tmp);
+        let tag = name.rsplit_once(':').map(|(_, t)| t).unwrap_or("latest");
+        manifests.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest, "size": manifest_size,
+            "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag}
+        }));
+    }
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": manifests});
     fs::write(layout.join("index.json"), index.to_string()).unwrap();
     fs::write(
         layout.join("oci-layout"),
@@ -190,8 +212,9 @@ pub fn topics_seen(path: &Path, id: &str, topics: &[&str]) -> Vec<String> {
 }
 
 /// Start containerd with the config in `dir`, logging (appending) to
-/// `dir/containerd.log`, with `dir/bin` (the shim) first on PATH.
-fn spawn_containerd(bin: &Path, dir: &Path) -> Child {
+/// `dir/containerd.log`, with `dir/bin` (the shims) first on PATH and `env`
+/// added to its environment.
+fn spawn_containerd(bin: &Path, dir: &Path, env: &[(String, String)]) -> Child {
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -206,6 +229,7 @@ fn spawn_containerd(bin: &Path, dir: &Path) -> Child {
         .arg("--config")
         .arg(dir.join("config.toml"))
         .env("PATH", path)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)
@@ -219,20 +243,71 @@ pub struct Containerd {
     pub version: Version,
     pub dir: PathBuf,
     pub sock: PathBuf,
-    /// The containerd namespace (unique per test and test process: it names
-    /// the cgroup parent and berth's state root).
+    /// The containerd namespace `ctr` uses: unique per test and test
+    /// process (it names the cgroup parent and berth's state root), or, for
+    /// a [`Setup`] with a `namespace`, that one (the CRI plugin's `k8s.io`),
+    /// which tests running at the same time share.
     pub ns: String,
+    /// The unique name of this test's containerd (`ns` when that is
+    /// unique): the cgroup parent its containers are made under.
+    pub scope: String,
     bin: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     seq: AtomicU32,
+    /// With a shared `ns`: the container ids this test made, whose berth
+    /// state dirs are its own to check and remove.
+    tracked: std::sync::Mutex<Vec<String>>,
+}
+
+/// How [`Containerd::start_with`] sets a containerd up.
+pub struct Setup<'a> {
+    /// The containerd namespace of `ctr` and the image import; None: a
+    /// unique one per test.
+    pub namespace: Option<&'a str>,
+    /// The config.toml, given the containerd's dir and socket path.
+    pub config: &'a dyn Fn(&Path, &Path) -> String,
+    /// Extra environment of containerd (and so of its shims).
+    pub env: &'a [(&'a str, &'a str)],
+    /// More executables linked into `dir/bin`, first on containerd's PATH
+    /// (name, target).
+    pub bins: &'a [(&'a str, PathBuf)],
 }
 
 impl Containerd {
-    /// Start containerd `v` for test `name` and import the busybox image.
+    /// Start containerd `v` for test `name` (CRI disabled) and import the
+    /// busybox image.
     pub fn start(v: Version, name: &str) -> Containerd {
+        let config = |dir: &Path, sock: &Path| {
+            format!(
+                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
+                d = dir.display(),
+                s = sock.display()
+            )
+        };
+        let c = Containerd::start_with(
+            v,
+            name,
+            &Setup {
+                namespace: None,
+                config: &config,
+                env: &[],
+                bins: &[],
+            },
+        );
+        c.ctr(&["images", "import", image_archive(&c.dir).to_str().unwrap()])
+            .ok();
+        c
+    }
+
+    /// Start containerd `v` for test `name` as `setup` says; the caller
+    /// imports its images.
+    pub fn start_with(v: Version, name: &str, setup: &Setup) -> Containerd {
         let bin = v.check();
         let shim = find_bin(SHIM, "BERTH_SHIM_BIN");
-        let ns = format!(
+        let scope = format!(
             "bt{}-{name}-{}",
             match v {
                 Version::V16 => "16",
@@ -240,28 +315,35 @@ impl Containerd {
             },
             std::process::id()
         );
-        let dir = std::env::temp_dir().join(format!("berth-ctd-{ns}"));
+        let dir = std::env::temp_dir().join(format!("berth-ctd-{scope}"));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
         std::os::unix::fs::symlink(&shim, dir.join("bin").join(SHIM)).unwrap();
+        for (name, target) in setup.bins {
+            std::os::unix::fs::symlink(target, dir.join("bin").join(name)).unwrap();
+        }
         let sock = dir.join("containerd.sock");
-        let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
-            d = dir.display(),
-            s = sock.display()
-        );
-        fs::write(dir.join("config.toml"), config).unwrap();
-        let child = spawn_containerd(&bin, &dir);
+        fs::write(dir.join("config.toml"), (setup.config)(&dir, &sock)).unwrap();
+        let env: Vec<(String, String)> = setup
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = spawn_containerd(&bin, &dir, &env);
         let c = Containerd {
             version: v,
             dir,
             sock,
-            ns,
+            ns: setup
+                .namespace
+                .map(str::to_string)
+                .unwrap_or_else(|| scope.clone()),
+            scope,
             bin,
+            env,
             child: Some(child),
             seq: AtomicU32::new(0),
+            tracked: Default::default(),
         };
         let up = wait_until(Duration::from_secs(20), || c.ctr(&["version"]).success());
         assert!(
@@ -269,9 +351,17 @@ impl Containerd {
             "containerd {v:?} did not come up; its log:\n{}",
             c.log()
         );
-        c.ctr(&["images", "import", image_archive(&c.dir).to_str().unwrap()])
-            .ok();
         c
+    }
+
+    /// Record container (or sandbox) `id` as made by this test, in a shared
+    /// namespace (see `ns`): its berth state dir is then this test's.
+    pub fn track(&self, id: &str) {
+        self.tracked.lock().unwrap().push(id.to_string());
+    }
+
+    fn shares_ns(&self) -> bool {
+        self.ns != self.scope
     }
 
     /// Stop containerd (SIGTERM, as a service manager would) and start it
@@ -281,7 +371,7 @@ impl Containerd {
             unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
             let _ = c.wait();
         }
-        self.child = Some(spawn_containerd(&self.bin, &self.dir));
+        self.child = Some(spawn_containerd(&self.bin, &self.dir, &self.env));
         let up = wait_until(Duration::from_secs(20), || self.ctr(&["version"]).success());
         assert!(up, "containerd did not come back; its log:\n{}", self.log());
     }
@@ -402,8 +492,8 @@ impl Containerd {
         self.ctr(&["containers", "rm", id]).ok();
     }
 
-    /// Pids of this containerd's berth shims (server processes and their
-    /// launchers).
+    /// Pids of this containerd's shims, berth's (server processes and their
+    /// launchers) or runc's (CRI tests).
     pub fn shim_pids(&self) -> Vec<i32> {
         let needle = format!("-address\0{}\0", self.sock.display());
         let mut pids = Vec::new();
@@ -415,7 +505,7 @@ impl Containerd {
                 continue;
             };
             let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.contains(SHIM) && cmd.contains(&needle) {
+            if cmd.contains("containerd-shim-") && cmd.contains(&needle) {
                 pids.push(pid);
             }
         }
@@ -427,11 +517,12 @@ impl Containerd {
         wait_until(t, || self.shim_pids().is_empty())
     }
 
-    /// The cgroup dirs of containers of this namespace still present.
+    /// The cgroup dirs of this test's containers still present (below
+    /// `scope` in every hierarchy).
     pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
         let mut left = Vec::new();
         for h in crate::host::cgroup_hierarchies() {
-            if let Ok(rd) = fs::read_dir(h.join(&self.ns)) {
+            if let Ok(rd) = fs::read_dir(h.join(&self.scope)) {
                 left.extend(rd.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
             }
         }
@@ -448,13 +539,16 @@ impl Containerd {
             .collect()
     }
 
-    /// berth state dirs of this namespace still present.
+    /// berth state dirs of this namespace still present (in a shared
+    /// namespace: of the tracked ids).
     pub fn leftover_state(&self) -> Vec<PathBuf> {
         let root = Path::new("/run/containerd-berth").join(&self.ns);
+        let tracked = self.tracked.lock().unwrap().clone();
         fs::read_dir(root)
             .into_iter()
             .flatten()
             .flatten()
+            .filter(|e| !self.shares_ns() || tracked.iter().any(|id| e.file_name() == id.as_str()))
             .map(|e| e.path())
             .collect()
     }
@@ -479,6 +573,20 @@ impl Containerd {
             Vec::<PathBuf>::new(),
             "berth state left"
         );
+    }
+
+    /// SIGKILL this containerd's shims (hung ones too) and remove berth's
+    /// shim sockets they leave behind (berth's shim removes its socket on
+    /// delete).
+    pub fn kill_shims(&self) {
+        let shims = self.shim_pids();
+        let sockets: Vec<PathBuf> = shims.iter().flat_map(|&p| shim_sockets(p)).collect();
+        for pid in shims {
+            crate::host::kill9(pid);
+        }
+        for s in sockets {
+            let _ = fs::remove_file(s);
+        }
     }
 
     fn cleanup(&mut self) {
@@ -515,25 +623,63 @@ impl Containerd {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for pid in self.shim_pids() {
-            crate::host::kill9(pid);
-        }
+        self.kill_shims();
         for m in self.leftover_mounts().into_iter().rev() {
             let c = std::ffi::CString::new(m).unwrap();
             unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
         }
+        // Processes a hung or killed shim left in the containers' cgroups.
         for h in crate::host::cgroup_hierarchies() {
-            let parent = h.join(&self.ns);
+            for pid in crate::host::cgroup_pids(&h.join(&self.scope)) {
+                crate::host::kill9(pid);
+            }
+        }
+        for h in crate::host::cgroup_hierarchies() {
+            let parent = h.join(&self.scope);
             for d in fs::read_dir(&parent).into_iter().flatten().flatten() {
                 if d.path().is_dir() {
-                    let _ = crate::host::rmdir_cgroup(&d.path());
+                    let path = d.path();
+                    wait_until(Duration::from_secs(2), || {
+                        crate::host::rmdir_cgroup(&path).is_ok()
+                    });
                 }
             }
             let _ = fs::remove_dir(&parent);
         }
-        let _ = fs::remove_dir_all(Path::new("/run/containerd-berth").join(&self.ns));
+        if self.shares_ns() {
+            for p in self.leftover_state() {
+                let _ = fs::remove_dir_all(p);
+            }
+        } else {
+            let _ = fs::remove_dir_all(Path::new("/run/containerd-berth").join(&self.ns));
+        }
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The unix sockets below /run/containerd-berth/s that process `pid` has
+/// open (a berth shim server's listening socket).
+fn shim_sockets(pid: i32) -> Vec<PathBuf> {
+    let inodes: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && inodes.iter().any(|i| i == f[6])).then(|| PathBuf::from(f[7]))
+        })
+        .filter(|p| p.starts_with("/run/containerd-berth/s/"))
+        .collect()
 }
 
 impl Drop for Containerd {

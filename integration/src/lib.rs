@@ -1,8 +1,9 @@
 //! Shared helpers for berth's black-box tests and benchmarks: busybox
 //! bundles (`bundle`), running the binary under test with timeouts
 //! (`harness`), the per-test container guard (`env`) and host inspection
-//! and cleanup (`host`), and the Docker and Podman set-ups that drive the
-//! runtime through real clients (`clients`).
+//! and cleanup (`host`), the Docker and Podman set-ups that drive the
+//! runtime through real clients (`clients`), private containerds
+//! (`containerd`) and the Kubernetes CRI client and set-up (`cri`).
 //!
 //! The binary under test is `$BERTH_BIN`, else the workspace's
 //! `target/{debug,release}/berth`.
@@ -12,6 +13,7 @@ pub mod berthctl;
 pub mod bundle;
 pub mod clients;
 pub mod containerd;
+pub mod cri;
 pub mod env;
 pub mod harness;
 pub mod host;

@@ -88,15 +88,7 @@ pub struct Ctr {
 impl Ctr {
     /// Every process in the container's cgroup.
     pub fn cgroup_pids(&self) -> Vec<i32> {
-        for d in &self.cgroup_dirs {
-            if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
-                let v: Vec<i32> = t.lines().filter_map(|l| l.trim().parse().ok()).collect();
-                if !v.is_empty() {
-                    return v;
-                }
-            }
-        }
-        Vec::new()
+        cgroup_pids(&self.cgroup_dirs)
     }
 
     pub fn proc(&self, exec_id: &str) -> Option<&Proc> {
@@ -140,5 +132,78 @@ impl Inner {
 
     pub fn get(&mut self, id: &str, exec_id: &str) -> Option<&mut Proc> {
         self.ctrs.get_mut(id).and_then(|c| c.proc_mut(exec_id))
+    }
+}
+
+/// Every process in a container's cgroup (the first of its dirs that
+/// lists any).
+pub fn cgroup_pids(dirs: &[PathBuf]) -> Vec<i32> {
+    for d in dirs {
+        if let Ok(t) = std::fs::read_to_string(d.join("cgroup.procs")) {
+            let v: Vec<i32> = t.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            if !v.is_empty() {
+                return v;
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// The processes to kill once a container's init has exited: all of its
+/// cgroup when it has no pid namespace of its own (the host's or another
+/// container's, as in a hostPID or shareProcessNamespace pod), where init's
+/// death ends nothing else; what is left would live on and hold the
+/// container's output open, so that containerd 2.x never sees it stop.
+/// runc's shim does the same (shouldKillAllOnExit). With a pid namespace of
+/// its own, the kernel kills the rest.
+pub fn left_after_init(bundle: &std::path::Path, cgroup_dirs: &[PathBuf]) -> Vec<i32> {
+    if shares_pid_ns(bundle) {
+        cgroup_pids(cgroup_dirs)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether the bundle's config.json gives the container no pid namespace
+/// of its own: no `pid` entry in linux.namespaces, or one with a path.
+fn shares_pid_ns(bundle: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read(bundle.join("config.json")) else {
+        return false;
+    };
+    let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+        return false;
+    };
+    let nss = spec.pointer("/linux/namespaces").and_then(|n| n.as_array());
+    let own = nss.is_some_and(|a| {
+        a.iter().any(|n| {
+            n.get("type").and_then(|t| t.as_str()) == Some("pid")
+                && n.get("path")
+                    .and_then(|p| p.as_str())
+                    .is_none_or(str::is_empty)
+        })
+    });
+    !own
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shares_pid_ns;
+
+    #[test]
+    fn pid_namespace_of_its_own_or_not() {
+        let dir = std::env::temp_dir().join(format!("berth-shim-procs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let case = |namespaces: &str| {
+            let config = format!(r#"{{"linux": {{"namespaces": {namespaces}}}}}"#);
+            std::fs::write(dir.join("config.json"), config).unwrap();
+            shares_pid_ns(&dir)
+        };
+        assert!(!case(r#"[{"type": "pid"}, {"type": "mount"}]"#), "own pid namespace");
+        assert!(!case(r#"[{"type": "pid", "path": ""}]"#), "empty path: its own");
+        assert!(case(r#"[{"type": "mount"}]"#), "hostPID: no pid entry");
+        assert!(case(r#"[{"type": "pid", "path": "/proc/42/ns/pid"}]"#), "joins a pod's");
+        std::fs::remove_file(dir.join("config.json")).unwrap();
+        assert!(!shares_pid_ns(&dir), "no config.json: nothing is killed");
+        std::fs::remove_dir(&dir).unwrap();
     }
 }

@@ -136,7 +136,16 @@ impl Service {
         let p = g.get(&id, &exec_id).unwrap();
         p.reaped = true;
         let io = p.io.take();
+        let ctr = match g.ctrs.get(&id) {
+            Some(c) if exec_id.is_empty() => Some((c.bundle.clone(), c.cgroup_dirs.clone())),
+            _ => None,
+        };
         drop(g);
+        if let Some((bundle, cgroup_dirs)) = ctr {
+            for pid in crate::procs::left_after_init(&bundle, &cgroup_dirs) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
         self.finish_exit(id, exec_id, status, io);
     }
 
