@@ -72,7 +72,13 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32, String> {
         }
         None => {
             let r = a.image.first().ok_or("run: give an IMAGE (or --bundle DIR)")?;
-            let img = image::lookup(store, r)?;
+            let img = match (a.pull.as_str(), image::lookup(store, r)) {
+                ("always", _) | ("missing", Err(_)) => {
+                    crate::pull::pull(store, r, &a.conn.conn(), a.quiet)?;
+                    image::lookup(store, r)?
+                }
+                (_, found) => found?,
+            };
             (img.config()?, None, Some(img.rootfs()), r.clone(), img.meta.id.clone(), a.image[1..].to_vec())
         }
     };
