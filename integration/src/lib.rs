@@ -15,6 +15,7 @@ pub mod containerd;
 pub mod env;
 pub mod harness;
 pub mod host;
+pub mod registry;
 pub mod shim_client;
 pub mod tty;
 

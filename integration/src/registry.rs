@@ -1,0 +1,324 @@
+//! A real registry for berthctl's pull tests: Debian's `docker-registry`
+//! (distribution 2.8) on a free 127.0.0.1 port, its storage, config and log
+//! in a temp dir of its own, optionally with TLS (a CA and a server
+//! certificate made here with openssl) and htpasswd auth (apache2-utils'
+//! htpasswd); images are put into it with skopeo. Dropping it kills the
+//! registry and removes the dir. Also a TCP proxy that breaks off a
+//! transfer, and OCI archives of several images (an index of two platforms).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::berthctl::{sha256, tar, LayerBlob, Member};
+
+pub const USER: &str = "berth";
+pub const PASSWORD: &str = "s3cret-pw";
+
+pub struct Registry {
+    pub dir: PathBuf,
+    /// 127.0.0.1:PORT
+    pub addr: String,
+    pub tls: bool,
+    pub auth: bool,
+    child: Child,
+}
+
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Skip (with the reason printed) when the registry tools are missing.
+pub fn available() -> bool {
+    for t in ["docker-registry", "skopeo", "openssl", "htpasswd"] {
+        if Command::new("sh").arg("-c").arg(format!("command -v {t}")).stdout(Stdio::null()).status().map(|s| !s.success()).unwrap_or(true) {
+            eprintln!("SKIP: {t} is not installed (scripts/setup-deps.sh installs docker-registry, skopeo, apache2-utils)");
+            return false;
+        }
+    }
+    true
+}
+
+impl Registry {
+    /// Start a registry for test `name`.
+    pub fn start(name: &str, tls: bool, auth: bool) -> Registry {
+        let dir = PathBuf::from(format!("/tmp/berth-registry-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("data")).unwrap();
+        if tls {
+            make_certs(&dir);
+        }
+        if auth {
+            let line = sh(Command::new("htpasswd").args(["-Bbn", USER, PASSWORD]));
+            fs::write(dir.join("htpasswd"), line).unwrap();
+        }
+        for _attempt in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let addr = format!("127.0.0.1:{port}");
+            let mut cfg = format!(
+                "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.join("data").display()
+            );
+            if tls {
+                cfg += &format!("  tls:\n    certificate: {}\n    key: {}\n", dir.join("server.pem").display(), dir.join("server.key").display());
+            }
+            if auth {
+                cfg += &format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", dir.join("htpasswd").display());
+            }
+            fs::write(dir.join("config.yml"), cfg).unwrap();
+            let log = fs::File::create(dir.join("registry.log")).unwrap();
+            let child = Command::new("docker-registry")
+                .arg("serve")
+                .arg(dir.join("config.yml"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start docker-registry");
+            let mut reg = Registry { dir: dir.clone(), addr, tls, auth, child };
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(10) {
+                if reg.child.try_wait().unwrap().is_some() {
+                    break; // the port was taken meanwhile: another one
+                }
+                if TcpStream::connect(&reg.addr).is_ok() {
+                    return reg;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            eprintln!("registry on {} did not start: {}", reg.addr, reg.log());
+        }
+        panic!("docker-registry did not start (see above)");
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+
+    /// Push an OCI archive to `dest` (REPO:TAG) with skopeo (`--all`: every
+    /// image of an index).
+    pub fn push(&self, archive: &Path, dest: &str, all: bool) {
+        let mut c = Command::new("skopeo");
+        c.args(["copy", "--quiet", "--dest-tls-verify=false"]);
+        if all {
+            c.arg("--all");
+        }
+        if self.auth {
+            c.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
+        }
+        c.arg(format!("oci-archive:{}", archive.display())).arg(format!("docker://{}/{dest}", self.addr));
+        sh(&mut c);
+    }
+
+    /// The digest (sha256:...) tag `tag` of `repo` points at.
+    pub fn tag_digest(&self, repo: &str, tag: &str) -> String {
+        let p = self.dir.join(format!("data/docker/registry/v2/repositories/{repo}/_manifests/tags/{tag}/current/link"));
+        fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_string()
+    }
+
+    /// The registry's file of blob `hex`.
+    pub fn blob_file(&self, hex: &str) -> PathBuf {
+        self.dir.join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+    }
+
+    /// The bytes written for each GET of blob `hex`, in order (access log).
+    pub fn blob_gets(&self, hex: &str) -> Vec<u64> {
+        let needle = format!("http.request.method=GET");
+        let uri = format!("/blobs/sha256:{hex}\"");
+        self.log()
+            .lines()
+            .filter(|l| l.contains("response completed") && l.contains(&needle) && l.contains(&uri))
+            .map(|l| {
+                l.split_whitespace()
+                    .find_map(|f| f.strip_prefix("http.response.written="))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A CA, and a server certificate for 127.0.0.1 signed by it.
+fn make_certs(dir: &Path) {
+    let p = |n: &str| dir.join(n).display().to_string();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    sh(Command::new("openssl")
+        .args(["req", "-x509", "-days", "2", "-subj", "/CN=berth test CA"])
+        .args(ec)
+        .args(["-keyout", &p("ca.key"), "-out", &p("ca.pem")]));
+    sh(Command::new("openssl")
+        .args(["req", "-subj", "/CN=127.0.0.1"])
+        .args(ec)
+        .args(["-keyout", &p("server.key"), "-out", &p("server.csr")]));
+    fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    sh(Command::new("openssl").args([
+        "x509", "-req", "-days", "2", "-in", &p("server.csr"), "-CA", &p("ca.pem"), "-CAkey", &p("ca.key"),
+        "-CAcreateserial", "-extfile", &p("ext.cnf"), "-out", &p("server.pem"),
+    ]));
+}
+
+/// A TCP proxy to `target` that, while armed, breaks off the first
+/// connection that relays more than `cut` bytes from the server.
+pub struct CutProxy {
+    pub addr: String,
+    pub armed: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl CutProxy {
+    pub fn start(target: &str, cut: usize) -> CutProxy {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let armed = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        l.set_nonblocking(true).unwrap();
+        let (a, s, target) = (armed.clone(), stop.clone(), target.to_string());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((c, _)) => {
+                        c.set_nonblocking(false).unwrap();
+                        let srv = TcpStream::connect(&target).unwrap();
+                        let (c2, srv2) = (c.try_clone().unwrap(), srv.try_clone().unwrap());
+                        std::thread::spawn(move || pipe(c2, srv2, None));
+                        let a = a.clone();
+                        std::thread::spawn(move || pipe(srv, c, Some((a, cut))));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        CutProxy { addr, armed, stop }
+    }
+}
+
+impl Drop for CutProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pipe(mut from: TcpStream, mut to: TcpStream, cut: Option<(Arc<AtomicBool>, usize)>) {
+    let mut buf = [0u8; 16384];
+    let mut sent = 0usize;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some((armed, limit)) = &cut {
+            if sent + n > *limit && armed.swap(false, Ordering::SeqCst) {
+                let _ = to.write_all(&buf[..limit - sent]);
+                break;
+            }
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        sent += n;
+    }
+    let _ = to.shutdown(Shutdown::Both);
+    let _ = from.shutdown(Shutdown::Both);
+}
+
+/// A busybox layer: /bin/busybox and a few links to it, the usual dirs.
+pub fn busybox_layer() -> LayerBlob {
+    let bb = fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
+    let mut m = vec![Member::Dir("bin/"), Member::File("bin/busybox", &bb)];
+    for l in ["sh", "echo", "cat", "ls", "true"] {
+        m.push(Member::Symlink(Box::leak(format!("bin/{l}").into_boxed_str()), "busybox"));
+    }
+    for d in ["dev/", "proc/", "sys/", "tmp/", "etc/"] {
+        m.push(Member::Dir(d));
+    }
+    LayerBlob::gz(tar(&m))
+}
+
+/// A small layer with one file.
+pub fn file_layer(path: &str, content: &str) -> LayerBlob {
+    LayerBlob::gz(tar(&[Member::File(path, content.as_bytes())]))
+}
+
+/// An image: its manifest and blobs, for [`layout`].
+pub struct Img {
+    pub manifest: Vec<u8>,
+    pub blobs: Vec<Vec<u8>>,
+    pub arch: String,
+}
+
+impl Img {
+    pub fn new(layers: &[LayerBlob], arch: &str) -> Img {
+        let diff: Vec<String> = layers.iter().map(|l| format!("sha256:{}", sha256(&l.tar))).collect();
+        let config = serde_json::to_vec(&json!({
+            "architecture": arch, "os": "linux",
+            "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": diff}
+        }))
+        .unwrap();
+        let desc = |media: &str, b: &[u8]| json!({"mediaType": media, "digest": format!("sha256:{}", sha256(b)), "size": b.len()});
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": desc("application/vnd.oci.image.config.v1+json", &config),
+            "layers": layers.iter().map(|l| desc("application/vnd.oci.image.layer.v1.tar+gzip", &l.blob)).collect::<Vec<Value>>()
+        }))
+        .unwrap();
+        let mut blobs = vec![config];
+        blobs.extend(layers.iter().map(|l| l.blob.clone()));
+        Img { manifest, blobs, arch: arch.into() }
+    }
+
+    pub fn layer_hex(&self, i: usize) -> String {
+        sha256(&self.blobs[i + 1])
+    }
+
+    pub fn config_hex(&self) -> String {
+        sha256(&self.blobs[0])
+    }
+}
+
+/// An OCI layout archive at `out`: one image, or (`index`) an image index
+/// of all of `imgs` with their platforms.
+pub fn layout(imgs: &[Img], index: bool, out: &Path) {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut descs = Vec::new();
+    for i in imgs {
+        for b in i.blobs.iter().chain([&i.manifest]) {
+            files.push((format!("blobs/sha256/{}", sha256(b)), b.clone()));
+        }
+        descs.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{}", sha256(&i.manifest)),
+            "size": i.manifest.len(), "platform": {"os": "linux", "architecture": i.arch}}));
+    }
+    let top = if index {
+        let idx = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": descs})).unwrap();
+        let d = json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{}", sha256(&idx)), "size": idx.len()});
+        files.push((format!("blobs/sha256/{}", sha256(&idx)), idx));
+        d
+    } else {
+        assert_eq!(imgs.len(), 1);
+        descs[0].clone()
+    };
+    files.push(("index.json".into(), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [top]})).unwrap()));
+    files.push(("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
+    let members: Vec<Member> = files.iter().map(|(n, d)| Member::File(n, d)).collect();
+    fs::write(out, tar(&members)).unwrap();
+}
