@@ -6,7 +6,10 @@
 # and podman (the client tests, integration/tests/{docker,podman}.rs, start
 # their own daemons; the packages' services are kept from starting), procps
 # (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
-# tests), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
+# tests), docker-registry (distribution 2.8), skopeo and apache2-utils
+# (htpasswd) for berthctl's pull tests (integration/tests/berthctl_pull.rs
+# starts its own registries; the package's service is kept from starting
+# like docker's), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
 # from linux-image-amd64 is downloaded and unpacked into
 # target/cgroup-v2-vm/kernel), and a Rust toolchain if
 # there is no cargo (Debian's cargo-web/rustc-web, which install /usr/bin/cargo
@@ -21,7 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 qemu-system-x86 cpio)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils qemu-system-x86 cpio)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -40,7 +43,8 @@ else
     export DEBIAN_FRONTEND=noninteractive
     aptlog=$(mktemp)
     # Keep package installs from starting services (docker.io's dockerd
-    # would set up a bridge and iptables rules on the host): invoke-rc.d
+    # would set up a bridge and iptables rules on the host; docker-registry
+    # would listen on :5000): invoke-rc.d
     # asks /usr/sbin/policy-rc.d, and exit 101 means "do not start".
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then

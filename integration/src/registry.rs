@@ -33,14 +33,26 @@ pub struct Registry {
 
 fn sh(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Skip (with the reason printed) when the registry tools are missing.
 pub fn available() -> bool {
     for t in ["docker-registry", "skopeo", "openssl", "htpasswd"] {
-        if Command::new("sh").arg("-c").arg(format!("command -v {t}")).stdout(Stdio::null()).status().map(|s| !s.success()).unwrap_or(true) {
+        if Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {t}"))
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| !s.success())
+            .unwrap_or(true)
+        {
             eprintln!("SKIP: {t} is not installed (scripts/setup-deps.sh installs docker-registry, skopeo, apache2-utils)");
             return false;
         }
@@ -62,17 +74,28 @@ impl Registry {
             fs::write(dir.join("htpasswd"), line).unwrap();
         }
         for _attempt in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
             let addr = format!("127.0.0.1:{port}");
             let mut cfg = format!(
                 "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
                 dir.join("data").display()
             );
             if tls {
-                cfg += &format!("  tls:\n    certificate: {}\n    key: {}\n", dir.join("server.pem").display(), dir.join("server.key").display());
+                cfg += &format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    dir.join("server.pem").display(),
+                    dir.join("server.key").display()
+                );
             }
             if auth {
-                cfg += &format!("auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n", dir.join("htpasswd").display());
+                cfg += &format!(
+                    "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                    dir.join("htpasswd").display()
+                );
             }
             fs::write(dir.join("config.yml"), cfg).unwrap();
             let log = fs::File::create(dir.join("registry.log")).unwrap();
@@ -83,7 +106,13 @@ impl Registry {
                 .stderr(log)
                 .spawn()
                 .expect("start docker-registry");
-            let mut reg = Registry { dir: dir.clone(), addr, tls, auth, child };
+            let mut reg = Registry {
+                dir: dir.clone(),
+                addr,
+                tls,
+                auth,
+                child,
+            };
             let t = Instant::now();
             while t.elapsed() < Duration::from_secs(10) {
                 if reg.child.try_wait().unwrap().is_some() {
@@ -118,28 +147,40 @@ impl Registry {
         if self.auth {
             c.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
         }
-        c.arg(format!("oci-archive:{}", archive.display())).arg(format!("docker://{}/{dest}", self.addr));
+        c.arg(format!("oci-archive:{}", archive.display()))
+            .arg(format!("docker://{}/{dest}", self.addr));
         sh(&mut c);
     }
 
     /// The digest (sha256:...) tag `tag` of `repo` points at.
     pub fn tag_digest(&self, repo: &str, tag: &str) -> String {
-        let p = self.dir.join(format!("data/docker/registry/v2/repositories/{repo}/_manifests/tags/{tag}/current/link"));
-        fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_string()
+        let p = self.dir.join(format!(
+            "data/docker/registry/v2/repositories/{repo}/_manifests/tags/{tag}/current/link"
+        ));
+        fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .trim()
+            .to_string()
     }
 
     /// The registry's file of blob `hex`.
     pub fn blob_file(&self, hex: &str) -> PathBuf {
-        self.dir.join(format!("data/docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+        self.dir.join(format!(
+            "data/docker/registry/v2/blobs/sha256/{}/{hex}/data",
+            &hex[..2]
+        ))
     }
 
     /// The bytes written for each GET of blob `hex`, in order (access log).
     pub fn blob_gets(&self, hex: &str) -> Vec<u64> {
-        let needle = format!("http.request.method=GET");
         let uri = format!("/blobs/sha256:{hex}\"");
         self.log()
             .lines()
-            .filter(|l| l.contains("response completed") && l.contains(&needle) && l.contains(&uri))
+            .filter(|l| {
+                l.contains("response completed")
+                    && l.contains("http.request.method=GET")
+                    && l.contains(&uri)
+            })
             .map(|l| {
                 l.split_whitespace()
                     .find_map(|f| f.strip_prefix("http.response.written="))
@@ -161,7 +202,13 @@ impl Drop for Registry {
 /// A CA, and a server certificate for 127.0.0.1 signed by it.
 fn make_certs(dir: &Path) {
     let p = |n: &str| dir.join(n).display().to_string();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     sh(Command::new("openssl")
         .args(["req", "-x509", "-days", "2", "-subj", "/CN=berth test CA"])
         .args(ec)
@@ -170,10 +217,27 @@ fn make_certs(dir: &Path) {
         .args(["req", "-subj", "/CN=127.0.0.1"])
         .args(ec)
         .args(["-keyout", &p("server.key"), "-out", &p("server.csr")]));
-    fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     sh(Command::new("openssl").args([
-        "x509", "-req", "-days", "2", "-in", &p("server.csr"), "-CA", &p("ca.pem"), "-CAkey", &p("ca.key"),
-        "-CAcreateserial", "-extfile", &p("ext.cnf"), "-out", &p("server.pem"),
+        "x509",
+        "-req",
+        "-days",
+        "2",
+        "-in",
+        &p("server.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-extfile",
+        &p("ext.cnf"),
+        "-out",
+        &p("server.pem"),
     ]));
 }
 
@@ -246,7 +310,10 @@ pub fn busybox_layer() -> LayerBlob {
     let bb = fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
     let mut m = vec![Member::Dir("bin/"), Member::File("bin/busybox", &bb)];
     for l in ["sh", "echo", "cat", "ls", "true"] {
-        m.push(Member::Symlink(Box::leak(format!("bin/{l}").into_boxed_str()), "busybox"));
+        m.push(Member::Symlink(
+            Box::leak(format!("bin/{l}").into_boxed_str()),
+            "busybox",
+        ));
     }
     for d in ["dev/", "proc/", "sys/", "tmp/", "etc/"] {
         m.push(Member::Dir(d));
@@ -268,7 +335,10 @@ pub struct Img {
 
 impl Img {
     pub fn new(layers: &[LayerBlob], arch: &str) -> Img {
-        let diff: Vec<String> = layers.iter().map(|l| format!("sha256:{}", sha256(&l.tar))).collect();
+        let diff: Vec<String> = layers
+            .iter()
+            .map(|l| format!("sha256:{}", sha256(&l.tar)))
+            .collect();
         let config = serde_json::to_vec(&json!({
             "architecture": arch, "os": "linux",
             "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
@@ -284,7 +354,11 @@ impl Img {
         .unwrap();
         let mut blobs = vec![config];
         blobs.extend(layers.iter().map(|l| l.blob.clone()));
-        Img { manifest, blobs, arch: arch.into() }
+        Img {
+            manifest,
+            blobs,
+            arch: arch.into(),
+        }
     }
 
     pub fn layer_hex(&self, i: usize) -> String {
@@ -317,8 +391,14 @@ pub fn layout(imgs: &[Img], index: bool, out: &Path) {
         assert_eq!(imgs.len(), 1);
         descs[0].clone()
     };
-    files.push(("index.json".into(), serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [top]})).unwrap()));
-    files.push(("oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()));
+    files.push((
+        "index.json".into(),
+        serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [top]})).unwrap(),
+    ));
+    files.push((
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    ));
     let members: Vec<Member> = files.iter().map(|(n, d)| Member::File(n, d)).collect();
     fs::write(out, tar(&members)).unwrap();
 }

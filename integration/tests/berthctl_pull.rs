@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 
 use berth_integration::berthctl::Ctl;
 use berth_integration::prelude::*;
-use berth_integration::registry::{available, busybox_layer, file_layer, layout, CutProxy, Img, Registry, PASSWORD, USER};
+use berth_integration::registry::{
+    available, busybox_layer, file_layer, layout, CutProxy, Img, Registry, PASSWORD, USER,
+};
 
 /// berthctl's own failures exit 125 (as docker's), with a clear message.
 trait Refused {
@@ -29,28 +31,45 @@ impl Refused for berth_integration::harness::Output {
 
 /// DOCKER_CONFIG in the test's dir: never the host's ~/.docker.
 fn env(ctl: &Ctl) -> Vec<(String, String)> {
-    vec![("DOCKER_CONFIG".into(), ctl.dir.join("docker").display().to_string())]
+    vec![(
+        "DOCKER_CONFIG".into(),
+        ctl.dir.join("docker").display().to_string(),
+    )]
 }
 
 /// The busybox image of scripts/mkimage.sh, pushed as `dest`.
 fn push_mkimage(ctl: &Ctl, reg: &Registry, dest: &str) {
     let out = ctl.dir.join("busybox.tar");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/mkimage.sh");
-    let st = Command::new("sh").arg(&script).arg(&out).output().expect("run scripts/mkimage.sh");
-    assert!(st.status.success(), "mkimage.sh: {}", String::from_utf8_lossy(&st.stderr));
+    let st = Command::new("sh")
+        .arg(&script)
+        .arg(&out)
+        .output()
+        .expect("run scripts/mkimage.sh");
+    assert!(
+        st.status.success(),
+        "mkimage.sh: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     reg.push(&out, dest, false);
 }
 
 /// Push a single-platform image made of `img` as `dest`.
 fn push_img(ctl: &Ctl, reg: &Registry, img: Img, dest: &str) {
-    let p = ctl.dir.join(format!("{}.tar", dest.replace([':', '/'], "_")));
+    let p = ctl
+        .dir
+        .join(format!("{}.tar", dest.replace([':', '/'], "_")));
     layout(&[img], false, &p);
     reg.push(&p, dest, false);
 }
 
 fn entries(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -60,7 +79,11 @@ fn entries(dir: &Path) -> Vec<String> {
 #[track_caller]
 fn assert_no_image(ctl: &Ctl) {
     for d in ["images", "snapshots", "tmp"] {
-        assert_eq!(entries(&ctl.root.join(d)), Vec::<String>::new(), "{d}/ after a failed pull");
+        assert_eq!(
+            entries(&ctl.root.join(d)),
+            Vec::<String>::new(),
+            "{d}/ after a failed pull"
+        );
     }
 }
 
@@ -75,21 +98,38 @@ fn pull_by_tag_and_by_digest_over_tls_with_auth() {
     let (env, ca) = (env(&ctl), reg.ca().display().to_string());
     let r = format!("{}/busybox:latest", reg.addr);
     // The registry's certificate is signed by the test's CA only.
-    ctl.run_env(&["pull", &r], &env).refused(&["certificate", "--ca FILE"]);
-    ctl.run_env(&["pull", "--ca", &ca, &r], &env).refused(&["authentication required", "berthctl login"]);
+    ctl.run_env(&["pull", &r], &env)
+        .refused(&["certificate", "--ca FILE"]);
+    ctl.run_env(&["pull", "--ca", &ca, &r], &env)
+        .refused(&["authentication required", "berthctl login"]);
     assert_no_image(&ctl);
-    let o = ctl.run_env(&["login", "--ca", &ca, "-u", USER, "-p", PASSWORD, &reg.addr], &env).ok();
+    let o = ctl
+        .run_env(
+            &["login", "--ca", &ca, "-u", USER, "-p", PASSWORD, &reg.addr],
+            &env,
+        )
+        .ok();
     assert!(o.stdout.contains("login succeeded"), "{o}");
     let o = ctl.run_env(&["pull", "--ca", &ca, &r], &env).ok();
     assert!(o.stdout.contains(&format!("pulled {r} (sha256:")), "{o}");
     // Not a terminal: a plain line per layer.
-    assert!(o.stderr.contains(": downloaded ") && o.stderr.contains(": unpacked"), "{o}");
-    let id = o.stdout.split("sha256:").nth(1).unwrap().trim_end_matches([')', '\n']).to_string();
+    assert!(
+        o.stderr.contains(": downloaded ") && o.stderr.contains(": unpacked"),
+        "{o}"
+    );
+    let id = o
+        .stdout
+        .split("sha256:")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches([')', '\n'])
+        .to_string();
     let ls = ctl.run(&["image", "ls"]).ok();
     assert!(ls.stdout.contains(&r) && ls.stdout.contains("MB"), "{ls}");
     // By digest: the same image, no layer fetched again.
     let digest = reg.tag_digest("busybox", "latest");
-    let manifest: Value = serde_json::from_slice(&fs::read(reg.blob_file(&digest[7..])).unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&fs::read(reg.blob_file(&digest[7..])).unwrap()).unwrap();
     let layer = manifest["layers"][0]["digest"].as_str().unwrap()[7..].to_string();
     let rd = format!("{}/busybox@{digest}", reg.addr);
     let o = ctl.run_env(&["pull", "-q", "--ca", &ca, &rd], &env).ok();
@@ -98,7 +138,8 @@ fn pull_by_tag_and_by_digest_over_tls_with_auth() {
     assert_eq!(reg.blob_gets(&layer).len(), 1, "the layer is fetched once");
     // A digest that is not there.
     let bad = format!("{}/busybox@sha256:{}", reg.addr, "0".repeat(64));
-    ctl.run_env(&["pull", "--ca", &ca, &bad], &env).refused(&["no such image"]);
+    ctl.run_env(&["pull", "--ca", &ca, &bad], &env)
+        .refused(&["no such image"]);
     ctl.assert_clean();
 }
 
@@ -111,17 +152,30 @@ fn run_pulls_a_missing_image_and_runs_it() {
     let reg = Registry::start("pull-run", true, true);
     push_mkimage(&ctl, &reg, "busybox:latest");
     let (env, ca) = (env(&ctl), reg.ca().display().to_string());
-    ctl.run_env(&["login", "--ca", &ca, "-u", USER, "-p", PASSWORD, &reg.addr], &env).ok();
+    ctl.run_env(
+        &["login", "--ca", &ca, "-u", USER, "-p", PASSWORD, &reg.addr],
+        &env,
+    )
+    .ok();
     let r = format!("{}/busybox:latest", reg.addr);
-    let o = ctl.run_env(&["run", "--rm", "--ca", &ca, &r, "echo", "hi"], &env).ok();
+    let o = ctl
+        .run_env(&["run", "--rm", "--ca", &ca, &r, "echo", "hi"], &env)
+        .ok();
     assert_eq!(o.stdout, "hi\n", "{o}");
     assert!(o.stderr.contains(&format!("pulling {r}")), "{o}");
     // Present now: the second run pulls nothing.
-    let o = ctl.run_env(&["run", "--rm", &r, "echo", "again"], &env).ok();
-    assert_eq!((o.stdout.as_str(), o.stderr.as_str()), ("again\n", ""), "{o}");
+    let o = ctl
+        .run_env(&["run", "--rm", &r, "echo", "again"], &env)
+        .ok();
+    assert_eq!(
+        (o.stdout.as_str(), o.stderr.as_str()),
+        ("again\n", ""),
+        "{o}"
+    );
     // --pull never for an image that is not here.
     let missing = format!("{}/other:latest", reg.addr);
-    ctl.run_env(&["run", "--rm", "--pull", "never", &missing, "true"], &env).refused(&["no such image"]);
+    ctl.run_env(&["run", "--rm", "--pull", "never", &missing, "true"], &env)
+        .refused(&["no such image"]);
     ctl.assert_clean();
 }
 
@@ -133,33 +187,71 @@ fn shared_layers_are_fetched_and_unpacked_once() {
     let ctl = Ctl::new("pull-shared");
     let reg = Registry::start("pull-shared", false, false);
     let a = Img::new(&[busybox_layer()], "amd64");
-    let b = Img::new(&[busybox_layer(), file_layer("etc/extra", "only in b\n")], "amd64");
+    let b = Img::new(
+        &[busybox_layer(), file_layer("etc/extra", "only in b\n")],
+        "amd64",
+    );
     let (base, extra) = (a.layer_hex(0), b.layer_hex(1));
     assert_eq!(base, b.layer_hex(0));
     push_img(&ctl, &reg, a, "a:latest");
     push_img(&ctl, &reg, b, "b:latest");
     let env = env(&ctl);
     // Plain HTTP: the registry is on 127.0.0.0/8.
-    ctl.run_env(&["pull", &format!("{}/a", reg.addr)], &env).ok();
+    ctl.run_env(&["pull", &format!("{}/a", reg.addr)], &env)
+        .ok();
     // The second pull on a terminal: progress bars.
     let term = pull_on_terminal(&ctl, &format!("{}/b", reg.addr));
-    assert!(term.contains("already unpacked") && term.contains("/s") && term.contains("downloaded"), "{term}");
-    assert_eq!(reg.blob_gets(&base).len(), 1, "the shared layer is fetched once");
+    assert!(
+        term.contains("already unpacked") && term.contains("/s") && term.contains("downloaded"),
+        "{term}"
+    );
+    assert_eq!(
+        reg.blob_gets(&base).len(),
+        1,
+        "the shared layer is fetched once"
+    );
     assert_eq!(reg.blob_gets(&extra).len(), 1);
     let snaps = entries(&ctl.root.join("snapshots"));
     assert_eq!(snaps.len(), 2, "{snaps:?}");
     // One copy of busybox on disk: b's snapshot links to a's.
-    let inos: Vec<u64> = snaps.iter().map(|s| fs::metadata(ctl.root.join("snapshots").join(s).join("bin/busybox")).unwrap().ino()).collect();
+    let inos: Vec<u64> = snaps
+        .iter()
+        .map(|s| {
+            fs::metadata(ctl.root.join("snapshots").join(s).join("bin/busybox"))
+                .unwrap()
+                .ino()
+        })
+        .collect();
     assert_eq!(inos[0], inos[1]);
     let ls = ctl.run(&["image", "ls"]).ok();
-    assert_eq!(ls.stdout.lines().filter(|l| l.contains("MB")).count(), 2, "{ls}");
+    assert_eq!(
+        ls.stdout.lines().filter(|l| l.contains("MB")).count(),
+        2,
+        "{ls}"
+    );
     // a goes: b still has every layer it needs, and runs.
     let o = ctl.run(&["image", "rm", &format!("{}/a", reg.addr)]).ok();
     assert!(o.stdout.contains("freed 2 blobs and 0 snapshots"), "{o}");
-    let o = ctl.run_env(&["run", "--rm", "--pull", "never", &format!("{}/b", reg.addr), "cat", "/etc/extra"], &env).ok();
+    let o = ctl
+        .run_env(
+            &[
+                "run",
+                "--rm",
+                "--pull",
+                "never",
+                &format!("{}/b", reg.addr),
+                "cat",
+                "/etc/extra",
+            ],
+            &env,
+        )
+        .ok();
     assert_eq!(o.stdout, "only in b\n");
     ctl.run(&["image", "rm", &format!("{}/b", reg.addr)]).ok();
-    assert_eq!(entries(&ctl.root.join("blobs/sha256")), Vec::<String>::new());
+    assert_eq!(
+        entries(&ctl.root.join("blobs/sha256")),
+        Vec::<String>::new()
+    );
     assert_eq!(entries(&ctl.root.join("snapshots")), Vec::<String>::new());
     ctl.assert_clean();
 }
@@ -198,14 +290,27 @@ fn an_index_resolves_to_this_platform_and_other_platforms_are_refused() {
     layout(&[amd, arm], true, &multi);
     reg.push(&multi, "multi:latest", true);
     let env = env(&ctl);
-    let o = ctl.run_env(&["pull", &format!("{}/multi:latest", reg.addr)], &env).ok();
+    let o = ctl
+        .run_env(&["pull", &format!("{}/multi:latest", reg.addr)], &env)
+        .ok();
     assert!(o.stdout.contains(&format!("(sha256:{amd_id})")), "{o}");
-    assert!(reg.blob_gets(&arm_layer).is_empty(), "the arm64 layer is not fetched");
+    assert!(
+        reg.blob_gets(&arm_layer).is_empty(),
+        "the arm64 layer is not fetched"
+    );
     // Only another platform: a single manifest, and an index.
     let ctl2 = Ctl::new("pull-index-arm");
-    push_img(&ctl2, &reg, Img::new(&[file_layer("a", "a\n")], "arm64"), "armonly:latest");
+    push_img(
+        &ctl2,
+        &reg,
+        Img::new(&[file_layer("a", "a\n")], "arm64"),
+        "armonly:latest",
+    );
     ctl2.run_env(&["pull", &format!("{}/armonly", reg.addr)], &env)
-        .refused(&["the image is for linux/arm64", "this machine runs linux/amd64"]);
+        .refused(&[
+            "the image is for linux/arm64",
+            "this machine runs linux/amd64",
+        ]);
     let idx = ctl2.dir.join("armindex.tar");
     layout(&[Img::new(&[file_layer("b", "b\n")], "arm64")], true, &idx);
     reg.push(&idx, "armindex:latest", true);
@@ -225,23 +330,41 @@ fn wrong_credentials_and_unknown_images_are_clear_errors() {
     push_mkimage(&ctl, &reg, "busybox:latest");
     let (env, ca) = (env(&ctl), reg.ca().display().to_string());
     let cfg = ctl.dir.join("docker/config.json");
-    ctl.run_env(&["login", "--ca", &ca, "-u", USER, "-p", "wrong", &reg.addr], &env)
-        .refused(&["authentication failed: wrong user name or password"]);
+    ctl.run_env(
+        &["login", "--ca", &ca, "-u", USER, "-p", "wrong", &reg.addr],
+        &env,
+    )
+    .refused(&["authentication failed: wrong user name or password"]);
     assert!(!cfg.exists(), "a failed login saves nothing");
     // Wrong credentials saved by someone else (docker login's format).
     fs::create_dir_all(cfg.parent().unwrap()).unwrap();
     let b64 = base64_of(&format!("{USER}:nope"));
-    fs::write(&cfg, json!({"auths": {reg.addr.clone(): {"auth": b64}}}).to_string()).unwrap();
+    fs::write(
+        &cfg,
+        json!({"auths": {reg.addr.clone(): {"auth": b64}}}).to_string(),
+    )
+    .unwrap();
     let r = format!("{}/busybox:latest", reg.addr);
-    ctl.run_env(&["pull", "--ca", &ca, &r], &env).refused(&["authentication failed: wrong user name or password"]);
+    ctl.run_env(&["pull", "--ca", &ca, &r], &env)
+        .refused(&["authentication failed: wrong user name or password"]);
     assert_no_image(&ctl);
-    ctl.run_env(&["login", "--ca", &ca, "-u", USER, "-p", PASSWORD, &reg.addr], &env).ok();
-    ctl.run_env(&["pull", "--ca", &ca, &format!("{}/nosuch:latest", reg.addr)], &env).refused(&["no such image in"]);
-    ctl.run_env(&["pull", "--ca", &ca, "Not A Ref"], &env).refused(&["invalid image reference"]);
+    ctl.run_env(
+        &["login", "--ca", &ca, "-u", USER, "-p", PASSWORD, &reg.addr],
+        &env,
+    )
+    .ok();
+    ctl.run_env(
+        &["pull", "--ca", &ca, &format!("{}/nosuch:latest", reg.addr)],
+        &env,
+    )
+    .refused(&["no such image in"]);
+    ctl.run_env(&["pull", "--ca", &ca, "Not A Ref"], &env)
+        .refused(&["invalid image reference"]);
     assert_no_image(&ctl);
     let o = ctl.run_env(&["logout", &reg.addr], &env).ok();
     assert!(o.stdout.contains("removed"), "{o}");
-    ctl.run_env(&["pull", "--ca", &ca, &r], &env).refused(&["authentication required"]);
+    ctl.run_env(&["pull", "--ca", &ca, &r], &env)
+        .refused(&["authentication required"]);
     ctl.assert_clean();
 }
 
@@ -249,7 +372,9 @@ fn base64_of(s: &str) -> String {
     let t = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in s.as_bytes().chunks(3) {
-        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
         for i in 0..4 {
             if i <= c.len() {
                 out.push(t[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -279,9 +404,14 @@ fn a_corrupted_blob_is_refused_and_nothing_is_kept() {
         *b ^= 0x5a;
     }
     fs::write(&f, data).unwrap();
-    ctl.run_env(&["pull", &format!("{}/c", reg.addr)], &env(&ctl)).refused(&["digest mismatch", &layer]);
+    ctl.run_env(&["pull", &format!("{}/c", reg.addr)], &env(&ctl))
+        .refused(&["digest mismatch", &layer]);
     assert_no_image(&ctl);
-    assert_eq!(entries(&ctl.root.join("blobs/ingest")), Vec::<String>::new(), "bad bytes are not kept");
+    assert_eq!(
+        entries(&ctl.root.join("blobs/ingest")),
+        Vec::<String>::new(),
+        "bad bytes are not kept"
+    );
     ctl.assert_clean();
 }
 
@@ -299,14 +429,32 @@ fn an_interrupted_transfer_fails_cleanly_and_resumes() {
     let proxy = CutProxy::start(&reg.addr, 300_000);
     let r = format!("{}/cut:latest", proxy.addr);
     let env = env(&ctl);
-    ctl.run_env(&["pull", &r], &env).refused(&["transfer broke off after", "the next pull resumes"]);
+    ctl.run_env(&["pull", &r], &env)
+        .refused(&["transfer broke off after", "the next pull resumes"]);
     assert_no_image(&ctl);
-    let kept = fs::metadata(ctl.root.join("blobs/ingest").join(&layer)).unwrap().len();
+    let kept = fs::metadata(ctl.root.join("blobs/ingest").join(&layer))
+        .unwrap()
+        .len();
     assert!(kept > 0 && kept < size, "kept {kept} of {size}");
+    // What a berthctl killed while unpacking leaves in tmp/ goes at the next start.
+    let mut dead = Command::new("true").spawn().unwrap();
+    dead.wait().unwrap();
+    let stale = ctl
+        .root
+        .join(format!("tmp/snapshot-{}-0badf00d", dead.id()));
+    fs::create_dir_all(stale.join("rootfs/bin")).unwrap();
     let o = ctl.run_env(&["pull", &r], &env).ok();
     assert!(o.stderr.contains("resumed at"), "{o}");
+    assert!(!stale.exists(), "a dead berthctl's tmp entry stays");
     let gets = reg.blob_gets(&layer);
-    assert_eq!(gets.last(), Some(&(size - kept)), "the second GET sends only the rest: {gets:?}");
-    assert_eq!(entries(&ctl.root.join("blobs/ingest")), Vec::<String>::new());
+    assert_eq!(
+        gets.last(),
+        Some(&(size - kept)),
+        "the second GET sends only the rest: {gets:?}"
+    );
+    assert_eq!(
+        entries(&ctl.root.join("blobs/ingest")),
+        Vec::<String>::new()
+    );
     ctl.assert_clean();
 }

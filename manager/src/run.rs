@@ -73,8 +73,13 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32, String> {
         None => {
             let r = a.image.first().ok_or("run: give an IMAGE (or --bundle DIR)")?;
             let img = match (a.pull.as_str(), image::lookup(store, r)) {
-                ("always", _) | ("missing", Err(_)) => {
+                ("always", _) => {
                     crate::pull::pull(store, r, &a.conn.conn(), a.quiet)?;
+                    image::lookup(store, r)?
+                }
+                ("missing", Err(_)) => {
+                    crate::pull::pull(store, r, &a.conn.conn(), a.quiet)
+                        .map_err(|e| format!("no such image: {r} here (berthctl image ls), and {e}"))?;
                     image::lookup(store, r)?
                 }
                 (_, found) => found?,

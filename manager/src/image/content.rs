@@ -81,7 +81,13 @@ pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
 /// Make snapshot `chains[i]` from snapshot `chains[i-1]` and the layer in
 /// `blob` (whose uncompressed digest must be `diff_id`). Returns false if
 /// it was there already.
-pub fn make_snapshot(store: &Store, chains: &[String], i: usize, blob: &Path, diff_id: &str) -> Result<bool, String> {
+pub fn make_snapshot(
+    store: &Store,
+    chains: &[String],
+    i: usize,
+    blob: &Path,
+    diff_id: &str,
+) -> Result<bool, String> {
     let dst = snapshot_path(store, &chains[i]);
     if dst.is_dir() {
         return Ok(false);
@@ -138,7 +144,11 @@ pub fn flock(path: &Path, exclusive: bool, block: bool) -> Result<Option<File>, 
         .write(true)
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
+    let mut op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
     if !block {
         op |= libc::LOCK_NB;
     }
@@ -185,7 +195,9 @@ pub fn gc(store: &Store, partial: bool) -> Result<Freed, String> {
         snaps.extend(img.meta.chain.iter().cloned());
     }
     let sweep = |dir: &Path, keep: &HashSet<String>| -> Vec<PathBuf> {
-        let Ok(rd) = fs::read_dir(dir) else { return Vec::new() };
+        let Ok(rd) = fs::read_dir(dir) else {
+            return Vec::new();
+        };
         rd.flatten()
             .filter(|e| !keep.contains(e.file_name().to_string_lossy().as_ref()))
             .map(|e| e.path())
@@ -200,7 +212,8 @@ pub fn gc(store: &Store, partial: bool) -> Result<Freed, String> {
         freed.bytes += unshared_size(&p);
         // Out of the way first, so no half-removed snapshot keeps its name.
         let scratch = store.scratch("gc")?;
-        fs::rename(&p, scratch.path.join("s")).map_err(|e| format!("remove {}: {e}", p.display()))?;
+        fs::rename(&p, scratch.path.join("s"))
+            .map_err(|e| format!("remove {}: {e}", p.display()))?;
         freed.snapshots += 1;
     }
     if partial {
@@ -243,7 +256,9 @@ mod tests {
         let b = "b".repeat(64);
         let c = chain_ids(&[a.clone(), b.clone()]);
         assert_eq!(c[0], a);
-        let want = crate::image::layer::hex(<sha2::Sha256 as sha2::Digest>::digest(format!("sha256:{a} sha256:{b}")));
+        let want = crate::image::layer::hex(<sha2::Sha256 as sha2::Digest>::digest(format!(
+            "sha256:{a} sha256:{b}"
+        )));
         assert_eq!(c[1], want);
     }
 }

@@ -222,3 +222,37 @@ fn apply_entry<R: Read>(
     created.insert(rel.to_path_buf());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zstd layer of two frames (as `zstd` writes for concatenated
+    /// input): applied whole, its diff_id over the whole tar stream.
+    #[test]
+    fn zstd_layers_of_several_frames_apply() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [("a", &b"first\n"[..]), ("dir/b", &b"second\n"[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let (one, two) = tar.split_at(700);
+        let level = ruzstd::encoding::CompressionLevel::Fastest;
+        let mut blob = ruzstd::encoding::compress_to_vec(one, level);
+        blob.extend(ruzstd::encoding::compress_to_vec(two, level));
+        let dir = std::env::temp_dir().join(format!("berthctl-zstd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        std::fs::write(dir.join("blob"), &blob).unwrap();
+        let root = fsat::open_root(&dir.join("rootfs")).unwrap();
+        let got = apply(&root, &dir.join("blob"));
+        let files = (std::fs::read(dir.join("rootfs/a")), std::fs::read(dir.join("rootfs/dir/b")));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.unwrap(), hex(Sha256::digest(&tar)));
+        assert_eq!((files.0.unwrap(), files.1.unwrap()), (b"first\n".to_vec(), b"second\n".to_vec()));
+    }
+}

@@ -16,7 +16,9 @@ pub fn config_path() -> PathBuf {
     if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         return PathBuf::from(d).join("config.json");
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".docker/config.json")
 }
 
@@ -29,14 +31,21 @@ fn keys(registry: &str) -> Vec<String> {
             "docker.io".into(),
             "registry-1.docker.io".into(),
         ],
-        r => vec![r.to_string(), format!("https://{r}"), format!("http://{r}"), format!("https://{r}/v1/")],
+        r => vec![
+            r.to_string(),
+            format!("https://{r}"),
+            format!("http://{r}"),
+            format!("https://{r}/v1/"),
+        ],
     }
 }
 
 fn read() -> Result<Value, String> {
     let p = config_path();
     match fs::read(&p) {
-        Ok(d) => serde_json::from_slice(&d).map_err(|e| format!("{}: invalid JSON: {e}", p.display())),
+        Ok(d) => {
+            serde_json::from_slice(&d).map_err(|e| format!("{}: invalid JSON: {e}", p.display()))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
         Err(e) => Err(format!("{}: {e}", p.display())),
     }
@@ -47,14 +56,20 @@ pub fn lookup(registry: &str) -> Result<Option<(String, String)>, String> {
     let cfg = read()?;
     let p = config_path();
     for k in keys(registry) {
-        let Some(auth) = cfg["auths"][&k]["auth"].as_str() else { continue };
+        let Some(auth) = cfg["auths"][&k]["auth"].as_str() else {
+            continue;
+        };
         let raw = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
             .map_err(|e| format!("{}: .auths[{k:?}].auth: not base64: {e}", p.display()))?;
-        let s = String::from_utf8(raw).map_err(|_| format!("{}: .auths[{k:?}].auth: not UTF-8", p.display()))?;
-        let (u, pw) = s
-            .split_once(':')
-            .ok_or_else(|| format!("{}: .auths[{k:?}].auth: not base64 of USER:PASSWORD", p.display()))?;
+        let s = String::from_utf8(raw)
+            .map_err(|_| format!("{}: .auths[{k:?}].auth: not UTF-8", p.display()))?;
+        let (u, pw) = s.split_once(':').ok_or_else(|| {
+            format!(
+                "{}: .auths[{k:?}].auth: not base64 of USER:PASSWORD",
+                p.display()
+            )
+        })?;
         return Ok(Some((u.to_string(), pw.to_string())));
     }
     Ok(None)
@@ -78,7 +93,9 @@ pub fn save(registry: &str, user: &str, password: &str) -> Result<PathBuf, Strin
 /// Forget `registry`'s credentials; false if there were none.
 pub fn erase(registry: &str) -> Result<bool, String> {
     let mut cfg = read()?;
-    let Some(auths) = cfg["auths"].as_object_mut() else { return Ok(false) };
+    let Some(auths) = cfg["auths"].as_object_mut() else {
+        return Ok(false);
+    };
     let mut found = false;
     for k in keys(registry) {
         found |= auths.remove(&k).is_some();

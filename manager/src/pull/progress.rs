@@ -42,9 +42,11 @@ impl Progress {
         let pb = match self {
             Progress::Bars(m) => {
                 let pb = m.add(ProgressBar::new(size));
-                let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")
-                    .unwrap()
-                    .progress_chars("=> ");
+                let style = ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+                )
+                .unwrap()
+                .progress_chars("=> ");
                 pb.set_style(style);
                 pb.set_prefix(what.to_string());
                 pb.enable_steady_tick(Duration::from_millis(200));
@@ -52,7 +54,14 @@ impl Progress {
             }
             _ => None,
         };
-        Bar { pb, lines: matches!(self, Progress::Lines), what: what.to_string(), size, start: Instant::now(), resumed: 0 }
+        Bar {
+            pb,
+            lines: matches!(self, Progress::Lines),
+            what: what.to_string(),
+            size,
+            start: Instant::now(),
+            resumed: 0,
+        }
     }
 }
 
@@ -95,9 +104,18 @@ impl Bar {
             pb.finish_with_message(how.to_string());
         } else if self.lines {
             let secs = self.start.elapsed().as_secs_f64();
-            let extra = if self.resumed > 0 { format!(", resumed at {}", human(self.resumed)) } else { String::new() };
+            let extra = if self.resumed > 0 {
+                format!(", resumed at {}", human(self.resumed))
+            } else {
+                String::new()
+            };
             if how == "downloaded" {
-                eprintln!("{}: {} {} in {secs:.1}s{extra}", self.what, how, human(self.size));
+                eprintln!(
+                    "{}: {} {} in {secs:.1}s{extra}",
+                    self.what,
+                    how,
+                    human(self.size)
+                );
             } else {
                 eprintln!("{}: {how}", self.what);
             }

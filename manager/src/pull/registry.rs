@@ -9,11 +9,13 @@ use std::error::Error as _;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use oci_client::client::{BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::client::{
+    BlobResponse, Certificate, CertificateEncoding, ClientConfig, ClientProtocol,
+};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
@@ -86,7 +88,10 @@ fn client(conn: &Conn, protocol: ClientProtocol) -> Result<Client, String> {
         if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
             return Err(format!("--ca {}: not a PEM certificate file", ca.display()));
         }
-        extra.push(Certificate { encoding: CertificateEncoding::Pem, data });
+        extra.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data,
+        });
     }
     let cfg = ClientConfig {
         protocol,
@@ -102,7 +107,11 @@ fn client(conn: &Conn, protocol: ClientProtocol) -> Result<Client, String> {
 
 impl Remote {
     /// Reach `r`'s registry and authenticate (anonymously without `creds`).
-    pub async fn connect(r: &Reference, conn: &Conn, creds: Option<(String, String)>) -> Result<Remote, String> {
+    pub async fn connect(
+        r: &Reference,
+        conn: &Conn,
+        creds: Option<(String, String)>,
+    ) -> Result<Remote, String> {
         let registry = r.registry().to_string();
         let auth = match creds {
             Some((u, p)) => RegistryAuth::Basic(u, p),
@@ -110,10 +119,20 @@ impl Remote {
         };
         let https = client(conn, ClientProtocol::Https)?;
         let first = match https.auth(r, &auth, RegistryOperation::Pull).await {
-            Ok(_) => return Ok(Remote { client: https, auth, registry }),
+            Ok(_) => {
+                return Ok(Remote {
+                    client: https,
+                    auth,
+                    registry,
+                })
+            }
             Err(e) => e,
         };
-        let plain_ok = is_loopback(r.resolve_registry()) || conn.insecure.iter().any(|h| *h == registry || h == r.resolve_registry());
+        let plain_ok = is_loopback(r.resolve_registry())
+            || conn
+                .insecure
+                .iter()
+                .any(|h| *h == registry || h == r.resolve_registry());
         let text = causes(&first);
         let tls_refused = text.to_lowercase().contains("certificate");
         if !plain_ok || tls_refused || !matches!(first, OciDistributionError::RequestError(_)) {
@@ -126,20 +145,32 @@ impl Remote {
         // Not TLS: a loopback or listed registry may speak plain HTTP.
         let http = client(conn, ClientProtocol::Http)?;
         match http.auth(r, &auth, RegistryOperation::Pull).await {
-            Ok(_) => Ok(Remote { client: http, auth, registry }),
-            Err(e) => Err(format!("{registry}: over HTTPS: {text}; over HTTP: {}", causes(&e))),
+            Ok(_) => Ok(Remote {
+                client: http,
+                auth,
+                registry,
+            }),
+            Err(e) => Err(format!(
+                "{registry}: over HTTPS: {text}; over HTTP: {}",
+                causes(&e)
+            )),
         }
     }
 
     /// The manifest (or index) `r` names, and its sha256 (hex), checked
     /// against the digest of `r` if it has one.
     pub async fn manifest(&self, r: &Reference) -> Result<(Vec<u8>, String), String> {
-        let (bytes, _) =
-            self.client.pull_manifest_raw(r, &self.auth, ACCEPT).await.map_err(|e| explain(&self.registry, &e, &self.auth))?;
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(r, &self.auth, ACCEPT)
+            .await
+            .map_err(|e| explain(&self.registry, &e, &self.auth))?;
         let got = hex(Sha256::digest(&bytes));
         if let Some(d) = r.digest() {
             if d != format!("sha256:{got}") {
-                return Err(format!("digest mismatch: the registry sent a manifest of sha256:{got} for {d}"));
+                return Err(format!(
+                    "digest mismatch: the registry sent a manifest of sha256:{got} for {d}"
+                ));
             }
         }
         Ok((bytes.to_vec(), got))
@@ -147,7 +178,13 @@ impl Remote {
 
     /// Fetch blob `b` of repository `r` into the content store, resuming an
     /// interrupted download; returns false if it was there already.
-    pub async fn blob(&self, store: &Store, r: &Reference, b: &Blob, bar: &mut Bar) -> Result<bool, String> {
+    pub async fn blob(
+        &self,
+        store: &Store,
+        r: &Reference,
+        b: &Blob,
+        bar: &mut Bar,
+    ) -> Result<bool, String> {
         if content::has_blob(store, &b.hex, b.size) {
             return Ok(false);
         }
@@ -159,23 +196,8 @@ impl Remote {
             return Ok(false);
         }
         let io = |e: std::io::Error| format!("{}: {e}", ingest.display());
-        let mut have = f.metadata().map_err(io)?.len();
-        let mut h = Sha256::new();
-        if have > b.size {
-            f.set_len(0).map_err(io)?;
-            have = 0;
-        }
+        let (mut have, mut h) = kept(&mut f, &ingest, b.size)?;
         if have > 0 {
-            // What an interrupted pull left: hash it to go on from there.
-            let mut buf = vec![0u8; 1 << 16];
-            let mut rd = OpenOptions::new().read(true).open(&ingest).map_err(io)?.take(have);
-            loop {
-                let n = rd.read(&mut buf).map_err(io)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
             bar.resume(have);
         }
         let desc = OciDescriptor {
@@ -184,8 +206,21 @@ impl Remote {
             size: b.size as i64,
             ..Default::default()
         };
-        let resp = self.client.pull_blob_stream_partial(r, &desc, have, None).await;
-        let mut stream = match resp.map_err(|e| explain(&self.registry, &e, &self.auth))? {
+        let resp = match self
+            .client
+            .pull_blob_stream_partial(r, &desc, have, None)
+            .await
+        {
+            Ok(resp) => resp,
+            Err(e) => {
+                if have == 0 {
+                    drop(f);
+                    let _ = fs::remove_file(&ingest);
+                }
+                return Err(explain(&self.registry, &e, &self.auth));
+            }
+        };
+        let mut stream = match resp {
             BlobResponse::Full(s) => {
                 // No range support (or nothing kept): from the start.
                 if have > 0 {
@@ -211,7 +246,10 @@ impl Remote {
             if have + chunk.len() as u64 > b.size {
                 drop(f);
                 let _ = fs::remove_file(&ingest);
-                return Err(format!("the registry sent more than the {} bytes the manifest gives", b.size));
+                return Err(format!(
+                    "the registry sent more than the {} bytes the manifest gives",
+                    b.size
+                ));
             }
             f.write_all(&chunk).map_err(io)?;
             h.update(&chunk);
@@ -227,17 +265,43 @@ impl Remote {
                 ingest.display()
             ));
         }
-        let got = hex(h.finalize());
-        if got != b.hex {
-            drop(f);
-            let _ = fs::remove_file(&ingest);
-            return Err(format!("digest mismatch: the registry sent {} bytes of sha256:{got}, not sha256:{}", b.size, b.hex));
-        }
-        f.sync_all().map_err(io)?;
-        let dst = content::blob_path(store, &b.hex);
-        fs::rename(&ingest, &dst).map_err(|e| format!("move {} to {}: {e}", ingest.display(), dst.display()))?;
+        settle(store, b, f, &ingest, h)?;
         Ok(true)
     }
+}
+
+/// All of blob `b` is in `ingest` (open as `f`) and hashed in `h`: into
+/// the store if the digest matches, else away.
+fn settle(store: &Store, b: &Blob, f: fs::File, ingest: &Path, h: Sha256) -> Result<(), String> {
+    let got = hex(h.finalize());
+    if got != b.hex {
+        drop(f);
+        let _ = fs::remove_file(ingest);
+        return Err(format!(
+            "digest mismatch: the registry sent {} bytes of sha256:{got}, not sha256:{}",
+            b.size, b.hex
+        ));
+    }
+    f.sync_all()
+        .map_err(|e| format!("{}: {e}", ingest.display()))?;
+    let dst = content::blob_path(store, &b.hex);
+    fs::rename(ingest, &dst)
+        .map_err(|e| format!("move {} to {}: {e}", ingest.display(), dst.display()))
+}
+
+/// What an interrupted pull left of a blob in `ingest` (open as `f`):
+/// its length and hash, to go on from there (nothing if it is too long).
+fn kept(f: &mut fs::File, ingest: &Path, size: u64) -> Result<(u64, Sha256), String> {
+    let io = |e: std::io::Error| format!("{}: {e}", ingest.display());
+    let mut h = Sha256::new();
+    let have = f.metadata().map_err(io)?.len();
+    if have > size {
+        f.set_len(0).map_err(io)?;
+        return Ok((0, h));
+    }
+    let rd = OpenOptions::new().read(true).open(ingest).map_err(io)?;
+    let n = std::io::copy(&mut rd.take(have), &mut h).map_err(io)?;
+    Ok((n, h))
 }
 
 /// A registry error in words: not found, authentication, or the causes.
@@ -248,13 +312,24 @@ pub fn explain(registry: &str, e: &OciDistributionError, auth: &RegistryAuth) ->
         _ => Vec::new(),
     };
     let denied = matches!(e, E::UnauthorizedError { .. } | E::AuthenticationFailure(_))
-        || matches!(e, E::ServerError { code: 401 | 403, .. })
-        || codes.iter().any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied));
-    let missing = matches!(e, E::ImageManifestNotFoundError(_))
-        || matches!(e, E::ServerError { code: 404, .. })
+        || matches!(
+            e,
+            E::ServerError {
+                code: 401 | 403,
+                ..
+            }
+        )
         || codes
             .iter()
-            .any(|c| matches!(c, OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound));
+            .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied));
+    let missing = matches!(e, E::ImageManifestNotFoundError(_))
+        || matches!(e, E::ServerError { code: 404, .. })
+        || codes.iter().any(|c| {
+            matches!(
+                c,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown | OciErrorCode::NotFound
+            )
+        });
     if denied {
         return match auth {
             RegistryAuth::Anonymous => format!(
