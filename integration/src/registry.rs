@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,18 +61,37 @@ pub fn available() -> bool {
 }
 
 impl Registry {
-    /// Start a registry for test `name`.
+    /// Start a registry for test `name` (auth: htpasswd, Basic).
     pub fn start(name: &str, tls: bool, auth: bool) -> Registry {
-        let dir = PathBuf::from(format!("/tmp/berth-registry-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(dir.join("data")).unwrap();
-        if tls {
-            make_certs(&dir);
-        }
+        let dir = registry_dir(name);
         if auth {
             let line = sh(Command::new("htpasswd").args(["-Bbn", USER, PASSWORD]));
             fs::write(dir.join("htpasswd"), line).unwrap();
         }
+        let yaml = auth.then(|| {
+            format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            )
+        });
+        Self::start_with(dir, tls, yaml)
+    }
+
+    /// Start a registry (plain HTTP) that wants Bearer tokens from `tokens`.
+    pub fn start_token(name: &str, tokens: &TokenServer) -> Registry {
+        let yaml = format!(
+            "auth:\n  token:\n    realm: http://{}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+            tokens.addr,
+            tokens.dir.join("token.pem").display()
+        );
+        Self::start_with(registry_dir(name), false, Some(yaml))
+    }
+
+    fn start_with(dir: PathBuf, tls: bool, auth_yaml: Option<String>) -> Registry {
+        if tls {
+            make_certs(&dir);
+        }
+        let auth = auth_yaml.is_some();
         for _attempt in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .unwrap()
@@ -91,12 +110,7 @@ impl Registry {
                     dir.join("server.key").display()
                 );
             }
-            if auth {
-                cfg += &format!(
-                    "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
-                    dir.join("htpasswd").display()
-                );
-            }
+            cfg += auth_yaml.as_deref().unwrap_or("");
             fs::write(dir.join("config.yml"), cfg).unwrap();
             let log = fs::File::create(dir.join("registry.log")).unwrap();
             let child = Command::new("docker-registry")
@@ -197,6 +211,181 @@ impl Drop for Registry {
         let _ = self.child.wait();
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+fn registry_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(format!("/tmp/berth-registry-{name}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("data")).unwrap();
+    dir
+}
+
+pub const SERVICE: &str = "berth-test-registry";
+pub const ISSUER: &str = "berth-test-issuer";
+
+/// A token server for a registry's Bearer auth: GET /token with Basic
+/// USER:PASSWORD gets a JWT (RS256, signed with a key made here with
+/// openssl, its certificate in the x5c header and in the registry's
+/// rootcertbundle) granting pull and push on `repo`; anything else 401.
+pub struct TokenServer {
+    pub dir: PathBuf,
+    pub addr: String,
+    /// Requests that got a token / were refused.
+    pub granted: Arc<AtomicUsize>,
+    pub refused: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TokenServer {
+    pub fn start(name: &str, repo: &str) -> TokenServer {
+        let dir = PathBuf::from(format!("/tmp/berth-tokens-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let token = make_token(&dir, repo);
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let granted = Arc::new(AtomicUsize::new(0));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (g, r, s) = (granted.clone(), refused.clone(), stop.clone());
+        let want = format!(
+            "authorization: basic {}",
+            base64(format!("{USER}:{PASSWORD}").as_bytes(), false)
+        );
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let Ok((mut c, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                c.set_nonblocking(false).unwrap();
+                let head = read_head(&mut c);
+                let ok = head
+                    .lines()
+                    .any(|h| h.trim().eq_ignore_ascii_case(&want) || h.trim() == want);
+                let (status, body) = if ok {
+                    g.fetch_add(1, Ordering::SeqCst);
+                    (
+                        "200 OK",
+                        json!({"token": token, "expires_in": 3600}).to_string(),
+                    )
+                } else {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    (
+                        "401 Unauthorized",
+                        r#"{"details":"wrong user name or password"}"#.to_string(),
+                    )
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenServer {
+            dir,
+            addr,
+            granted,
+            refused,
+            stop,
+        }
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A signing key and certificate in `dir`, and a JWT for `repo` signed with it.
+fn make_token(dir: &Path, repo: &str) -> String {
+    let p = |n: &str| dir.join(n).display().to_string();
+    sh(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=berth token signer",
+        ])
+        .args(["-keyout", &p("token.key"), "-out", &p("token.pem")]));
+    let der =
+        sh_bytes(Command::new("openssl").args(["x509", "-in", &p("token.pem"), "-outform", "DER"]));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = json!({"alg": "RS256", "typ": "JWT", "x5c": [base64(&der, false)]});
+    let claims = json!({"iss": ISSUER, "sub": USER, "aud": SERVICE, "exp": now + 3600, "nbf": now - 60, "iat": now - 60,
+        "jti": format!("berth-{now}"), "access": [{"type": "repository", "name": repo, "actions": ["pull", "push"]}]});
+    let signing = format!(
+        "{}.{}",
+        base64(header.to_string().as_bytes(), true),
+        base64(claims.to_string().as_bytes(), true)
+    );
+    fs::write(dir.join("signing"), &signing).unwrap();
+    let sig = sh_bytes(Command::new("openssl").args([
+        "dgst",
+        "-sha256",
+        "-sign",
+        &p("token.key"),
+        &p("signing"),
+    ]));
+    format!("{signing}.{}", base64(&sig, true))
+}
+
+fn read_head(c: &mut TcpStream) -> String {
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn sh_bytes(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Base64: standard with padding, or URL-safe without (JWS).
+pub fn base64(data: &[u8], url: bool) -> String {
+    let t: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(t[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else if !url {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// A CA, and a server certificate for 127.0.0.1 signed by it.

@@ -11,7 +11,8 @@ use std::process::{Command, Stdio};
 use berth_integration::berthctl::Ctl;
 use berth_integration::prelude::*;
 use berth_integration::registry::{
-    available, busybox_layer, file_layer, layout, CutProxy, Img, Registry, PASSWORD, USER,
+    available, base64, busybox_layer, file_layer, layout, CutProxy, Img, Registry, TokenServer,
+    PASSWORD, USER,
 };
 
 /// berthctl's own failures exit 125 (as docker's), with a clear message.
@@ -338,7 +339,7 @@ fn wrong_credentials_and_unknown_images_are_clear_errors() {
     assert!(!cfg.exists(), "a failed login saves nothing");
     // Wrong credentials saved by someone else (docker login's format).
     fs::create_dir_all(cfg.parent().unwrap()).unwrap();
-    let b64 = base64_of(&format!("{USER}:nope"));
+    let b64 = base64(format!("{USER}:nope").as_bytes(), false);
     fs::write(
         &cfg,
         json!({"auths": {reg.addr.clone(): {"auth": b64}}}).to_string(),
@@ -366,24 +367,6 @@ fn wrong_credentials_and_unknown_images_are_clear_errors() {
     ctl.run_env(&["pull", "--ca", &ca, &r], &env)
         .refused(&["authentication required"]);
     ctl.assert_clean();
-}
-
-fn base64_of(s: &str) -> String {
-    let t = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in s.as_bytes().chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(t[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 #[test]
@@ -455,6 +438,44 @@ fn an_interrupted_transfer_fails_cleanly_and_resumes() {
     assert_eq!(
         entries(&ctl.root.join("blobs/ingest")),
         Vec::<String>::new()
+    );
+    ctl.assert_clean();
+}
+
+#[test]
+fn bearer_tokens_from_the_registry_challenge() {
+    if !available() {
+        return;
+    }
+    let ctl = Ctl::new("pull-token");
+    let tokens = TokenServer::start("pull-token", "busybox");
+    let reg = Registry::start_token("pull-token", &tokens);
+    push_mkimage(&ctl, &reg, "busybox:latest");
+    let env = env(&ctl);
+    let r = format!("{}/busybox:latest", reg.addr);
+    let count = |c: &std::sync::atomic::AtomicUsize| c.load(std::sync::atomic::Ordering::SeqCst);
+    let refused = count(&tokens.refused);
+    // Anonymous, then a wrong password: the token server refuses both.
+    ctl.run_env(&["pull", &r], &env)
+        .refused(&["authentication required", "berthctl login"]);
+    ctl.run_env(&["login", "-u", USER, "-p", "wrong", &reg.addr], &env)
+        .refused(&["authentication failed"]);
+    assert!(count(&tokens.refused) >= refused + 2);
+    assert_no_image(&ctl);
+    ctl.run_env(&["login", "-u", USER, "-p", PASSWORD, &reg.addr], &env)
+        .ok();
+    let granted = count(&tokens.granted);
+    let o = ctl.run_env(&["pull", &r], &env).ok();
+    assert!(o.stdout.contains(&format!("pulled {r}")), "{o}");
+    assert!(
+        count(&tokens.granted) > granted,
+        "the pull got its token from the realm"
+    );
+    let log = reg.log();
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("level=error") && l.contains("token")),
+        "{log}"
     );
     ctl.assert_clean();
 }

@@ -285,12 +285,17 @@ fn check_platform(cfg: &Value) -> Result<(), String> {
 
 /// `berthctl login REGISTRY`: check the credentials, then save them.
 pub fn login(registry: &str, user: &str, password: &str, conn: &Conn) -> Result<String, String> {
-    // A probe of a repository that need not exist: wrong credentials get
-    // 401, right ones 404 (or the manifest).
     let probe = parse_ref(&format!("{registry}/berthctl-login-probe:latest"))?;
     let creds = Some((user.to_string(), password.to_string()));
     block_on(async {
+        // A token server that hands out a token for these credentials
+        // accepts them (a wrong password fails here).
         let remote = Remote::connect(&probe, conn, creds).await?;
+        if remote.bearer {
+            return Ok(());
+        }
+        // Basic: a repository that need not exist; wrong credentials get
+        // 401, right ones 404 (or the manifest).
         match remote.manifest(&probe).await {
             Ok(_) => Ok(()),
             Err(e) if e.contains("no such image") => Ok(()),

@@ -55,6 +55,9 @@ pub struct Remote {
     auth: RegistryAuth,
     /// As written in the reference (docker.io for Docker Hub).
     pub registry: String,
+    /// The registry's token server gave a Bearer token (for these
+    /// credentials, if any): they are right.
+    pub bearer: bool,
 }
 
 /// Loopback registries may use plain HTTP, as Docker allows.
@@ -119,11 +122,12 @@ impl Remote {
         };
         let https = client(conn, ClientProtocol::Https)?;
         let first = match https.auth(r, &auth, RegistryOperation::Pull).await {
-            Ok(_) => {
+            Ok(token) => {
                 return Ok(Remote {
                     client: https,
                     auth,
                     registry,
+                    bearer: token.is_some(),
                 })
             }
             Err(e) => e,
@@ -145,11 +149,16 @@ impl Remote {
         // Not TLS: a loopback or listed registry may speak plain HTTP.
         let http = client(conn, ClientProtocol::Http)?;
         match http.auth(r, &auth, RegistryOperation::Pull).await {
-            Ok(_) => Ok(Remote {
+            Ok(token) => Ok(Remote {
                 client: http,
                 auth,
                 registry,
+                bearer: token.is_some(),
             }),
+            // It answered over HTTP: that is its error.
+            Err(e) if !matches!(e, OciDistributionError::RequestError(_)) => {
+                Err(explain(&registry, &e, &auth))
+            }
             Err(e) => Err(format!(
                 "{registry}: over HTTPS: {text}; over HTTP: {}",
                 causes(&e)
