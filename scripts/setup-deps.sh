@@ -6,8 +6,8 @@
 # and podman (the client tests, integration/tests/{docker,podman}.rs, start
 # their own daemons; the packages' services are kept from starting), procps
 # (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
-# tests), docker-registry (distribution 2.8), skopeo and apache2-utils
-# (htpasswd) for berthctl's pull tests (integration/tests/berthctl_pull.rs
+# tests), docker-registry (distribution 2.8), skopeo, apache2-utils and zstd
+# (htpasswd, zstd layers) for berthctl's pull tests (integration/tests/berthctl_pull.rs
 # starts its own registries; the package's service is kept from starting
 # like docker's), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
 # from linux-image-amd64 is downloaded and unpacked into
@@ -24,7 +24,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils qemu-system-x86 cpio)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

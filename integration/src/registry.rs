@@ -44,7 +44,7 @@ fn sh(cmd: &mut Command) -> String {
 
 /// Skip (with the reason printed) when the registry tools are missing.
 pub fn available() -> bool {
-    for t in ["docker-registry", "skopeo", "openssl", "htpasswd"] {
+    for t in ["docker-registry", "skopeo", "openssl", "htpasswd", "zstd"] {
         if Command::new("sh")
             .arg("-c")
             .arg(format!("command -v {t}"))
@@ -439,7 +439,18 @@ pub struct CutProxy {
 }
 
 impl CutProxy {
+    /// Closes the connection at the cut.
     pub fn start(target: &str, cut: usize) -> CutProxy {
+        Self::start_with(target, cut, false)
+    }
+
+    /// Stops relaying at the cut but keeps the connection open (a stalled
+    /// transfer, for a client killed while it waits).
+    pub fn stalling(target: &str, cut: usize) -> CutProxy {
+        Self::start_with(target, cut, true)
+    }
+
+    fn start_with(target: &str, cut: usize, stall: bool) -> CutProxy {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let armed = Arc::new(AtomicBool::new(true));
@@ -454,8 +465,9 @@ impl CutProxy {
                         let srv = TcpStream::connect(&target).unwrap();
                         let (c2, srv2) = (c.try_clone().unwrap(), srv.try_clone().unwrap());
                         std::thread::spawn(move || pipe(c2, srv2, None));
+                        let held = stall.then(|| s.clone());
                         let a = a.clone();
-                        std::thread::spawn(move || pipe(srv, c, Some((a, cut))));
+                        std::thread::spawn(move || pipe(srv, c, Some((a, cut, held))));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
@@ -471,7 +483,13 @@ impl Drop for CutProxy {
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream, cut: Option<(Arc<AtomicBool>, usize)>) {
+/// Where [`pipe`] cuts: the armed flag, the byte count, and (stall) the
+/// proxy's stop flag to wait for instead of closing.
+type Cut = (Arc<AtomicBool>, usize, Option<Arc<AtomicBool>>);
+
+/// Relay until EOF, or (armed) the cut: then close both sockets, or in
+/// stall mode hold them open, relaying nothing, until the proxy stops.
+fn pipe(mut from: TcpStream, mut to: TcpStream, cut: Option<Cut>) {
     let mut buf = [0u8; 16384];
     let mut sent = 0usize;
     loop {
@@ -479,9 +497,12 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, cut: Option<(Arc<AtomicBool>, us
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some((armed, limit)) = &cut {
+        if let Some((armed, limit, stall)) = &cut {
             if sent + n > *limit && armed.swap(false, Ordering::SeqCst) {
                 let _ = to.write_all(&buf[..limit - sent]);
+                while stall.as_ref().is_some_and(|s| !s.load(Ordering::SeqCst)) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 break;
             }
         }
@@ -508,6 +529,36 @@ pub fn busybox_layer() -> LayerBlob {
         m.push(Member::Dir(d));
     }
     LayerBlob::gz(tar(&m))
+}
+
+/// The media type of a layer blob, by its magic number.
+fn layer_media_type(blob: &[u8]) -> &'static str {
+    match blob {
+        [0x1f, 0x8b, ..] => "application/vnd.oci.image.layer.v1.tar+gzip",
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => "application/vnd.oci.image.layer.v1.tar+zstd",
+        _ => "application/vnd.oci.image.layer.v1.tar",
+    }
+}
+
+/// A layer with one file, compressed with zstd(1).
+pub fn zstd_layer(path: &str, content: &str) -> LayerBlob {
+    let t = tar(&[Member::File(path, content.as_bytes())]);
+    let mut c = Command::new("zstd")
+        .args(["-q", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run zstd");
+    c.stdin.take().unwrap().write_all(&t).unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success() && out.stdout.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]),
+        "zstd failed"
+    );
+    LayerBlob {
+        blob: out.stdout,
+        tar: t,
+    }
 }
 
 /// A small layer with one file.
@@ -538,7 +589,7 @@ impl Img {
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": desc("application/vnd.oci.image.config.v1+json", &config),
-            "layers": layers.iter().map(|l| desc("application/vnd.oci.image.layer.v1.tar+gzip", &l.blob)).collect::<Vec<Value>>()
+            "layers": layers.iter().map(|l| desc(layer_media_type(&l.blob), &l.blob)).collect::<Vec<Value>>()
         }))
         .unwrap();
         let mut blobs = vec![config];

@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use berth_integration::berthctl::Ctl;
 use berth_integration::prelude::*;
 use berth_integration::registry::{
-    available, base64, busybox_layer, file_layer, layout, CutProxy, Img, Registry, TokenServer,
-    PASSWORD, USER,
+    available, base64, busybox_layer, file_layer, layout, zstd_layer, CutProxy, Img, Registry,
+    TokenServer, PASSWORD, USER,
 };
 
 /// berthctl's own failures exit 125 (as docker's), with a clear message.
@@ -188,8 +188,9 @@ fn shared_layers_are_fetched_and_unpacked_once() {
     let ctl = Ctl::new("pull-shared");
     let reg = Registry::start("pull-shared", false, false);
     let a = Img::new(&[busybox_layer()], "amd64");
+    // b's own layer is zstd-compressed.
     let b = Img::new(
-        &[busybox_layer(), file_layer("etc/extra", "only in b\n")],
+        &[busybox_layer(), zstd_layer("etc/extra", "only in b\n")],
         "amd64",
     );
     let (base, extra) = (a.layer_hex(0), b.layer_hex(1));
@@ -477,5 +478,129 @@ fn bearer_tokens_from_the_registry_challenge() {
             .any(|l| l.contains("level=error") && l.contains("token")),
         "{log}"
     );
+    ctl.assert_clean();
+}
+
+#[test]
+fn concurrent_pulls_share_one_download() {
+    if !available() {
+        return;
+    }
+    let ctl = Ctl::new("pull-concurrent");
+    let reg = Registry::start("pull-concurrent", false, false);
+    let a = Img::new(&[busybox_layer(), file_layer("a", "a\n")], "amd64");
+    let b = Img::new(&[busybox_layer(), file_layer("b", "b\n")], "amd64");
+    let base = a.layer_hex(0);
+    push_img(&ctl, &reg, a, "a:latest");
+    push_img(&ctl, &reg, b, "b:latest");
+    let env = env(&ctl);
+    let opts = SpawnOpts {
+        env: &env,
+        ..Default::default()
+    };
+    let pulls: Vec<Spawned> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let args: Vec<String> = [
+                "--root",
+                ctl.root.to_str().unwrap(),
+                "pull",
+                &format!("{}/{n}", reg.addr),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            Spawned::start_with(
+                &berth_integration::berthctl::berthctl_bin(),
+                &args,
+                &ctl.dir.join(format!("pull-{n}")),
+                &opts,
+            )
+        })
+        .collect();
+    for p in pulls {
+        p.wait(Duration::from_secs(60)).ok();
+    }
+    assert_eq!(
+        reg.blob_gets(&base).len(),
+        1,
+        "the shared layer is fetched once"
+    );
+    // The base snapshot and one per image, whoever made the base.
+    assert_eq!(entries(&ctl.root.join("snapshots")).len(), 3);
+    for n in ["a", "b"] {
+        let o = ctl
+            .run_env(
+                &[
+                    "run",
+                    "--rm",
+                    "--pull",
+                    "never",
+                    &format!("{}/{n}", reg.addr),
+                    "cat",
+                    &format!("/{n}"),
+                ],
+                &env,
+            )
+            .ok();
+        assert_eq!(o.stdout, format!("{n}\n"));
+    }
+    assert_eq!(
+        entries(&ctl.root.join("blobs/ingest")),
+        Vec::<String>::new()
+    );
+    ctl.assert_clean();
+}
+
+#[test]
+fn a_pull_killed_mid_blob_leaves_no_image_and_is_resumed() {
+    if !available() {
+        return;
+    }
+    let ctl = Ctl::new("pull-kill");
+    let reg = Registry::start("pull-kill", false, false);
+    let img = Img::new(&[busybox_layer()], "amd64");
+    let (layer, size) = (img.layer_hex(0), img.blobs[1].len() as u64);
+    push_img(&ctl, &reg, img, "k:latest");
+    let proxy = CutProxy::stalling(&reg.addr, 300_000);
+    let env = env(&ctl);
+    let opts = SpawnOpts {
+        env: &env,
+        ..Default::default()
+    };
+    let args: Vec<String> = [
+        "--root",
+        ctl.root.to_str().unwrap(),
+        "pull",
+        &format!("{}/k", proxy.addr),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut pull = Spawned::start_with(
+        &berth_integration::berthctl::berthctl_bin(),
+        &args,
+        &ctl.dir.join("killed"),
+        &opts,
+    );
+    let ingest = ctl.root.join("blobs/ingest").join(&layer);
+    // The transfer stalls after the cut: kill berthctl there (as ^C would).
+    assert!(
+        wait_until(SHORT, || fs::metadata(&ingest)
+            .is_ok_and(|m| m.len() > 200_000)),
+        "the download did not start"
+    );
+    pull.signal(libc::SIGKILL);
+    assert!(wait_until(SHORT, || pull.try_wait().is_some()));
+    assert_no_image(&ctl);
+    let kept = fs::metadata(&ingest).unwrap().len();
+    assert!(kept < size);
+    // The next pull (straight from the registry) takes the rest only.
+    let o = ctl
+        .run_env(&["pull", &format!("{}/k", reg.addr)], &env)
+        .ok();
+    assert!(o.stderr.contains("resumed at"), "{o}");
+    assert_eq!(reg.blob_gets(&layer).last(), Some(&(size - kept)));
+    drop(proxy);
     ctl.assert_clean();
 }
