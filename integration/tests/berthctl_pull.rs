@@ -204,7 +204,11 @@ fn shared_layers_are_fetched_and_unpacked_once() {
     // The second pull on a terminal: progress bars.
     let term = pull_on_terminal(&ctl, &format!("{}/b", reg.addr));
     assert!(
-        term.contains("already unpacked") && term.contains("/s") && term.contains("downloaded"),
+        // indicatif's bar (binary units, a cleared line), then the lines that stay.
+        term.contains("already unpacked")
+            && term.contains(" B/s")
+            && term.contains("\x1b[2K")
+            && term.contains(": downloaded"),
         "{term}"
     );
     assert_eq!(

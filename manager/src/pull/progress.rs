@@ -1,5 +1,6 @@
-//! Pull progress on stderr: a bar per layer (bytes, speed) on a terminal,
-//! one plain line per layer otherwise, nothing with --quiet.
+//! Pull progress on stderr: a bar per layer (bytes, speed) on a terminal
+//! while it downloads, then a line that stays; only the lines when stderr
+//! is not a terminal; nothing with --quiet.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -56,7 +57,7 @@ impl Progress {
         };
         Bar {
             pb,
-            lines: matches!(self, Progress::Lines),
+            out: self.clone(),
             what: what.to_string(),
             size,
             start: Instant::now(),
@@ -67,7 +68,7 @@ impl Progress {
 
 pub struct Bar {
     pb: Option<ProgressBar>,
-    lines: bool,
+    out: Progress,
     what: String,
     size: u64,
     start: Instant,
@@ -99,27 +100,29 @@ impl Bar {
         }
     }
 
+    /// The blob is there: the bar gives way to a line that stays.
     pub fn done(self, how: &str) {
-        if let Some(pb) = &self.pb {
-            pb.finish_with_message(how.to_string());
-        } else if self.lines {
+        let line = if how == "downloaded" {
             let secs = self.start.elapsed().as_secs_f64();
+            let rate = (self.size - self.resumed) as f64 / secs.max(0.001);
             let extra = if self.resumed > 0 {
                 format!(", resumed at {}", human(self.resumed))
             } else {
                 String::new()
             };
-            if how == "downloaded" {
-                eprintln!(
-                    "{}: {} {} in {secs:.1}s{extra}",
-                    self.what,
-                    how,
-                    human(self.size)
-                );
-            } else {
-                eprintln!("{}: {how}", self.what);
-            }
+            format!(
+                "{}: downloaded {} in {secs:.1}s ({}/s{extra})",
+                self.what,
+                human(self.size),
+                human(rate as u64)
+            )
+        } else {
+            format!("{}: {how}", self.what)
+        };
+        if let Some(pb) = &self.pb {
+            pb.finish_and_clear();
         }
+        self.out.say(&line);
     }
 
     pub fn failed(self) {
