@@ -153,11 +153,15 @@ impl Registry {
     /// Push an OCI archive to `dest` (REPO:TAG) with skopeo (`--all`: every
     /// image of an index).
     pub fn push(&self, archive: &Path, dest: &str, all: bool) {
+        self.push_with(archive, dest, if all { &["--all"] } else { &[] });
+    }
+
+    /// As [`push`](Self::push), with more skopeo flags (`--format v2s2`:
+    /// Docker's media types).
+    pub fn push_with(&self, archive: &Path, dest: &str, extra: &[&str]) {
         let mut c = Command::new("skopeo");
-        c.args(["copy", "--quiet", "--dest-tls-verify=false"]);
-        if all {
-            c.arg("--all");
-        }
+        c.args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .args(extra);
         if self.auth {
             c.arg("--dest-creds").arg(format!("{USER}:{PASSWORD}"));
         }

@@ -137,6 +137,23 @@ fn pull_by_tag_and_by_digest_over_tls_with_auth() {
     assert!(o.stdout.contains(&format!("(sha256:{id})")), "{o}");
     assert_eq!(o.stderr, "", "--quiet");
     assert_eq!(reg.blob_gets(&layer).len(), 1, "the layer is fetched once");
+    // Docker's media types (schema 2 manifest, rootfs.diff.tar.gzip).
+    let archive = ctl.dir.join("busybox.tar");
+    reg.push_with(&archive, "busybox:docker", &["--format", "v2s2"]);
+    let manifest = fs::read(reg.blob_file(&reg.tag_digest("busybox", "docker")[7..])).unwrap();
+    assert!(String::from_utf8_lossy(&manifest)
+        .contains("application/vnd.docker.distribution.manifest.v2+json"));
+    let o = ctl
+        .run_env(
+            &["pull", "--ca", &ca, &format!("{}/busybox:docker", reg.addr)],
+            &env,
+        )
+        .ok();
+    assert!(o.stdout.contains("pulled"), "{o}");
+    // The system's CAs are used: the test CA as the only one (SSL_CERT_FILE), no --ca.
+    let mut sys = env.clone();
+    sys.push(("SSL_CERT_FILE".into(), ca.clone()));
+    ctl.run_env(&["pull", &r], &sys).ok();
     // A digest that is not there.
     let bad = format!("{}/busybox@sha256:{}", reg.addr, "0".repeat(64));
     ctl.run_env(&["pull", "--ca", &ca, &bad], &env)
