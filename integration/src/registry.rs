@@ -583,6 +583,11 @@ impl Img {
             .iter()
             .map(|l| format!("sha256:{}", sha256(&l.tar)))
             .collect();
+        Self::with_diff_ids(layers, arch, diff)
+    }
+
+    /// With the config's rootfs.diff_ids as given (wrong ones, say).
+    pub fn with_diff_ids(layers: &[LayerBlob], arch: &str, diff: Vec<String>) -> Img {
         let config = serde_json::to_vec(&json!({
             "architecture": arch, "os": "linux",
             "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},

@@ -8,6 +8,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
 
+use berth_integration::berthctl::sha256;
 use berth_integration::berthctl::Ctl;
 use berth_integration::prelude::*;
 use berth_integration::registry::{
@@ -417,6 +418,25 @@ fn a_corrupted_blob_is_refused_and_nothing_is_kept() {
         Vec::<String>::new(),
         "bad bytes are not kept"
     );
+    // A config whose diff_id of the second layer is wrong: the first
+    // layer's snapshot, made already, goes too.
+    let layers = [file_layer("y", "y\n"), file_layer("x", "x\n")];
+    let diffs = vec![
+        format!("sha256:{}", sha256(&layers[0].tar)),
+        format!("sha256:{}", "1".repeat(64)),
+    ];
+    push_img(
+        &ctl,
+        &reg,
+        Img::with_diff_ids(&layers, "amd64", diffs),
+        "d:latest",
+    );
+    ctl.run_env(&["pull", &format!("{}/d", reg.addr)], &env(&ctl))
+        .refused(&[
+            "layer 2",
+            "digest mismatch: the uncompressed layer has sha256:",
+        ]);
+    assert_no_image(&ctl);
     ctl.assert_clean();
 }
 

@@ -134,6 +134,14 @@ pub fn make_snapshot(
     Ok(true)
 }
 
+/// Remove snapshot `chain` (moved out of the way first, so no
+/// half-removed snapshot keeps its name).
+pub fn drop_snapshot(store: &Store, chain: &str) {
+    if let Ok(scratch) = store.scratch("gc") {
+        let _ = fs::rename(snapshot_path(store, chain), scratch.path.join("s"));
+    }
+}
+
 /// Open (creating) and lock `path` (flock): shared or exclusive,
 /// blocking or not. None if non-blocking and held elsewhere.
 pub fn flock(path: &Path, exclusive: bool, block: bool) -> Result<Option<File>, String> {

@@ -137,20 +137,29 @@ async fn pull_async(
         progress.say(&format!("{}: already unpacked", short(&b.hex)));
     }
     fetch_layers(store, &remote, reference, &blobs[first_new..], progress).await?;
+    let mut made = Vec::new();
     for i in first_new..blobs.len() {
         let path = content::blob_path(store, &blobs[i].hex);
-        content::make_snapshot(store, &chains, i, &path, &diff_ids[i])
-            .map_err(|e| format!("layer {} (sha256:{}): {e}", i + 1, blobs[i].hex))?;
+        match content::make_snapshot(store, &chains, i, &path, &diff_ids[i]) {
+            Ok(new) => made.extend(new.then(|| chains[i].clone())),
+            Err(e) => {
+                // The layers below go too: no snapshot of a failed pull stays.
+                for c in made {
+                    content::drop_snapshot(store, &c);
+                }
+                return Err(format!("layer {} (sha256:{}): {e}", i + 1, blobs[i].hex));
+            }
+        }
         progress.say(&format!("{}: unpacked", short(&blobs[i].hex)));
     }
-    let mut names: Vec<String> = manifests.iter().map(|(h, _)| h.clone()).collect();
+    let mut used: Vec<String> = manifests.iter().map(|(h, _)| h.clone()).collect();
     for (h, data) in &manifests {
         content::put_blob(store, h, data)?;
     }
-    names.push(cdesc.hex.clone());
-    names.extend(blobs.iter().map(|b| b.hex.clone()));
+    used.push(cdesc.hex.clone());
+    used.extend(blobs.iter().map(|b| b.hex.clone()));
     let id = cdesc.hex.clone();
-    image::commit_pulled(store, &config, &id, &[image::normalize(r)], chains, names)?;
+    image::commit_pulled(store, &config, &id, &[image::normalize(r)], chains, used)?;
     Ok(id)
 }
 
