@@ -504,8 +504,34 @@ fn bearer_tokens_from_the_registry_challenge() {
         .refused(&["authentication failed"]);
     assert!(count(&tokens.refused) >= refused + 2);
     assert_no_image(&ctl);
-    ctl.run_env(&["login", "-u", USER, "-p", PASSWORD, &reg.addr], &env)
-        .ok();
+    // The password from stdin (as `docker login --password-stdin`).
+    let pw = ctl.dir.join("password");
+    fs::write(&pw, format!("{PASSWORD}\n")).unwrap();
+    let args: Vec<String> = [
+        "--root",
+        ctl.root.to_str().unwrap(),
+        "login",
+        "-u",
+        USER,
+        "--password-stdin",
+        &reg.addr,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let opts = SpawnOpts {
+        env: &env,
+        stdin: Some(&pw),
+        ..Default::default()
+    };
+    Spawned::start_with(
+        &berth_integration::berthctl::berthctl_bin(),
+        &args,
+        &ctl.dir.join("login"),
+        &opts,
+    )
+    .wait(SHORT)
+    .ok();
     let granted = count(&tokens.granted);
     let o = ctl.run_env(&["pull", &r], &env).ok();
     assert!(o.stdout.contains(&format!("pulled {r}")), "{o}");

@@ -139,14 +139,33 @@ fn login_creds(user: Option<String>, password: Option<String>, stdin: bool) -> R
     let password = match (password, stdin) {
         (Some(_), true) => return Err("--password and --password-stdin: give one".into()),
         (Some(p), false) => p,
-        (None, _) => {
-            let mut p = String::new();
-            std::io::stdin().lock().read_line(&mut p).map_err(|e| format!("read the password from stdin: {e}"))?;
-            p.trim_end_matches(['\n', '\r']).to_string()
-        }
+        (None, _) => read_password(!stdin)?,
     };
     if password.is_empty() {
         return Err("--password: empty".into());
     }
     Ok((user, password))
+}
+
+/// A line from stdin; on a terminal (and `ask`), prompted and not echoed.
+fn read_password(ask: bool) -> Result<String, String> {
+    use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    let saved = (ask && stdin.is_terminal()).then(|| tcgetattr(&stdin).ok()).flatten();
+    if let Some(t) = &saved {
+        eprint!("Password: ");
+        let _ = std::io::stderr().flush();
+        let mut quiet = t.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &quiet);
+    }
+    let mut p = String::new();
+    let r = stdin.lock().read_line(&mut p);
+    if let Some(t) = &saved {
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, t);
+        eprintln!();
+    }
+    r.map_err(|e| format!("read the password from stdin: {e}"))?;
+    Ok(p.trim_end_matches(['\n', '\r']).to_string())
 }
