@@ -7,7 +7,10 @@
 # and podman (the client tests, integration/tests/{docker,podman}.rs, start
 # their own daemons; the packages' services are kept from starting), procps
 # (`berth ps` runs ps(1)), iproute2 (the conformance suite's network-device
-# tests), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
+# tests), docker-registry (distribution 2.8), skopeo, apache2-utils and zstd
+# (htpasswd, zstd layers) for berthctl's pull tests (integration/tests/berthctl_pull.rs
+# starts its own registries; the package's service is kept from starting
+# like docker's), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
 # from linux-image-amd64 is downloaded and unpacked into
 # target/cgroup-v2-vm/kernel), protobuf-compiler (protoc: the integration
 # crate's build.rs generates the CRI client of tests/cri.rs), and a Rust
@@ -24,7 +27,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 qemu-system-x86 cpio protobuf-compiler)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio protobuf-compiler)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -43,7 +46,8 @@ else
     export DEBIAN_FRONTEND=noninteractive
     aptlog=$(mktemp)
     # Keep package installs from starting services (docker.io's dockerd
-    # would set up a bridge and iptables rules on the host): invoke-rc.d
+    # would set up a bridge and iptables rules on the host; docker-registry
+    # would listen on :5000): invoke-rc.d
     # asks /usr/sbin/policy-rc.d, and exit 101 means "do not start".
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then

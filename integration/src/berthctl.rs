@@ -66,6 +66,13 @@ impl Ctl {
         run_cmd(&berthctl_bin(), &self.argv(args), &self.io_base(), Some(stdin), Duration::from_secs(60))
     }
 
+    /// With extra environment variables (DOCKER_CONFIG for the pull tests).
+    #[track_caller]
+    pub fn run_env(&self, args: &[&str], env: &[(String, String)]) -> Output {
+        let opts = crate::harness::SpawnOpts { env, ..Default::default() };
+        Spawned::start_with(&berthctl_bin(), &self.argv(args), &self.io_base(), &opts).wait(Duration::from_secs(60))
+    }
+
     pub fn spawn(&self, args: &[&str]) -> Spawned {
         Spawned::start(&berthctl_bin(), &self.argv(args), &self.io_base(), None)
     }

@@ -17,6 +17,7 @@ pub mod cri;
 pub mod env;
 pub mod harness;
 pub mod host;
+pub mod registry;
 pub mod shim_client;
 /// The skip helper, shared with berth's unit tests (see its module doc).
 #[path = "../../runtime/src/test_skip.rs"]

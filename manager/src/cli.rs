@@ -23,7 +23,32 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Manage images: import, ls, rm.
+    /// Pull an image from a registry (busybox, library/busybox:1.36, HOST:PORT/REPO@sha256:...).
+    Pull {
+        /// No progress output.
+        #[arg(short, long)]
+        quiet: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+        image: String,
+    },
+    /// Log in to a registry: check the credentials, save them in ~/.docker/config.json.
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Read the password from stdin.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        conn: ConnArgs,
+        /// HOST[:PORT] (default docker.io).
+        registry: Option<String>,
+    },
+    /// Forget a registry's credentials.
+    Logout { registry: Option<String> },
+    /// Manage images: import, ls, rm, prune.
     #[command(subcommand)]
     Image(ImageCmd),
     /// Run a command in a new container.
@@ -99,6 +124,25 @@ pub enum ImageCmd {
         #[arg(required = true)]
         images: Vec<String>,
     },
+    /// Remove the blobs, unpacked layers and interrupted downloads no image uses.
+    Prune,
+}
+
+/// How to reach a registry.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ConnArgs {
+    /// PEM file of a CA to trust for the registry (besides the system's).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// A registry (HOST[:PORT]) that may be reached over plain HTTP (loopback ones may anyway).
+    #[arg(long, value_name = "HOST")]
+    pub insecure_registry: Vec<String>,
+}
+
+impl ConnArgs {
+    pub fn conn(&self) -> crate::pull::registry::Conn {
+        crate::pull::registry::Conn { ca: self.ca.clone(), insecure: self.insecure_registry.clone() }
+    }
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -149,6 +193,14 @@ pub struct RunArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     pub workdir: Option<String>,
+    /// Pull the image: missing (when not here), always, never.
+    #[arg(long, default_value = "missing", value_parser = ["missing", "always", "never"])]
+    pub pull: String,
+    /// No pull progress output.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Run a bundle (config.json + rootfs) instead of an image.
     #[arg(long)]
     pub bundle: Option<PathBuf>,

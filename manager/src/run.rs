@@ -72,7 +72,18 @@ pub fn run(store: &Store, a: RunArgs) -> Result<i32, String> {
         }
         None => {
             let r = a.image.first().ok_or("run: give an IMAGE (or --bundle DIR)")?;
-            let img = image::lookup(store, r)?;
+            let img = match (a.pull.as_str(), image::lookup(store, r)) {
+                ("always", _) => {
+                    crate::pull::pull(store, r, &a.conn.conn(), a.quiet)?;
+                    image::lookup(store, r)?
+                }
+                ("missing", Err(_)) => {
+                    crate::pull::pull(store, r, &a.conn.conn(), a.quiet)
+                        .map_err(|e| format!("no such image: {r} here (berthctl image ls), and {e}"))?;
+                    image::lookup(store, r)?
+                }
+                (_, found) => found?,
+            };
             (img.config()?, None, Some(img.rootfs()), r.clone(), img.meta.id.clone(), a.image[1..].to_vec())
         }
     };

@@ -11,7 +11,9 @@
 //!     upper/ work/      the overlay's writable layer
 //!     output.log        the container's stdout and stderr
 //!     events            the shim's events, one JSON line each
-//! tmp/                  imports and removals in progress (renamed or removed at the end)
+//! tmp/                  imports, pulls and removals in progress (renamed or removed
+//!                       at the end; those of a dead berthctl go at the next start)
+//! blobs/ snapshots/     pulled images' content (image/content.rs)
 //! lock                  flock for image names
 //! ```
 
@@ -53,7 +55,22 @@ impl Store {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| format!("--root: create {}: {e}", p.display()))?;
         }
-        Ok(Store { root: root.to_path_buf() })
+        let store = Store { root: root.to_path_buf() };
+        store.clean_tmp();
+        Ok(store)
+    }
+
+    /// Remove what berthctls that were killed (SIGKILL, ^C in a pull or an
+    /// import) left in tmp/: entries `<what>-<pid>-<hex>` of a dead pid.
+    fn clean_tmp(&self) {
+        let Ok(rd) = fs::read_dir(self.root.join("tmp")) else { return };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.split('-').nth(1).and_then(|p| p.parse::<i32>().ok()) else { continue };
+            if pid > 0 && unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
     }
 
     pub fn images(&self) -> PathBuf {

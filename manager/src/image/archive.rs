@@ -201,9 +201,6 @@ impl Members {
         for (j, l) in layers.iter().enumerate() {
             let lat = format!("{at}: manifest .layers[{j}]");
             let media = l["mediaType"].as_str().unwrap_or("");
-            if media.contains("zstd") {
-                return Err(format!("{lat}: {media}: zstd layers are not supported"));
-            }
             if media.contains("nondistributable") || l["urls"].is_array() {
                 return Err(format!("{lat}: foreign layers (urls) are not supported"));
             }
@@ -266,7 +263,7 @@ impl Members {
 }
 
 /// The config's rootfs.diff_ids as sha256 hex strings.
-fn diff_ids(config: &[u8], what: &str) -> Result<Vec<String>, String> {
+pub fn diff_ids(config: &[u8], what: &str) -> Result<Vec<String>, String> {
     let v: Value = serde_json::from_slice(config).map_err(|e| format!("{what}: invalid JSON: {e}"))?;
     let ids = v["rootfs"]["diff_ids"].as_array().ok_or_else(|| format!("{what}: .rootfs.diff_ids: missing"))?;
     ids.iter()

@@ -1,4 +1,4 @@
-//! Applying one layer (a tar stream, gzip or plain) onto an image rootfs:
+//! Applying one layer (a tar stream: gzip, zstd or plain) onto an image rootfs:
 //! members are created through [`super::fsat`] (never following a symlink
 //! out of the rootfs), whiteouts (`.wh.NAME`) delete what lower layers made,
 //! opaque markers (`.wh..wh..opq`) empty a directory of lower layers'
@@ -63,9 +63,38 @@ fn decompressed(path: &Path) -> Result<Box<dyn Read>, String> {
     let r = BufReader::with_capacity(1 << 16, f);
     match &magic[..n] {
         [0x1f, 0x8b, ..] => Ok(Box::new(flate2::read::MultiGzDecoder::new(r))),
-        [0x28, 0xb5, 0x2f, 0xfd] => Err("zstd-compressed layers are not supported (gzip or plain tar only)".into()),
-        [b'B', b'Z', b'h', ..] => Err("bzip2-compressed layers are not supported (gzip or plain tar only)".into()),
+        [0x28, 0xb5, 0x2f, 0xfd] => Ok(Box::new(Zstd { inner: None, src: Some(r) })),
+        [b'B', b'Z', b'h', ..] => Err("bzip2-compressed layers are not supported (gzip, zstd or plain tar only)".into()),
         _ => Ok(Box::new(r)),
+    }
+}
+
+type ZstdFrame<R> = ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>;
+
+/// A zstd stream of one or more frames (ruzstd decodes one frame at a time).
+struct Zstd<R: io::BufRead> {
+    inner: Option<ZstdFrame<R>>,
+    src: Option<R>,
+}
+
+impl<R: io::BufRead> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(d) = self.inner.as_mut() {
+                let n = d.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    return Ok(n);
+                }
+                self.src = self.inner.take().map(|d| d.into_inner());
+            }
+            let Some(mut src) = self.src.take() else { return Ok(0) };
+            if src.fill_buf()?.is_empty() {
+                return Ok(0); // no further frame
+            }
+            let d = ruzstd::decoding::StreamingDecoder::new(src)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("zstd: {e}")))?;
+            self.inner = Some(d);
+        }
     }
 }
 
@@ -192,4 +221,38 @@ fn apply_entry<R: Read>(
     }
     created.insert(rel.to_path_buf());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A zstd layer of two frames (as `zstd` writes for concatenated
+    /// input): applied whole, its diff_id over the whole tar stream.
+    #[test]
+    fn zstd_layers_of_several_frames_apply() {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [("a", &b"first\n"[..]), ("dir/b", &b"second\n"[..])] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let (one, two) = tar.split_at(700);
+        let level = ruzstd::encoding::CompressionLevel::Fastest;
+        let mut blob = ruzstd::encoding::compress_to_vec(one, level);
+        blob.extend(ruzstd::encoding::compress_to_vec(two, level));
+        let dir = std::env::temp_dir().join(format!("berthctl-zstd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("rootfs")).unwrap();
+        std::fs::write(dir.join("blob"), &blob).unwrap();
+        let root = fsat::open_root(&dir.join("rootfs")).unwrap();
+        let got = apply(&root, &dir.join("blob"));
+        let files = (std::fs::read(dir.join("rootfs/a")), std::fs::read(dir.join("rootfs/dir/b")));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.unwrap(), hex(Sha256::digest(&tar)));
+        assert_eq!((files.0.unwrap(), files.1.unwrap()), (b"first\n".to_vec(), b"second\n".to_vec()));
+    }
 }

@@ -1,8 +1,11 @@
 //! The image store: `image import`, `image ls`, `image rm`, and looking an
 //! image up by name or id. An import unpacks into tmp/ and renames into
 //! images/ only when every image of the archive is complete and verified.
+//! A pulled image has no rootfs of its own: it names a snapshot and the
+//! blobs of the content store ([`content`]), shared with other images.
 
 pub mod archive;
+pub mod content;
 pub mod fsat;
 pub mod layer;
 
@@ -20,6 +23,12 @@ pub struct Meta {
     pub names: Vec<String>,
     pub created: u64,
     pub layers: usize,
+    /// A pulled image: the chain ids of its layers (the last is its rootfs,
+    /// snapshots/<chain>), and the digests (hex) of the blobs it uses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<String>,
 }
 
 pub struct Image {
@@ -29,7 +38,10 @@ pub struct Image {
 
 impl Image {
     pub fn rootfs(&self) -> PathBuf {
-        self.dir.join("rootfs")
+        match (self.meta.chain.last(), self.dir.parent().and_then(Path::parent)) {
+            (Some(top), Some(root)) => root.join("snapshots").join(top),
+            _ => self.dir.join("rootfs"),
+        }
     }
 
     /// The image config's `config` object (Env, Cmd, ...).
@@ -87,7 +99,9 @@ pub fn lookup(store: &Store, r: &str) -> Result<Image, String> {
     }
     match by_id.len() {
         1 => Ok(by_id.pop().unwrap()),
-        0 => Err(format!("no such image: {r} (see `berthctl image ls`; import one with `berthctl image import FILE`)")),
+        0 => Err(format!(
+            "no such image: {r} (see `berthctl image ls`; get one with `berthctl pull REF` or `berthctl image import FILE`)"
+        )),
         _ => Err(format!("image id prefix {r} is ambiguous")),
     }
 }
@@ -126,7 +140,14 @@ pub fn import(store: &Store, file: &Path, name: Option<&str>) -> Result<Vec<Stri
             }
         }
         fs::write(dir.join("config.json"), &f.config).map_err(|e| fail(e.to_string()))?;
-        let meta = Meta { id: f.id.clone(), names: Vec::new(), created: now(), layers: f.layers.len() };
+        let meta = Meta {
+            id: f.id.clone(),
+            names: Vec::new(),
+            created: now(),
+            layers: f.layers.len(),
+            chain: Vec::new(),
+            blobs: Vec::new(),
+        };
         fs::write(dir.join("image.json"), serde_json::to_vec_pretty(&meta).unwrap()).map_err(|e| fail(e.to_string()))?;
         ready.push((f.id.clone(), dir));
     }
@@ -148,6 +169,22 @@ pub fn import(store: &Store, file: &Path, name: Option<&str>) -> Result<Vec<Stri
         lines.push(format!("imported {shown} (sha256:{})", f.id));
     }
     Ok(lines)
+}
+
+/// Record a pulled image (its snapshots and blobs complete) under `names`.
+pub fn commit_pulled(store: &Store, config: &[u8], id: &str, names: &[String], chain: Vec<String>, blobs: Vec<String>) -> Result<(), String> {
+    let _lock = store.lock()?;
+    let dir = store.images().join(id);
+    if !dir.join("image.json").exists() {
+        let scratch = store.scratch("image")?;
+        let tmp = scratch.path.join("image");
+        fs::create_dir(&tmp).map_err(|e| format!("create {}: {e}", tmp.display()))?;
+        fs::write(tmp.join("config.json"), config).map_err(|e| format!("write {}/config.json: {e}", tmp.display()))?;
+        let meta = Meta { id: id.to_string(), names: Vec::new(), created: now(), layers: chain.len(), chain, blobs };
+        write_atomic(&tmp.join("image.json"), &serde_json::to_vec_pretty(&meta).unwrap())?;
+        fs::rename(&tmp, &dir).map_err(|e| format!("move into {}: {e}", dir.display()))?;
+    }
+    set_names(store, id, names)
 }
 
 /// Give image `id` the names `add`, taking them off any other image.
@@ -194,7 +231,27 @@ pub fn remove(store: &Store, r: &str) -> Result<String, String> {
     let dst = scratch.path.join("image");
     fs::rename(&img.dir, &dst).map_err(|e| format!("remove {}: {e}", img.dir.display()))?;
     drop(scratch); // removes it
-    Ok(format!("deleted sha256:{}", img.meta.id))
+    let freed = content::gc(store, false)?;
+    let mut line = format!("deleted sha256:{}", img.meta.id);
+    if freed.blobs + freed.snapshots > 0 {
+        line += &format!(
+            " (freed {} blobs and {} snapshots no image uses: {})",
+            freed.blobs,
+            freed.snapshots,
+            human(freed.bytes)
+        );
+    }
+    Ok(line)
+}
+
+/// `image prune`: the blobs, snapshots and interrupted downloads no image uses.
+pub fn prune(store: &Store) -> Result<String, String> {
+    let _lock = store.lock()?;
+    let f = content::gc(store, true)?;
+    if f.busy {
+        return Err("a pull is running in this store: prune after it".into());
+    }
+    Ok(format!("freed {} blobs and {} snapshots: {}", f.blobs, f.snapshots, human(f.bytes)))
 }
 
 /// Total size of the files under `dir` (not following symlinks).
