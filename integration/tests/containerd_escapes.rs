@@ -197,5 +197,15 @@ fn shim_exec_cwd_and_program_through_a_leaked_fd(v: Version) {
         );
     }
     c.remove("x1");
+    // The shim's Create: the container's own cwd through a leaked fd.
+    for n in 3..=12 {
+        let cwd = format!("/proc/self/fd/{n}");
+        let id = format!("cw{n}");
+        let o = c.run(&["--cwd", &cwd], &id, &["sh", "-c", "ls -a . .. ../.."]);
+        for host_file in ["state.json", "config.json", "log.json", "containerd.log", "address"] {
+            assert!(!o.stdout.contains(host_file), "Create with cwd {cwd} reached a host directory ({host_file}):\n{o}");
+        }
+        c.ctr(&["containers", "rm", &id]);
+    }
     c.assert_clean();
 }
