@@ -228,9 +228,16 @@ t_unified() {
 }
 
 t_v2_refuses_v1_only_fields() {
+    # memory.kernel and kernelTCP are deprecated (runtime-spec 1.3): on v2
+    # they are ignored with a warning naming the field, as runc does.
     for c in 'memory.kernel:{"memory": {"kernel": 1048576}}' \
-        'memory.kernelTCP:{"memory": {"kernelTCP": 1048576}}' \
-        'memory.swappiness:{"memory": {"swappiness": 10}}' \
+        'memory.kernelTCP:{"memory": {"kernelTCP": 1048576}}'; do
+        bundle ignored '["true"]' "${c#*:}"
+        ID=ignored
+        out=$(timeout 60 $B run -b /b/ignored ignored 2>&1) || { bad "run with ${c%%:*} failed: $out"; return; }
+        case "$out" in *warning*"linux.resources.${c%%:*}"*) ;; *) bad "no warning naming ${c%%:*}: $out"; return ;; esac
+    done
+    for c in 'memory.swappiness:{"memory": {"swappiness": 10}}' \
         'memory.disableOOMKiller:{"memory": {"disableOOMKiller": true}}' \
         'cpu.realtimeRuntime:{"cpu": {"realtimeRuntime": 1000}}' \
         'network.classID:{"network": {"classID": 1}}' \
