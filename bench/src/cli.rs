@@ -31,7 +31,8 @@ OPTIONS:
 
 Runtimes run interleaved (round-robin within each iteration). Metrics:
 run of /bin/true cold and back to back; create, start and delete timed
-separately; peak RSS (wait4's ru_maxrss) of the runtime process during run.
+separately; exec of /bin/true into a running container; peak RSS (wait4's
+ru_maxrss) of the runtime process during run.
 ";
 
 /// One entry of `--runtimes`: a name and maybe an explicit path.
