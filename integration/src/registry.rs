@@ -53,7 +53,10 @@ pub fn available() -> bool {
             .map(|s| !s.success())
             .unwrap_or(true)
         {
-            eprintln!("SKIP: {t} is not installed (scripts/setup-deps.sh installs docker-registry, skopeo, apache2-utils)");
+            crate::test_skip::skip(
+                crate::test_skip::TOOLS,
+                &format!("{t} is not installed (scripts/setup-deps.sh installs docker-registry, skopeo, apache2-utils)"),
+            );
             return false;
         }
     }

@@ -238,20 +238,7 @@ pub fn gc(store: &Store, partial: bool) -> Result<Freed, String> {
 /// Bytes of the files under `dir` that no other directory links to.
 fn unshared_size(dir: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let Ok(md) = e.metadata() else { continue };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else if md.nlink() == 1 {
-                total += md.len();
-            }
-        }
-    }
-    total
+    super::size_where(dir, |md| md.nlink() == 1)
 }
 
 #[cfg(test)]

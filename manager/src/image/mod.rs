@@ -256,6 +256,12 @@ pub fn prune(store: &Store) -> Result<String, String> {
 
 /// Total size of the files under `dir` (not following symlinks).
 pub fn du(dir: &Path) -> u64 {
+    size_where(dir, |_| true)
+}
+
+/// Total size of the files under `dir` (not following symlinks) whose
+/// metadata `count` accepts.
+pub fn size_where(dir: &Path, count: impl Fn(&fs::Metadata) -> bool) -> u64 {
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -264,7 +270,7 @@ pub fn du(dir: &Path) -> u64 {
             let Ok(md) = e.metadata() else { continue };
             if md.is_dir() {
                 stack.push(e.path());
-            } else {
+            } else if count(&md) {
                 total += md.len();
             }
         }
