@@ -474,6 +474,19 @@ impl Containerd {
         );
     }
 
+    /// The host pid of task `id`'s init (`ctr tasks ls`); panics when the
+    /// task is not listed.
+    #[track_caller]
+    pub fn task_pid(&self, id: &str) -> i32 {
+        let o = self.ctr(&["tasks", "ls"]).ok();
+        o.stdout
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no pid for task {id}: {o}"))
+    }
+
     /// Start a long-running container `id` (`sh -c "sleep 1000"`, detached)
     /// and wait until it runs.
     #[track_caller]

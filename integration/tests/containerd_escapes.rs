@@ -18,20 +18,9 @@ berth_integration::each_containerd!(
     shim_exec_cwd_and_program_through_a_leaked_fd,
 );
 
-/// The host pid of task `id`'s init (`ctr tasks ls`).
-fn init_pid(c: &Containerd, id: &str) -> i64 {
-    let out = c.ctr(&["tasks", "ls"]);
-    out.stdout
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(id))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no pid for task {id}:\n{out}"))
-}
-
 /// The container's root as the host reaches it.
 fn root_of(c: &Containerd, id: &str) -> PathBuf {
-    PathBuf::from(format!("/proc/{}/root", init_pid(c, id)))
+    PathBuf::from(format!("/proc/{}/root", c.task_pid(id)))
 }
 
 fn executable(path: &Path, text: &str) {

@@ -22,17 +22,6 @@ berth_integration::each_containerd!(
     error_codes,
 );
 
-/// The host pid of task `id` (`ctr tasks ls`).
-fn task_pid(c: &Containerd, id: &str) -> i32 {
-    let o = c.ctr(&["tasks", "ls"]).ok();
-    o.stdout
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(id))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no pid for task {id}: {o}"))
-}
-
 /// The parent pid of `pid` (0 once it is gone).
 fn ppid(pid: i32) -> i32 {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -105,7 +94,7 @@ fn start_slow(c: &Containerd, spec: &Path, id: &str, marker: &str) -> (Spawned, 
 fn shared_pid_namespace(v: Version) {
     let c = Containerd::start(v, "pidns");
     c.sleeper("pa");
-    let pid = task_pid(&c, "pa");
+    let pid = c.task_pid("pa");
     // Join the other container's pid namespace (a pod with
     // shareProcessNamespace): its sleep is visible.
     let ns = format!("pid:/proc/{pid}/ns/pid");
