@@ -6,6 +6,8 @@
 # Steps: scripts/setup-deps.sh, cargo build --workspace (debug), then
 # cargo test --workspace (unit tests, and the integration suite in
 # integration/, which runs target/<arch>-unknown-linux-gnu/debug/berth), then
+# the runtime's integration tests again with BERTH_SLOW_PATHS=all (the slow
+# twins of the fast paths, runtime/src/fast.rs, as an oracle), then
 # scripts/fuzz.sh (every fuzz target for FUZZ_SECONDS, default 20 s, each),
 # then scripts/conformance.sh (the OCI conformance suite against its
 # baseline), then scripts/test-cgroup-v2.sh (the cgroup v2 tests in a qemu
@@ -80,11 +82,23 @@ cargo_test() {
     cargo test --workspace 2>&1 | tee "$repo/target/test.log"
 }
 
+# The runtime's integration tests again with every fast path's slow twin
+# (runtime/src/fast.rs) as an oracle; appended to target/test.log.
+slow_twins() {
+    local t args=()
+    for t in lifecycle run exec exec_escapes namespaces rootfs cgroups cgroups_cmds cgroups_v1 cli cli_parity \
+        hooks errors killsafe security process seccomp capabilities terminal idmap mempolicy mountns_inherited; do
+        args+=(--test "$t")
+    done
+    BERTH_SLOW_PATHS=all cargo test -p berth-integration "${args[@]}" 2>&1 | tee -a "$repo/target/test.log"
+}
+
 step "setup-deps" scripts/setup-deps.sh
 find_cargo || { log "FAILED at step: find cargo"; exit 1; }
 step "build (cargo build --workspace)" cargo build --workspace
 log "tests must not skip for: $BERTH_REQUIRE"
 step "test (cargo test --workspace)" cargo_test
+step "runtime tests with the slow twins of the fast paths (BERTH_SLOW_PATHS=all)" slow_twins
 step "fuzz (scripts/fuzz.sh ${FUZZ_SECONDS:-20} s per target)" scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 step "conformance (scripts/conformance.sh, against the baseline)" scripts/conformance.sh
 step "cgroup v2 tests in a VM (scripts/test-cgroup-v2.sh)" scripts/test-cgroup-v2.sh

@@ -183,3 +183,19 @@ fn unknown_capabilities_are_ignored() {
     assert_eq!(squash(&out.stdout), "CapBnd: 0000000000000021", "{out}");
     assert_no_leftovers(&env);
 }
+
+#[test]
+fn slow_paths_variable_selects_the_slow_twins() {
+    // scripts/test.sh runs the runtime's tests again with
+    // BERTH_SLOW_PATHS=all; berth must see it (runtime/src/fast.rs).
+    let env = Env::sh("slow_twins", "echo ran-slow");
+    let out = std::process::Command::new(berth_bin())
+        .env("BERTH_SLOW_PATHS", "cli,net")
+        .args(["--root", env.root.to_str().unwrap(), "--debug", "run", "--bundle", &env.bundle_str(), &env.id])
+        .output()
+        .expect("run berth");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("ran-slow"), "{stdout}\n{stderr}");
+    assert!(stderr.contains("slow twins of the fast paths (BERTH_SLOW_PATHS): cli, net"), "{stderr}");
+    assert_no_leftovers(&env);
+}

@@ -22,6 +22,7 @@ pub mod commands;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod fast;
 pub mod hooks;
 pub mod logging;
 pub mod mempolicy;

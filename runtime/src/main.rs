@@ -8,8 +8,9 @@ use clap::Parser;
 
 fn main() {
     // The hot commands skip clap (see cli_fast); everything else, errors
-    // and help included, is clap's.
-    let cli = berth::cli_fast::parse(std::env::args_os().skip(1)).unwrap_or_else(berth::cli::Cli::parse);
+    // and help included, is clap's (all of it with BERTH_SLOW_PATHS=cli).
+    let fast = if berth::fast::off("cli") { None } else { berth::cli_fast::parse(std::env::args_os().skip(1)) };
+    let cli = fast.unwrap_or_else(berth::cli::Cli::parse);
     if cli.version {
         // runc's layout: dockerd reads the "version" and "commit:" lines.
         let seccomp = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro));
@@ -20,6 +21,10 @@ fn main() {
         return;
     }
     let logged_to_file = berth::logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
+    let slow = berth::fast::slow_ones();
+    if !slow.is_empty() {
+        log::debug!("slow twins of the fast paths ({}): {}", berth::fast::VAR, slow.join(", "));
+    }
     match berth::commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

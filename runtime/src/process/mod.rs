@@ -165,6 +165,7 @@ pub enum CgroupStep {
 /// must exist first).
 pub fn defers_net(plan: &Plan, cgroups: &ContainerCgroups) -> bool {
     plan.clone_flags().contains(namespaces::flag(LinuxNamespaceType::Network))
+        && !crate::fast::off("net")
         && !plan.has(LinuxNamespaceType::User)
         && !plan.two_stage()
         && cgroups.mounts.iter().any(|m| !m.unified)
@@ -279,7 +280,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
     // init's network namespace overlaps our cgroup work only on another CPU.
-    let spread = if defer_net { spread::Spread::new() } else { None };
+    let spread = if defer_net && !crate::fast::off("spread") { spread::Spread::new() } else { None };
     if let Some(s) = &spread {
         s.push(clone_pid);
     }
