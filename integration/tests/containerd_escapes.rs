@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use berth_integration::attacks::{host_objects_in, watcher};
-use berth_integration::containerd::{Containerd, Version, SHIM};
+use berth_integration::containerd::{make_oci_archive_images, Containerd, Version, SHIM};
 use berth_integration::harness::find_bin;
 use berth_integration::prelude::*;
 
@@ -16,6 +16,7 @@ berth_integration::each_containerd!(
     shim_never_runs_its_binary_in_the_container,
     shim_exec_holds_nothing_of_the_host_when_visible,
     shim_exec_cwd_and_program_through_a_leaked_fd,
+    shim_create_keeps_image_symlinks_inside,
 );
 
 /// The container's root as the host reaches it.
@@ -59,7 +60,15 @@ fn shim_never_runs_its_binary_in_the_container(v: Version) {
     fs::create_dir_all(root.join("usr/local/bin")).unwrap();
     std::os::unix::fs::symlink("/proc/self/exe", root.join("usr/local/bin/evil")).unwrap();
     // Exec works at all (else the attacks below prove nothing).
-    let o = c.ctr(&["tasks", "exec", "--exec-id", "ok", "x1", "echo", "exec-works"]);
+    let o = c.ctr(&[
+        "tasks",
+        "exec",
+        "--exec-id",
+        "ok",
+        "x1",
+        "echo",
+        "exec-works",
+    ]);
     assert!(o.success() && o.stdout.contains("exec-works"), "{o}");
     for (n, cmd) in [
         &["/evil.sh", "x"][..],
@@ -191,10 +200,101 @@ fn shim_exec_cwd_and_program_through_a_leaked_fd(v: Version) {
         let cwd = format!("/proc/self/fd/{n}");
         let id = format!("cw{n}");
         let o = c.run(&["--cwd", &cwd], &id, &["sh", "-c", "ls -a . .. ../.."]);
-        for host_file in ["state.json", "config.json", "log.json", "containerd.log", "address"] {
-            assert!(!o.stdout.contains(host_file), "Create with cwd {cwd} reached a host directory ({host_file}):\n{o}");
+        for host_file in [
+            "state.json",
+            "config.json",
+            "log.json",
+            "containerd.log",
+            "address",
+        ] {
+            assert!(
+                !o.stdout.contains(host_file),
+                "Create with cwd {cwd} reached a host directory ({host_file}):\n{o}"
+            );
         }
         c.ctr(&["containers", "rm", &id]);
     }
+    c.assert_clean();
+}
+
+/// Import an image named `name` made of `rootfs` (busybox's config).
+fn import_image(c: &Containerd, rootfs: &Path, name: &str) {
+    let work = rootfs.parent().unwrap();
+    let out = work.join("image.tar");
+    let config = json!({"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": ["sh"]});
+    make_oci_archive_images(rootfs, &work.join("layout"), &out, &[(name, config)]);
+    c.ctr(&["images", "import", out.to_str().unwrap()]).ok();
+}
+
+/// Host mount points at `/`, `/proc`, `/sys`, `/dev` or above `dir`: where
+/// a redirected mount would land.
+fn watched_mounts(dir: &Path) -> Vec<String> {
+    let mut places: Vec<PathBuf> = ["/", "/proc", "/dev", "/sys"]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+    places.extend(dir.ancestors().skip(1).map(Path::to_path_buf));
+    let mut v: Vec<String> = host::host_mounts()
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|m| places.iter().any(|p| p == Path::new(m)))
+        .collect();
+    v.sort();
+    v
+}
+
+fn shim_create_keeps_image_symlinks_inside(v: Version) {
+    // Through the shim's Create: an image whose /proc is a symlink to `/`
+    // is refused (CVE-2019-16884 class), and a bind mount whose
+    // destination in the image is a symlink out of the rootfs lands inside
+    // it (CVE-2021-30465 class); the host's mount table does not change.
+    let c = Containerd::start(v, "escimg");
+    let base = c.dir.join("evil-images");
+    let proc_link = base.join("proc-link/rootfs");
+    berth_integration::bundle::make_busybox_rootfs(&proc_link).unwrap();
+    let _ = fs::remove_dir_all(proc_link.join("proc"));
+    std::os::unix::fs::symlink("/", proc_link.join("proc")).unwrap();
+    import_image(&c, &proc_link, "docker.io/library/evil-proc:latest");
+    let data_link = base.join("data-link/rootfs");
+    berth_integration::bundle::make_busybox_rootfs(&data_link).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../..", data_link.join("data")).unwrap();
+    import_image(&c, &data_link, "docker.io/library/evil-data:latest");
+    let before = watched_mounts(&c.dir);
+    let o = c.ctr(&[
+        "run",
+        "--runtime",
+        "io.containerd.berth.v2",
+        "docker.io/library/evil-proc:latest",
+        "p1",
+        "true",
+    ]);
+    assert!(
+        !o.success() && format!("{o}").contains("ordinary directory"),
+        "an image /proc symlink was accepted:\n{o}"
+    );
+    c.ctr(&["containers", "rm", "p1"]);
+    let src = c.dir.join("bind-src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("marker"), "bound\n").unwrap();
+    let mount = format!("type=bind,src={},dst=/data,options=rbind:ro", src.display());
+    let o = c.ctr(&[
+        "run",
+        "--runtime",
+        "io.containerd.berth.v2",
+        "--mount",
+        &mount,
+        "docker.io/library/evil-data:latest",
+        "d1",
+        "sh",
+        "-c",
+        "cat /data/marker; ls -d /data",
+    ]);
+    assert!(o.stdout.contains("bound") || !o.success(), "{o}");
+    c.ctr(&["containers", "rm", "d1"]);
+    assert_eq!(
+        watched_mounts(&c.dir),
+        before,
+        "the host's mount table changed"
+    );
     c.assert_clean();
 }
