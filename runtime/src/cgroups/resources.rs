@@ -291,10 +291,13 @@ impl Resources {
         }
         for (i, h) in r.hugepage_limits().iter().flatten().enumerate() {
             let ps = h.page_size();
-            let ok = ps.len() > 2
-                && ps.ends_with("B")
-                && ps[..ps.len() - 2].bytes().all(|b| b.is_ascii_digit())
-                && matches!(&ps[ps.len() - 2..ps.len() - 1], "K" | "M" | "G");
+            // Bytes, not str slices: the value is untrusted and may hold
+            // multi-byte characters (a fuzzer found "ȲB").
+            let b = ps.as_bytes();
+            let ok = b.len() > 2
+                && b[b.len() - 1] == b'B'
+                && matches!(b[b.len() - 2], b'K' | b'M' | b'G')
+                && b[..b.len() - 2].iter().all(|c| c.is_ascii_digit());
             if !ok {
                 return Err(FieldError::new(
                     format!("hugepageLimits[{i}].pageSize"),
@@ -494,6 +497,16 @@ mod tests {
         assert!(swap_to_v2(100, 0).is_err());
         assert_eq!(num_or_max(-1), "max");
         assert_eq!(num_or_max(5), "5");
+    }
+
+    #[test]
+    fn hugepage_sizes_are_checked_bytewise() {
+        // Found by the spec_config fuzz target: a multi-byte character
+        // before the final "B" panicked on a str slice.
+        for (ps, ok) in [("2MB", true), ("1GB", true), ("64KB", true), ("\u{232}B", false), ("M\u{e9}B", false), ("MB", false), ("2mB", false), ("2M", false)] {
+            let r = res(serde_json::json!({"hugepageLimits": [{"pageSize": ps, "limit": 1}]}));
+            assert_eq!(Resources::from_spec(Some(&r), true).is_ok(), ok, "{ps:?}");
+        }
     }
 
     #[test]
