@@ -5,6 +5,7 @@
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]     (default: 20 s, all)
 #   FUZZ_SANITIZER=address scripts/fuzz.sh ...           (with ASan, slower)
+#   FUZZ_SEED=N scripts/fuzz.sh ...                       (a fixed libFuzzer seed; test.sh uses 1)
 #
 # Two targets run at a time. Build: target/fuzz/; corpora (seeds from
 # fuzz/seeds/<target>/, dictionaries fuzz/dicts/<target>.dict, plus what the
@@ -82,7 +83,12 @@ run() {
     # removed afterwards even when libFuzzer exits without unwinding.
     local tmp=$out/tmp/$t rc
     rm -rf "$tmp" && mkdir -p "$tmp"
-    TMPDIR=$tmp "$bindir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    # FUZZ_SEED: libFuzzer's seed (test.sh fixes it, so CI explores the
+    # same inputs every time: a new crash shows in a run by hand, not as
+    # a random CI failure); unset: a random seed.
+    local seed=()
+    [ -n "${FUZZ_SEED:-}" ] && seed=(-seed="$FUZZ_SEED")
+    TMPDIR=$tmp "$bindir/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 "${seed[@]}" \
         -max_len=65536 -artifact_prefix="$art" -print_final_stats=1 "${dict[@]}" \
         "$corpus" "${seeds[@]}" >"$out/logs/$t.log" 2>&1
     rc=$?
