@@ -66,6 +66,21 @@ pub fn host_mounts() -> Vec<MountInfo> {
     parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
 }
 
+/// Host mount points at `/`, `/proc`, `/dev`, `/sys` or on a directory
+/// above `dir`: where a mount redirected out of a rootfs at `dir` would
+/// land (the escape tests compare them before and after).
+pub fn mounts_where_escapes_land(dir: &Path) -> Vec<String> {
+    let mut places: Vec<PathBuf> = ["/", "/proc", "/dev", "/sys"].iter().map(PathBuf::from).collect();
+    places.extend(dir.ancestors().skip(1).map(Path::to_path_buf));
+    let mut v: Vec<String> = host_mounts()
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|m| places.iter().any(|p| p == Path::new(m)))
+        .collect();
+    v.sort();
+    v
+}
+
 /// Mount points of every cgroup (v1) and cgroup2 hierarchy on the host.
 pub fn cgroup_hierarchies() -> Vec<PathBuf> {
     host_mounts()

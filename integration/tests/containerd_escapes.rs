@@ -226,22 +226,6 @@ fn import_image(c: &Containerd, rootfs: &Path, name: &str) {
     c.ctr(&["images", "import", out.to_str().unwrap()]).ok();
 }
 
-/// Host mount points at `/`, `/proc`, `/sys`, `/dev` or above `dir`: where
-/// a redirected mount would land.
-fn watched_mounts(dir: &Path) -> Vec<String> {
-    let mut places: Vec<PathBuf> = ["/", "/proc", "/dev", "/sys"]
-        .iter()
-        .map(PathBuf::from)
-        .collect();
-    places.extend(dir.ancestors().skip(1).map(Path::to_path_buf));
-    let mut v: Vec<String> = host::host_mounts()
-        .into_iter()
-        .map(|m| m.mount_point)
-        .filter(|m| places.iter().any(|p| p == Path::new(m)))
-        .collect();
-    v.sort();
-    v
-}
 
 fn shim_create_keeps_image_symlinks_inside(v: Version) {
     // Through the shim's Create: an image whose /proc is a symlink to `/`
@@ -259,7 +243,7 @@ fn shim_create_keeps_image_symlinks_inside(v: Version) {
     berth_integration::bundle::make_busybox_rootfs(&data_link).unwrap();
     std::os::unix::fs::symlink("../../../../../../../../..", data_link.join("data")).unwrap();
     import_image(&c, &data_link, "docker.io/library/evil-data:latest");
-    let before = watched_mounts(&c.dir);
+    let before = host::mounts_where_escapes_land(&c.dir);
     let o = c.ctr(&[
         "run",
         "--runtime",
@@ -292,7 +276,7 @@ fn shim_create_keeps_image_symlinks_inside(v: Version) {
     assert!(o.stdout.contains("bound") || !o.success(), "{o}");
     c.ctr(&["containers", "rm", "d1"]);
     assert_eq!(
-        watched_mounts(&c.dir),
+        host::mounts_where_escapes_land(&c.dir),
         before,
         "the host's mount table changed"
     );

@@ -146,6 +146,11 @@ fn berth_copy(env: &Env) -> PathBuf {
     copy
 }
 
+/// The copy of berth the attack aimed at is still berth.
+fn assert_unchanged(copy: &Path) {
+    assert_eq!(fs::read(copy).unwrap(), fs::read(berth_bin()).unwrap(), "berth's binary was changed");
+}
+
 fn executable(path: &Path, text: &str) {
     fs::write(path, text).unwrap();
     fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
@@ -179,11 +184,7 @@ fn cve_2019_5736_exec_never_runs_berth_in_the_container() {
             );
         }
     }
-    assert_eq!(
-        fs::read(&copy).unwrap(),
-        fs::read(berth_bin()).unwrap(),
-        "berth's binary was changed"
-    );
+    assert_unchanged(&copy);
     env.delete_force();
     assert_no_leftovers(&env);
 }
@@ -360,11 +361,7 @@ fn exec_process_holds_nothing_of_the_host_when_visible() {
             "{entry:?}: the exec'd process exposed host objects {bad:?}:\n{report}"
         );
     }
-    assert_eq!(
-        fs::read(&copy).unwrap(),
-        fs::read(berth_bin()).unwrap(),
-        "berth's binary was changed"
-    );
+    assert_unchanged(&copy);
     env.delete_force();
     assert_no_leftovers(&env);
 }
