@@ -10,9 +10,9 @@
 # tests), docker-registry (distribution 2.8), skopeo, apache2-utils and zstd
 # (htpasswd, zstd layers) for berthctl's pull tests (integration/tests/berthctl_pull.rs
 # starts its own registries; the package's service is kept from starting
-# like docker's), qemu-system-x86 and cpio (the cgroup v2 VM test; Debian's kernel
+# like docker's), qemu-system-x86 and cpio (the VM tests; Debian's kernel
 # from linux-image-amd64 is downloaded and unpacked into
-# target/cgroup-v2-vm/kernel), protobuf-compiler (protoc: the integration
+# target/cgroup-v2-vm/kernel), mmdebstrap (the systemd VM's image), protobuf-compiler (protoc: the integration
 # crate's build.rs generates the CRI client of tests/cri.rs), and a Rust
 # toolchain if there is no cargo (Debian's cargo-web/rustc-web, which install
 # /usr/bin/cargo and /usr/bin/rustc). Package lists are updated only when an
@@ -27,7 +27,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio protobuf-compiler)
+packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio protobuf-compiler mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -78,10 +78,12 @@ if $rust_from_debian; then
 fi
 log "cargo: $(cargo --version) ($(command -v cargo))"
 
-# The cgroup v2 VM test boots Debian's kernel: fetch the package that
-# linux-image-amd64 depends on and unpack vmlinuz and two modules.
+# The VM tests boot Debian's kernel: fetch the package that
+# linux-image-amd64 depends on and unpack vmlinuz and two modules (the cgroup
+# v2 VM); the package is kept as linux-image.deb for the systemd VM's image,
+# whose modules must match the kernel.
 kdir=$(cd "$here/.." && pwd)/target/cgroup-v2-vm/kernel
-if [ ! -f "$kdir/vmlinuz" ]; then
+if [ ! -f "$kdir/vmlinuz" ] || [ ! -f "$kdir/linux-image.deb" ]; then
     mkdir -p "$kdir"
     dl=$(mktemp -d)
     trap 'rm -rf "$dl" "${aptlog:-}"' EXIT
@@ -96,6 +98,7 @@ if [ ! -f "$kdir/vmlinuz" ]; then
     dpkg -x "$dl"/*.deb "$dl/x" || die "dpkg -x $kpkg failed"
     cp "$dl"/x/boot/vmlinuz-* "$kdir/vmlinuz.tmp"
     find "$dl/x/lib/modules" \( -name bfq.ko -o -name loop.ko \) -exec cp {} "$kdir/" \;
+    cp "$dl"/*.deb "$kdir/linux-image.deb"
     mv "$kdir/vmlinuz.tmp" "$kdir/vmlinuz"
     log "kernel for the VM test: $kdir/vmlinuz ($kpkg)"
 fi

@@ -11,6 +11,7 @@
 # scripts/fuzz.sh (every fuzz target for FUZZ_SECONDS, default 20 s, each),
 # then scripts/conformance.sh (the OCI conformance suite against its
 # baseline), then scripts/test-cgroup-v2.sh (the cgroup v2 tests in a qemu
+# VM), then scripts/test-systemd-vm.sh (a systemd + cgroup v2 host in a qemu
 # VM). Exits non-zero and names the step that failed.
 #
 # Skipped tests: a test that cannot run here says so through one helper
@@ -104,4 +105,5 @@ export FUZZ_SEED=${FUZZ_SEED:-1}
 step "fuzz (scripts/fuzz.sh ${FUZZ_SECONDS:-20} s per target, seed $FUZZ_SEED)" scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 step "conformance (scripts/conformance.sh, against the baseline)" scripts/conformance.sh
 step "cgroup v2 tests in a VM (scripts/test-cgroup-v2.sh)" scripts/test-cgroup-v2.sh
+step "systemd host tests in a VM (scripts/test-systemd-vm.sh)" scripts/test-systemd-vm.sh
 log "all steps passed"

@@ -1,0 +1,98 @@
+#!/bin/sh
+# berth's tests on a systemd + cgroup v2 host, run inside the VM of
+# scripts/test-systemd-vm.sh as the unit berth-vm-tests.service once
+# multi-user.target is reached. One line per test on the serial console,
+# "PASS name" or "FAIL name: why", then "systemd-vm: N passed, M failed",
+# which the host script reads. berth, the shim and berthctl (static builds)
+# are in /opt/berth/bin.
+#
+# What berth does today on such a host: cgroupfs paths under systemd's
+# tree. The systemd cgroup driver (issue 15) adds its scenarios here.
+export PATH=/opt/berth/bin:/usr/sbin:/usr/bin:/sbin:/bin
+B="berth --root /run/berth-vm"
+CG=/sys/fs/cgroup
+pass=0
+fail=0
+ok() { echo "PASS $T"; pass=$((pass + 1)); }
+bad() { echo "FAIL $T: $*"; fail=$((fail + 1)); }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
+
+echo "berth-vm: tests start at $(uptime_s) s; kernel $(uname -r); $(systemctl --version | head -n 1)"
+
+# bundle NAME ARGS-JSON [EXTRA-LINUX-JSON]: /b/NAME, a busybox rootfs.
+bundle() {
+    d=/b/$1
+    rm -rf "$d"
+    mkdir -p "$d/rootfs/bin" "$d/rootfs/proc" "$d/rootfs/dev" "$d/rootfs/tmp" "$d/rootfs/sys"
+    cp /bin/busybox "$d/rootfs/bin/"
+    for a in sh sleep cat echo ls true; do ln -s busybox "$d/rootfs/bin/$a"; done
+    cat >"$d/config.json" <<JSON
+{"ociVersion": "1.0.2",
+ "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": $2, "env": ["PATH=/bin"], "cwd": "/"},
+ "root": {"path": "rootfs"}, "hostname": "vm",
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "cgroup"}]
+           ${3:+, $3}}}
+JSON
+}
+
+# This unit runs after multi-user.target and is itself part of the boot
+# transaction, so the system reads "starting" until it ends.
+T=systemd_is_pid1
+target=$(systemctl is-active multi-user.target 2>&1)
+case "$(readlink /proc/1/exe)" in
+*systemd*) [ "$target" = active ] && ok || bad "multi-user.target is '$target'" ;;
+*) bad "pid 1 is $(readlink /proc/1/exe)" ;;
+esac
+failed=$(systemctl --failed --no-legend --plain | cut -d' ' -f1 | tr '\n' ' ')
+[ -n "$failed" ] && echo "berth-vm: failed units: $failed"
+
+T=cgroup_v2_unified
+fs=$(stat -fc %T $CG)
+[ "$fs" = cgroup2fs ] && ok || bad "/sys/fs/cgroup is $fs"
+
+T=services_active
+s=""
+for u in dbus containerd docker; do
+    systemctl is-active -q $u || s="$s $u=$(systemctl is-active $u)"
+done
+[ -z "$s" ] && ok || bad "not active:$s"
+
+# berth with cgroupfs paths on a systemd host: the container's cgroup under
+# systemd's tree, limits written, nothing left after delete.
+T=berth_cgroupfs_on_systemd
+bundle c1 '["sh", "-c", "cat /sys/fs/cgroup/memory.max"]' \
+    '"cgroupsPath": "/berth-vm.slice/c1", "resources": {"memory": {"limit": 67108864}, "pids": {"limit": 32}}'
+out=$(timeout 60 $B run -b /b/c1 c1 2>&1 </dev/null)
+rc=$?
+if [ $rc -ne 0 ]; then
+    bad "run exit $rc: $out"
+elif [ "$out" != 67108864 ]; then
+    bad "memory.max in the container is '$out', want 67108864"
+elif [ -e $CG/berth-vm.slice/c1 ] || [ -e /run/berth-vm/c1 ]; then
+    bad "left behind: $(ls -d $CG/berth-vm.slice/c1 /run/berth-vm/c1 2>/dev/null)"
+else
+    ok
+fi
+rmdir $CG/berth-vm.slice 2>/dev/null
+
+# Until the systemd driver lands: --systemd-cgroup is refused with a clear
+# error and leaves nothing.
+T=systemd_cgroup_refused_cleanly
+bundle c2 '["true"]' '"cgroupsPath": "system.slice:berth:c2"'
+out=$(timeout 60 $B --systemd-cgroup run -b /b/c2 c2 2>&1 </dev/null)
+rc=$?
+if [ $rc -eq 0 ]; then
+    bad "--systemd-cgroup run succeeded: $out"
+else
+    case "$out" in
+    *systemd*) if [ -e /run/berth-vm/c2 ]; then bad "state dir left"; else ok; fi ;;
+    *) bad "exit $rc without naming systemd: $out" ;;
+    esac
+fi
+
+echo "berth-vm: tests end at $(uptime_s) s"
+echo "systemd-vm: $pass passed, $fail failed"

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# berth's tests on a systemd host with cgroup v2, in a VM (this host has no
+# systemd and hybrid cgroups):
+#
+#   sudo scripts/test-systemd-vm.sh
+#
+# A Debian 12 image with systemd, dbus, containerd, docker.io, podman, runc
+# and crun, made with mmdebstrap from Debian's packages
+# (scripts/systemd-vm/build-image.sh, list in scripts/systemd-vm/packages),
+# cached as target/systemd-vm/image-<hash>.tar. The VM boots the kernel of
+# the cgroup v2 VM test (target/cgroup-v2-vm/kernel, from
+# scripts/setup-deps.sh) under qemu with software emulation, from an
+# initramfs that unpacks the image onto a tmpfs and switch_roots to systemd
+# (scripts/systemd-vm/init). The unit berth-vm-tests.service runs
+# scripts/systemd-vm/tests.sh with the static berth, shim and berthctl in
+# /opt/berth/bin, reports "PASS name" / "FAIL name: why" over the serial
+# console and powers the VM off. This script prints those lines and ends
+# with "systemd-vm: N passed, M failed"; exit 0 only when all passed.
+set -uo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo" || exit 1
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+need_root
+find_cargo || die "no cargo"
+
+vm=$repo/target/systemd-vm
+kdir=$repo/target/cgroup-v2-vm/kernel
+for t in qemu-system-x86_64 cpio mmdebstrap strip; do
+    command -v "$t" >/dev/null 2>&1 || die "$t not found: run scripts/setup-deps.sh"
+done
+[ -f "$kdir/vmlinuz" ] && [ -f "$kdir/linux-image.deb" ] ||
+    die "no kernel in $kdir (vmlinuz and linux-image.deb): run scripts/setup-deps.sh"
+[ -x /bin/busybox ] || die "/bin/busybox missing (busybox-static)"
+mkdir -p "$vm"
+
+# The image, rebuilt when the package list, the build script or the kernel
+# changes.
+key=$(cat scripts/systemd-vm/packages scripts/systemd-vm/build-image.sh "$kdir/linux-image.deb" |
+    sha256sum | cut -c1-16)
+image=$vm/image-$key.tar
+if [ ! -f "$image" ]; then
+    rm -f "$vm"/image-*.tar
+    log "building the VM image with mmdebstrap ($image)"
+    start=$SECONDS
+    scripts/systemd-vm/build-image.sh "$image" "$kdir/linux-image.deb" || die "image build failed (log: $image.log)"
+    log "image built in $((SECONDS - start)) s ($(du -m "$image" | cut -f1) MiB)"
+fi
+
+target=x86_64-unknown-linux-gnu
+log "building berth, the shim and berthctl (static, target/$target/debug)"
+cargo build -q -p berth --bin berth && cargo build -q -p containerd-shim-berth-v2 -p berthctl || die "build failed"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage"/{bin,dev,proc,newroot,payload/bin}
+cp /bin/busybox "$stage/bin/"
+for a in sh mount umount mkdir tar rm cp ln cut cat poweroff switch_root; do
+    ln -s busybox "$stage/bin/$a"
+done
+cp scripts/systemd-vm/init "$stage/init"
+chmod +x "$stage/init"
+for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl; do
+    strip -o "$stage/payload/bin/$b" "target/$target/debug/$b" || die "strip $b"
+done
+cp scripts/systemd-vm/tests.sh scripts/systemd-vm/berth-vm-tests.service "$stage/payload/"
+# Two cpio archives back to back (the kernel unpacks both): the small init
+# and payload, then the image tar (uncompressed: faster to unpack under TCG
+# than to gunzip).
+initrd=$vm/initrd.cpio
+(cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd" || die "cpio"
+ln -f "$image" "$stage/image.tar"
+(cd "$stage" && echo image.tar | cpio -o -H newc --quiet) >>"$initrd" || die "cpio image"
+
+serial=$vm/serial.log
+log "booting the VM (qemu, tcg, 4 GiB); serial console in $serial"
+start=$SECONDS
+timeout 540 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
+    -display none -monitor none -no-reboot -serial "file:$serial" \
+    -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+    -append "console=ttyS0 panic=-1 loglevel=3 systemd.show_status=0 systemd.unified_cgroup_hierarchy=1"
+rc=$?
+rm -f "$initrd"
+grep -aE '^(berth-vm:|PASS |FAIL )' "$serial" | tr -d '\r'
+summary=$(grep -aE '^systemd-vm: [0-9]+ passed, [0-9]+ failed' "$serial" | tr -d '\r' | tail -n 1)
+log "VM ran $((SECONDS - start)) s (qemu exit $rc)"
+if [ -z "$summary" ]; then
+    tail -n 40 "$serial" >&2
+    echo "systemd-vm: 0 passed, 1 failed"
+    die "the VM gave no summary (timeout or crash); last lines of the console above"
+fi
+echo "$summary"
+case "$summary" in *" 0 failed") exit 0 ;; *) exit 1 ;; esac
