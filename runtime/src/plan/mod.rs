@@ -121,7 +121,8 @@ type Fault = (String, String);
 
 /// Build the plan of container `id` from `bundle`; `root` is the state
 /// root (the seccomp cache lives under it). Creates nothing but the seccomp
-/// cache entry.
+/// cache entry (and the root above it), and that only once every other
+/// part is checked.
 pub fn build<'a>(bundle: &'a Bundle, id: &str, root: &Path) -> Result<Plan<'a>> {
     let spec = &bundle.spec;
     let cfg = |(path, msg): Fault| {
@@ -141,7 +142,6 @@ pub fn build<'a>(bundle: &'a Bundle, id: &str, root: &Path) -> Result<Plan<'a>> 
     }
     let namespaces = namespaces::Plan::from_spec(spec).map_err(cfg)?;
     let userns = namespaces.has_new(LinuxNamespaceType::User);
-    let seccomp = seccomp(bundle, root)?;
     let apparmor = crate::security::lsm::check(bundle)?;
     let cgroups = cgroups(spec, id).map_err(|e| match config_fault(&e, "linux.cgroupsPath") {
         Some(f) => cfg(f),
@@ -168,6 +168,8 @@ pub fn build<'a>(bundle: &'a Bundle, id: &str, root: &Path) -> Result<Plan<'a>> 
     } else {
         None
     };
+    // Last: the only step that may write (the seccomp cache, under root).
+    let seccomp = seccomp(bundle, root)?;
     Ok(Plan {
         bundle,
         process,
