@@ -23,12 +23,21 @@ fn refused(env: &Env, path: &str) {
     let want = format!("config.json: {path}: ");
     env.try_create().fails_with(&[&want]);
     assert_nothing_left(env);
-    env.berth(&["run", "--bundle", &env.bundle_str(), &env.id]).fails_with(&[&want]);
+    env.berth(&["run", "--bundle", &env.bundle_str(), &env.id])
+        .fails_with(&[&want]);
     assert_nothing_left(env);
     let blocked = env.file("root-is-a-file");
     fs::write(&blocked, "").unwrap();
     let blocked = blocked.to_str().unwrap();
-    env.berth_raw(&["--root", blocked, "create", "--bundle", &env.bundle_str(), &env.id]).fails_with(&[&want]);
+    env.berth_raw(&[
+        "--root",
+        blocked,
+        "create",
+        "--bundle",
+        &env.bundle_str(),
+        &env.id,
+    ])
+    .fails_with(&[&want]);
     assert_nothing_left(env);
 }
 
@@ -36,17 +45,27 @@ fn refused(env: &Env, path: &str) {
 fn assert_nothing_left(env: &Env) {
     assert_no_leftovers(env);
     let entries: Vec<String> = match fs::read_dir(&env.root) {
-        Ok(d) => d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+        Ok(d) => d
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => Vec::new(),
     };
     let unexpected: Vec<&String> = entries.iter().filter(|n| *n != SECCOMP_CACHE).collect();
-    assert!(unexpected.is_empty(), "--root {} holds {unexpected:?}", env.root.display());
+    assert!(
+        unexpected.is_empty(),
+        "--root {} holds {unexpected:?}",
+        env.root.display()
+    );
 }
 
 #[test]
 fn namespace_path_that_does_not_exist() {
     let mut env = Env::new("cfgerr_ns_path");
-    env.set("/linux/namespaces/2/path", json!("/proc/self/ns/no-such-namespace"));
+    env.set(
+        "/linux/namespaces/2/path",
+        json!("/proc/self/ns/no-such-namespace"),
+    );
     refused(&env, "linux.namespaces[2].path");
 }
 
@@ -63,7 +82,10 @@ fn effective_capability_that_is_not_permitted() {
 #[test]
 fn seccomp_listener_metadata_without_a_listener() {
     let mut env = Env::new("cfgerr_seccomp");
-    env.set("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}));
+    env.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}),
+    );
     refused(&env, "linux.seccomp.listenerMetadata");
 }
 
@@ -94,7 +116,10 @@ fn cgroups_path_in_the_systemd_form() {
 #[test]
 fn memory_policy_with_bad_nodes() {
     let mut env = Env::new("cfgerr_mempolicy");
-    env.set("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "zero"}));
+    env.set(
+        "/linux/memoryPolicy",
+        json!({"mode": "MPOL_BIND", "nodes": "zero"}),
+    );
     refused(&env, "linux.memoryPolicy.nodes");
 }
 
@@ -114,7 +139,10 @@ fn uid_mappings_that_overlap() {
         "/linux/uidMappings",
         json!([{"containerID": 0, "hostID": 100000, "size": 100}, {"containerID": 50, "hostID": 200000, "size": 1}]),
     );
-    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
     refused(&env, "linux.uidMappings[1]");
 }
 
@@ -136,7 +164,10 @@ fn selinux_label_on_a_host_without_selinux() {
         return skip(HOST, "this host has SELinux; the test is for hosts without");
     }
     let mut env = Env::new("cfgerr_lsm");
-    env.set("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"));
+    env.set(
+        "/process/selinuxLabel",
+        json!("system_u:system_r:container_t:s0"),
+    );
     refused(&env, "process.selinuxLabel");
 }
 
@@ -147,10 +178,16 @@ fn time_offset_the_kernel_refuses() {
     }
     let mut env = Env::new("cfgerr_time");
     env.set_namespaces(&["pid", "mount", "uts", "time"]);
-    env.set("/linux/timeOffsets", json!({"monotonic": {"secs": 1, "nanosecs": 1_000_000_000u32}}));
+    env.set(
+        "/linux/timeOffsets",
+        json!({"monotonic": {"secs": 1, "nanosecs": 1_000_000_000u32}}),
+    );
     refused(&env, "linux.timeOffsets.monotonic.nanosecs");
     // Before the clock's zero.
-    env.set("/linux/timeOffsets", json!({"boottime": {"secs": -(1i64 << 40)}}));
+    env.set(
+        "/linux/timeOffsets",
+        json!({"boottime": {"secs": -(1i64 << 40)}}),
+    );
     refused(&env, "linux.timeOffsets.boottime.secs");
 }
 
