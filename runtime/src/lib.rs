@@ -5,6 +5,8 @@
 //!
 //! * [`spec`]: load `config.json`, pre-filter it, validate it; every error names
 //!   the file and the JSON path.
+//! * [`plan`]: turn a loaded bundle into the typed plan of what `create` sets
+//!   up, before anything is created; every config error is raised there.
 //! * [`container`]: the state directory, `state.json`, locking, status.
 //! * [`process`]: cloning the container's init, the parent/init sync protocol,
 //!   and everything init does before `execve`.
@@ -28,6 +30,7 @@ pub mod logging;
 pub mod mempolicy;
 pub mod namespaces;
 pub mod netdev;
+pub mod plan;
 pub mod process;
 pub mod rootfs;
 pub mod security;

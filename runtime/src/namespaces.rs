@@ -43,7 +43,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn from_spec(spec: &Spec) -> Result<Plan> {
+    /// Opens the namespaces to join (a handle, nothing is created). An
+    /// error is `(JSON path, message)`: a config error.
+    pub fn from_spec(spec: &Spec) -> std::result::Result<Plan, (String, String)> {
         let mut plan = Plan { new: CloneFlags::empty(), joins: Vec::new() };
         let nss: &[LinuxNamespace] = spec
             .linux()
@@ -53,9 +55,8 @@ impl Plan {
         for (i, ns) in nss.iter().enumerate() {
             match ns.path() {
                 Some(p) if !p.as_os_str().is_empty() => {
-                    let f = File::open(p).map_err(|e| {
-                        Error::Other(format!("linux.namespaces[{i}].path: open {}: {e}", p.display()))
-                    })?;
+                    let f = File::open(p)
+                        .map_err(|e| (format!("linux.namespaces[{i}].path"), format!("open {}: {e}", p.display())))?;
                     plan.joins.push(Join { typ: ns.typ(), path: p.clone(), fd: f.into() });
                 }
                 _ => plan.new |= flag(ns.typ()),

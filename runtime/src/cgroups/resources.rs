@@ -409,7 +409,7 @@ fn rule_from_spec(d: &LinuxDeviceCgroup) -> Result<Rule, String> {
 }
 
 /// The resources of a loaded bundle (`linux.resources`).
-pub fn from_bundle(b: &crate::spec::Bundle) -> crate::error::Result<Resources> {
+pub fn from_bundle(b: &crate::spec::Bundle) -> Result<Resources, FieldError> {
     let linux = b.spec.linux().as_ref();
     let r = linux.and_then(|l| l.resources().as_ref());
     // oci-spec reads `"pids": {}` as limit 0, a real limit: look at the
@@ -420,7 +420,7 @@ pub fn from_bundle(b: &crate::spec::Bundle) -> crate::error::Result<Resources> {
             .ok()
             .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
             .is_some_and(|v| v.pointer("/linux/resources/pids/limit").is_some());
-    Resources::from_spec(r, pids_set).map_err(|e| crate::error::Error::Usage(e.to_string()))
+    Resources::from_spec(r, pids_set)
 }
 
 /// runc's v1 -> v2 conversion of cpu.shares (2..262144) to cpu.weight (1..10000).

@@ -74,11 +74,8 @@ fn create_full(
     let bundle = spec::load_bundle(&a.bundle)?;
     // May re-execute berth from a sealed copy (CVE-2019-5736).
     crate::security::seal::for_config(&bundle.spec)?;
-    let caps = bundle.spec.process().as_ref().and_then(crate::security::caps::plan);
-    if let Some(Err((path, msg))) = caps.as_ref().map(crate::security::caps::check) {
-        let file = bundle.config_path.display().to_string();
-        return Err(spec::ConfigError::new(file, path, msg).into());
-    }
+    // Every config error is raised here, before anything is created.
+    let plan = crate::plan::build(&bundle, &a.id, root)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     console::check_flags(terminal, detached, a.console_socket.as_deref())
         .map_err(|e| config_error(&bundle, e))?;
@@ -93,10 +90,7 @@ fn create_full(
         }
         _ => (None, None),
     };
-    let cgroups_path = bundle.spec.linux().as_ref().and_then(|l| l.cgroups_path().as_ref());
-    let cgroups = ContainerCgroups::resolve(cgroups_path.map(|p| p.to_str().unwrap_or("")), &a.id)
-        .map_err(|e| config_error(&bundle, e))?;
-    let resources = crate::cgroups::resources::from_bundle(&bundle).map_err(|e| config_error(&bundle, e))?;
+    let (cgroups, resources) = (&plan.cgroups, &plan.resources);
     log::debug!("{}: bundle {} loaded, rootfs {}", a.id, bundle.dir.display(), bundle.rootfs.display());
     let dir = StateDir::create(root, &a.id)?;
     // Removing cgroups that were never made is not an error: armed first.
@@ -105,14 +99,14 @@ fn create_full(
     if !in_process_start {
         mkfifo(&dir.fifo_path())?;
     }
-    if crate::rootfs::inherited::wanted(&bundle.spec) {
+    if plan.mntns_inherited {
         // No mount namespace: a private bind of the rootfs in berth's own.
         undo.rootfs_bind = Some(crate::rootfs::inherited::bind(&bundle.rootfs, &dir.path)?);
     }
     let rootfs_bind = undo.rootfs_bind.as_ref().map(|b| b.record().clone());
     // Before any cgroup or process exists: what `delete --force` removes if
     // berth dies before it is done (pid 0: no init known yet).
-    let unborn = unborn_state(&a.id, &bundle, &cgroups, &resources, rootfs_bind);
+    let unborn = unborn_state(&a.id, &bundle, cgroups, resources, rootfs_bind);
     dir.save_creating(&unborn)?;
     // launch() calls this before init's clone, or partly while init makes
     // its network namespace; either way before init goes on: it runs in a
@@ -124,7 +118,7 @@ fn create_full(
             CgroupStep::Rest => cgroups.create_where(|m| !m.unified)?,
         }
         log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
-        cgroups.driver().apply(&resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
+        cgroups.driver().apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
     };
 
     // state.json again once init's pid is known, while init sets up
@@ -139,13 +133,11 @@ fn create_full(
 
     let init = process::launch(&Launch {
         id: &a.id,
-        bundle: &bundle,
+        plan: &plan,
         state_dir: dir,
-        cgroups: &cgroups,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: listen + a.preserve_fds,
-        caps,
         console_socket: console_theirs.as_ref(),
         extra_env: &extra_env,
         stdio,
@@ -159,7 +151,7 @@ fn create_full(
             // runtime.md lifecycle steps 3-5: stop (init is gone), destroy
             // (the undo), then the poststop hooks.
             drop(undo);
-            let poststop = bundle.spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default();
+            let poststop = &plan.hooks.poststop;
             if !poststop.is_empty() {
                 let state = crate::container::OciState {
                     oci_version: crate::OCI_VERSION.into(),
@@ -173,7 +165,7 @@ fn create_full(
                     annotations: Default::default(),
                 };
                 let json = serde_json::to_vec(&state).unwrap_or_default();
-                super::start::warn_each(crate::hooks::HookKind::Poststop, &poststop, &json);
+                super::start::warn_each(crate::hooks::HookKind::Poststop, poststop, &json);
             }
             return Err(e);
         }

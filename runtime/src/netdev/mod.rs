@@ -203,10 +203,15 @@ fn field(host: &str) -> String {
     format!("linux.netDevices.{host}")
 }
 
-/// Move the config's devices into the network namespace of process `pid`
-/// (the container's init, stopped in its setup until this returns).
-pub fn move_all(spec: &Spec, pid: i32) -> Result<()> {
-    let plan = plan(spec);
+/// The config's devices (checked by [`validate`]), owned: host name ->
+/// name in the container, for [`move_all`].
+pub fn planned(spec: &Spec) -> BTreeMap<String, String> {
+    plan(spec).into_iter().map(|(h, i)| (h.to_string(), i.to_string())).collect()
+}
+
+/// Move the devices [`planned`] into the network namespace of process
+/// `pid` (the container's init, stopped in its setup until this returns).
+pub fn move_all(plan: &BTreeMap<String, String>, pid: i32) -> Result<()> {
     let home: OwnedFd = File::open("/proc/thread-self/ns/net")
         .map_err(|e| Error::path("open", "/proc/thread-self/ns/net", e))?
         .into();
@@ -218,7 +223,7 @@ pub fn move_all(spec: &Spec, pid: i32) -> Result<()> {
         Rtnl::open().map_err(|e| Error::os("linux.netDevices: open a netlink socket", e))?;
 
     let mut found = Vec::new();
-    for (h, inner) in &plan {
+    for (h, inner) in plan {
         let link = host
             .link_by_name(h)
             .map_err(|e| Error::os(format!("{}: look up the device", field(h)), e))?

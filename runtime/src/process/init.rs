@@ -141,7 +141,7 @@ fn adopted(first: OwnedFd, sock: &OwnedFd) {
 }
 
 fn run(init: &mut Init) -> Result<Never> {
-    let spec = &init.l.bundle.spec;
+    let spec = &init.l.plan.bundle.spec;
     let plan = init.plan;
     die_with_parent(&init.sock);
     if let Some(fds) = init.l.stdio {
@@ -158,7 +158,7 @@ fn run(init: &mut Init) -> Result<Never> {
         // While the parent makes the cgroups; nothing else before the join.
         namespaces::unshare_flags(CloneFlags::CLONE_NEWNET)?;
         match recv(&init.sock)? {
-            Msg::CgroupsReady => init.l.cgroups.join_v1_self()?,
+            Msg::CgroupsReady => init.l.plan.cgroups.join_v1_self()?,
             other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
         }
     }
@@ -223,7 +223,7 @@ fn run(init: &mut Init) -> Result<Never> {
         setup::join_session_keyring(init.l.id)?;
     }
 
-    if crate::netdev::wanted(spec) {
+    if !init.l.plan.net_devices.is_empty() {
         // The parent moves them into our (final) network namespace.
         send(&init.sock, &Msg::MoveNetDevices)?;
         match recv(&init.sock)? {
@@ -234,9 +234,9 @@ fn run(init: &mut Init) -> Result<Never> {
 
     let ro = RootfsOptions {
         spec,
-        rootfs: &init.l.bundle.rootfs,
-        bundle: &init.l.bundle.dir,
-        cgroups: &init.l.cgroups.mounts,
+        rootfs: &init.l.plan.bundle.rootfs,
+        bundle: &init.l.plan.bundle.dir,
+        cgroups: &init.l.plan.cgroups.mounts,
         cgroupns: plan.has_new(LinuxNamespaceType::Cgroup),
         userns: plan.has(LinuxNamespaceType::User),
         no_pivot: init.l.no_pivot,
@@ -249,23 +249,17 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::sysctl(spec)?;
     setup::oom_score_adj(spec)?;
 
-    let hooks = spec.hooks().as_ref();
-    #[allow(deprecated)]
-    let any_hooks = hooks.is_some_and(|h| {
-        [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()]
-            .iter()
-            .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
-    });
+    let hooks = &init.l.plan.hooks;
     let mut state: Option<OciState> = None;
-    if any_hooks {
+    if hooks.during_setup() {
         send(&init.sock, &Msg::RunHooks)?;
         match recv(&init.sock)? {
             Msg::HooksDone(s) => state = Some(s),
             other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
         }
-        if let (Some(h), Some(s)) = (hooks, &state) {
+        if let Some(s) = &state {
             let json = serde_json::to_vec(s).map_err(|e| Error::Other(e.to_string()))?;
-            hooks::run_hooks(HookKind::CreateContainer, h.create_container().as_deref().unwrap_or(&[]), &json)?;
+            hooks::run_hooks(HookKind::CreateContainer, &hooks.create_container, &json)?;
         }
     }
 
@@ -280,7 +274,7 @@ fn run(init: &mut Init) -> Result<Never> {
         None => None,
     };
     rootfs::finish(&ro)?;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Other("config has no process".into()))?;
+    let process = &init.l.plan.process;
     if process.terminal() == Some(true) {
         // After the pivot: the pty comes from the container's own devpts.
         let socket = init.l.console_socket.ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
@@ -295,7 +289,7 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::scheduler(process)?;
     setup::io_priority(process)?;
     setup::personality(spec)?;
-    if let Some(p) = crate::mempolicy::from_spec(spec).map_err(|e| Error::Other(format!("{}: {}", e.path, e.msg)))? {
+    if let Some(p) = &init.l.plan.mempolicy {
         p.apply()?;
     }
     setup::chdir(process)?;
@@ -402,7 +396,7 @@ fn run(init: &mut Init) -> Result<Never> {
     keep.extend(apparmor.as_ref().map(|(f, _)| f.as_raw_fd() as u32));
     keep.extend(crate::logging::file_fd().map(|fd| fd as u32));
     setup::close_from(3 + init.l.preserve_fds, &keep)?;
-    if let Some(c) = &init.l.caps {
+    if let Some(c) = &init.l.plan.caps {
         // The bounding set and keep-caps: not needed for seccomp(2).
         caps::before_user_switch(c)?;
     }
@@ -414,14 +408,13 @@ fn run(init: &mut Init) -> Result<Never> {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
     }
     setup::user(process)?;
-    if let Some(c) = &init.l.caps {
+    if let Some(c) = &init.l.plan.caps {
         caps::after_user_switch(c)?;
     }
-    if let (Some(h), Some(mut s)) = (hooks, state) {
+    if let Some(mut s) = state {
         s.status = Status::Created;
         let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
-        let list = h.start_container().as_deref().unwrap_or(&[]);
-        hooks::run_hooks_with_default_env(HookKind::StartContainer, list, &json, &env)?;
+        hooks::run_hooks_with_default_env(HookKind::StartContainer, &hooks.start_container, &json, &env)?;
     }
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));

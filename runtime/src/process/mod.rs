@@ -102,7 +102,6 @@ use crate::container::{OciState, StateDir, Status};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
-use crate::spec::Bundle;
 use crate::sys::{self, Forked};
 
 use sync::Msg;
@@ -110,16 +109,15 @@ use sync::Msg;
 /// Everything needed to start a container's init.
 pub struct Launch<'a> {
     pub id: &'a str,
-    pub bundle: &'a Bundle,
+    /// What to set up, from the bundle (`plan::build`): launch reads this,
+    /// not the spec.
+    pub plan: &'a crate::plan::Plan<'a>,
     pub state_dir: &'a StateDir,
-    pub cgroups: &'a ContainerCgroups,
     pub no_pivot: bool,
     /// `--no-new-keyring`: keep berth's session keyring.
     pub no_new_keyring: bool,
     /// Extra fds (3 .. 3+N) passed to the container.
     pub preserve_fds: u32,
-    /// process.capabilities as masks (None: keep init's).
-    pub caps: Option<crate::security::caps::CapSets>,
     /// With process.terminal: the socket init sends the pty master on.
     pub console_socket: Option<&'a OwnedFd>,
     /// Appended to process.env (LISTEN_FDS, LISTEN_PID).
@@ -127,7 +125,7 @@ pub struct Launch<'a> {
     /// Explicit stdin, stdout, stderr for init (dup2'd onto 0, 1, 2 first
     /// thing in init); None: inherit berth's own. Used by the shim.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
-    /// Creates the container's cgroups (the directories `cgroups` names)
+    /// Creates the container's cgroups (the directories `plan.cgroups` names)
     /// and applies linux.resources. Called once with [`CgroupStep::All`]
     /// before the clone, or, when init makes its network namespace itself
     /// ([`defers_net`]), with `UnifiedDir` before the clone (clone3 puts
@@ -200,11 +198,11 @@ pub fn hand_over(init: &mut Launched) -> Result<()> {
 /// exec.fifo). On error, init is killed and reaped; the caller removes the
 /// state dir and cgroups.
 pub fn launch(l: &Launch) -> Result<Launched> {
-    let spec = &l.bundle.spec;
-    let plan = Plan::from_spec(spec)?;
-    let defer_net = defers_net(&plan, l.cgroups);
+    let plan = &l.plan.namespaces;
+    let cgroups = &l.plan.cgroups;
+    let defer_net = defers_net(plan, cgroups);
     (l.setup_cgroups)(if defer_net { CgroupStep::UnifiedDir } else { CgroupStep::All })?;
-    let cg = l.cgroups.open_join(!defer_net)?;
+    let cg = cgroups.open_join(!defer_net)?;
     let mut join_files = cg.tasks;
     let state_fd = if l.in_process_start { None } else { Some(l.state_dir.open_path_fd()?) };
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
@@ -215,11 +213,9 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
 
-    // Compiled (or taken from the cache) here, before the clone: init gets
-    // the BPF in its copy of our memory, and a bad profile fails early.
-    let root = l.state_dir.path.parent().unwrap_or(&l.state_dir.path);
-    let seccomp = crate::security::seccomp::prepare(l.bundle, root)?;
-    let apparmor = crate::security::lsm::check(l.bundle)?;
+    // Compiled (or taken from the cache) by the plan: init gets the BPF in
+    // its copy of our memory.
+    let seccomp = l.plan.seccomp.as_ref().map(|s| &s.filter);
     // The exec trampoline (CVE-2019-5736), above the fds the container keeps.
     let trampoline = match crate::security::seal::trampoline() {
         Some(fd) => Some(
@@ -230,8 +226,8 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     };
     // Id-mapped mounts are made here, in berth's own namespaces (only
     // for configs that have them); init inherits the detached mounts.
-    let idmapped = crate::rootfs::idmap::prepare(spec, &l.bundle.dir, plan.has_new(LinuxNamespaceType::User))?;
-    let restore = NsRestore::enter(&plan, spec)?;
+    let idmapped = crate::rootfs::idmap::prepare(&l.plan.idmapped_mounts)?;
+    let restore = NsRestore::enter(plan, l.plan.time_offsets.as_deref())?;
     // SAFETY: berth is single-threaded here; the child runs init::main and
     // never returns into the caller.
     let mut clone_flags = plan.clone_flags();
@@ -245,7 +241,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         // No CLONE_INTO_CGROUP (older kernel, or a cgroup it refuses):
         // init writes cgroup.procs itself instead.
         log::debug!("clone3 CLONE_INTO_CGROUP failed ({:?}); joining by cgroup.procs", forked.as_ref().err());
-        if let Some(f) = l.cgroups.open_unified_procs()? {
+        if let Some(f) = cgroups.open_unified_procs()? {
             join_files.push(f);
         }
         forked = unsafe { sys::clone_fork(flags, None) };
@@ -264,14 +260,14 @@ pub fn launch(l: &Launch) -> Result<Launched> {
             std::mem::forget(restore);
             init::main(init::Init {
                 l,
-                plan: &plan,
+                plan,
                 join_files,
                 state_fd,
                 sock: child_sock,
                 two_stage,
-                seccomp: seccomp.as_ref(),
+                seccomp,
                 trampoline,
-                apparmor,
+                apparmor: l.plan.apparmor.clone(),
                 fifo: None,
                 net_deferred: defer_net,
                 idmapped: idmapped.as_ref(),
@@ -343,7 +339,7 @@ pub(super) struct NsRestore {
 }
 
 impl NsRestore {
-    fn enter(plan: &Plan, spec: &oci_spec::runtime::Spec) -> Result<NsRestore> {
+    fn enter(plan: &Plan, time_offsets: Option<&str>) -> Result<NsRestore> {
         let mut r = NsRestore { pid: None, time: None };
         if let Some(j) = plan.joins(LinuxNamespaceType::Pid) {
             r.pid = Some(open_ns("/proc/self/ns/pid")?);
@@ -355,7 +351,7 @@ impl NsRestore {
                 r.restore()?;
                 return Err(Error::os("unshare time namespace", e));
             }
-            if let Err(e) = write_time_offsets(spec) {
+            if let Err(e) = write_time_offsets(time_offsets.unwrap_or_default()) {
                 r.restore()?;
                 return Err(e);
             }
@@ -383,15 +379,10 @@ fn open_ns(path: &str) -> Result<OwnedFd> {
     fs::File::open(path).map(OwnedFd::from).map_err(|e| Error::path("open", path, e))
 }
 
-fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else { return Ok(()) };
-    let mut text = String::new();
-    for (clock, off) in offsets {
-        let name = match clock.as_str() {
-            "monotonic" | "boottime" => clock.as_str(),
-            other => return Err(Error::Other(format!("linux.timeOffsets.{other}: unknown clock (monotonic or boottime)"))),
-        };
-        text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+/// Write the offsets the plan checked (`plan::time_offsets`), if any.
+fn write_time_offsets(text: &str) -> Result<()> {
+    if text.is_empty() {
+        return Ok(());
     }
     let p = "/proc/self/timens_offsets";
     fs::OpenOptions::new()
@@ -419,7 +410,7 @@ impl Parent<'_> {
             };
             match msg {
                 Msg::RequestMaps => {
-                    write_id_maps(self.clone_pid, &self.l.bundle.spec)?;
+                    write_id_maps(self.clone_pid, &self.l.plan.id_maps)?;
                     self.send(&Msg::MapsWritten)?;
                 }
                 Msg::Hello => {
@@ -432,16 +423,13 @@ impl Parent<'_> {
                 Msg::RunHooks => {
                     let state = self.state();
                     let json = serde_json::to_vec(&state).map_err(|e| Error::Other(e.to_string()))?;
-                    if let Some(h) = self.l.bundle.spec.hooks() {
-                        #[allow(deprecated)]
-                        let prestart = h.prestart().as_deref().unwrap_or(&[]);
-                        hooks::run_hooks(HookKind::Prestart, prestart, &json)?;
-                        hooks::run_hooks(HookKind::CreateRuntime, h.create_runtime().as_deref().unwrap_or(&[]), &json)?;
-                    }
+                    let h = &self.l.plan.hooks;
+                    hooks::run_hooks(HookKind::Prestart, &h.prestart, &json)?;
+                    hooks::run_hooks(HookKind::CreateRuntime, &h.create_runtime, &json)?;
                     self.send(&Msg::HooksDone(state))?;
                 }
                 Msg::MoveNetDevices => {
-                    crate::netdev::move_all(&self.l.bundle.spec, self.init_pid.unwrap_or(self.clone_pid))?;
+                    crate::netdev::move_all(&self.l.plan.net_devices, self.init_pid.unwrap_or(self.clone_pid))?;
                     self.send(&Msg::NetDevicesMoved)?;
                 }
                 Msg::SeccompListener => {
@@ -460,8 +448,8 @@ impl Parent<'_> {
     fn seccomp_listener(&self) -> Result<()> {
         use crate::security::seccomp::notify;
         let fd = notify::recv_fd(&self.sock).map_err(|e| Error::os("receive the seccomp listener from init", e))?;
-        let sc = self.l.bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-        let path = sc.and_then(|s| s.listener_path().as_deref()).ok_or_else(|| {
+        let sc = self.l.plan.seccomp.as_ref();
+        let path = sc.and_then(|s| s.listener_path.as_deref()).ok_or_else(|| {
             Error::Other("linux.seccomp.listenerPath: init sent a listener but none is configured".into())
         })?;
         let state = self.state();
@@ -469,7 +457,7 @@ impl Parent<'_> {
             oci_version: crate::OCI_VERSION,
             fds: vec![notify::SECCOMP_FD_NAME],
             pid: state.pid,
-            metadata: sc.and_then(|s| s.listener_metadata().as_deref()),
+            metadata: sc.and_then(|s| s.listener_metadata.as_deref()),
             state: &state,
         };
         notify::send_to_agent(path, &cps, &fd).map_err(|e| Error::Other(format!("linux.seccomp.listenerPath: {e}")))
@@ -485,12 +473,13 @@ impl Parent<'_> {
             id: self.l.id.into(),
             status: Status::Creating,
             pid: self.init_pid.unwrap_or(self.clone_pid),
-            bundle: self.l.bundle.dir.clone(),
+            bundle: self.l.plan.bundle.dir.clone(),
             rootfs: None,
             created: None,
             owner: None,
             annotations: self
                 .l
+                .plan
                 .bundle
                 .spec
                 .annotations()
@@ -550,17 +539,8 @@ impl Parent<'_> {
     }
 }
 
-fn write_id_maps(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
-    let linux = spec.linux().as_ref();
-    let fmt = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.map(|v| {
-            v.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
-        })
-        .unwrap_or_default()
-    };
-    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
-    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
-    for (file, text, field) in [("uid_map", uid, "linux.uidMappings"), ("gid_map", gid, "linux.gidMappings")] {
+fn write_id_maps(pid: i32, maps: &crate::plan::IdMaps) -> Result<()> {
+    for (file, text, field) in [("uid_map", &maps.uid, "linux.uidMappings"), ("gid_map", &maps.gid, "linux.gidMappings")] {
         if text.is_empty() {
             continue;
         }

@@ -59,23 +59,35 @@ pub fn wants_idmap(m: &Mount) -> bool {
             .is_some_and(|o| o.iter().any(|s| s == "idmap" || s == "ridmap"))
 }
 
-/// Make the detached id-mapped mounts of `spec` (None when there are none).
-/// `userns`: the container gets a new user namespace (its mappings are the
-/// default ones).
-pub fn prepare(spec: &Spec, bundle: &Path, userns: bool) -> Result<Option<IdmappedMounts>, RootfsError> {
-    let Some(mounts) = spec.mounts() else { return Ok(None) };
-    if !mounts.iter().any(wants_idmap) {
-        return Ok(None);
-    }
-    let mut out = IdmappedMounts::default();
-    let mut namespaces: Vec<(String, OwnedFd)> = Vec::new();
+/// One id-mapped mount, checked: what [`prepare`] makes at launch time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdmapMount {
+    /// Index in `mounts[]`.
+    pub index: usize,
+    /// `mounts[index].destination`, for messages.
+    pub destination: std::path::PathBuf,
+    /// The bind source, absolute.
+    pub source: std::path::PathBuf,
+    /// `rbind`: clone the whole tree.
+    pub recursive_tree: bool,
+    /// `ridmap`: map every mount of the tree.
+    pub recursive: bool,
+    /// The user namespace's maps, as written to uid_map and gid_map.
+    pub uid_map: String,
+    pub gid_map: String,
+}
+
+/// Check the id-mapped mounts of `spec` (before anything is created) and
+/// return what [`prepare`] needs. `userns`: the container gets a new user
+/// namespace (its mappings are the default ones).
+pub fn plan(spec: &Spec, bundle: &Path, userns: bool) -> Result<Vec<IdmapMount>, RootfsError> {
+    let Some(mounts) = spec.mounts() else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
     for (i, m) in mounts.iter().enumerate() {
         if !wants_idmap(m) {
             continue;
         }
-        let at = || format!("mounts[{i}] ({})", m.destination().display());
-        let cfg = |msg: String| RootfsError::Config { at: at(), msg };
-        let os = |op: String, e: io::Error| RootfsError::Os { at: at(), op, source: e };
+        let cfg = |msg: String| RootfsError::Config { at: format!("mounts[{i}] ({})", m.destination().display()), msg };
         let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(cfg)?;
         if !(opts.is_bind() || m.typ().as_deref() == Some("bind")) {
             return Err(cfg(
@@ -86,25 +98,53 @@ pub fn prepare(spec: &Spec, bundle: &Path, userns: bool) -> Result<Option<Idmapp
             return Err(cfg("an id-mapped mount cannot be a remount".into()));
         }
         let (uids, gids) = mappings(spec, m, userns).map_err(cfg)?;
-        let text = (map_text(uids), map_text(gids));
-        let key = format!("{}\n--\n{}", text.0, text.1);
+        let src = m.source().as_deref().ok_or_else(|| cfg("bind mount without a source".into()))?;
+        let source = if src.is_absolute() { src.to_path_buf() } else { bundle.join(src) };
+        if source.as_os_str().as_bytes().contains(&0) {
+            return Err(cfg("source contains a NUL byte".into()));
+        }
+        out.push(IdmapMount {
+            index: i,
+            destination: m.destination().clone(),
+            source,
+            recursive_tree: opts.flags & libc::MS_REC != 0,
+            recursive: opts.idmap == Idmap::Recursive,
+            uid_map: map_text(uids),
+            gid_map: map_text(gids),
+        });
+    }
+    Ok(out)
+}
+
+/// Make the detached id-mapped mounts [`plan`] checked (None when there
+/// are none).
+pub fn prepare(planned: &[IdmapMount]) -> Result<Option<IdmappedMounts>, RootfsError> {
+    if planned.is_empty() {
+        return Ok(None);
+    }
+    let mut out = IdmappedMounts::default();
+    let mut namespaces: Vec<(String, OwnedFd)> = Vec::new();
+    for p in planned {
+        let src = &p.source;
+        let at = || format!("mounts[{}] ({})", p.index, p.destination.display());
+        let os = |op: String, e: io::Error| RootfsError::Os { at: at(), op, source: e };
+        let key = format!("{}\n--\n{}", p.uid_map, p.gid_map);
         let ns = match namespaces.iter().position(|(k, _)| *k == key) {
-            Some(p) => p,
+            Some(n) => n,
             None => {
-                let fd = userns_fd(&text.0, &text.1).map_err(|e| os("make a user namespace with the mount's mappings".into(), e))?;
+                let fd = userns_fd(&p.uid_map, &p.gid_map)
+                    .map_err(|e| os("make a user namespace with the mount's mappings".into(), e))?;
                 namespaces.push((key, fd));
                 namespaces.len() - 1
             }
         };
-        let src = m.source().as_deref().ok_or_else(|| cfg("bind mount without a source".into()))?;
-        let src = if src.is_absolute() { src.to_path_buf() } else { bundle.join(src) };
-        let csrc = CString::new(src.as_os_str().as_bytes()).map_err(|_| cfg("source contains a NUL byte".into()))?;
-        let recursive_tree = opts.flags & libc::MS_REC != 0;
-        let tree = sys::open_tree_clone(&csrc, recursive_tree).map_err(|e| os(format!("open_tree {}", src.display()), e))?;
-        let recursive = opts.idmap == Idmap::Recursive;
-        sys::mount_setattr(tree.as_fd(), recursive, MountAttr::idmap(namespaces[ns].1.as_fd()))
+        let csrc = CString::new(src.as_os_str().as_bytes())
+            .map_err(|_| RootfsError::Config { at: at(), msg: "source contains a NUL byte".into() })?;
+        let tree =
+            sys::open_tree_clone(&csrc, p.recursive_tree).map_err(|e| os(format!("open_tree {}", src.display()), e))?;
+        sys::mount_setattr(tree.as_fd(), p.recursive, MountAttr::idmap(namespaces[ns].1.as_fd()))
             .map_err(|e| os(format!("mount_setattr(MOUNT_ATTR_IDMAP) on {}", src.display()), e))?;
-        out.fds.push((i, tree));
+        out.fds.push((p.index, tree));
     }
     Ok(Some(out))
 }

@@ -107,9 +107,11 @@ pub fn lookup(dir: &Path, key: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
-/// Store `bpf` for `key` in `dir` (created 0700 if missing), atomically.
+/// Store `bpf` for `key` in `dir` (created 0700 if missing, with the state
+/// root above it: the plan compiles before `create` makes the root),
+/// atomically.
 pub fn store(dir: &Path, key: &[u8], bpf: &[u8]) -> io::Result<()> {
-    match fs::DirBuilder::new().mode(0o700).create(dir) {
+    match fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
