@@ -80,8 +80,8 @@
 //! (its parent, the first child, has exited), and EOF covers the moment
 //! before.
 
-pub mod exec;
-mod exec_root;
+pub mod join;
+mod join_root;
 mod init;
 mod setup;
 mod spread;

@@ -30,7 +30,7 @@ pub enum Msg {
     /// carries the listener fd (SCM_RIGHTS) for linux.seccomp.listenerPath.
     SeccompListener,
     /// (exec) stage 1 has forked the process into the container's pid
-    /// namespace: its host pid (see [`crate::process::exec`]).
+    /// namespace: its host pid (see [`crate::process::join`]).
     Spawned(i32),
     /// (only with linux.netDevices) init is in its final network
     /// namespace: move the devices in, then answer `NetDevicesMoved`.

@@ -107,7 +107,7 @@ impl Namespaces {
         ns.user = open_ns(init_pid, "user")?;
         ns.pid = open_ns(init_pid, "pid")?;
         if !ns.others.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
-            ns.root = super::exec_root::open(init_pid)?;
+            ns.root = super::join_root::open(init_pid)?;
         }
         Ok(ns)
     }
@@ -325,7 +325,7 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
         })?;
     }
     if let Some(fd) = &e.namespaces.root {
-        super::exec_root::enter(fd)?;
+        super::join_root::enter(fd)?;
     }
     if let Some(fd) = &e.namespaces.user {
         setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::User))
