@@ -250,14 +250,8 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::oom_score_adj(spec)?;
 
     let hooks = spec.hooks().as_ref();
-    #[allow(deprecated)]
-    let any_hooks = hooks.is_some_and(|h| {
-        [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()]
-            .iter()
-            .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
-    });
     let mut state: Option<OciState> = None;
-    if any_hooks {
+    if any_hooks(spec) {
         send(&init.sock, &Msg::RunHooks)?;
         match recv(&init.sock)? {
             Msg::HooksDone(s) => state = Some(s),
@@ -458,6 +452,18 @@ fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
         Msg::SeccompSent => Ok(()),
         other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
     }
+}
+
+/// Whether the config has hooks berth runs during setup or start: then
+/// init asks for the prestart and createRuntime hooks (`RunHooks`) and is
+/// given the state the others get (`HooksDone`).
+pub(super) fn any_hooks(spec: &oci_spec::runtime::Spec) -> bool {
+    #[allow(deprecated)]
+    spec.hooks().as_ref().is_some_and(|h| {
+        [h.prestart(), h.create_runtime(), h.create_container(), h.start_container()]
+            .iter()
+            .any(|v| v.as_ref().is_some_and(|v| !v.is_empty()))
+    })
 }
 
 /// After chdir: the working directory must be inside the container's root.

@@ -61,6 +61,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
+use super::phase::JoinPhase;
 use super::sync::{self, Msg};
 use super::{init, setup};
 use crate::console;
@@ -240,28 +241,29 @@ pub fn start(mut e: Exec) -> Result<Started> {
         Err(err) => return Err(Error::os("clone the exec process", err)),
     };
     drop(kept);
+    let stage1_failed = |err: Error| {
+        let _ = kill(stage1, Signal::SIGKILL);
+        let _ = waitpid(stage1, None);
+        err
+    };
+    let phase = JoinPhase::Joining;
     let pid = match sync::recv(&parent_sock, false) {
-        Ok(Some((Msg::Spawned(pid), _))) => pid,
-        Ok(Some((Msg::Error(m), _))) => {
-            let _ = waitpid(stage1, None);
-            return Err(Error::Init(m));
-        }
+        Ok(Some((m, _))) => match (phase.received(&m), m) {
+            (Err(u), _) => return Err(stage1_failed(Error::Init(u.to_string()))),
+            (Ok(_), Msg::Spawned(pid)) => pid,
+            (Ok(_), Msg::Error(m)) => {
+                let _ = waitpid(stage1, None);
+                return Err(Error::Init(m));
+            }
+            (Ok(_), m) => return Err(stage1_failed(Error::Init(format!("sync protocol: unexpected {}", m.name())))),
+        },
         Ok(None) => {
             let status = waitpid(stage1, None);
             return Err(Error::Other(format!(
                 "the exec process died before it entered the container ({status:?})"
             )));
         }
-        Ok(Some((other, _))) => {
-            let _ = kill(stage1, Signal::SIGKILL);
-            let _ = waitpid(stage1, None);
-            return Err(Error::Other(format!("unexpected message from the exec process: {other:?}")));
-        }
-        Err(err) => {
-            let _ = kill(stage1, Signal::SIGKILL);
-            let _ = waitpid(stage1, None);
-            return Err(Error::os("read from the exec process", err));
-        }
+        Err(err) => return Err(stage1_failed(Error::os("read from the exec process", err))),
     };
     let _ = waitpid(stage1, None);
     // Our own unreaped child (CLONE_PARENT): its pid cannot be reused.
@@ -273,13 +275,14 @@ pub fn start(mut e: Exec) -> Result<Started> {
     };
     match sync::recv(&parent_sock, false) {
         Ok(None) => Ok(Started { pid, pidfd }),
-        Ok(Some((Msg::Error(m), _))) => {
-            let _ = waitpid(Pid::from_raw(pid), None);
-            Err(Error::Init(m))
-        }
-        Ok(Some((other, _))) => Err(killed(Error::Other(format!(
-            "unexpected message from the exec process: {other:?}"
-        )))),
+        Ok(Some((m, _))) => match (JoinPhase::Spawned.received(&m), m) {
+            (Err(u), _) => Err(killed(Error::Init(u.to_string()))),
+            (Ok(_), Msg::Error(m)) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                Err(Error::Init(m))
+            }
+            (Ok(_), m) => Err(killed(Error::Init(format!("sync protocol: unexpected {}", m.name())))),
+        },
         Err(err) => Err(killed(Error::os("read from the exec process", err))),
     }
 }

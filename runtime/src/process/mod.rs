@@ -83,6 +83,7 @@
 pub mod join;
 mod join_root;
 mod init;
+pub mod phase;
 mod setup;
 mod spread;
 pub mod sync;
@@ -105,6 +106,7 @@ use crate::namespaces::{self, Plan};
 use crate::spec::Bundle;
 use crate::sys::{self, Forked};
 
+use phase::{Phase, Steps};
 use sync::Msg;
 
 /// Everything needed to start a container's init.
@@ -288,10 +290,20 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     drop(join_files);
     drop(idmapped);
     drop(state_fd);
+    let steps = Steps {
+        deferred_net: defer_net,
+        maps: plan.has_new(LinuxNamespaceType::User),
+        hello: two_stage && plan.has_new(LinuxNamespaceType::Pid),
+        net_devices: crate::netdev::wanted(spec),
+        hooks: init::any_hooks(spec),
+        seccomp_listener: seccomp.as_ref().is_some_and(|f| f.notify()),
+    };
     let mut p = Parent {
         l,
         sock: parent_sock,
         clone_pid,
+        steps,
+        phase: Phase::Cloned,
         // Known at init's Hello when it forks a pid namespace's init.
         init_pid: if two_stage && plan.has_new(LinuxNamespaceType::Pid) { None } else { Some(clone_pid) },
         recorded: None,
@@ -408,6 +420,9 @@ struct Parent<'a> {
     init_pid: Option<i32>,
     /// init's start time, once [`Launch::record`] has run.
     recorded: Option<u64>,
+    /// The steps this container's setup has, and the last one done.
+    steps: Steps,
+    phase: Phase,
 }
 
 impl Parent<'_> {
@@ -417,6 +432,8 @@ impl Parent<'_> {
             let Some((msg, cred_pid)) = got else {
                 return Err(self.died());
             };
+            // Out of order: the caller kills init.
+            self.phase = self.phase.received(&self.steps, &msg).map_err(|u| Error::Init(u.to_string()))?;
             match msg {
                 Msg::RequestMaps => {
                     write_id_maps(self.clone_pid, &self.l.bundle.spec)?;
@@ -451,7 +468,8 @@ impl Parent<'_> {
                 Msg::Ready => return Ok(()),
                 Msg::Error(m) => return Err(Error::Init(m)),
                 Msg::HookFailed(m) => return Err(Error::HookFailed(m)),
-                other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+                // Every other message is refused by `received`.
+                other => return Err(Error::Init(format!("sync protocol: unexpected {}", other.name()))),
             }
         }
     }
@@ -475,7 +493,9 @@ impl Parent<'_> {
         notify::send_to_agent(path, &cps, &fd).map_err(|e| Error::Other(format!("linux.seccomp.listenerPath: {e}")))
     }
 
-    fn send(&self, m: &Msg) -> Result<()> {
+    /// Send `m` as the protocol's next step.
+    fn send(&mut self, m: &Msg) -> Result<()> {
+        self.phase = self.phase.sent(&self.steps, m).map_err(|u| Error::Init(u.to_string()))?;
         sync::send(&self.sock, m).map_err(|e| Error::os("write to container init", e))
     }
 

@@ -56,6 +56,30 @@ pub enum Msg {
     HooksDone(OciState),
 }
 
+impl Msg {
+    /// The variant's name, for errors about the protocol's order.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::RequestMaps => "RequestMaps",
+            Msg::Hello => "Hello",
+            Msg::RunHooks => "RunHooks",
+            Msg::Ready => "Ready",
+            Msg::Error { .. } => "Error",
+            Msg::HookFailed { .. } => "HookFailed",
+            Msg::SeccompListener => "SeccompListener",
+            Msg::Spawned { .. } => "Spawned",
+            Msg::MoveNetDevices => "MoveNetDevices",
+            Msg::Start => "Start",
+            Msg::Detach => "Detach",
+            Msg::CgroupsReady => "CgroupsReady",
+            Msg::MapsWritten => "MapsWritten",
+            Msg::SeccompSent => "SeccompSent",
+            Msg::NetDevicesMoved => "NetDevicesMoved",
+            Msg::HooksDone { .. } => "HooksDone",
+        }
+    }
+}
+
 /// The receive buffer: every message fits (errors are cut to
 /// [`MAX_TEXT`] bytes, which JSON escaping can at most multiply by six).
 const MAX: usize = 64 * 1024;
