@@ -570,25 +570,10 @@ impl Parent<'_> {
     }
 }
 
+/// The maps of init's new user namespace, as the host writes them.
 fn write_id_maps(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let fmt = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        m.map(|v| {
-            v.iter().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
-        })
-        .unwrap_or_default()
-    };
-    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
-    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
-    for (file, text, field) in [("uid_map", uid, "linux.uidMappings"), ("gid_map", gid, "linux.gidMappings")] {
-        if text.is_empty() {
-            continue;
-        }
-        let p = format!("/proc/{pid}/{file}");
-        let r = fs::OpenOptions::new().write(true).open(&p).and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = r {
-            return Err(Error::Other(format!("{field}: write {p}: {e}")));
-        }
-    }
-    Ok(())
+    let uids = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
+    let gids = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
+    crate::host::current().write_id_maps(pid, uids, gids)
 }
