@@ -123,4 +123,31 @@ mod tests {
         // Nothing to write: nothing touched.
         assert!(Root.write_id_maps(i32::MAX, &[], &[]).is_ok());
     }
+
+    /// A real new user namespace (util-linux's unshare) gets the maps.
+    #[test]
+    fn root_writes_the_maps_of_a_new_user_namespace() {
+        if unsafe { libc::geteuid() } != 0 {
+            return crate::test_skip::skip(crate::test_skip::ROOT, "writing another process's maps needs root");
+        }
+        let Ok(mut child) = std::process::Command::new("unshare").args(["--user", "sleep", "30"]).spawn() else {
+            return crate::test_skip::skip(crate::test_skip::TOOLS, "util-linux unshare not found");
+        };
+        let pid = child.id() as i32;
+        let ours = fs::read_link("/proc/self/ns/user").unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while fs::read_link(format!("/proc/{pid}/ns/user")).ok().as_ref() == Some(&ours) {
+            assert!(std::time::Instant::now() < deadline, "unshare made no user namespace");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let r = Root.write_id_maps(pid, &[map(0, 1000, 1)], &[map(0, 2000, 10)]);
+        let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map"));
+        let gid_map = fs::read_to_string(format!("/proc/{pid}/gid_map"));
+        let _ = child.kill();
+        let _ = child.wait();
+        r.unwrap();
+        let words = |t: String| t.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(uid_map.unwrap()), ["0", "1000", "1"]);
+        assert_eq!(words(gid_map.unwrap()), ["0", "2000", "10"]);
+    }
 }

@@ -577,3 +577,6 @@ fn write_id_maps(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
     let gids = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
     crate::host::current().write_id_maps(pid, uids, gids)
 }
+
+#[cfg(test)]
+mod tests;
