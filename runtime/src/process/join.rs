@@ -1,4 +1,7 @@
-//! Starting a process in an existing container (`berth exec`).
+//! Joining a running container: the two-stage child behind `berth exec`
+//! and the shim's Exec. (Of the other "exec"s: `commands/exec.rs` is the
+//! command, which builds [`Exec`]; the exec trampoline that every init and
+//! joined process execve's through is `security/seal.rs`.)
 //!
 //! berth clones the process itself, as for init (the child does not
 //! re-execute; the `berth exec` command has re-executed itself from a

@@ -67,7 +67,16 @@
 //!
 //! `Error(msg)` may come from init instead of any message it sends; the
 //! parent then kills and reaps init and reports `msg`. A closed socket means
-//! init died.
+//! init died. Any other message is accepted only as the next step the
+//! config calls for (`phase.rs`: [`phase::Steps`] from the config,
+//! [`phase::Phase`] for where the parent is); one out of order kills init,
+//! and the error names the message and the phase.
+//!
+//! Files: `sync.rs` (the messages), `phase.rs` (their order), `init.rs`
+//! (init, one function per phase, in the order drawn above), `setup.rs`
+//! (process attributes), `spread.rs` (CPU spreading), `join.rs` and
+//! `join_root.rs` (the exec child, which joins a running container),
+//! `tests.rs`.
 //!
 //! berth killed at any moment: whatever it made is recorded in the state
 //! dir (cgroups and rootfs bind in creating.json from before they exist,
