@@ -8,8 +8,9 @@
 //! [`placement::Placement`]; [`Cgroupfs`], here, is its one implementation,
 //! picked by the [`ContainerCgroups`] record state.json keeps.
 //!
-//! Files: `placement.rs` (the placement trait and kinds), `resources.rs` (the spec's `linux.resources` in runc's form, and
-//! runc's v1 <-> v2 conversions), `devices.rs` (device rules),
+//! Files: `placement.rs` (the placement trait and kinds), `resources.rs`
+//! (the spec's `linux.resources` in runc's form, and runc's v1 <-> v2
+//! conversions), `devices.rs` (device rules),
 //! `devices_bpf.rs` (the v2 eBPF device program), `v1.rs`, `v2.rs`,
 //! `stats.rs` (runc's `events --stats` JSON), `events.rs` (OOM watch).
 
@@ -238,8 +239,8 @@ pub(crate) fn rdma_line(dev: &str, l: &resources::RdmaLimit) -> String {
 
 impl ContainerCgroups {
     /// Where the container's cgroups go, placed the default way (see
-    /// [`PlacementKind::resolve`]). None on a host where berth cannot
-    /// manage cgroups ([`crate::host::Host::manages_cgroups`]).
+    /// [`PlacementKind::resolve`]). On a host where berth cannot manage
+    /// cgroups ([`crate::host::Host::manages_cgroups`]): none at all.
     pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
         if !crate::host::current().manages_cgroups() {
             return Ok(ContainerCgroups::default());
