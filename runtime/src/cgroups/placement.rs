@@ -73,6 +73,7 @@ pub trait Placement {
 mod tests {
     use super::*;
     use crate::cgroups::Resources;
+    use std::fs;
 
     fn record(kind: PlacementKind) -> ContainerCgroups {
         ContainerCgroups {
@@ -123,5 +124,52 @@ mod tests {
     fn systemd_paths_are_refused_by_cgroupfs() {
         let e = PlacementKind::Cgroupfs.resolve(Some("system.slice:berth:c1"), "c1").unwrap_err().to_string();
         assert!(e.contains("linux.cgroupsPath") && e.contains("systemd"), "{e}");
+    }
+
+    /// Removes the test's cgroups even when an assertion fails.
+    struct Cleanup<'a>(&'a ContainerCgroups);
+
+    impl Drop for Cleanup<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.placement().remove();
+            for m in &self.0.mounts {
+                // The test's parent, `berth-unit`, if nothing else is in it.
+                let _ = m.dir.parent().map(fs::remove_dir);
+            }
+        }
+    }
+
+    /// The cgroupfs placement on this host's real hierarchies: resolve,
+    /// create, join handles, a process joined and listed, remove.
+    #[test]
+    fn cgroupfs_places_a_process_and_cleans_up() {
+        if unsafe { libc::geteuid() } != 0 {
+            return crate::test_skip::skip(crate::test_skip::ROOT, "making cgroups needs root");
+        }
+        let id = format!("placement-test-{}", std::process::id());
+        let cg = PlacementKind::Cgroupfs.resolve(Some(&format!("/berth-unit/{id}")), &id).unwrap();
+        if cg.mounts.is_empty() {
+            return crate::test_skip::skip(crate::test_skip::CGROUP_V1, "no cgroup hierarchy mounted");
+        }
+        let _cleanup = Cleanup(&cg);
+        let p = cg.placement();
+        p.create_where(&|_| true).unwrap();
+        assert!(cg.mounts.iter().all(|m| m.dir.is_dir() && m.dir.ends_with(format!("berth-unit/{id}"))));
+        let j = p.open_join(true).unwrap();
+        assert_eq!(j.tasks.len(), cg.mounts.iter().filter(|m| !m.unified).count());
+        assert_eq!(j.unified_dir.is_some(), cg.mounts.iter().any(|m| m.unified));
+        assert!(p.pids().is_empty());
+        // A real process in the first hierarchy's cgroup is listed.
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let first = &cg.mounts[0];
+        let moved = fs::write(first.dir.join("cgroup.procs"), child.id().to_string());
+        let listed = p.pids();
+        let _ = child.kill();
+        let _ = child.wait();
+        moved.unwrap();
+        assert_eq!(listed, [child.id() as i32]);
+        // Once it is gone, the directories go.
+        p.remove().unwrap();
+        assert!(cg.mounts.iter().all(|m| !m.dir.exists()));
     }
 }
