@@ -314,7 +314,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         steps,
         phase: Phase::Cloned,
         // Known at init's Hello when it forks a pid namespace's init.
-        init_pid: if two_stage && plan.has_new(LinuxNamespaceType::Pid) { None } else { Some(clone_pid) },
+        init_pid: if steps.hello { None } else { Some(clone_pid) },
         recorded: None,
     };
     if let Err(e) = restore.restore() {
