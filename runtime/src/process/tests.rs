@@ -25,7 +25,8 @@ fn ns(types: &[&str]) -> serde_json::Value {
 }
 
 fn mount(unified: bool) -> CgroupMount {
-    let (mp, subs) = if unified { ("/sys/fs/cgroup/unified", vec![]) } else { ("/sys/fs/cgroup/cpu", vec!["cpu".into()]) };
+    let (mp, subs) =
+        if unified { ("/sys/fs/cgroup/unified", vec![]) } else { ("/sys/fs/cgroup/cpu", vec!["cpu".into()]) };
     CgroupMount {
         mountpoint: mp.into(),
         subsystems: subs,
@@ -278,4 +279,118 @@ fn a_cwd_outside_the_root_is_refused() {
     });
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(code, 0, "2: chroot, 3: cwd not refused, 4: enter, 5: cwd after enter");
+}
+
+/// The parent's loop against a stand-in for init on a real socketpair,
+/// with a sleeping child in init's place.
+struct Drive {
+    root: std::path::PathBuf,
+    bundle: Bundle,
+    cgroups: ContainerCgroups,
+}
+
+impl Drive {
+    fn new(name: &str, v: serde_json::Value) -> Drive {
+        let root = std::env::temp_dir().join(format!("berth-{name}-{}", std::process::id()));
+        let bundle = Bundle {
+            dir: root.clone(),
+            config_path: root.join("config.json"),
+            spec: spec(v),
+            rootfs: root.join("rootfs"),
+        };
+        Drive { root, bundle, cgroups: ContainerCgroups::default() }
+    }
+
+    /// Run `drive` with `steps` after `init` has sent `script`; what it
+    /// returned, what came back to init, and whether "init" is gone.
+    fn run(&self, steps: Steps, script: &[Msg]) -> (Result<()>, Vec<String>, bool) {
+        let sd = StateDir::create(&self.root, "c1").unwrap();
+        let setup = |_: CgroupStep| Ok(());
+        let record = |_: i32, _: u64| Ok(());
+        let l = Launch {
+            id: "c1",
+            bundle: &self.bundle,
+            state_dir: &sd,
+            cgroups: &self.cgroups,
+            no_pivot: false,
+            no_new_keyring: true,
+            preserve_fds: 0,
+            caps: None,
+            console_socket: None,
+            extra_env: &[],
+            stdio: None,
+            setup_cgroups: &setup,
+            record: &record,
+            in_process_start: false,
+        };
+        let (ours, theirs) = sync::pair().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let mut p = Parent {
+            l: &l,
+            sock: ours,
+            clone_pid: pid,
+            init_pid: Some(pid),
+            recorded: None,
+            steps,
+            phase: Phase::Cloned,
+        };
+        for m in script {
+            sync::send(&theirs, m).unwrap();
+        }
+        let r = p.drive(false);
+        // As launch does on an error; a success leaves init to the caller.
+        p.kill_all();
+        drop(p);
+        let mut back = Vec::new();
+        while let Ok(Some((m, _))) = sync::recv(&theirs, false) {
+            back.push(m.name().to_string());
+        }
+        // kill_all reaped it: the pid is free.
+        let gone = nix::sys::signal::kill(Pid::from_raw(pid), None).is_err();
+        // (Already reaped: this finds nothing, ECHILD.)
+        let _ = child.wait();
+        let _ = fs::remove_dir_all(&self.root);
+        (r, back, gone)
+    }
+}
+
+#[test]
+fn drive_answers_the_steps_in_order() {
+    let d = Drive::new("drive-ok", ns(&["mount"]));
+    let steps = Steps { hooks: true, ..Steps::default() };
+    let (r, back, gone) = d.run(steps, &[Msg::RunHooks, Msg::Ready]);
+    r.unwrap();
+    assert_eq!(back, ["HooksDone"]);
+    assert!(gone);
+}
+
+#[test]
+fn drive_refuses_a_message_out_of_order_and_kills_init() {
+    let d = Drive::new("drive-bad", ns(&["mount"]));
+    // Hooks when the config has none, a second RunHooks, Ready before the maps.
+    let cases = [
+        (
+            Steps::default(),
+            vec![Msg::RunHooks],
+            "container init sent RunHooks out of order in phase Cloned (expected Ready)",
+        ),
+        (
+            Steps { hooks: true, ..Steps::default() },
+            vec![Msg::RunHooks, Msg::RunHooks],
+            "RunHooks out of order in phase HooksRun (expected Ready)",
+        ),
+        (
+            Steps { maps: true, ..Steps::default() },
+            vec![Msg::Ready],
+            "Ready out of order in phase Cloned (expected RequestMaps)",
+        ),
+        (Steps::default(), vec![Msg::Spawned(1)], "Spawned out of order in phase Cloned"),
+    ];
+    for (steps, script, want) in cases {
+        let (r, _, gone) = d.run(steps, &script);
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+        assert!(gone, "init killed and reaped");
+    }
 }
