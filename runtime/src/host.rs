@@ -127,6 +127,7 @@ mod tests {
     /// A real new user namespace (util-linux's unshare) gets the maps.
     #[test]
     fn root_writes_the_maps_of_a_new_user_namespace() {
+        // SAFETY: geteuid takes no argument.
         if unsafe { libc::geteuid() } != 0 {
             return crate::test_skip::skip(crate::test_skip::ROOT, "writing another process's maps needs root");
         }

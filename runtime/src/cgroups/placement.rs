@@ -143,6 +143,7 @@ mod tests {
     /// create, join handles, a process joined and listed, remove.
     #[test]
     fn cgroupfs_places_a_process_and_cleans_up() {
+        // SAFETY: geteuid takes no argument.
         if unsafe { libc::geteuid() } != 0 {
             return crate::test_skip::skip(crate::test_skip::ROOT, "making cgroups needs root");
         }

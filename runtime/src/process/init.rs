@@ -172,9 +172,12 @@ fn begin(init: &Init) -> Result<()> {
     }
     // Not dumpable until execve: nothing in the container may open
     // /proc/<init>/exe or read its memory while berth's code runs here.
+    // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // Our copy of the locked state-dir fd would hold berth's lock for as
     // long as init lives. (Never dropped: init ends in execve or _exit.)
+    // SAFETY: closes init's copy of the fd; the OwnedFd naming it in the
+    // copied StateDir is never dropped, so it is not closed twice.
     unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
     Ok(())
 }
@@ -216,9 +219,12 @@ fn enter_two_stage(init: &Init) -> Result<()> {
     namespaces::unshare_flags(plan.unshare_flags())?;
     if plan.has_new(LinuxNamespaceType::Pid) {
         // The pid namespace's init (our child) waits on it to be adopted.
+        // SAFETY: getpid takes no argument.
         let me = sys::pidfd_open(unsafe { libc::getpid() }).map_err(|e| Error::os("pidfd_open(self)", e))?;
         // The pid namespace's init is our child; we are done.
+        // SAFETY: init is single-threaded; the parent side only _exits.
         match unsafe { sys::clone_fork(0, None) }.map_err(|e| Error::os("fork pid namespace init", e))? {
+            // SAFETY: _exit ends this process without running destructors.
             Forked::Parent { .. } => unsafe { libc::_exit(0) },
             Forked::Child => {
                 send(&init.sock, &Msg::Hello)?;
@@ -397,6 +403,7 @@ fn ready(init: &Init) -> Result<()> {
     // socket, which init reads next (Start or Detach). The parent-death
     // signal must be gone before berth can see Ready: `create` may hand
     // init over and exit at once, and `run -d` exits once init execs.
+    // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     send(&init.sock, &Msg::Ready)
 }
@@ -428,15 +435,18 @@ fn wait_for_start_on_fifo(init: &mut Init) -> Result<()> {
     }
     let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
     let fifo = CString::new(EXEC_FIFO).unwrap();
+    // SAFETY: a live directory fd and a NUL-terminated name.
     let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
     }
+    // SAFETY: fd was just opened here and nothing else owns it.
     let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
     if (fd as u32) < 3 + init.l.preserve_fds {
         // In a gap of the --preserve-fds range: it would leak into the container.
         fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
     }
+    // SAFETY: writes one byte from a static buffer to an fd we own.
     if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
         return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
     }
@@ -462,6 +472,7 @@ fn close_host_fds(init: &Init, prepared: &Prepared) -> Result<()> {
     if let Some(t) = seal::trampoline() {
         // berth's own copy (init uses the duplicate above the kept fds); it
         // may sit in the --preserve-fds range if the caller left a gap there.
+        // SAFETY: the static OwnedFd naming it is never dropped in init.
         unsafe { libc::close(t.as_raw_fd()) };
     }
     setup::fds_for_exec(init.l.preserve_fds)?;
@@ -502,6 +513,7 @@ fn exec(init: &Init, prepared: Prepared, state: Option<OciState>) -> Result<Neve
         let list = h.start_container().as_deref().unwrap_or(&[]);
         hooks::run_hooks_with_default_env(HookKind::StartContainer, list, &json, &env)?;
     }
+    // SAFETY: prctl with integer arguments only.
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }

@@ -245,6 +245,7 @@ fn in_child(f: impl FnOnce() -> i32) -> i32 {
 
 #[test]
 fn a_cwd_outside_the_root_is_refused() {
+    // SAFETY: geteuid takes no argument.
     if unsafe { libc::geteuid() } != 0 {
         return crate::test_skip::skip(crate::test_skip::ROOT, "chroot needs root");
     }
