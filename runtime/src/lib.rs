@@ -26,6 +26,7 @@ pub mod container;
 pub mod error;
 pub mod fast;
 pub mod hooks;
+pub mod host;
 pub mod logging;
 pub mod mempolicy;
 pub mod namespaces;

@@ -4,8 +4,13 @@
 //! resource layer behind one trait, [`Driver`]: [`v1::V1`] on legacy and
 //! hybrid hosts, [`v2::V2`] when the unified hierarchy is the only one.
 //!
-//! Files: `resources.rs` (the spec's `linux.resources` in runc's form, and
-//! runc's v1 <-> v2 conversions), `devices.rs` (device rules),
+//! Placement (resolve, create, join, remove) is the trait
+//! [`placement::Placement`]; [`Cgroupfs`], here, is its one implementation,
+//! picked by the [`ContainerCgroups`] record state.json keeps.
+//!
+//! Files: `placement.rs` (the placement trait and kinds), `resources.rs`
+//! (the spec's `linux.resources` in runc's form, and runc's v1 <-> v2
+//! conversions), `devices.rs` (device rules),
 //! `devices_bpf.rs` (the v2 eBPF device program), `v1.rs`, `v2.rs`,
 //! `stats.rs` (runc's `events --stats` JSON), `events.rs` (OOM watch).
 
@@ -14,11 +19,13 @@ pub mod devices_bpf;
 mod devices_v1;
 pub mod events;
 mod fsutil;
+pub mod placement;
 pub mod resources;
 pub mod stats;
 pub mod v1;
 pub mod v2;
 
+pub use placement::{Placement, PlacementKind};
 pub use resources::{FieldError, Resources};
 
 use std::fs;
@@ -184,7 +191,7 @@ fn open_write(p: &Path) -> Result<OwnedFd> {
 }
 
 /// Handles for joining the container's cgroups, see
-/// [`ContainerCgroups::open_join`].
+/// [`Placement::open_join`].
 #[derive(Debug)]
 pub struct Join {
     /// v1 `tasks` files: init writes "0" to each.
@@ -193,9 +200,13 @@ pub struct Join {
     pub unified_dir: Option<OwnedFd>,
 }
 
-/// The container's cgroups: one directory per hierarchy.
+/// The container's cgroups: one directory per hierarchy. This is the
+/// record state.json keeps; [`ContainerCgroups::placement`] acts on it.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ContainerCgroups {
+    /// How they are placed (absent in state.json: cgroupfs).
+    #[serde(default, skip_serializing_if = "PlacementKind::is_default")]
+    pub placement: PlacementKind,
     pub mounts: Vec<CgroupMount>,
     /// What was applied (merged into by `update`).
     #[serde(default, skip_serializing_if = "resources_unset")]
@@ -227,10 +238,100 @@ pub(crate) fn rdma_line(dev: &str, l: &resources::RdmaLimit) -> String {
 }
 
 impl ContainerCgroups {
+    /// Where the container's cgroups go, placed the default way (see
+    /// [`PlacementKind::resolve`]). On a host where berth cannot manage
+    /// cgroups ([`crate::host::Host::manages_cgroups`]): none at all.
+    pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
+        if !crate::host::current().manages_cgroups() {
+            return Ok(ContainerCgroups::default());
+        }
+        PlacementKind::default().resolve(cgroups_path, id)
+    }
+
+    /// The placement this record was made by.
+    pub fn placement(&self) -> Box<dyn Placement + '_> {
+        match self.placement {
+            PlacementKind::Cgroupfs => Box::new(Cgroupfs { cg: self }),
+        }
+    }
+
+    /// True on a cgroup v2 only host (the unified hierarchy is all there is).
+    pub fn is_v2(&self) -> bool {
+        !self.mounts.is_empty() && self.mounts.iter().all(|m| m.unified)
+    }
+
+    /// The resource driver (see [`Placement::driver`]).
+    pub fn driver(&self) -> Box<dyn Driver + '_> {
+        if self.is_v2() {
+            Box::new(v2::V2 { dir: &self.mounts[0].dir })
+        } else {
+            Box::new(v1::V1 { cg: self })
+        }
+    }
+
+    /// Apply `r` (at create: to the new, empty cgroup, before init joins)
+    /// and remember it.
+    pub fn apply(&mut self, r: Resources) -> Result<(), FieldError> {
+        self.driver().apply(&r)?;
+        self.remember(r);
+        Ok(())
+    }
+
+    /// Record `r` as applied (what `apply` keeps, for `update` and stats).
+    pub fn remember(&mut self, r: Resources) {
+        let mut stored = r;
+        stored.devices = None;
+        self.resources = stored;
+    }
+
+    /// Create every directory (see [`Placement::create_where`]).
+    pub fn create(&self) -> Result<()> {
+        self.placement().create_where(&|_| true)
+    }
+
+    /// See [`Placement::create_where`].
+    pub fn create_where(&self, pick: impl Fn(&CgroupMount) -> bool) -> Result<()> {
+        self.placement().create_where(&pick)
+    }
+
+    /// See [`Placement::join_v1_self`].
+    pub fn join_v1_self(&self) -> Result<()> {
+        self.placement().join_v1_self()
+    }
+
+    /// See [`Placement::open_join`].
+    pub fn open_join(&self, v1: bool) -> Result<Join> {
+        self.placement().open_join(v1)
+    }
+
+    /// See [`Placement::open_unified_procs`].
+    pub fn open_unified_procs(&self) -> Result<Option<OwnedFd>> {
+        self.placement().open_unified_procs()
+    }
+
+    /// See [`Placement::pids`].
+    pub fn pids(&self) -> Vec<i32> {
+        self.placement().pids()
+    }
+
+    /// See [`Placement::remove`].
+    pub fn remove(&self) -> Result<()> {
+        self.placement().remove()
+    }
+}
+
+/// The cgroupfs placement: berth makes the container's directory in every
+/// mounted hierarchy itself, and init joins through files the parent
+/// opened (v1 `tasks`, the v2 directory for CLONE_INTO_CGROUP).
+pub struct Cgroupfs<'a> {
+    cg: &'a ContainerCgroups,
+}
+
+impl Cgroupfs<'_> {
     /// Where the container's cgroup goes. An absolute `cgroups_path` is used
     /// as is in every hierarchy; a relative one is nested under berth's own
     /// cgroup in each hierarchy; none means `/berth/ID`.
-    pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
+    pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<ContainerCgroups> {
         let hs = hierarchies()?;
         let own = match cgroups_path {
             Some(p) if !p.starts_with('/') && !p.is_empty() => {
@@ -264,54 +365,14 @@ impl ContainerCgroups {
                 dir,
             });
         }
-        Ok(ContainerCgroups {
-            mounts,
-            resources: Resources::default(),
-        })
+        Ok(ContainerCgroups { placement: PlacementKind::Cgroupfs, mounts, resources: Resources::default() })
     }
+}
 
-    /// True on a cgroup v2 only host (the unified hierarchy is all there is).
-    pub fn is_v2(&self) -> bool {
-        !self.mounts.is_empty() && self.mounts.iter().all(|m| m.unified)
-    }
-
-    /// The driver for this host's layout.
-    pub fn driver(&self) -> Box<dyn Driver + '_> {
-        if self.is_v2() {
-            Box::new(v2::V2 {
-                dir: &self.mounts[0].dir,
-            })
-        } else {
-            Box::new(v1::V1 { cg: self })
-        }
-    }
-
-    /// Apply `r` (at create: to the new, empty cgroup, before init joins)
-    /// and remember it.
-    pub fn apply(&mut self, r: Resources) -> Result<(), FieldError> {
-        self.driver().apply(&r)?;
-        self.remember(r);
-        Ok(())
-    }
-
-    /// Record `r` as applied (what `apply` keeps, for `update` and stats).
-    pub fn remember(&mut self, r: Resources) {
-        let mut stored = r;
-        stored.devices = None;
-        self.resources = stored;
-    }
-
-    /// Create the directories. On failure, what was created is removed.
-    pub fn create(&self) -> Result<()> {
-        self.create_where(|_| true)
-    }
-
-    /// Create the directories of the hierarchies `pick` selects (the
-    /// unified one before init's clone, the v1 ones while init sets up its
-    /// network namespace). On failure, what this call created is removed.
-    pub fn create_where(&self, pick: impl Fn(&CgroupMount) -> bool) -> Result<()> {
-        let v2 = self.is_v2();
-        let picked: Vec<&CgroupMount> = self.mounts.iter().filter(|m| pick(m)).collect();
+impl Placement for Cgroupfs<'_> {
+    fn create_where(&self, pick: &dyn Fn(&CgroupMount) -> bool) -> Result<()> {
+        let v2 = self.cg.is_v2();
+        let picked: Vec<&CgroupMount> = self.cg.mounts.iter().filter(|m| pick(m)).collect();
         for (i, m) in picked.iter().enumerate() {
             let r = if v2 { create_dir_v2(m) } else { create_dir(m) };
             if let Err(e) = r {
@@ -328,8 +389,8 @@ impl ContainerCgroups {
     /// container's v1 cgroups: "0" to each `tasks` file. Writing "0" moves
     /// the caller without the global threadgroup lock that writing another
     /// pid takes (a full RCU grace period, 6-14 ms measured here).
-    pub fn join_v1_self(&self) -> Result<()> {
-        for m in self.mounts.iter().filter(|m| !m.unified) {
+    fn join_v1_self(&self) -> Result<()> {
+        for m in self.cg.mounts.iter().filter(|m| !m.unified) {
             let p = m.dir.join("tasks");
             let f = open_write(&p)?;
             if unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&f), b"0".as_ptr().cast(), 1) } != 1 {
@@ -346,10 +407,10 @@ impl ContainerCgroups {
     /// parent, so the opener's credentials and cgroup namespace are the
     /// host's.
     /// With `v1` false, only the unified directory is opened (init joins
-    /// the v1 cgroups later, by [`ContainerCgroups::join_v1_self`]).
-    pub fn open_join(&self, v1: bool) -> Result<Join> {
-        let mut j = Join { tasks: Vec::with_capacity(self.mounts.len()), unified_dir: None };
-        for m in &self.mounts {
+    /// the v1 cgroups later, by [`Placement::join_v1_self`]).
+    fn open_join(&self, v1: bool) -> Result<Join> {
+        let mut j = Join { tasks: Vec::with_capacity(self.cg.mounts.len()), unified_dir: None };
+        for m in &self.cg.mounts {
             if !m.unified && !v1 {
                 continue;
             }
@@ -368,13 +429,13 @@ impl ContainerCgroups {
     }
 
     /// cgroup.procs of the v2 hierarchy, when clone3 can't place init there.
-    pub fn open_unified_procs(&self) -> Result<Option<OwnedFd>> {
-        self.mounts.iter().find(|m| m.unified).map(|m| open_write(&m.dir.join("cgroup.procs"))).transpose()
+    fn open_unified_procs(&self) -> Result<Option<OwnedFd>> {
+        self.cg.mounts.iter().find(|m| m.unified).map(|m| open_write(&m.dir.join("cgroup.procs"))).transpose()
     }
 
     /// Pids in the container's cgroup (from the first hierarchy that has any).
-    pub fn pids(&self) -> Vec<i32> {
-        for m in &self.mounts {
+    fn pids(&self) -> Vec<i32> {
+        for m in &self.cg.mounts {
             if let Ok(t) = fs::read_to_string(m.dir.join("cgroup.procs")) {
                 let v: Vec<i32> = t.lines().filter_map(|l| l.trim().parse().ok()).collect();
                 if !v.is_empty() {
@@ -387,14 +448,20 @@ impl ContainerCgroups {
 
     /// Remove the directories (leaf only; parents are shared). A cgroup whose
     /// last process has just exited can be busy for a moment: retry briefly.
-    pub fn remove(&self) -> Result<()> {
+    fn remove(&self) -> Result<()> {
         let mut first_err = None;
-        for m in &self.mounts {
+        for m in &self.cg.mounts {
             if let Err(e) = remove_dir_retry(&m.dir) {
                 first_err.get_or_insert(Error::path("remove cgroup", &m.dir, e));
             }
         }
         first_err.map_or(Ok(()), Err)
+    }
+
+    /// v1 (per hierarchy, plus the unified keys on a hybrid host), or v2
+    /// when the unified hierarchy is all there is.
+    fn driver(&self) -> Box<dyn Driver + '_> {
+        self.cg.driver()
     }
 }
 

@@ -21,7 +21,7 @@ use crate::cli::CreateArgs;
 use crate::console::{self, HostTerminal};
 use crate::container::{rfc3339_now, State, StateDir};
 use crate::error::{Error, Result};
-use crate::process::exec::check_fds_open;
+use crate::process::join::check_fds_open;
 use crate::process::{self, CgroupStep, Launch, Launched};
 use crate::spec;
 

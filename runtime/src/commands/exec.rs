@@ -24,7 +24,7 @@ use crate::cli::ExecArgs;
 use crate::console::{self, HostTerminal};
 use crate::container::{StateDir, Status};
 use crate::error::{Error, Result};
-use crate::process::exec::{self as pexec, check_fds_open, pidfd_alive, Exec, Namespaces};
+use crate::process::join::{self as pexec, check_fds_open, pidfd_alive, Exec, Namespaces};
 use crate::security::caps;
 use crate::spec::{self, Bundle};
 

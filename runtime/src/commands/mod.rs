@@ -39,11 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         "auto" => (unsafe { libc::geteuid() }) != 0,
         other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
     };
-    if rootless {
-        return Err(Error::Usage(
-            "--rootless: berth runs containers as root only (rootless mode is not supported)".into(),
-        ));
-    }
+    crate::host::select(rootless)?;
     let root = &cli.root;
     let Some(cmd) = cli.command else {
         return Err(Error::Usage("no command given; see `berth --help`".into()));

@@ -308,10 +308,7 @@ fn id_map(field: &str, maps: &[LinuxIdMapping]) -> std::result::Result<String, F
             }
         }
     }
-    Ok(maps
-        .iter()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect())
+    Ok(crate::host::map_text(maps))
 }
 
 /// linux.timeOffsets as written to /proc/self/timens_offsets, with the

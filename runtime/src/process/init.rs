@@ -140,20 +140,52 @@ fn adopted(first: OwnedFd, sock: &OwnedFd) {
     die_with_parent(sock);
 }
 
+/// init's phases, in the order of the protocol drawn in
+/// [`crate::process`]; each is one function below.
 fn run(init: &mut Init) -> Result<Never> {
-    let spec = &init.l.plan.bundle.spec;
-    let plan = init.plan;
+    begin(init)?;
+    join_cgroups(init)?;
+    if init.two_stage {
+        enter_two_stage(init)?;
+    } else {
+        enter_one_stage(init)?;
+    }
+    finish_namespaces(init)?;
+    let state = mounts_and_hooks(init)?;
+    let prepared = finish_setup(init)?;
+    ready(init)?;
+    if init.l.in_process_start {
+        wait_for_start_message(init)?;
+    } else {
+        wait_for_start_on_fifo(init)?;
+    }
+    close_host_fds(init, &prepared)?;
+    exec(init, prepared, state)
+}
+
+/// Die with berth, take the caller's stdio, become non-dumpable and let go
+/// of berth's lock.
+fn begin(init: &Init) -> Result<()> {
     die_with_parent(&init.sock);
     if let Some(fds) = init.l.stdio {
         set_stdio(fds)?;
     }
     // Not dumpable until execve: nothing in the container may open
     // /proc/<init>/exe or read its memory while berth's code runs here.
+    // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // Our copy of the locked state-dir fd would hold berth's lock for as
     // long as init lives. (Never dropped: init ends in execve or _exit.)
+    // SAFETY: closes init's copy of the fd; the OwnedFd naming it in the
+    // copied StateDir is never dropped, so it is not closed twice.
     unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
+    Ok(())
+}
 
+/// Join the container's cgroups first: everything init forks inherits
+/// them. With a deferred network namespace, make it while the parent makes
+/// the v1 cgroups, and join those once they are ready.
+fn join_cgroups(init: &mut Init) -> Result<()> {
     if init.net_deferred {
         // While the parent makes the cgroups; nothing else before the join.
         namespaces::unshare_flags(CloneFlags::CLONE_NEWNET)?;
@@ -162,53 +194,73 @@ fn run(init: &mut Init) -> Result<Never> {
             other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
         }
     }
-    // Join the container's cgroups first: everything init forks inherits them.
     setup::join_cgroups(&init.join_files)?;
     init.join_files.clear();
+    Ok(())
+}
 
-    let user_new = plan.has_new(LinuxNamespaceType::User);
-    if init.two_stage {
-        if let Some(j) = plan.joins(LinuxNamespaceType::User) {
-            namespaces::enter(j)?;
+/// Two stages: join namespaces by path, make the user namespace (maps from
+/// the parent), then the rest; a new pid namespace's init is our child,
+/// which says Hello and goes on while we exit.
+fn enter_two_stage(init: &Init) -> Result<()> {
+    let plan = init.plan;
+    if let Some(j) = plan.joins(LinuxNamespaceType::User) {
+        namespaces::enter(j)?;
+    }
+    for j in plan.other_joins() {
+        namespaces::enter(j)?;
+    }
+    if plan.has_new(LinuxNamespaceType::User) {
+        namespaces::unshare_flags(CloneFlags::CLONE_NEWUSER)?;
+        request_maps(&init.sock)?;
+    }
+    become_root()?;
+    die_with_parent(&init.sock);
+    namespaces::unshare_flags(plan.unshare_flags())?;
+    if plan.has_new(LinuxNamespaceType::Pid) {
+        // The pid namespace's init (our child) waits on it to be adopted.
+        // SAFETY: getpid takes no argument.
+        let me = sys::pidfd_open(unsafe { libc::getpid() }).map_err(|e| Error::os("pidfd_open(self)", e))?;
+        // The pid namespace's init is our child; we are done.
+        // SAFETY: init is single-threaded; the parent side only _exits.
+        match unsafe { sys::clone_fork(0, None) }.map_err(|e| Error::os("fork pid namespace init", e))? {
+            // SAFETY: _exit ends this process without running destructors.
+            Forked::Parent { .. } => unsafe { libc::_exit(0) },
+            Forked::Child => {
+                send(&init.sock, &Msg::Hello)?;
+                adopted(me, &init.sock);
+            }
         }
-        for j in plan.other_joins() {
-            namespaces::enter(j)?;
-        }
-        if user_new {
-            namespaces::unshare_flags(CloneFlags::CLONE_NEWUSER)?;
-            request_maps(&init.sock)?;
-        }
+    }
+    Ok(())
+}
+
+/// One stage: the clone made the new namespaces; get the maps of a new
+/// user namespace, or join one by path (then unshare the rest in it), and
+/// join the others.
+fn enter_one_stage(init: &Init) -> Result<()> {
+    let plan = init.plan;
+    if plan.has_new(LinuxNamespaceType::User) {
+        request_maps(&init.sock)?;
+        become_root()?;
+        die_with_parent(&init.sock);
+    }
+    if let Some(j) = plan.joins(LinuxNamespaceType::User) {
+        namespaces::enter(j)?;
         become_root()?;
         die_with_parent(&init.sock);
         namespaces::unshare_flags(plan.unshare_flags())?;
-        if plan.has_new(LinuxNamespaceType::Pid) {
-            // The pid namespace's init (our child) waits on it to be adopted.
-            let me = sys::pidfd_open(unsafe { libc::getpid() }).map_err(|e| Error::os("pidfd_open(self)", e))?;
-            // The pid namespace's init is our child; we are done.
-            match unsafe { sys::clone_fork(0, None) }.map_err(|e| Error::os("fork pid namespace init", e))? {
-                Forked::Parent { .. } => unsafe { libc::_exit(0) },
-                Forked::Child => {
-                    send(&init.sock, &Msg::Hello)?;
-                    adopted(me, &init.sock);
-                }
-            }
-        }
-    } else {
-        if user_new {
-            request_maps(&init.sock)?;
-            become_root()?;
-            die_with_parent(&init.sock);
-        }
-        if let Some(j) = plan.joins(LinuxNamespaceType::User) {
-            namespaces::enter(j)?;
-            become_root()?;
-            die_with_parent(&init.sock);
-            namespaces::unshare_flags(plan.unshare_flags())?;
-        }
-        for j in plan.other_joins() {
-            namespaces::enter(j)?;
-        }
     }
+    for j in plan.other_joins() {
+        namespaces::enter(j)?;
+    }
+    Ok(())
+}
+
+/// The cgroup namespace (last, so it is rooted at the joined cgroup), the
+/// loopback device, a session and keyring of its own, and the net devices.
+fn finish_namespaces(init: &Init) -> Result<()> {
+    let plan = init.plan;
     if plan.has_new(LinuxNamespaceType::Cgroup) {
         namespaces::unshare_flags(CloneFlags::CLONE_NEWCGROUP)?;
     }
@@ -222,7 +274,6 @@ fn run(init: &mut Init) -> Result<Never> {
     if !init.l.no_new_keyring {
         setup::join_session_keyring(init.l.id)?;
     }
-
     if !init.l.plan.net_devices.is_empty() {
         // The parent moves them into our (final) network namespace.
         send(&init.sock, &Msg::MoveNetDevices)?;
@@ -231,49 +282,72 @@ fn run(init: &mut Init) -> Result<Never> {
             other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
         }
     }
+    Ok(())
+}
 
-    let ro = RootfsOptions {
-        spec,
-        rootfs: &init.l.plan.bundle.rootfs,
-        bundle: &init.l.plan.bundle.dir,
-        cgroups: &init.l.plan.cgroups.mounts,
+fn rootfs_options<'a>(init: &Init<'a>) -> RootfsOptions<'a> {
+    let (l, plan) = (init.l, init.plan);
+    RootfsOptions {
+        spec: &l.plan.bundle.spec,
+        rootfs: &l.plan.bundle.rootfs,
+        bundle: &l.plan.bundle.dir,
+        cgroups: &l.plan.cgroups.mounts,
         cgroupns: plan.has_new(LinuxNamespaceType::Cgroup),
         userns: plan.has(LinuxNamespaceType::User),
-        no_pivot: init.l.no_pivot,
+        no_pivot: l.no_pivot,
         idmapped: init.idmapped,
         mntns_inherited: !plan.has(LinuxNamespaceType::Mount),
-    };
-    rootfs::prepare(&ro)?;
-    // Through the host's /proc (still mounted here, before the pivot), never
-    // through one the container controls.
+    }
+}
+
+/// Mounts, sysctl and oom_score_adj (through the host's /proc, still
+/// mounted here, never one the container controls), then the hooks:
+/// prestart and createRuntime by the parent, createContainer here. The
+/// state the parent sent, for startContainer, if there are hooks.
+fn mounts_and_hooks(init: &Init) -> Result<Option<OciState>> {
+    let spec = &init.l.plan.bundle.spec;
+    rootfs::prepare(&rootfs_options(init))?;
     setup::sysctl(spec)?;
     setup::oom_score_adj(spec)?;
-
     let hooks = &init.l.plan.hooks;
-    let mut state: Option<OciState> = None;
-    if hooks.during_setup() {
-        send(&init.sock, &Msg::RunHooks)?;
-        match recv(&init.sock)? {
-            Msg::HooksDone(s) => state = Some(s),
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
-        }
-        if let Some(s) = &state {
-            let json = serde_json::to_vec(s).map_err(|e| Error::Other(e.to_string()))?;
-            hooks::run_hooks(HookKind::CreateContainer, &hooks.create_container, &json)?;
-        }
+    if !hooks.during_setup() {
+        return Ok(None);
     }
+    send(&init.sock, &Msg::RunHooks)?;
+    let state = match recv(&init.sock)? {
+        Msg::HooksDone(s) => s,
+        other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+    };
+    let json = serde_json::to_vec(&state).map_err(|e| Error::Other(e.to_string()))?;
+    hooks::run_hooks(HookKind::CreateContainer, &hooks.create_container, &json)?;
+    Ok(Some(state))
+}
 
+/// What execve needs, found before Ready, and AppArmor's exec attribute.
+struct Prepared {
+    exe: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    /// process.env with the extra variables: what startContainer hooks
+    /// without an `env` get.
+    env: Vec<String>,
+    apparmor: Option<(std::fs::File, String)>,
+}
+
+/// The hostname, the pivot, the terminal, the process's attributes and
+/// cwd, and the program to run.
+fn finish_setup(init: &mut Init) -> Result<Prepared> {
+    let spec = &init.l.plan.bundle.spec;
     setup::hostname(spec)?;
     // Opened on the host's /proc, before the pivot; written just before execve.
-    let mut apparmor = match &init.apparmor {
+    let apparmor = match init.apparmor.take() {
         Some(p) => Some((
-            lsm::open_apparmor_exec()
-                .map_err(|e| Error::os("process.apparmorProfile: open /proc/self/attr/exec", e))?,
+            lsm::open_apparmor_exec().map_err(|e| Error::os("process.apparmorProfile: open /proc/self/attr/exec", e))?,
             p,
         )),
         None => None,
     };
-    rootfs::finish(&ro)?;
+    rootfs::finish(&rootfs_options(init))?;
     let process = &init.l.plan.process;
     if process.terminal() == Some(true) {
         // After the pivot: the pty comes from the container's own devpts.
@@ -301,90 +375,103 @@ fn run(init: &mut Init) -> Result<Never> {
     envp.extend(setup::cstrings(init.l.extra_env, "LISTEN_FDS")?);
     // What execve passes: startContainer hooks without `env` get it too.
     env.extend(init.l.extra_env.iter().cloned());
+    Ok(Prepared { exe, argv, envp, env, apparmor })
+}
 
-    // When seccomp is loaded. It should be as late as possible, so that
-    // init's own setup is not subject to the container's profile, but:
-    // - SCMP_ACT_NOTIFY: berth must pass the listener to the agent, and
-    //   only the `create`/`run` parent is still there, so the filter goes
-    //   on here, before Ready (init still has all its capabilities).
-    // - noNewPrivileges: right before execve, after every other step.
-    // - otherwise: seccomp(2) needs CAP_SYS_ADMIN (in init's user
-    //   namespace) without no_new_privs, and the capability drop and uid
-    //   switch may take it away: load just before them (after `start`
-    //   and berth's fd clean-up), so the setgroups/setresuid/capset/prctl
-    //   calls that follow must be allowed by the profile (as with runc;
-    //   they are in default.json).
-    // (A NOTIFY filter applies to all the rest; close_range falls back to
-    // /proc/self/fd if it refuses that.)
-    let nnp = process.no_new_privileges() == Some(true);
-    let seccomp = init.seccomp;
-    if let Some(f) = seccomp.filter(|f| f.notify()) {
+// When seccomp is loaded. It should be as late as possible, so that
+// init's own setup is not subject to the container's profile, but:
+// - SCMP_ACT_NOTIFY: berth must pass the listener to the agent, and
+//   only the `create`/`run` parent is still there, so the filter goes
+//   on in `ready`, before Ready (init still has all its capabilities).
+// - noNewPrivileges: right before execve, after every other step.
+// - otherwise: seccomp(2) needs CAP_SYS_ADMIN (in init's user
+//   namespace) without no_new_privs, and the capability drop and uid
+//   switch may take it away: load just before them (after `start`
+//   and berth's fd clean-up), so the setgroups/setresuid/capset/prctl
+//   calls that follow must be allowed by the profile (as with runc;
+//   they are in default.json).
+// (A NOTIFY filter applies to all the rest; close_range falls back to
+// /proc/self/fd if it refuses that.)
+
+/// Hand over a seccomp listener, then say Ready.
+fn ready(init: &Init) -> Result<()> {
+    if let Some(f) = init.seccomp.filter(|f| f.notify()) {
         hand_over_listener(f, &init.sock)?;
     }
-
     // From here a berth that dies shows as EPIPE on Ready or EOF on the
     // socket, which init reads next (Start or Detach). The parent-death
     // signal must be gone before berth can see Ready: `create` may hand
     // init over and exit at once, and `run -d` exits once init execs.
+    // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
-    send(&init.sock, &Msg::Ready)?;
+    send(&init.sock, &Msg::Ready)
+}
 
-    if init.l.in_process_start {
-        // `run`: the start comes on the socket, which then plays the part
-        // of exec.fifo below: kept open (CLOEXEC) until execve, so the
-        // parent sees EOF exactly when the program runs, and a failure
-        // before that is sent on it (see `main`).
-        match recv(&init.sock)? {
-            Msg::Start => {}
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
-        }
-        if (init.sock.as_raw_fd() as u32) < 3 + init.l.preserve_fds {
-            // In a gap of the --preserve-fds range: it would leak into the container.
-            init.sock = seal::dup_above(&init.sock, 3 + init.l.preserve_fds as i32)
-                .map_err(|e| Error::os("dup the sync socket", e))?;
-        }
-        init.state_fd = None;
-    } else {
-        // `create` records init, then hands it over; EOF: it died first.
-        match recv(&init.sock)? {
-            Msg::Detach => {}
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
-        }
-        // Block until `start` opens exec.fifo for reading.
-        let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
-        let fifo = CString::new(EXEC_FIFO).unwrap();
-        let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
-        }
-        let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
-        if (fd as u32) < 3 + init.l.preserve_fds {
-            // In a gap of the --preserve-fds range: it would leak into the container.
-            fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
-        }
-        if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
-            return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
-        }
-        // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
-        // to run the poststart hooks after the startContainer hooks and the exec;
-        // a failure before that is written into it.
-        init.fifo = Some(fifo);
-        drop(state_fd);
+/// `run`: the start comes on the socket, which then plays the part of
+/// exec.fifo: kept open (CLOEXEC) until execve, so the parent sees EOF
+/// exactly when the program runs, and a failure before that is sent on
+/// it (see `main`).
+fn wait_for_start_message(init: &mut Init) -> Result<()> {
+    match recv(&init.sock)? {
+        Msg::Start => {}
+        other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
     }
+    if (init.sock.as_raw_fd() as u32) < 3 + init.l.preserve_fds {
+        // In a gap of the --preserve-fds range: it would leak into the container.
+        init.sock = seal::dup_above(&init.sock, 3 + init.l.preserve_fds as i32)
+            .map_err(|e| Error::os("dup the sync socket", e))?;
+    }
+    init.state_fd = None;
+    Ok(())
+}
 
-    // berth's own clean-up, before the filter: nothing berth does after
-    // loading it may depend on what the profile allows. Close, not only
-    // mark CLOEXEC: execve resolves the program, a #! interpreter and the
-    // ELF interpreter while CLOEXEC fds are still open, and a path through
-    // /proc/self/fd/N must not reach anything of the host's
-    // (CVE-2024-21626). Kept (CLOEXEC, execve closes them): stdio,
-    // --preserve-fds, exec.fifo or the sync socket (which report a failure
-    // until execve), the exec trampoline, AppArmor's exec attribute and
-    // the --log file (init may still log). The OwnedFds naming closed fds
-    // are never dropped: init ends in execve or _exit.
+/// `create` records init, then hands it over (EOF: it died first); then
+/// block until `start` opens exec.fifo for reading.
+fn wait_for_start_on_fifo(init: &mut Init) -> Result<()> {
+    match recv(&init.sock)? {
+        Msg::Detach => {}
+        other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+    }
+    let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
+    let fifo = CString::new(EXEC_FIFO).unwrap();
+    // SAFETY: a live directory fd and a NUL-terminated name.
+    let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fd was just opened here and nothing else owns it.
+    let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
+    if (fd as u32) < 3 + init.l.preserve_fds {
+        // In a gap of the --preserve-fds range: it would leak into the container.
+        fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
+    }
+    // SAFETY: writes one byte from a static buffer to an fd we own.
+    if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
+        return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
+    }
+    // The fifo stays open (CLOEXEC) until execve: `start` waits for its EOF
+    // to run the poststart hooks after the startContainer hooks and the exec;
+    // a failure before that is written into it.
+    init.fifo = Some(fifo);
+    drop(state_fd);
+    Ok(())
+}
+
+/// berth's own clean-up, before the filter: nothing berth does after
+/// loading it may depend on what the profile allows. Close, not only mark
+/// CLOEXEC: execve resolves the program, a #! interpreter and the ELF
+/// interpreter while CLOEXEC fds are still open, and a path through
+/// /proc/self/fd/N must not reach anything of the host's (CVE-2024-21626).
+/// Kept (CLOEXEC, execve closes them): stdio, --preserve-fds, exec.fifo or
+/// the sync socket (which report a failure until execve), the exec
+/// trampoline, AppArmor's exec attribute and the --log file (init may
+/// still log). The OwnedFds naming closed fds are never dropped: init ends
+/// in execve or _exit.
+fn close_host_fds(init: &Init, prepared: &Prepared) -> Result<()> {
     if let Some(t) = seal::trampoline() {
         // berth's own copy (init uses the duplicate above the kept fds); it
         // may sit in the --preserve-fds range if the caller left a gap there.
+        // SAFETY: the static OwnedFd naming it is never dropped in init.
         unsafe { libc::close(t.as_raw_fd()) };
     }
     setup::fds_for_exec(init.l.preserve_fds)?;
@@ -393,17 +480,24 @@ fn run(init: &mut Init) -> Result<Never> {
         keep.push(init.sock.as_raw_fd() as u32);
     }
     keep.extend(init.trampoline.as_ref().map(|t| t.as_raw_fd() as u32));
-    keep.extend(apparmor.as_ref().map(|(f, _)| f.as_raw_fd() as u32));
+    keep.extend(prepared.apparmor.as_ref().map(|(f, _)| f.as_raw_fd() as u32));
     keep.extend(crate::logging::file_fd().map(|fd| fd as u32));
-    setup::close_from(3 + init.l.preserve_fds, &keep)?;
+    setup::close_from(3 + init.l.preserve_fds, &keep)
+}
+
+/// The last steps, as in runc: after the filter (without no_new_privs:
+/// it needs CAP_SYS_ADMIN) come only the uid and capability switch, the
+/// startContainer hooks, the signal reset (errors ignored), AppArmor's
+/// attribute and execve.
+fn exec(init: &Init, prepared: Prepared, state: Option<OciState>) -> Result<Never> {
+    let process = &init.l.plan.process;
+    let nnp = process.no_new_privileges() == Some(true);
+    let seccomp = init.seccomp;
+    let Prepared { exe, argv, envp, env, mut apparmor } = prepared;
     if let Some(c) = &init.l.plan.caps {
         // The bounding set and keep-caps: not needed for seccomp(2).
         caps::before_user_switch(c)?;
     }
-    // After the filter (without no_new_privs: it needs CAP_SYS_ADMIN) come
-    // only the uid and capability switch, the startContainer hooks, the
-    // signal reset (errors ignored), AppArmor's attribute and execve, as in
-    // runc.
     if let Some(f) = seccomp.filter(|f| !f.notify() && !nnp) {
         f.load().map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?;
     }
@@ -414,15 +508,16 @@ fn run(init: &mut Init) -> Result<Never> {
     if let Some(mut s) = state {
         s.status = Status::Created;
         let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
-        hooks::run_hooks_with_default_env(HookKind::StartContainer, &hooks.start_container, &json, &env)?;
+        hooks::run_hooks_with_default_env(HookKind::StartContainer, &init.l.plan.hooks.start_container, &json, &env)?;
     }
+    // SAFETY: prctl with integer arguments only.
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }
     setup::reset_signals();
     if let Some((mut f, p)) = apparmor.take() {
-        lsm::apply_apparmor(&mut f, p)
-            .map_err(|e| Error::os(format!("process.apparmorProfile: apply {}", crate::error::Clip(p)), e))?;
+        lsm::apply_apparmor(&mut f, &p)
+            .map_err(|e| Error::os(format!("process.apparmorProfile: apply {}", crate::error::Clip(&p)), e))?;
         // A close the profile refuses leaves it CLOEXEC: execve closes it.
         drop(f);
     }

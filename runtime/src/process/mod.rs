@@ -67,7 +67,16 @@
 //!
 //! `Error(msg)` may come from init instead of any message it sends; the
 //! parent then kills and reaps init and reports `msg`. A closed socket means
-//! init died.
+//! init died. Any other message is accepted only as the next step the
+//! config calls for (`phase.rs`: [`phase::Steps`] from the config,
+//! [`phase::Phase`] for where the parent is); one out of order kills init,
+//! and the error names the message and the phase.
+//!
+//! Files: `sync.rs` (the messages), `phase.rs` (their order), `init.rs`
+//! (init, one function per phase, in the order drawn above), `setup.rs`
+//! (process attributes), `spread.rs` (CPU spreading), `join.rs` and
+//! `join_root.rs` (the exec child, which joins a running container),
+//! `tests.rs`.
 //!
 //! berth killed at any moment: whatever it made is recorded in the state
 //! dir (cgroups and rootfs bind in creating.json from before they exist,
@@ -80,9 +89,10 @@
 //! (its parent, the first child, has exited), and EOF covers the moment
 //! before.
 
-pub mod exec;
-mod exec_root;
+pub mod join;
+mod join_root;
 mod init;
+pub mod phase;
 mod setup;
 mod spread;
 pub mod sync;
@@ -104,6 +114,7 @@ use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::sys::{self, Forked};
 
+use phase::{Phase, Steps};
 use sync::Msg;
 
 /// Everything needed to start a container's init.
@@ -284,12 +295,22 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     drop(join_files);
     drop(idmapped);
     drop(state_fd);
+    let steps = Steps {
+        deferred_net: defer_net,
+        maps: plan.has_new(LinuxNamespaceType::User),
+        hello: two_stage && plan.has_new(LinuxNamespaceType::Pid),
+        net_devices: !l.plan.net_devices.is_empty(),
+        hooks: l.plan.hooks.during_setup(),
+        seccomp_listener: seccomp.as_ref().is_some_and(|f| f.notify()),
+    };
     let mut p = Parent {
         l,
         sock: parent_sock,
         clone_pid,
+        steps,
+        phase: Phase::Cloned,
         // Known at init's Hello when it forks a pid namespace's init.
-        init_pid: if two_stage && plan.has_new(LinuxNamespaceType::Pid) { None } else { Some(clone_pid) },
+        init_pid: if steps.hello { None } else { Some(clone_pid) },
         recorded: None,
     };
     if let Err(e) = restore.restore() {
@@ -399,6 +420,9 @@ struct Parent<'a> {
     init_pid: Option<i32>,
     /// init's start time, once [`Launch::record`] has run.
     recorded: Option<u64>,
+    /// The steps this container's setup has, and the last one done.
+    steps: Steps,
+    phase: Phase,
 }
 
 impl Parent<'_> {
@@ -408,6 +432,8 @@ impl Parent<'_> {
             let Some((msg, cred_pid)) = got else {
                 return Err(self.died());
             };
+            // Out of order: the caller kills init.
+            self.phase = self.phase.received(&self.steps, &msg).map_err(|u| Error::Init(u.to_string()))?;
             match msg {
                 Msg::RequestMaps => {
                     write_id_maps(self.clone_pid, &self.l.plan.id_maps)?;
@@ -439,7 +465,8 @@ impl Parent<'_> {
                 Msg::Ready => return Ok(()),
                 Msg::Error(m) => return Err(Error::Init(m)),
                 Msg::HookFailed(m) => return Err(Error::HookFailed(m)),
-                other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+                // Every other message is refused by `received`.
+                other => return Err(Error::Init(format!("sync protocol: unexpected {}", other.name()))),
             }
         }
     }
@@ -463,7 +490,9 @@ impl Parent<'_> {
         notify::send_to_agent(path, &cps, &fd).map_err(|e| Error::Other(format!("linux.seccomp.listenerPath: {e}")))
     }
 
-    fn send(&self, m: &Msg) -> Result<()> {
+    /// Send `m` as the protocol's next step.
+    fn send(&mut self, m: &Msg) -> Result<()> {
+        self.phase = self.phase.sent(&self.steps, m).map_err(|u| Error::Init(u.to_string()))?;
         sync::send(&self.sock, m).map_err(|e| Error::os("write to container init", e))
     }
 
@@ -539,16 +568,10 @@ impl Parent<'_> {
     }
 }
 
+/// The maps of init's new user namespace, as the host writes them.
 fn write_id_maps(pid: i32, maps: &crate::plan::IdMaps) -> Result<()> {
-    for (file, text, field) in [("uid_map", &maps.uid, "linux.uidMappings"), ("gid_map", &maps.gid, "linux.gidMappings")] {
-        if text.is_empty() {
-            continue;
-        }
-        let p = format!("/proc/{pid}/{file}");
-        let r = fs::OpenOptions::new().write(true).open(&p).and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = r {
-            return Err(Error::Other(format!("{field}: write {p}: {e}")));
-        }
-    }
-    Ok(())
+    crate::host::current().write_id_maps(pid, maps)
 }
+
+#[cfg(test)]
+mod tests;

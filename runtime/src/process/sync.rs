@@ -30,7 +30,7 @@ pub enum Msg {
     /// carries the listener fd (SCM_RIGHTS) for linux.seccomp.listenerPath.
     SeccompListener,
     /// (exec) stage 1 has forked the process into the container's pid
-    /// namespace: its host pid (see [`crate::process::exec`]).
+    /// namespace: its host pid (see [`crate::process::join`]).
     Spawned(i32),
     /// (only with linux.netDevices) init is in its final network
     /// namespace: move the devices in, then answer `NetDevicesMoved`.
@@ -54,6 +54,30 @@ pub enum Msg {
     /// The hooks ran; carries the container's state for the hooks init
     /// runs itself (createContainer, startContainer).
     HooksDone(OciState),
+}
+
+impl Msg {
+    /// The variant's name, for errors about the protocol's order.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::RequestMaps => "RequestMaps",
+            Msg::Hello => "Hello",
+            Msg::RunHooks => "RunHooks",
+            Msg::Ready => "Ready",
+            Msg::Error { .. } => "Error",
+            Msg::HookFailed { .. } => "HookFailed",
+            Msg::SeccompListener => "SeccompListener",
+            Msg::Spawned { .. } => "Spawned",
+            Msg::MoveNetDevices => "MoveNetDevices",
+            Msg::Start => "Start",
+            Msg::Detach => "Detach",
+            Msg::CgroupsReady => "CgroupsReady",
+            Msg::MapsWritten => "MapsWritten",
+            Msg::SeccompSent => "SeccompSent",
+            Msg::NetDevicesMoved => "NetDevicesMoved",
+            Msg::HooksDone { .. } => "HooksDone",
+        }
+    }
 }
 
 /// The receive buffer: every message fits (errors are cut to

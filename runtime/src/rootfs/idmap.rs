@@ -109,8 +109,8 @@ pub fn plan(spec: &Spec, bundle: &Path, userns: bool) -> Result<Vec<IdmapMount>,
             source,
             recursive_tree: opts.flags & libc::MS_REC != 0,
             recursive: opts.idmap == Idmap::Recursive,
-            uid_map: map_text(uids),
-            gid_map: map_text(gids),
+            uid_map: crate::host::map_text(uids),
+            gid_map: crate::host::map_text(gids),
         });
     }
     Ok(out)
@@ -165,12 +165,6 @@ fn mappings<'a>(spec: &'a Spec, m: &'a Mount, userns: bool) -> Result<(&'a [Linu
         return Ok((u, g));
     }
     Err("an id-mapped mount needs uidMappings and gidMappings on the mount, or a new user namespace with linux.uidMappings and linux.gidMappings".into())
-}
-
-fn map_text(m: &[LinuxIdMapping]) -> String {
-    m.iter()
-        .map(|e| format!("{} {} {}\n", e.container_id(), e.host_id(), e.size()))
-        .collect()
 }
 
 /// A user namespace with these uid and gid maps: a child that waits in a

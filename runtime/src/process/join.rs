@@ -1,4 +1,7 @@
-//! Starting a process in an existing container (`berth exec`).
+//! Joining a running container: the two-stage child behind `berth exec`
+//! and the shim's Exec. (Of the other "exec"s: `commands/exec.rs` is the
+//! command, which builds [`Exec`]; the exec trampoline that every init and
+//! joined process execve's through is `security/seal.rs`.)
 //!
 //! berth clones the process itself, as for init (the child does not
 //! re-execute; the `berth exec` command has re-executed itself from a
@@ -61,6 +64,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
+use super::phase::JoinPhase;
 use super::sync::{self, Msg};
 use super::{init, setup};
 use crate::console;
@@ -107,7 +111,7 @@ impl Namespaces {
         ns.user = open_ns(init_pid, "user")?;
         ns.pid = open_ns(init_pid, "pid")?;
         if !ns.others.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
-            ns.root = super::exec_root::open(init_pid)?;
+            ns.root = super::join_root::open(init_pid)?;
         }
         Ok(ns)
     }
@@ -240,28 +244,29 @@ pub fn start(mut e: Exec) -> Result<Started> {
         Err(err) => return Err(Error::os("clone the exec process", err)),
     };
     drop(kept);
+    let stage1_failed = |err: Error| {
+        let _ = kill(stage1, Signal::SIGKILL);
+        let _ = waitpid(stage1, None);
+        err
+    };
+    let phase = JoinPhase::Joining;
     let pid = match sync::recv(&parent_sock, false) {
-        Ok(Some((Msg::Spawned(pid), _))) => pid,
-        Ok(Some((Msg::Error(m), _))) => {
-            let _ = waitpid(stage1, None);
-            return Err(Error::Init(m));
-        }
+        Ok(Some((m, _))) => match (phase.received(&m), m) {
+            (Err(u), _) => return Err(stage1_failed(Error::Init(u.to_string()))),
+            (Ok(_), Msg::Spawned(pid)) => pid,
+            (Ok(_), Msg::Error(m)) => {
+                let _ = waitpid(stage1, None);
+                return Err(Error::Init(m));
+            }
+            (Ok(_), m) => return Err(stage1_failed(Error::Init(format!("sync protocol: unexpected {}", m.name())))),
+        },
         Ok(None) => {
             let status = waitpid(stage1, None);
             return Err(Error::Other(format!(
                 "the exec process died before it entered the container ({status:?})"
             )));
         }
-        Ok(Some((other, _))) => {
-            let _ = kill(stage1, Signal::SIGKILL);
-            let _ = waitpid(stage1, None);
-            return Err(Error::Other(format!("unexpected message from the exec process: {other:?}")));
-        }
-        Err(err) => {
-            let _ = kill(stage1, Signal::SIGKILL);
-            let _ = waitpid(stage1, None);
-            return Err(Error::os("read from the exec process", err));
-        }
+        Err(err) => return Err(stage1_failed(Error::os("read from the exec process", err))),
     };
     let _ = waitpid(stage1, None);
     // Our own unreaped child (CLONE_PARENT): its pid cannot be reused.
@@ -273,13 +278,14 @@ pub fn start(mut e: Exec) -> Result<Started> {
     };
     match sync::recv(&parent_sock, false) {
         Ok(None) => Ok(Started { pid, pidfd }),
-        Ok(Some((Msg::Error(m), _))) => {
-            let _ = waitpid(Pid::from_raw(pid), None);
-            Err(Error::Init(m))
-        }
-        Ok(Some((other, _))) => Err(killed(Error::Other(format!(
-            "unexpected message from the exec process: {other:?}"
-        )))),
+        Ok(Some((m, _))) => match (JoinPhase::Spawned.received(&m), m) {
+            (Err(u), _) => Err(killed(Error::Init(u.to_string()))),
+            (Ok(_), Msg::Error(m)) => {
+                let _ = waitpid(Pid::from_raw(pid), None);
+                Err(Error::Init(m))
+            }
+            (Ok(_), m) => Err(killed(Error::Init(format!("sync protocol: unexpected {}", m.name())))),
+        },
         Err(err) => Err(killed(Error::os("read from the exec process", err))),
     }
 }
@@ -325,7 +331,7 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
         })?;
     }
     if let Some(fd) = &e.namespaces.root {
-        super::exec_root::enter(fd)?;
+        super::join_root::enter(fd)?;
     }
     if let Some(fd) = &e.namespaces.user {
         setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::User))

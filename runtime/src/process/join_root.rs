@@ -1,6 +1,7 @@
-//! `exec` into a container that has no mount namespace of its own (it
-//! shares berth's, see rootfs/inherited.rs): there is no namespace to join,
-//! so the new process chroots into init's root instead, as init did.
+//! Joining ([`super::join`]) a container that has no mount namespace of
+//! its own (it shares berth's, see rootfs/inherited.rs): there is no
+//! namespace to join, so the new process chroots into init's root instead,
+//! as init did.
 
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
