@@ -12,8 +12,16 @@ use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::cli::LogFormat;
 use crate::container::rfc3339_now;
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// logrus's text form, as runc: `time="..." level=error msg="..."`.
+    Text,
+    /// One JSON object per line, as containerd reads log.json.
+    Json,
+}
 
 struct Logger {
     file: Option<Mutex<File>>,

@@ -167,13 +167,9 @@ fn delete(f: &Flags) -> Result<(), String> {
     };
     let root = berth_root(&f.namespace);
     let mut pid = 0;
-    if let Ok(dir) = berth::container::StateDir::open(&root, &f.id) {
-        if let Ok(Some(state)) = dir.load() {
-            pid = state.pid as u32;
-        }
-        drop(dir);
-        berth::commands::delete::delete(&root, &f.id, true)
-            .map_err(|e| format!("delete {}: {e}", f.id))?;
+    if let Ok(c) = berth::Container::load(&root, &f.id) {
+        pid = c.pid() as u32;
+        c.delete(true).map_err(|e| format!("delete {}: {e}", f.id))?;
     }
     mounts::unmount_rootfs(&bundle.join("rootfs"))?;
     // The dead server's socket, unless a server (of a group) still listens.

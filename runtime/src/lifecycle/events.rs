@@ -1,36 +1,63 @@
-//! `berth events`: runc's JSON lines for a container. With `--stats`, one
-//! `{"type":"stats","id":ID,"data":{...}}` and exit; otherwise a stats
-//! event every `--interval` and `{"type":"oom","id":ID}` on each OOM, until
-//! the container stops. The state lock is not held while it runs.
+//! [`Container::events`]: what `berth events` prints as runc's JSON lines.
+//! With [`Watch::StatsOnce`], the stats once; otherwise the stats every
+//! interval and each OOM, until the container stops. The state lock is not
+//! held while it runs.
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
-use crate::container::{StateDir, Status};
+use crate::cgroups::stats::Stats;
+use crate::container::Status;
 use crate::error::{Error, Result};
 
-pub fn events(root: &Path, id: &str, stats_once: bool, interval: &str) -> Result<i32> {
-    let every = parse_duration(interval)?;
-    let dir = StateDir::open(root, id)?;
-    let state = dir.load_required()?;
+use super::Container;
+
+/// What [`Container::events`] reports.
+#[derive(Debug)]
+pub enum Event {
+    /// The cgroup statistics, once or every interval.
+    Stats(Box<Stats>),
+    /// The kernel's OOM killer acted in the container.
+    Oom,
+}
+
+/// How long [`Container::events`] watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// One [`Event::Stats`], then return.
+    StatsOnce,
+    /// Stats every interval and each OOM, until init exits.
+    Every(Duration),
+}
+
+type Emit<'a> = &'a mut dyn FnMut(Event) -> Result<()>;
+
+impl Container {
+    /// Report the container's events to `emit`, whose error ends the
+    /// watch. The state directory is unlocked meanwhile.
+    pub fn events(self, watch: Watch, emit: Emit) -> Result<()> {
+        events(self, watch, emit)
+    }
+}
+
+fn events(c: Container, watch: Watch, emit: Emit) -> Result<()> {
+    let Container { dir, state, .. } = c;
+    let id = dir.id.clone();
+    let state = state.ok_or_else(|| Error::NotFound(id.clone()))?;
     let status = state.status(&dir.path);
     drop(dir);
     if status == Status::Stopped {
         return Err(Error::WrongState(format!("container \"{id}\" is not running")));
     }
     let driver = state.cgroups.driver();
-    let emit_stats = || -> Result<()> {
+    let emit_stats = |emit: Emit| -> Result<()> {
         let s = driver.stats()?;
-        println!("{}", json!({"type": "stats", "id": id, "data": s}));
-        Ok(())
+        emit(Event::Stats(Box::new(s)))
     };
-    if stats_once {
-        emit_stats()?;
-        return Ok(0);
-    }
+    let every = match watch {
+        Watch::StatsOnce => return emit_stats(emit),
+        Watch::Every(every) => every,
+    };
     let pidfd = state.init_pidfd().ok_or_else(|| Error::WrongState(format!("container \"{id}\" is not running")))?;
     let mut oom = match driver.oom_watch() {
         Ok(w) => Some(w),
@@ -56,7 +83,7 @@ pub fn events(root: &Path, id: &str, stats_once: bool, interval: &str) -> Result
         }
         if let (Some(w), Some(p)) = (&mut oom, fds.get(1)) {
             if p.revents & libc::POLLIN != 0 && w.take() > 0 {
-                println!("{}", json!({"type": "oom", "id": id}));
+                emit(Event::Oom)?;
             }
         }
         if fds[0].revents & libc::POLLIN != 0 {
@@ -64,62 +91,14 @@ pub fn events(root: &Path, id: &str, stats_once: bool, interval: &str) -> Result
             if let Some(w) = &mut oom {
                 let mut p = libc::pollfd { fd: w.fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
                 if unsafe { libc::poll(&mut p, 1, 0) } > 0 && w.take() > 0 {
-                    println!("{}", json!({"type": "oom", "id": id}));
+                    emit(Event::Oom)?;
                 }
             }
-            return Ok(0);
+            return Ok(());
         }
         if Instant::now() >= next {
-            emit_stats()?;
+            emit_stats(&mut *emit)?;
             next = Instant::now() + every;
         }
-    }
-}
-
-/// Go's duration syntax for the values people pass: "5s", "500ms", "1m30s",
-/// "1.5s", "100us", "2h".
-pub fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || Error::Usage(format!("--interval: invalid duration {s:?} (like 5s, 500ms, 1m)"));
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    let mut nanos: u128 = 0;
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(bad)?;
-        let num = &rest[..n];
-        rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let mult: u128 = match &rest[..u] {
-            "ns" => 1,
-            "us" | "µs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(bad()),
-        };
-        nanos += super::update::scaled(num, mult).ok_or_else(bad)?;
-        rest = &rest[u..];
-    }
-    if nanos == 0 {
-        return Err(Error::Usage(format!("--interval: {s:?} must be above zero")));
-    }
-    Ok(Duration::from_nanos(u64::try_from(nanos).map_err(|_| bad())?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("x").is_err());
     }
 }
