@@ -2,11 +2,16 @@
 //! them through `containerd-shim-berth-v2` over the ttrpc Task API v2, the
 //! way containerd does, without containerd. No daemon: each container's
 //! shim is the daemon, found again through the address saved on disk.
+//!
+//! The library is the whole of berthctl; the `berthctl` binary
+//! (`main.rs`) calls [`main`]. [`image`] is public for the fuzz targets
+//! (fuzz/fuzz_targets/image_*.rs: archive members, layers, paths resolved
+//! inside the rootfs).
 
 mod cli;
 mod ctl;
 mod events;
-mod image;
+pub mod image;
 mod pull;
 mod rootfs;
 mod run;
@@ -20,7 +25,8 @@ use clap::Parser;
 use cli::{Cli, Cmd, ImageCmd};
 use store::Store;
 
-fn main() {
+/// berthctl's command line: parse, run, exit with the code.
+pub fn main() {
     let cli = Cli::parse();
     let code = match dispatch(cli) {
         Ok(code) => code,
