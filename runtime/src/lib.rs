@@ -54,8 +54,14 @@ pub use lifecycle::{
 
 // The types it returns.
 pub use cgroups::events::OomWatch;
-pub use cgroups::stats;
 pub use container::{OciState, Status};
+
+/// The cgroup statistics ([`Container::stats`], [`Event::Stats`]), in runc's shape.
+pub mod stats {
+    pub use crate::cgroups::stats::{
+        Blkio, BlkioEntry, Cpu, CpuSet, CpuUsage, Hugetlb, Memory, MemoryEntry, Pids, Stats, Throttling,
+    };
+}
 
 // For bundles and manifests: the default spec and the names it may use.
 pub use features::features_json;
@@ -63,9 +69,12 @@ pub use security::caps::{names as capability_names, number as capability_number}
 pub use security::seccomp::default_profile_json as default_seccomp_profile_json;
 pub use spec::{default_spec, write_default as write_default_spec};
 
-// CVE-2019-5736: the binary seals itself before create, run and exec; the
-// shim seals the launcher it starts.
-pub use security::seal;
+/// CVE-2019-5736: the binary seals itself before create, run and exec
+/// (`prepare`, `ensure_sealed`); the shim seals the launcher it starts
+/// (`sealed_copy`, `dup_above`).
+pub mod seal {
+    pub use crate::security::seal::{dup_above, ensure_sealed, prepare, sealed_copy};
+}
 
 // The shim's init watch and stdio fds.
 pub use sys::{pidfd_send_signal, recv_fd};

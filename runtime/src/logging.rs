@@ -40,7 +40,7 @@ fn level_name(l: Level) -> &'static str {
 }
 
 /// One log line in `format`.
-pub fn format_line(format: LogFormat, level: Level, msg: &str) -> String {
+pub(crate) fn format_line(format: LogFormat, level: Level, msg: &str) -> String {
     let time = rfc3339_now();
     match format {
         LogFormat::Json => {
@@ -83,7 +83,7 @@ static FILE_FD: AtomicI32 = AtomicI32::new(-1);
 /// The fd of the `--log` file, if any: the container's init keeps it
 /// (CLOEXEC) when it closes berth's other fds, as it may still log until
 /// execve.
-pub fn file_fd() -> Option<RawFd> {
+pub(crate) fn file_fd() -> Option<RawFd> {
     Some(FILE_FD.load(Ordering::Relaxed)).filter(|fd| *fd >= 0)
 }
 

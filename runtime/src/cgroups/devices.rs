@@ -33,6 +33,7 @@ impl Rule {
     }
 
     /// True for `a *:* rwm`-like rules that reset the whole list.
+    #[cfg(test)]
     pub fn is_all(&self) -> bool {
         self.typ == 'a' && self.major.is_none() && self.minor.is_none() && access_bits(&self.access) == 7
     }

@@ -286,15 +286,7 @@ impl ContainerCgroups {
         }
     }
 
-    /// Apply `r` (at create: to the new, empty cgroup, before init joins)
-    /// and remember it.
-    pub fn apply(&mut self, r: Resources) -> Result<(), FieldError> {
-        self.driver().apply(&r)?;
-        self.remember(r);
-        Ok(())
-    }
-
-    /// Record `r` as applied (what `apply` keeps, for `update` and stats).
+    /// Record `r` as applied (at create, for `update` and stats).
     pub fn remember(&mut self, r: Resources) {
         let mut stored = r;
         stored.devices = None;
