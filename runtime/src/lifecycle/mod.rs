@@ -37,6 +37,9 @@ mod run;
 mod start;
 mod update;
 
+#[cfg(test)]
+mod tests;
+
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
