@@ -145,33 +145,16 @@ fn stopped(id: &str) -> Error {
 }
 
 fn exec_impl(c: Container, a: &ExecOptions) -> Result<(i32, pexec::Started)> {
-    let Container { dir, state, .. } = c;
-    let id = dir.id.clone();
-    let id = id.as_str();
-    let root = dir.path.parent().unwrap_or(&dir.path).to_path_buf();
-    let root = root.as_path();
-    let detach = a.attach == Attach::Detached;
+    let (Container { dir, state, .. }, detach) = (c, a.attach == Attach::Detached);
+    let (id, root) = (&*dir.id.clone(), &*dir.path.parent().unwrap_or(&dir.path).to_path_buf());
     // Again (the caller checked before it opened anything: see
     // check_preserved_fds), for callers that did not.
-    check_fds_open(
-        3,
-        a.preserve_fds,
-        &format!("--preserve-fds {}", a.preserve_fds),
-    )?;
+    check_preserved_fds(a.preserve_fds)?;
     // The process is visible in the container while it runs berth's code:
     // berth must run from a sealed binary (CVE-2019-5736).
     crate::security::seal::prepare_exec()?;
     let state = state.ok_or_else(|| Error::NotFound(id.to_string()))?;
-    match state.status(&dir.path) {
-        Status::Stopped => return Err(stopped(id)),
-        Status::Paused if !a.ignore_paused => {
-            return Err(Error::WrongState(format!(
-                "cannot exec in a paused container (\"{id}\"; use --ignore-paused to override)"
-            )))
-        }
-        _ => {}
-    }
-    let init = state.init_pidfd().ok_or_else(|| stopped(id))?;
+    let init = joinable(&dir.path, &state, a.ignore_paused)?;
     let bundle = spec::load_bundle(&state.bundle)?;
     let process = resolve_process(a, &bundle)?;
     check_lsm(&process)?;
@@ -257,6 +240,22 @@ fn exec_impl(c: Container, a: &ExecOptions) -> Result<(i32, pexec::Started)> {
     drop(proxy);
     let _ = set.thread_unblock();
     Ok((status?, started))
+}
+
+/// init's pidfd, when a process may join the container (created or
+/// running; paused too with `ignore_paused`).
+fn joinable(dir: &Path, state: &crate::container::State, ignore_paused: bool) -> Result<OwnedFd> {
+    let id = state.id.as_str();
+    match state.status(dir) {
+        Status::Stopped => return Err(stopped(id)),
+        Status::Paused if !ignore_paused => {
+            return Err(Error::WrongState(format!(
+                "cannot exec in a paused container (\"{id}\"; use --ignore-paused to override)"
+            )))
+        }
+        _ => {}
+    }
+    state.init_pidfd().ok_or_else(|| stopped(id))
 }
 
 /// After a failure that an exiting init explains (its namespaces are
