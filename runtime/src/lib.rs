@@ -47,9 +47,9 @@ pub use error::{Error, Result};
 
 // The container API.
 pub use lifecycle::{
-    check_inherited_fds, check_preserved_fds, list, parse_resources, parse_signal, run, AfterExit, Attach, CgroupDirs, Container,
-    CreateOptions, Event, ExecOptions, ExecProcess, Executed, Orphans, ProcessSource, RunOptions, StartBy, Stdio,
-    User, Watch,
+    check_inherited_fds, check_preserved_fds, list, parse_resources, parse_signal, run, AfterExit, Attach,
+    CgroupDirs, Container, CreateOptions, Event, ExecOptions, ExecProcess, Executed, Orphans, ProcessSource,
+    RunOptions, StartBy, Stdio, User, Watch,
 };
 
 // The types it returns.
