@@ -38,7 +38,7 @@ done
 # Every build is static (.cargo/config.toml: crt-static for the target).
 target=x86_64-unknown-linux-gnu
 what=(--bin berth)
-$measure && what+=(--example cgroup_join)
+$measure && what+=(--features internals --example cgroup_join)
 log "building berth (static, target/$target/debug)"
 cargo build -q -p berth "${what[@]}" || die "build failed"
 bin=target/$target/debug/berth

@@ -4,21 +4,11 @@
 //! docker-archive manifest.json followed with every digest checked, then
 //! each layer the archive names applied onto an empty rootfs.
 //!
-//! berthctl is a binary crate: its image modules are compiled into this
-//! target from their files (they use only each other, through `super::`,
-//! and external crates).
+//! berthctl's image modules come from its library (`berthctl::image`).
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../manager/src/image/archive.rs"]
-mod archive;
-#[allow(dead_code)]
-#[path = "../../manager/src/image/fsat.rs"]
-mod fsat;
-#[allow(dead_code)]
-#[path = "../../manager/src/image/layer.rs"]
-mod layer;
 
+use berthctl::image::{archive, fsat, layer};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

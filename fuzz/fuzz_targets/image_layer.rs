@@ -5,15 +5,9 @@
 //! exist outside the rootfs directory.
 #![no_main]
 
-// berthctl's modules, from their files (see image_archive.rs).
+// berthctl's image modules, from its library (`berthctl::image`).
 
-#[allow(dead_code)]
-#[path = "../../manager/src/image/fsat.rs"]
-mod fsat;
-#[allow(dead_code)]
-#[path = "../../manager/src/image/layer.rs"]
-mod layer;
-
+use berthctl::image::{fsat, layer};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

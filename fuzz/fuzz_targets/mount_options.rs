@@ -3,7 +3,7 @@
 //! first line is also tried as a rootfsPropagation value.
 #![no_main]
 
-use berth::rootfs::options::{root_propagation, MountOptions};
+use berth::fuzzing::{root_propagation, MountOptions};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 //! bytes of the input are the request's sequence number.
 #![no_main]
 
-use berth::netdev::rtnl::{parse_addr, parse_link, parse_reply};
+use berth::fuzzing::{parse_addr, parse_link, parse_reply};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

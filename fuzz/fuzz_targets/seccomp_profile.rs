@@ -4,7 +4,7 @@
 //! format (cache::parse) on the same bytes.
 #![no_main]
 
-use berth::security::seccomp::{cache, profile};
+use berth::fuzzing::{cache, profile};
 use libfuzzer_sys::fuzz_target;
 use oci_spec::runtime::LinuxSeccomp;
 

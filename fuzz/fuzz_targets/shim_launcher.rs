@@ -10,8 +10,8 @@ use libfuzzer_sys::fuzz_target;
 
 /// Update's resources: parsed, then merged as `berth update` merges them.
 fn update(data: &[u8]) {
-    if let Ok(r) = berth::commands::update::parse_resources("update: resources", data) {
-        let _ = berth::cgroups::Resources::default().merge_spec(&r, true);
+    if let Ok(r) = berth::fuzzing::parse_resources("update: resources", data) {
+        let _ = berth::fuzzing::Resources::default().merge_spec(&r, true);
     }
 }
 

@@ -12,8 +12,8 @@ use libfuzzer_sys::fuzz_target;
 
 /// Update's resources: parsed, then merged as `berth update` merges them.
 fn update(data: &[u8]) {
-    if let Ok(r) = berth::commands::update::parse_resources("update: resources", data) {
-        let _ = berth::cgroups::Resources::default().merge_spec(&r, true);
+    if let Ok(r) = berth::fuzzing::parse_resources("update: resources", data) {
+        let _ = berth::fuzzing::Resources::default().merge_spec(&r, true);
     }
 }
 use protobuf::Message;
@@ -38,7 +38,7 @@ fn task_request(method: &str, payload: &[u8]) {
             if let Some(r) = decode::<api::ExecProcessRequest>(payload) {
                 let spec = r.spec.as_ref().map(|a| a.value.clone()).unwrap_or_default();
                 if exec_spec_ok(&spec) {
-                    let _ = berth::spec::parse_process("exec spec", &spec);
+                    let _ = berth::fuzzing::parse_process("exec spec", &spec);
                 }
             }
         }

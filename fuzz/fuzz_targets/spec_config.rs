@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use berth::cgroups::Resources;
-use berth::rootfs::options::{root_propagation, MountOptions};
-use berth::security::seccomp::profile;
+use berth::fuzzing::Resources;
+use berth::fuzzing::{root_propagation, MountOptions};
+use berth::fuzzing::profile;
 use libfuzzer_sys::fuzz_target;
 
 /// A bundle directory with an empty `rootfs/`, made once per process.
@@ -28,11 +28,11 @@ fn bundle() -> &'static PathBuf {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let _ = berth::spec::parse_process("process.json", data);
-    let Ok(spec) = berth::spec::parse_spec("config.json", data) else {
+    let _ = berth::fuzzing::parse_process("process.json", data);
+    let Ok(spec) = berth::fuzzing::parse_spec("config.json", data) else {
         return;
     };
-    let _ = berth::spec::validate_spec("config.json", &spec, bundle());
+    let _ = berth::fuzzing::validate_spec("config.json", &spec, bundle());
     let linux = spec.linux().as_ref();
     let _ = Resources::from_spec(linux.and_then(|l| l.resources().as_ref()), true);
     for m in spec.mounts().iter().flatten() {

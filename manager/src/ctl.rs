@@ -97,7 +97,7 @@ fn connect(store: &Store, name: &str) -> Result<(Container, Shim), String> {
 }
 
 pub fn kill(store: &Store, name: &str, signal: &str) -> Result<(), String> {
-    let sig = berth::commands::kill::parse_signal(signal).map_err(|e| format!("--signal {signal}: {e}"))?;
+    let sig = berth::parse_signal(signal).map_err(|e| format!("--signal {signal}: {e}"))?;
     let (_, s) = connect(store, name)?;
     s.kill("", sig as u32, false).map_err(|e| {
         if shim::is_not_found(&e) {

@@ -43,7 +43,7 @@ fn cap_name(flag: &str, c: &str) -> Result<String, String> {
         return Ok(up);
     }
     let full = if up.starts_with("CAP_") { up } else { format!("CAP_{up}") };
-    if berth::security::caps::number(&full).is_none() {
+    if berth::capability_number(&full).is_none() {
         return Err(format!("{flag} {c}: unknown capability"));
     }
     Ok(full)
@@ -51,7 +51,7 @@ fn cap_name(flag: &str, c: &str) -> Result<String, String> {
 
 fn caps(a: &RunArgs) -> Result<Vec<String>, String> {
     let mut set: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
-    let all: Vec<String> = berth::security::caps::names().collect();
+    let all: Vec<String> = berth::capability_names().collect();
     for c in &a.cap_drop {
         match cap_name("--cap-drop", c)?.as_str() {
             "ALL" => set.clear(),
@@ -163,7 +163,7 @@ pub fn build(
     cgroup: &str,
 ) -> Result<Value, String> {
     let from_image = base.is_none();
-    let mut spec = base.unwrap_or_else(|| berth::commands::spec::default_spec(false, (0, 0)));
+    let mut spec = base.unwrap_or_else(|| berth::default_spec(false, (0, 0)));
     let p = &mut spec["process"];
     if from_image {
         let argv = args(img, cmd);
@@ -184,7 +184,7 @@ pub fn build(
         let seccomp = match a.seccomp.as_deref() {
             Some("unconfined") => Value::Null,
             Some(f) => load_seccomp(f)?,
-            None => serde_json::from_str(berth::security::seccomp::default_profile_json())
+            None => serde_json::from_str(berth::default_seccomp_profile_json())
                 .map_err(|e| format!("berth's default seccomp profile: {e}"))?,
         };
         if !seccomp.is_null() {

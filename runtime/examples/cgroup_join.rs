@@ -14,13 +14,12 @@
 //! joined; making and removing the directories is not counted. Methods are
 //! interleaved. With IDLE_MS, each sample follows that much idle time (the
 //! "cold" case: a migration may then wait for an RCU grace period).
-//! Run as root: `cargo run --example cgroup_join -- [N [IDLE_MS]]`.
+//! Run as root: `cargo run --features internals --example cgroup_join -- [N [IDLE_MS]]`.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use berth::cgroups::ContainerCgroups;
-use berth::sys::{clone_fork, Forked};
+use berth::internals::{clone_fork, ContainerCgroups, Forked};
 
 fn write_fd(fd: &OwnedFd, s: &str) -> bool {
     unsafe { libc::write(fd.as_raw_fd(), s.as_ptr().cast(), s.len()) == s.len() as isize }

@@ -48,6 +48,15 @@ pub enum LogFormat {
     Json,
 }
 
+impl From<LogFormat> for berth::logging::LogFormat {
+    fn from(f: LogFormat) -> Self {
+        match f {
+            LogFormat::Text => berth::logging::LogFormat::Text,
+            LogFormat::Json => berth::logging::LogFormat::Json,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a container from a bundle; it waits for `start`.

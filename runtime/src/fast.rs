@@ -6,9 +6,9 @@
 //!
 //! | name | fast path | slow twin |
 //! | --- | --- | --- |
-//! | `cli` | the hand parser of the hot commands ([`crate::cli_fast`]) | clap for every command |
-//! | `net` | init makes its network namespace while berth makes the v1 cgroups ([`crate::process::defers_net`]) | clone3 makes every namespace; cgroups first |
-//! | `spread` | init placed on another CPU while both work ([`crate::process`]'s spread) | the scheduler's choice |
+//! | `cli` | the hand parser of the hot commands (the binary's `cli_fast`) | clap for every command |
+//! | `net` | init makes its network namespace while berth makes the v1 cgroups (`process::defers_net`) | clone3 makes every namespace; cgroups first |
+//! | `spread` | init placed on another CPU while both work (`process/spread.rs`) | the scheduler's choice |
 //!
 //! `BERTH_SLOW_PATHS` is a comma-separated list of names, or `all`.
 

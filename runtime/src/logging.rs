@@ -12,8 +12,16 @@ use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::cli::LogFormat;
 use crate::container::rfc3339_now;
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// logrus's text form, as runc: `time="..." level=error msg="..."`.
+    Text,
+    /// One JSON object per line, as containerd reads log.json.
+    Json,
+}
 
 struct Logger {
     file: Option<Mutex<File>>,
@@ -32,7 +40,7 @@ fn level_name(l: Level) -> &'static str {
 }
 
 /// One log line in `format`.
-pub fn format_line(format: LogFormat, level: Level, msg: &str) -> String {
+pub(crate) fn format_line(format: LogFormat, level: Level, msg: &str) -> String {
     let time = rfc3339_now();
     match format {
         LogFormat::Json => {
@@ -75,7 +83,7 @@ static FILE_FD: AtomicI32 = AtomicI32::new(-1);
 /// The fd of the `--log` file, if any: the container's init keeps it
 /// (CLOEXEC) when it closes berth's other fds, as it may still log until
 /// execve.
-pub fn file_fd() -> Option<RawFd> {
+pub(crate) fn file_fd() -> Option<RawFd> {
     Some(FILE_FD.load(Ordering::Relaxed)).filter(|fd| *fd >= 0)
 }
 

@@ -356,7 +356,7 @@ impl ConsoleSocket {
             .map_err(|e| format!("console socket: no connection from the container: {e}"))?;
         let _ = conn.set_nonblocking(false);
         let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-        berth::sys::recv_fd(conn.as_raw_fd())
+        berth::recv_fd(conn.as_raw_fd())
             .map_err(|e| format!("console socket: receive the pty master: {e}"))
     }
 }

@@ -13,7 +13,7 @@
 //! launcher is not, reparented to the server, which reaps it.
 //!
 //! The launcher runs from a sealed copy of the shim binary (a detached
-//! read-only bind mount, else a sealed memfd: [`berth::security::seal`]),
+//! read-only bind mount, else a sealed memfd: [`berth::seal`]),
 //! executed with execveat: every process it forks (a container's init
 //! before its execve, an exec child) has a `/proc/self/exe` that nobody can
 //! write (CVE-2019-5736), so berth never needs to re-execute itself there.
@@ -320,14 +320,14 @@ impl Launcher {
     /// with it.
     fn sealed_exe(&self, path: &Path) -> Result<OwnedFd, String> {
         let dup = |fd: &OwnedFd| {
-            berth::security::seal::dup_above(fd, 10)
+            berth::seal::dup_above(fd, 10)
                 .map_err(|e| format!("start the launcher: dup the sealed binary: {e}"))
         };
         let mut kept = relock(&self.exe);
         if let Some(fd) = kept.as_ref() {
             return dup(fd);
         }
-        let fd = berth::security::seal::sealed_copy(path)
+        let fd = berth::seal::sealed_copy(path)
             .map_err(|e| format!("start the launcher: {e}"))?;
         let fd = dup(&fd)?;
         let memfd = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) } >= 0;

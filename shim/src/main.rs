@@ -167,13 +167,14 @@ fn delete(f: &Flags) -> Result<(), String> {
     };
     let root = berth_root(&f.namespace);
     let mut pid = 0;
-    if let Ok(dir) = berth::container::StateDir::open(&root, &f.id) {
-        if let Ok(Some(state)) = dir.load() {
-            pid = state.pid as u32;
+    match berth::Container::load(&root, &f.id) {
+        Ok(c) => {
+            pid = c.pid() as u32;
+            c.delete(true).map_err(|e| format!("delete {}: {e}", f.id))?;
         }
-        drop(dir);
-        berth::commands::delete::delete(&root, &f.id, true)
-            .map_err(|e| format!("delete {}: {e}", f.id))?;
+        Err(berth::Error::NotFound(_)) => {}
+        // An unreadable record: reported, as delete reported it.
+        Err(e) => return Err(format!("delete {}: {e}", f.id)),
     }
     mounts::unmount_rootfs(&bundle.join("rootfs"))?;
     // The dead server's socket, unless a server (of a group) still listens.

@@ -1,4 +1,4 @@
-//! Stats: berth's cgroup figures ([`berth::cgroups::stats::Stats`], runc's
+//! Stats: berth's cgroup figures ([`berth::stats::Stats`], runc's
 //! shape) as containerd's metrics types, which `ctr task metrics` and the
 //! CRI plugin decode by type URL:
 //!
@@ -8,16 +8,16 @@
 //!   cgroup2/stats/metrics.proto), which containerd-shim-protos 0.10 does
 //!   not include: encoded here field by field ([`Pb`]).
 
-use berth::cgroups::stats::{BlkioEntry, Stats};
+use berth::stats::{BlkioEntry, Stats};
 use containerd_shim_protos::cgroups::metrics as v1;
 use protobuf::well_known_types::any::Any;
 use protobuf::{Message, MessageField};
 
 /// The container's metrics, ready for StatsResponse.
-pub fn collect(state: &berth::container::State) -> Result<Any, String> {
-    let s = state.cgroups.driver().stats().map_err(|e| e.to_string())?;
+pub fn collect(c: &berth::Container) -> Result<Any, String> {
+    let s = c.stats().map_err(|e| e.to_string())?;
     let mut any = Any::new();
-    if state.cgroups.is_v2() {
+    if c.cgroups().map_err(|e| e.to_string())?.v2 {
         any.type_url = "io.containerd.cgroups.v2.Metrics".into();
         any.value = v2_metrics(&s);
     } else {
@@ -33,7 +33,7 @@ fn raw(s: &Stats, k: &str) -> u64 {
     s.memory.raw.get(k).copied().unwrap_or(0)
 }
 
-fn v1_entry(e: &berth::cgroups::stats::MemoryEntry) -> MessageField<v1::MemoryEntry> {
+fn v1_entry(e: &berth::stats::MemoryEntry) -> MessageField<v1::MemoryEntry> {
     let mut m = v1::MemoryEntry::new();
     m.limit = e.limit;
     m.usage = e.usage;

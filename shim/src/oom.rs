@@ -1,5 +1,5 @@
 //! TaskOOM: one thread watches every container's OOM notifier with epoll
-//! (berth's [`berth::cgroups::events::OomWatch`]: on cgroup v1 an eventfd
+//! (berth's [`berth::OomWatch`]: on cgroup v1 an eventfd
 //! registered on memory.oom_control, on v2 an inotify watch on
 //! memory.events) and publishes `TaskOOM` for each OOM event.
 //!
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
-use berth::cgroups::events::OomWatch;
+use berth::OomWatch;
 use containerd_shim_protos::events::task::TaskOOM;
 
 use crate::publish::Publisher;

@@ -154,36 +154,18 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
     let none = |r: berth::Result<()>| r.map(|()| (json!({}), None)).map_err(Failure::from);
     match op {
         Op::Create { bundle } => {
-            let args = berth::cli::CreateArgs {
-                bundle,
-                pid_file: None,
-                no_pivot: false,
-                no_new_keyring: false,
-                preserve_fds: 0,
-                console_socket: console,
-                id,
-            };
-            let created = berth::commands::create::create_with_stdio(&root, &args, Some(stdio()?))
-                .map_err(e)?;
-            let cg = &created.state.cgroups;
-            let memory = cg
-                .mounts
-                .iter()
-                .find(|m| {
-                    if cg.is_v2() {
-                        m.unified
-                    } else {
-                        m.subsystems.iter().any(|s| s == "memory")
-                    }
-                })
-                .map(|m| m.dir.clone());
+            let mut opts = berth::CreateOptions::new(&root, id, bundle);
+            opts.console_socket = console;
+            opts.stdio = berth::Stdio::Fds(stdio()?);
+            let mut created = berth::Container::create(&opts).map_err(e)?;
+            let cg = created.cgroups().map_err(e)?;
             let reply = json!({
-                "pid": created.init.pid,
-                "procs_dirs": cg.mounts.iter().map(|m| &m.dir).collect::<Vec<_>>(),
-                "memory_dir": memory,
-                "v2": cg.is_v2(),
+                "pid": created.pid(),
+                "procs_dirs": cg.dirs,
+                "memory_dir": cg.memory,
+                "v2": cg.v2,
             });
-            Ok((reply, created.init.pidfd))
+            Ok((reply, created.take_init_pidfd()))
         }
         Op::Exec { process } => {
             // The process inherits this child's stdio; berth's log lines
@@ -196,64 +178,42 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
                 }
             }
             drop(fds);
-            let args = berth::cli::ExecArgs {
-                process: Some(process),
-                env: Vec::new(),
-                cwd: None,
-                user: None,
-                additional_gids: Vec::new(),
-                cap: Vec::new(),
-                no_new_privs: None,
-                apparmor: None,
-                process_label: None,
-                tty: None,
-                console_socket: console,
-                detach: true,
-                pid_file: None,
-                preserve_fds: 0,
-                cgroup: Vec::new(),
-                ignore_paused: false,
-                id,
-                command: Vec::new(),
+            let mut opts = berth::ExecOptions::new(berth::ProcessSource::File(process));
+            opts.console_socket = console;
+            let exec = berth::Container::load(&root, &id).and_then(|c| c.exec(&opts));
+            let started = match exec.map_err(e)? {
+                berth::Executed::Running(p) => p,
+                berth::Executed::Exited(_) => unreachable!("a detached exec returns a running process"),
             };
-            let started = berth::commands::exec::exec_detached(&root, &args).map_err(e)?;
             Ok((json!({ "pid": started.pid }), started.pidfd))
         }
-        Op::Start => none(
-            berth::container::StateDir::open(&root, &id)
-                .and_then(|dir| dir.load_required().map(|s| (dir, s)))
-                .and_then(|(dir, state)| berth::commands::start::start_created(&dir, &state)),
+        Op::Start => none(berth::Container::load(&root, &id).and_then(|mut c| c.start())),
+        Op::Pause => none(berth::Container::load(&root, &id).and_then(|mut c| c.pause())),
+        Op::Resume => none(berth::Container::load(&root, &id).and_then(|mut c| c.resume())),
+        Op::Update { resources } => none(
+            berth::parse_resources("update: resources", resources.as_bytes())
+                .and_then(|r| berth::Container::load(&root, &id).and_then(|mut c| c.update(&r))),
         ),
-        Op::Pause => none(berth::commands::pause::pause(&root, &id)),
-        Op::Resume => none(berth::commands::resume::resume(&root, &id)),
-        Op::Update { resources } => none(berth::commands::update::update_from_json(
-            &root,
-            &id,
-            "update: resources",
-            resources.as_bytes(),
-        )),
         Op::Stats => {
-            let state = berth::container::StateDir::open(&root, &id)
-                .and_then(|d| d.load_required())
-                .map_err(e)?;
-            let any = crate::metrics::collect(&state)?;
+            let c = berth::Container::load(&root, &id).map_err(e)?;
+            let any = crate::metrics::collect(&c)?;
             Ok((
                 json!({"type_url": any.type_url, "value": hex(&any.value)}),
                 None,
             ))
         }
         Op::Destroy => destroy(&root, &id).map(|()| (json!({}), None)),
-        Op::Delete => none(berth::commands::delete::delete(&root, &id, true)),
+        Op::Delete => none(match berth::Container::load(&root, &id) {
+            Err(berth::Error::NotFound(_)) => Ok(()),
+            c => c.and_then(|c| c.delete(true)),
+        }),
     }
 }
 
 /// Remove berth's state and cgroups of a dead container.
 fn destroy(root: &Path, id: &str) -> Result<(), Failure> {
-    match berth::container::StateDir::open(root, id) {
-        Ok(dir) => match dir.load()? {
-            Some(state) => Ok(berth::commands::delete::destroy(dir, &state)?),
-            None => Ok(dir.remove()?),
-        },
+    match berth::Container::load(root, id) {
+        Ok(c) => Ok(c.destroy()?),
         Err(berth::Error::NotFound(_)) => Ok(()),
         Err(e) => Err(e.into()),
     }

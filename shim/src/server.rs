@@ -31,7 +31,7 @@ pub fn serve(f: &Flags) -> Result<(), String> {
         .ok_or("serve: fd 3 is not a listening unix socket (this action is run by `start`)")?;
     // berth's warnings (e.g. failed poststart hooks) and, with -debug, its
     // debug lines go to stderr: the bundle's `log` fifo that containerd reads.
-    berth::logging::init(None, berth::cli::LogFormat::Text, f.debug);
+    berth::logging::init(None, berth::logging::LogFormat::Text, f.debug);
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     // One malloc arena for all threads: per-thread arenas cost resident
     // pages in every shim, and the shim is not allocation-bound.

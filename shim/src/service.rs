@@ -290,7 +290,7 @@ impl Task for Service {
         // Through the pidfd: the reaper may have reaped the process a moment
         // ago (before it took the lock), and its pid may be reused.
         let r = match &p.pidfd {
-            Some(fd) => berth::sys::pidfd_send_signal(fd, sig),
+            Some(fd) => berth::pidfd_send_signal(fd, sig),
             None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
         };
         // A frozen container cannot die: SIGKILL thaws it (as runc does).

@@ -33,6 +33,7 @@ impl Rule {
     }
 
     /// True for `a *:* rwm`-like rules that reset the whole list.
+    #[cfg(test)]
     pub fn is_all(&self) -> bool {
         self.typ == 'a' && self.major.is_none() && self.minor.is_none() && access_bits(&self.access) == 7
     }
@@ -87,6 +88,7 @@ pub fn access_bits(access: &str) -> u32 {
 /// Evaluate rules for one access the way the kernel (v1) and our BPF
 /// program (v2) do: start from "deny all", let each matching rule add or
 /// remove its access bits. Used by tests and as the program's reference.
+#[cfg(test)]
 pub fn allowed(rules: &[Rule], typ: char, major: i64, minor: i64, access: &str) -> bool {
     let mut acc = 0u32;
     for r in rules {

@@ -260,7 +260,8 @@ impl ContainerCgroups {
         !self.mounts.is_empty() && self.mounts.iter().all(|m| m.unified)
     }
 
-    /// The resource driver (see [`Placement::driver`]).
+    /// The resource driver: v1 (per hierarchy, plus the unified keys on a
+    /// hybrid host), or v2 when the unified hierarchy is all there is.
     pub fn driver(&self) -> Box<dyn Driver + '_> {
         if self.is_v2() {
             Box::new(v2::V2 { dir: &self.mounts[0].dir })
@@ -269,15 +270,7 @@ impl ContainerCgroups {
         }
     }
 
-    /// Apply `r` (at create: to the new, empty cgroup, before init joins)
-    /// and remember it.
-    pub fn apply(&mut self, r: Resources) -> Result<(), FieldError> {
-        self.driver().apply(&r)?;
-        self.remember(r);
-        Ok(())
-    }
-
-    /// Record `r` as applied (what `apply` keeps, for `update` and stats).
+    /// Record `r` as applied (at create, for `update` and stats).
     pub fn remember(&mut self, r: Resources) {
         let mut stored = r;
         stored.devices = None;
@@ -456,12 +449,6 @@ impl Placement for Cgroupfs<'_> {
             }
         }
         first_err.map_or(Ok(()), Err)
-    }
-
-    /// v1 (per hierarchy, plus the unified keys on a hybrid host), or v2
-    /// when the unified hierarchy is all there is.
-    fn driver(&self) -> Box<dyn Driver + '_> {
-        self.cg.driver()
     }
 }
 

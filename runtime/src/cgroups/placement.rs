@@ -15,7 +15,7 @@
 
 use std::os::fd::OwnedFd;
 
-use super::{CgroupMount, Cgroupfs, ContainerCgroups, Driver, Join};
+use super::{CgroupMount, Cgroupfs, ContainerCgroups, Join};
 use crate::error::Result;
 
 /// How a container's cgroups are placed. Recorded in state.json only
@@ -65,9 +65,10 @@ pub trait Placement {
     fn pids(&self) -> Vec<i32>;
     /// Remove the container's cgroups (after its processes are gone).
     fn remove(&self) -> Result<()>;
-    /// The resource driver for these cgroups (limits, freezer, stats).
-    fn driver(&self) -> Box<dyn Driver + '_>;
 }
+// The resource Driver (limits, freezer, stats) is picked by the hierarchy
+// layout (`ContainerCgroups::driver`), not by the placement: a systemd
+// placement writes unit properties at create and update besides it.
 
 #[cfg(test)]
 mod tests {

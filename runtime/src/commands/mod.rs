@@ -1,24 +1,26 @@
-//! One small module per subcommand. Each takes parsed arguments and returns
-//! the process exit code or an error; printing the error is main's job.
+//! The subcommands: each parses its arguments into the library's options,
+//! calls the container API (`berth::Container`, `berth::run`), and prints.
+//! The exit code or an error is returned; printing the error is main's job.
+//!
+//! * `options.rs`: `create`, `run` and `exec` flags as `CreateOptions`,
+//!   `RunOptions`, `ExecOptions`.
+//! * `resources.rs`: `update`'s flags and `--resources` as a LinuxResources;
+//!   runc's sizes and Go durations (`events --interval`).
+//! * `list.rs`, `ps.rs`, `state.rs`: the commands that only print.
 
-pub mod create;
-pub mod delete;
-pub mod events;
-pub mod exec;
-pub mod features;
-pub mod kill;
-pub mod list;
-pub mod pause;
-pub mod ps;
-pub mod resume;
-pub mod run;
-pub mod spec;
-pub mod start;
-pub mod state;
-pub mod update;
+mod list;
+mod options;
+mod ps;
+mod resources;
+mod state;
+
+use std::path::Path;
+
+use berth::error::{Error, Result};
+use berth::{Container, Event, Watch};
+use serde_json::json;
 
 use crate::cli::{Cli, Command};
-use crate::error::{Error, Result};
 
 /// Run the parsed command line; returns the exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
@@ -39,40 +41,79 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         "auto" => (unsafe { libc::geteuid() }) != 0,
         other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
     };
-    crate::host::select(rootless)?;
+    berth::select_host(rootless)?;
     let root = &cli.root;
     let Some(cmd) = cli.command else {
         return Err(Error::Usage("no command given; see `berth --help`".into()));
     };
     match &cmd {
-        Command::Create(a) => create::check_inherited_fds(a)?,
-        Command::Run(a) => create::check_inherited_fds(&a.create)?,
+        Command::Create(a) => berth::check_inherited_fds(a.preserve_fds)?,
+        Command::Run(a) => berth::check_inherited_fds(a.create.preserve_fds)?,
         _ => {}
     }
     if matches!(cmd, Command::Create(_) | Command::Run(_)) {
         // Before anything else: may re-execute berth (CVE-2019-5736).
-        crate::security::seal::prepare()?;
+        berth::seal::prepare()?;
     }
     if matches!(cmd, Command::Exec(_)) {
         // The exec'd process is visible in the container while it runs
         // berth's code: always from a sealed copy (CVE-2019-5736).
-        crate::security::seal::ensure_sealed()?;
+        berth::seal::ensure_sealed()?;
     }
     match cmd {
-        Command::Create(a) => create::create(root, &a).map(|_| 0),
-        Command::Start { id } => start::start(root, &id).map(|_| 0),
-        Command::Run(a) => run::run(root, &a),
+        Command::Create(a) => Container::create(&options::create(root, &a)).map(|_| 0),
+        Command::Start { id } => Container::load(root, &id)?.start().map(|_| 0),
+        Command::Run(a) => berth::run(&options::create(root, &a.create), &options::run(&a)),
         Command::State { id } => state::state(root, &id).map(|_| 0),
-        Command::Kill { all, id, signal } => kill::kill(root, &id, signal.as_deref(), all).map(|_| 0),
-        Command::Delete { force, id } => delete::delete(root, &id, force).map(|_| 0),
+        Command::Kill { all, id, signal } => {
+            let sig = berth::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;
+            Container::load(root, &id)?.kill(sig, all).map(|_| 0)
+        }
+        Command::Delete { force, id } => match Container::load(root, &id) {
+            Err(Error::NotFound(_)) if force => Ok(0),
+            c => c?.delete(force).map(|_| 0),
+        },
         Command::List { quiet, format } => list::list(root, quiet, format).map(|_| 0),
-        Command::Exec(a) => exec::exec(root, &a),
-        Command::Spec { bundle, rootless, seccomp_default } => spec::spec(&bundle, rootless, seccomp_default).map(|_| 0),
-        Command::Features => features::features().map(|_| 0),
+        Command::Exec(a) => {
+            // Before berth opens anything that could take those numbers.
+            berth::check_preserved_fds(a.preserve_fds)?;
+            match Container::load(root, &a.id)?.exec(&options::exec(&a)?)? {
+                berth::Executed::Exited(status) => Ok(status),
+                berth::Executed::Running(_) => Ok(0),
+            }
+        }
+        Command::Spec { bundle, rootless, seccomp_default } => {
+            berth::write_default_spec(&bundle, rootless, seccomp_default).map(|_| 0)
+        }
+        Command::Features => {
+            let f = serde_json::to_string_pretty(&berth::features_json()).expect("features serialize");
+            println!("{f}");
+            Ok(0)
+        }
         Command::Ps { format, id, ps_args } => ps::ps(root, &id, format, &ps_args).map(|_| 0),
-        Command::Update(a) => update::update(root, &a).map(|_| 0),
-        Command::Pause { id } => pause::pause(root, &id).map(|_| 0),
-        Command::Resume { id } => resume::resume(root, &id).map(|_| 0),
-        Command::Events { stats, interval, id } => events::events(root, &id, stats, &interval),
+        Command::Update(a) => {
+            let r = resources::from_args(&a)?;
+            Container::load(root, &a.id)?.update(&r).map(|_| 0)
+        }
+        Command::Pause { id } => Container::load(root, &id)?.pause().map(|_| 0),
+        Command::Resume { id } => Container::load(root, &id)?.resume().map(|_| 0),
+        Command::Events { stats, interval, id } => events(root, &id, stats, &interval),
     }
+}
+
+/// `berth events`: runc's JSON lines. With `--stats`, one
+/// `{"type":"stats","id":ID,"data":{...}}` and exit; otherwise a stats
+/// event every `--interval` and `{"type":"oom","id":ID}` on each OOM, until
+/// the container stops. The state lock is not held while it runs.
+fn events(root: &Path, id: &str, stats_once: bool, interval: &str) -> Result<i32> {
+    let every = resources::parse_duration(interval)?;
+    let watch = if stats_once { Watch::StatsOnce } else { Watch::Every(every) };
+    Container::load(root, id)?.events(watch, &mut |e| {
+        match e {
+            Event::Stats(s) => println!("{}", json!({"type": "stats", "id": id, "data": s})),
+            Event::Oom => println!("{}", json!({"type": "oom", "id": id})),
+        }
+        Ok(())
+    })?;
+    Ok(0)
 }

@@ -5,17 +5,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::cli::ListFormat;
-use crate::container::StateDir;
-use crate::error::{Error, Result};
+use berth::error::{Error, Result};
+use berth::Container;
 
-use super::kill::all_pids;
+use crate::cli::ListFormat;
 
 pub fn ps(root: &Path, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
-    let dir = StateDir::open(root, id)?;
-    let state = dir.load_required()?;
-    drop(dir);
-    let pids: Vec<i32> = all_pids(&state.cgroups).into_iter().collect();
+    let pids = Container::load(root, id)?.pids()?;
     if format == ListFormat::Json {
         if !ps_args.is_empty() {
             return Err(Error::Usage(

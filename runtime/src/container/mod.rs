@@ -293,11 +293,6 @@ impl StateDir {
             .map_err(|e| Error::path("write", p, e))
     }
 
-    /// Load state.json, treating a missing one as "does not exist".
-    pub fn load_required(&self) -> Result<State> {
-        self.load()?.ok_or_else(|| Error::NotFound(self.id.clone()))
-    }
-
     /// Write state.json atomically (temp file + rename).
     pub fn save(&self, state: &State) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");

@@ -92,7 +92,6 @@ pub struct Hooks {
     pub create_runtime: Vec<Hook>,
     pub create_container: Vec<Hook>,
     pub start_container: Vec<Hook>,
-    pub poststart: Vec<Hook>,
     pub poststop: Vec<Hook>,
 }
 
@@ -377,7 +376,6 @@ pub(crate) fn hooks(spec: &Spec) -> Hooks {
         create_runtime: list(h.create_runtime()),
         create_container: list(h.create_container()),
         start_container: list(h.start_container()),
-        poststart: list(h.poststart()),
         poststop: list(h.poststop()),
     }
 }

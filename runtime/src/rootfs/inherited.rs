@@ -37,7 +37,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 
 use super::paths::Root;
@@ -53,16 +52,6 @@ pub const RECORD_FILE: &str = "rootfs-bind.json";
 const STATX_MNT_ID: libc::c_uint = 0x1000;
 const STATX_MNT_ID_UNIQUE: libc::c_uint = 0x4000;
 const STATX_ATTR_MOUNT_ROOT: u64 = 0x2000;
-
-/// True when the config lists no mount namespace: the container runs in
-/// the runtime's.
-pub fn wanted(spec: &Spec) -> bool {
-    !spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().as_ref())
-        .is_some_and(|nss| nss.iter().any(|ns| ns.typ() == LinuxNamespaceType::Mount))
-}
 
 /// What `delete` needs to remove the bind: where it is, which mount it is,
 /// and in which mount namespace.

@@ -13,13 +13,18 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 
+mod default;
 mod load;
 mod validate;
+
+pub use default::{default_spec, write_default};
 
 #[cfg(test)]
 mod tests;
 
-pub use load::{parse_process, parse_spec, version_supported};
+pub use load::{parse_process, parse_spec};
+#[cfg(test)]
+pub use load::version_supported;
 pub use validate::validate_spec;
 
 /// A loaded, validated bundle.

@@ -71,10 +71,6 @@ impl Filter {
         self.prog.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.prog.is_empty()
-    }
-
     /// Install the filter on the calling thread (init). Needs no_new_privs
     /// or CAP_SYS_ADMIN in init's user namespace. Returns the listener fd
     /// when the filter has NOTIFY rules.

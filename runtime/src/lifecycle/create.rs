@@ -1,5 +1,5 @@
-//! `berth create`: load the bundle, make the state dir and cgroups, launch
-//! init and leave it blocked on exec.fifo. On any error nothing is left
+//! [`Container::create`] (`berth create`): load the bundle, make the state
+//! dir and cgroups, launch init and leave it blocked on exec.fifo. On any error nothing is left
 //! behind: no state dir, cgroup, or process.
 //!
 //! Killed at any moment (SIGKILL), berth leaves what `delete --force`
@@ -17,56 +17,48 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::cgroups::ContainerCgroups;
-use crate::cli::CreateArgs;
 use crate::console::{self, HostTerminal};
 use crate::container::{rfc3339_now, State, StateDir};
 use crate::error::{Error, Result};
 use crate::process::join::check_fds_open;
-use crate::process::{self, CgroupStep, Launch, Launched};
+use crate::process::{self, CgroupStep, Launch};
 use crate::spec;
 
-/// A created container, for `run` to go on with.
-pub struct Created {
-    pub dir: StateDir,
-    pub state: State,
-    pub init: Launched,
-    /// A foreground `run` with a terminal: the master waits on this socket.
-    pub tty: Option<ForegroundTty>,
-}
+use super::{Attach, Container, CreateOptions, StartBy, Stdio};
 
 /// berth's end of the console socket and its own terminal, for the proxy.
-pub struct ForegroundTty {
+pub(super) struct ForegroundTty {
     pub socket: OwnedFd,
     pub host: HostTerminal,
 }
 
-pub fn create(root: &Path, a: &CreateArgs) -> Result<Created> {
-    create_full(root, a, true, None, false)
+impl Container {
+    /// Create the container: load the bundle, make the state dir and
+    /// cgroups, launch init and leave it waiting for the start (see
+    /// [`StartBy`]). On any error nothing is left behind.
+    pub fn create(o: &CreateOptions) -> Result<Container> {
+        let detached = o.start != StartBy::Creator(Attach::Foreground);
+        let in_process_start = matches!(o.start, StartBy::Creator(_));
+        let stdio = match o.stdio {
+            Stdio::Inherit => None,
+            Stdio::Fds(fds) => Some(fds),
+        };
+        create_full(&o.root, o, detached, stdio, in_process_start)
+    }
 }
 
-/// [`create`] with explicit stdin/stdout/stderr fds for init (the shim's
-/// pipes), instead of berth's own.
-pub fn create_with_stdio(root: &Path, a: &CreateArgs, stdio: Option<[std::os::fd::RawFd; 3]>) -> Result<Created> {
-    create_full(root, a, true, stdio, false)
-}
-
-/// For `run`, which starts the container itself: no exec.fifo (init waits
-/// for the start on its sync socket, [`Launched::start_socket`]; nobody
-/// else can see the container before `run` has started it: its state dir
-/// stays locked). `detached` is false for a foreground `run`, which
-/// proxies a terminal itself instead of sending it to `--console-socket`.
-pub fn create_with(root: &Path, a: &CreateArgs, detached: bool) -> Result<Created> {
-    create_full(root, a, detached, None, true)
-}
-
+/// `detached` is false for a foreground `run`, which proxies a terminal
+/// itself instead of sending it to `--console-socket`. With
+/// `in_process_start` (`run`) there is no exec.fifo: init waits for the
+/// start on its sync socket ([`process::Launched::start_socket`]).
 fn create_full(
     root: &Path,
-    a: &CreateArgs,
+    a: &CreateOptions,
     detached: bool,
     stdio: Option<[std::os::fd::RawFd; 3]>,
     in_process_start: bool,
-) -> Result<Created> {
-    check_inherited_fds(a)?;
+) -> Result<Container> {
+    check_inherited_fds(a.preserve_fds)?;
     // The exec trampoline (CVE-2019-5736); the CLI made it already, or
     // re-executed itself sealed. Never re-executes here.
     crate::security::seal::prepare_library()?;
@@ -172,7 +164,7 @@ fn create_full(
         Err(e) => return Err(e),
     };
     drop(console_theirs);
-    log::debug!("{}: init {} ready (waiting for the start)", a.id, init.pid);
+    log::debug!("{}: init {} (start time {}) ready (waiting for the start)", a.id, init.pid, init.start_time);
     let state = recorded.into_inner().expect("launch records the state");
     // Recorded everywhere: hand init over (it dies with berth until then).
     let handed = match &a.pid_file {
@@ -186,7 +178,7 @@ fn create_full(
         return Err(e);
     }
     let dir = undo.disarm();
-    Ok(Created { dir, state, init, tty })
+    Ok(Container { id: a.id.clone(), dir, state: Some(state), init: Some(init), tty })
 }
 
 /// The container's record before init exists (pid 0).
@@ -244,10 +236,10 @@ fn mkfifo(path: &Path) -> Result<()> {
 /// --preserve-fds; each must be open. Called before berth opens anything
 /// itself (dispatch does, before the exec trampoline's memfd exists), so a
 /// missing fd is reported as missing, never filled by one of berth's own.
-pub fn check_inherited_fds(a: &CreateArgs) -> Result<()> {
+pub fn check_inherited_fds(preserve_fds: u32) -> Result<()> {
     let listen = listen_fds();
     check_fds_open(3, listen, "LISTEN_FDS")?;
-    check_fds_open(3 + listen as i32, a.preserve_fds, &format!("--preserve-fds {}", a.preserve_fds))
+    check_fds_open(3 + listen as i32, preserve_fds, &format!("--preserve-fds {preserve_fds}"))
 }
 
 fn listen_fds() -> u32 {
@@ -259,7 +251,7 @@ fn listen_fds() -> u32 {
 }
 
 /// Write `pid` to `path` atomically, as runc does.
-pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+pub(super) fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let tmp = path.with_file_name(format!(
         ".{}.tmp",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()

@@ -1,4 +1,4 @@
-//! `berth features`: the runtime-spec Features structure (features.md),
+//! [`features_json`] (`berth features`): the runtime-spec Features structure (features.md),
 //! built from the tables the code itself uses, so it cannot drift: the
 //! accepted `ociVersion` range (spec::version_supported), hook kinds (hooks),
 //! mount options (rootfs::options), namespace types (namespaces), capability
@@ -7,7 +7,6 @@
 use oci_spec::runtime::LinuxNamespaceType;
 use serde_json::{json, Value};
 
-use crate::error::Result;
 use crate::hooks::HookKind;
 
 /// The lowest `ociVersion` berth accepts; the highest is [`crate::OCI_VERSION`].
@@ -68,6 +67,7 @@ fn seccomp() -> Value {
     crate::security::seccomp::profile::features()
 }
 
+/// The Features document, as `berth features` prints it.
 pub fn features_json() -> Value {
     let mut mount_options: Vec<&str> = crate::rootfs::options::known_options().collect();
     mount_options.sort_unstable();
@@ -83,7 +83,7 @@ pub fn features_json() -> Value {
             // systemd driver is refused (--systemd-cgroup).
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
             "seccomp": seccomp(),
-            // exec refuses profiles and labels (commands::exec::check_lsm).
+            // exec refuses profiles and labels (lifecycle::exec::check_lsm).
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             // rootfs::idmap: idmap, ridmap, uidMappings/gidMappings on binds.
@@ -96,14 +96,6 @@ pub fn features_json() -> Value {
             },
         },
     })
-}
-
-pub fn features() -> Result<()> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&features_json()).expect("features serialize")
-    );
-    Ok(())
 }
 
 #[cfg(test)]

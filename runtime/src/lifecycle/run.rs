@@ -1,27 +1,52 @@
-//! `berth run`: create + start. Detached, return once the container runs.
+//! [`run`] (`berth run`): create + start. Detached, return once the container runs.
 //! In the foreground, forward signals to init (and proxy its terminal), wait
 //! for it, delete the container (unless --keep) and exit with init's status
 //! (the code, or 128+signal).
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::Path;
 
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::cli::RunArgs;
 use crate::console::{self, Proxy};
 use crate::error::{Error, Result};
 use crate::sys;
 
-use super::create::{create_with, Created};
 use super::delete::destroy;
-use super::start::{start_created, start_via_socket, start_with_pidfd};
+use super::{Attach, Container, CreateOptions, StartBy};
+
+/// What a foreground [`run`] does once the container's init has exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterExit {
+    /// Delete the container.
+    Delete,
+    /// Leave it stopped, for `state` and `delete` (`--keep`).
+    Keep,
+}
+
+/// Whether a foreground [`run`] adopts the container's orphans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Orphans {
+    /// Become their subreaper and reap them (runc's default).
+    Adopt,
+    /// Do not (`--no-subreaper`; init, a grandchild, is adopted anyway).
+    Leave,
+}
+
+/// How [`run`] goes on once the container is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    pub attach: Attach,
+    /// Foreground only.
+    pub after_exit: AfterExit,
+    /// Foreground only.
+    pub orphans: Orphans,
+}
 
 /// Signals a foreground `run` (or `exec`) passes on to the container.
-pub(crate) fn forwarded() -> SigSet {
+pub(super) fn forwarded() -> SigSet {
     let mut set = SigSet::empty();
     for s in Signal::iterator() {
         if !matches!(s, Signal::SIGCHLD | Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
@@ -31,10 +56,16 @@ pub(crate) fn forwarded() -> SigSet {
     set
 }
 
-pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
-    if a.detach {
-        let c = create_with(root, &a.create, true)?;
-        if let Err(e) = start(&c) {
+/// Create and start a container (`create.start` is replaced by
+/// [`StartBy::Creator`]). Detached: return 0 once it runs. In the
+/// foreground: forward signals to init (and proxy its terminal), wait for
+/// it, delete the container (unless [`AfterExit::Keep`]) and return init's
+/// status (the code, or 128+signal).
+pub fn run(create: &CreateOptions, a: &RunOptions) -> Result<i32> {
+    let o = CreateOptions { start: StartBy::Creator(a.attach), ..create.clone() };
+    if a.attach == Attach::Detached {
+        let mut c = Container::create(&o)?;
+        if let Err(e) = c.start() {
             abort(c);
             return Err(e);
         }
@@ -42,7 +73,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     }
     // As runc, a foreground run adopts the container's orphans (and reaps
     // them in the wait loop) unless told not to.
-    if !a.no_subreaper {
+    if a.orphans == Orphans::Adopt {
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     // Block what we forward, and SIGCHLD, before init exists: nothing is
@@ -50,7 +81,7 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
     let mut set = forwarded();
     set.add(Signal::SIGCHLD);
     let old = set.thread_swap_mask(nix::sys::signal::SigmaskHow::SIG_BLOCK).map_err(|e| Error::os("sigprocmask", e))?;
-    let mut c = match create_with(root, &a.create, false) {
+    let mut c = match Container::create(&o) {
         Ok(c) => c,
         Err(e) => {
             let _ = old.thread_set_mask();
@@ -65,57 +96,41 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<i32> {
             return Err(e);
         }
     };
-    if let Err(e) = start(&c) {
+    if let Err(e) = c.start() {
         drop(proxy);
         abort(c);
         return Err(e);
     }
     // Let `state`, `kill` and `list` in while the container runs.
     let id = c.dir.id.clone();
-    let Created { dir, state, init, .. } = c;
+    let Container { dir, state: Some(state), init: Some(init), .. } = c else { unreachable!("created here") };
     drop(dir);
     let status = wait_forwarding(state.pid, init.pidfd.as_ref(), &set, proxy.as_mut());
     // Restore berth's terminal before anything else is printed.
     drop(proxy);
-    if a.keep {
+    if a.after_exit == AfterExit::Keep {
         // Left stopped, for `state` and `delete`.
         return status;
     }
-    let dir = crate::container::StateDir::open(root, &id)?;
+    let dir = crate::container::StateDir::open(&o.root, &id)?;
     destroy(dir, &state)?;
     status
 }
 
-/// `start` a container this process just created, with the pidfd from its
-/// clone (no second pidfd_open and /proc check).
-fn start(c: &Created) -> Result<()> {
-    match (&c.init.start_socket, &c.init.pidfd) {
-        (Some(sock), Some(fd)) => start_via_socket(&c.state, sock, fd),
-        (Some(sock), None) => {
-            let fd = c.state.init_pidfd().ok_or_else(|| {
-                Error::WrongState(format!("cannot start container \"{}\": its init has exited", c.state.id))
-            })?;
-            start_via_socket(&c.state, sock, &fd)
-        }
-        (None, Some(fd)) => start_with_pidfd(&c.dir, &c.state, fd),
-        (None, None) => start_created(&c.dir, &c.state),
-    }
-}
-
 /// Kill a container that failed to start and remove it.
-fn abort(c: Created) {
-    if let Some(fd) = &c.init.pidfd {
+fn abort(c: Container) {
+    let Container { dir, state: Some(state), init: Some(init), .. } = c else { unreachable!("created here") };
+    if let Some(fd) = &init.pidfd {
         let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
     }
-    let _ = waitpid(Pid::from_raw(c.state.pid), None);
-    let Created { dir, state, .. } = c;
+    let _ = waitpid(Pid::from_raw(state.pid), None);
     if let Err(e) = destroy(dir, &state) {
         log::warn!("cleanup after failed start: {e}");
     }
 }
 
 /// Take the pty master from the console socket and start proxying.
-pub(crate) fn receive_tty(socket: OwnedFd, host: console::HostTerminal) -> Result<Proxy> {
+pub(super) fn receive_tty(socket: OwnedFd, host: console::HostTerminal) -> Result<Proxy> {
     let master = console::recv_fd(socket.as_fd()).map_err(|e| Error::os("receive the terminal from the container", e))?;
     Proxy::start(master, host)
 }
@@ -123,7 +138,7 @@ pub(crate) fn receive_tty(socket: OwnedFd, host: console::HostTerminal) -> Resul
 /// Wait for `pid` (a child of berth), forwarding the signals in `set` to it.
 /// With a terminal proxy, also copy its I/O; SIGWINCH then resizes the pty
 /// instead of being forwarded.
-pub(crate) fn wait_forwarding(
+pub(super) fn wait_forwarding(
     pid: i32,
     pidfd: Option<&OwnedFd>,
     set: &SigSet,

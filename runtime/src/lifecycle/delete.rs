@@ -1,22 +1,37 @@
-//! `berth delete`: remove a stopped container (or, with --force, kill a
-//! created or running one first): its cgroups, state dir, then the poststop
-//! hooks.
+//! [`Container::delete`] (`berth delete`): remove a stopped container (or,
+//! with --force, kill a created or running one first): its cgroups, state
+//! dir, then the poststop hooks.
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
 
 use crate::container::{State, StateDir, Status};
 use crate::error::{Error, Result};
 use crate::hooks::HookKind;
 
 use super::start::run_warn;
+use super::Container;
 
-pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
-    let dir = match StateDir::open(root, id) {
-        Err(Error::NotFound(_)) if force => return Ok(()),
-        r => r?,
-    };
-    let Some(state) = dir.load()? else {
+impl Container {
+    /// Remove a stopped container (with `force`, kill a created or running
+    /// one first): its cgroups and state dir, then the poststop hooks.
+    pub fn delete(self, force: bool) -> Result<()> {
+        delete(self.dir, self.state, force)
+    }
+
+    /// Remove what is left of a container whose init is gone: its cgroups
+    /// and state dir, then poststop, whatever its status (a container
+    /// without a record only loses its state dir).
+    pub fn destroy(self) -> Result<()> {
+        match self.state {
+            Some(state) => destroy(self.dir, &state),
+            None => self.dir.remove(),
+        }
+    }
+}
+
+fn delete(dir: StateDir, state: Option<State>, force: bool) -> Result<()> {
+    let id = dir.id.clone();
+    let Some(state) = state else {
         // A create that died right after making the directory, before its
         // first record (creating.json, written before any cgroup or process):
         // at most its rootfs bind (no mount namespace) is left.
@@ -69,7 +84,7 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
 }
 
 /// Remove a stopped container's cgroups and state dir, then run poststop.
-pub fn destroy(dir: StateDir, state: &State) -> Result<()> {
+pub(super) fn destroy(dir: StateDir, state: &State) -> Result<()> {
     log::debug!("{}: removing cgroups and state dir", state.id);
     kill_leftovers(state);
     if let Some(b) = &state.rootfs_bind {

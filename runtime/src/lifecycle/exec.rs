@@ -1,4 +1,4 @@
-//! `berth exec`: run a process in a created or running container, as runc.
+//! [`Container::exec`] (`berth exec`): run a process in a created or running container, as runc.
 //!
 //! The process comes from `--process FILE` or from the container's
 //! config.json `process` with the command line after the container id; the
@@ -20,9 +20,8 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Capabilities, Capability, Process};
 
 use crate::cgroups::{CgroupMount, ContainerCgroups};
-use crate::cli::ExecArgs;
 use crate::console::{self, HostTerminal};
-use crate::container::{StateDir, Status};
+use crate::container::Status;
 use crate::error::{Error, Result};
 use crate::process::join::{self as pexec, check_fds_open, pidfd_alive, Exec, Namespaces};
 use crate::security::caps;
@@ -30,47 +29,132 @@ use crate::spec::{self, Bundle};
 
 use super::create::write_pid_file;
 use super::run::{forwarded, receive_tty, wait_forwarding};
+use super::{Attach, Container};
+
+/// The process to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessSource {
+    /// A process.json (the config's `process` object), runc's `--process`.
+    File(PathBuf),
+    /// The container's config.json `process` with these arguments (and no
+    /// terminal unless [`ExecOptions::tty`]).
+    Args(Vec<String>),
+}
+
+/// A numeric user (and group) to run as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: Option<u32>,
+}
+
+/// What [`Container::exec`] runs, and how: the process, and runc's `exec`
+/// flags that apply on top of it.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub process: ProcessSource,
+    /// KEY=VALUE, added to (or replacing) the process's environment.
+    pub env: Vec<String>,
+    /// Absolute working directory in the container.
+    pub cwd: Option<PathBuf>,
+    pub user: Option<User>,
+    pub additional_gids: Vec<u32>,
+    /// Capability names added to the bounding, effective and permitted
+    /// sets (and ambient, when the process has inheritable ones).
+    pub cap: Vec<String>,
+    pub no_new_privs: Option<bool>,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+    /// Give the process a terminal (or take it away).
+    pub tty: Option<bool>,
+    /// The unix socket that receives the terminal's master (detached).
+    pub console_socket: Option<PathBuf>,
+    pub attach: Attach,
+    /// Write the process's pid there.
+    pub pid_file: Option<PathBuf>,
+    /// Pass fds 3 .. 3+N-1 on to the process.
+    pub preserve_fds: u32,
+    /// runc's `--cgroup [CONTROLLER[,CONTROLLER]:]PATH`: a sub-cgroup.
+    pub cgroup: Vec<String>,
+    /// Run in a paused container too.
+    pub ignore_paused: bool,
+}
+
+impl ExecOptions {
+    /// A detached exec of `process` with no flags (the shim's).
+    pub fn new(process: ProcessSource) -> ExecOptions {
+        ExecOptions {
+            process,
+            env: Vec::new(),
+            cwd: None,
+            user: None,
+            additional_gids: Vec::new(),
+            cap: Vec::new(),
+            no_new_privs: None,
+            apparmor: None,
+            process_label: None,
+            tty: None,
+            console_socket: None,
+            attach: Attach::Detached,
+            pid_file: None,
+            preserve_fds: 0,
+            cgroup: Vec::new(),
+            ignore_paused: false,
+        }
+    }
+}
+
+/// A process a detached exec started in the container; its parent is the
+/// caller.
+#[derive(Debug)]
+pub struct ExecProcess {
+    /// Its host pid.
+    pub pid: i32,
+    pub pidfd: Option<OwnedFd>,
+}
+
+/// How [`Container::exec`] ended.
+#[derive(Debug)]
+pub enum Executed {
+    /// Foreground: the process's exit status (128+signal when killed).
+    Exited(i32),
+    /// Detached: the process runs.
+    Running(ExecProcess),
+}
+
+impl Container {
+    /// Run a process in a created or running container, as runc's `exec`.
+    /// The state directory is unlocked once the process is about to start.
+    pub fn exec(self, a: &ExecOptions) -> Result<Executed> {
+        let (status, started) = exec_impl(self, a)?;
+        Ok(match a.attach {
+            Attach::Foreground => Executed::Exited(status),
+            Attach::Detached => Executed::Running(ExecProcess { pid: started.pid, pidfd: started.pidfd }),
+        })
+    }
+}
+
+/// Fds 3 .. 3+`preserve_fds`-1 are open. Call it before anything is opened
+/// (before [`Container::load`]) that could take those numbers.
+pub fn check_preserved_fds(preserve_fds: u32) -> Result<()> {
+    check_fds_open(3, preserve_fds, &format!("--preserve-fds {preserve_fds}"))
+}
 
 fn stopped(id: &str) -> Error {
     Error::WrongState(format!("cannot exec in a stopped container (\"{id}\")"))
 }
 
-pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
-    exec_impl(root, a).map(|(status, _)| status)
-}
-
-/// `exec --detach` for callers that keep the process (the containerd
-/// shim): the started process, whose parent is the caller.
-pub fn exec_detached(root: &Path, a: &ExecArgs) -> Result<pexec::Started> {
-    if !a.detach {
-        return Err(Error::Other("exec_detached: detach is not set".into()));
-    }
-    exec_impl(root, a).map(|(_, started)| started)
-}
-
-fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
-    let id = a.id.as_str();
-    // Before berth opens anything that could take those numbers.
-    check_fds_open(
-        3,
-        a.preserve_fds,
-        &format!("--preserve-fds {}", a.preserve_fds),
-    )?;
+fn exec_impl(c: Container, a: &ExecOptions) -> Result<(i32, pexec::Started)> {
+    let (Container { dir, state, .. }, detach) = (c, a.attach == Attach::Detached);
+    let (id, root) = (&*dir.id.clone(), &*dir.path.parent().unwrap_or(&dir.path).to_path_buf());
+    // Again (the caller checked before it opened anything: see
+    // check_preserved_fds), for callers that did not.
+    check_preserved_fds(a.preserve_fds)?;
     // The process is visible in the container while it runs berth's code:
     // berth must run from a sealed binary (CVE-2019-5736).
     crate::security::seal::prepare_exec()?;
-    let dir = StateDir::open(root, id)?;
-    let state = dir.load_required()?;
-    match state.status(&dir.path) {
-        Status::Stopped => return Err(stopped(id)),
-        Status::Paused if !a.ignore_paused => {
-            return Err(Error::WrongState(format!(
-                "cannot exec in a paused container (\"{id}\"; use --ignore-paused to override)"
-            )))
-        }
-        _ => {}
-    }
-    let init = state.init_pidfd().ok_or_else(|| stopped(id))?;
+    let state = state.ok_or_else(|| Error::NotFound(id.to_string()))?;
+    let init = joinable(&dir.path, &state, a.ignore_paused)?;
     let bundle = spec::load_bundle(&state.bundle)?;
     let process = resolve_process(a, &bundle)?;
     check_lsm(&process)?;
@@ -87,7 +171,7 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
         return Err(Error::Usage(format!("exec: {path}: {msg}")));
     }
     let terminal = process.terminal() == Some(true);
-    console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
+    console::check_flags(terminal, detach, a.console_socket.as_deref())?;
     let (cgroup_files, unified) = open_cgroup_files(&state.cgroups, &a.cgroup)?;
     // init was alive when its pidfd was taken; still alive after the
     // namespaces are opened means they are its own, not those of a
@@ -99,7 +183,7 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     }
     let namespaces = namespaces.map_err(|e| if init_exiting(&init) { stopped(id) } else { e })?;
     log::debug!("exec in {id}: joining namespaces {:?}", namespaces.joined());
-    let (console_theirs, host) = match (terminal, a.detach, &a.console_socket) {
+    let (console_theirs, host) = match (terminal, detach, &a.console_socket) {
         (true, true, Some(path)) => (Some(console::connect(path)?), None),
         (true, false, _) => {
             let host = HostTerminal::find()?;
@@ -112,7 +196,7 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     // exists; it unblocks before execve.
     let mut set = forwarded();
     set.add(Signal::SIGCHLD);
-    if !a.detach {
+    if !detach {
         set.thread_block()
             .map_err(|e| Error::os("sigprocmask", e))?;
     }
@@ -145,7 +229,7 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     if let Some(pf) = &a.pid_file {
         write_pid_file(pf, started.pid).map_err(abort)?;
     }
-    if a.detach {
+    if detach {
         return Ok((0, started));
     }
     let mut proxy = match host {
@@ -156,6 +240,22 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     drop(proxy);
     let _ = set.thread_unblock();
     Ok((status?, started))
+}
+
+/// init's pidfd, when a process may join the container (created or
+/// running; paused too with `ignore_paused`).
+fn joinable(dir: &Path, state: &crate::container::State, ignore_paused: bool) -> Result<OwnedFd> {
+    let id = state.id.as_str();
+    match state.status(dir) {
+        Status::Stopped => return Err(stopped(id)),
+        Status::Paused if !ignore_paused => {
+            return Err(Error::WrongState(format!(
+                "cannot exec in a paused container (\"{id}\"; use --ignore-paused to override)"
+            )))
+        }
+        _ => {}
+    }
+    state.init_pidfd().ok_or_else(|| stopped(id))
 }
 
 /// After a failure that an exiting init explains (its namespaces are
@@ -169,7 +269,7 @@ fn init_exiting(init: &OwnedFd) -> bool {
 
 /// The process to run: `--process FILE` or the config's process with the
 /// command line, then the flags, then the config's defaults.
-fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
+fn resolve_process(a: &ExecOptions, bundle: &Bundle) -> Result<Process> {
     let base = bundle.spec.process().as_ref().ok_or_else(|| {
         Error::Usage(format!(
             "{}: process: required field is missing",
@@ -177,25 +277,19 @@ fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
         ))
     })?;
     let mut p = match &a.process {
-        Some(file) => {
-            if !a.command.is_empty() {
-                return Err(Error::Usage(format!(
-                    "--process {}: no command may follow the container id as well",
-                    file.display()
-                )));
-            }
+        ProcessSource::File(file) => {
             let data = fs::read(file).map_err(|e| Error::path("--process: read", file, e))?;
             spec::parse_process(&file.display().to_string(), &data)?
         }
-        None => {
-            if a.command.is_empty() {
+        ProcessSource::Args(command) => {
+            if command.is_empty() {
                 return Err(Error::Usage(
                     "exec: no command: give it after the container id, or give --process FILE"
                         .into(),
                 ));
             }
             let mut p = base.clone();
-            p.set_args(Some(a.command.clone()));
+            p.set_args(Some(command.clone()));
             p.set_terminal(Some(false));
             p
         }
@@ -221,7 +315,7 @@ fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
     Ok(p)
 }
 
-fn apply_flags(a: &ExecArgs, p: &mut Process) -> Result<()> {
+fn apply_flags(a: &ExecOptions, p: &mut Process) -> Result<()> {
     if let Some(t) = a.tty {
         p.set_terminal(Some(t));
     }
@@ -254,8 +348,7 @@ fn apply_flags(a: &ExecArgs, p: &mut Process) -> Result<()> {
     if let Some(n) = a.no_new_privs {
         p.set_no_new_privileges(Some(n));
     }
-    if let Some(u) = &a.user {
-        let (uid, gid) = parse_user(u)?;
+    if let Some(User { uid, gid }) = a.user {
         p.user_mut().set_uid(uid);
         if let Some(g) = gid {
             p.user_mut().set_gid(g);
@@ -267,28 +360,6 @@ fn apply_flags(a: &ExecArgs, p: &mut Process) -> Result<()> {
         p.user_mut().set_additional_gids(Some(g));
     }
     Ok(())
-}
-
-/// `UID[:GID]`, decimal digits only (as runc; names are not looked up).
-/// 4294967295 is refused: to setresuid/setresgid it means "unchanged",
-/// which would leave the process running as root (the class of crun's
-/// CVE-2026-30892).
-fn parse_user(s: &str) -> Result<(u32, Option<u32>)> {
-    let bad = |why: &str| Error::Usage(format!("--user {s:?}: {why}"));
-    let id = |v: &str| -> Result<u32> {
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("expected UID[:GID] with numeric ids"));
-        }
-        match v.parse::<u32>() {
-            Ok(n) if n != u32::MAX => Ok(n),
-            _ => Err(bad("ids must be below 4294967295")),
-        }
-    };
-    let (u, g) = match s.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (s, None),
-    };
-    Ok((id(u)?, g.map(id).transpose()?))
 }
 
 /// Later KEY=VALUE entries replace earlier ones in place (execve would
@@ -491,18 +562,6 @@ mod tests {
         assert!(subs(&[",cpu:x"]).is_err());
         assert!(subs(&["../escape"]).is_err());
         assert!(subs(&["cpu:a/../../b"]).is_err());
-    }
-
-    #[test]
-    fn users() {
-        assert_eq!(parse_user("1000").unwrap(), (1000, None));
-        assert_eq!(parse_user("1000:10").unwrap(), (1000, Some(10)));
-        assert!(parse_user("abc").is_err());
-        assert!(parse_user("1:x").is_err());
-        for bad in ["", ":", "1:", ":1", "+1", "-1", " 1", "1 ", "0x10", "root", "1:1:1", "4294967295", "1:4294967295", "4294967296", "99999999999999999999"] {
-            assert!(parse_user(bad).is_err(), "--user {bad:?} was accepted");
-        }
-        assert_eq!(parse_user("4294967294:0").unwrap(), (4294967294, Some(0)));
     }
 
     #[test]

@@ -1,15 +1,24 @@
-//! `berth pause`: freeze every process of a created or running container
+//! [`Container::pause`] (`berth pause`): freeze every process of a created or running container
 //! (v1 freezer.state, v2 cgroup.freeze), wait until the kernel reports it
 //! frozen, then record `paused` in state.json.
 
-use std::path::Path;
-
-use crate::container::{StateDir, Status};
+use crate::container::{State, StateDir, Status};
 use crate::error::{Error, Result};
 
-pub fn pause(root: &Path, id: &str) -> Result<()> {
-    let dir = StateDir::open(root, id)?;
-    let mut state = dir.load_required()?;
+use super::Container;
+
+impl Container {
+    /// Freeze every process of a created or running container.
+    pub fn pause(&mut self) -> Result<()> {
+        let (dir, state) = self.locked()?;
+        let state = pause(dir, state.clone())?;
+        self.state = Some(state);
+        Ok(())
+    }
+}
+
+fn pause(dir: &StateDir, mut state: State) -> Result<State> {
+    let id = state.id.clone();
     match state.status(&dir.path) {
         Status::Created | Status::Running => {}
         s => return Err(Error::WrongState(format!("cannot pause container \"{id}\": it is {s}"))),
@@ -21,5 +30,5 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
         let _ = state.cgroups.driver().set_frozen(false);
         return Err(e);
     }
-    Ok(())
+    Ok(state)
 }

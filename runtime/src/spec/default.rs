@@ -1,4 +1,4 @@
-//! `berth spec [--bundle DIR] [--rootless]`: write a default config.json,
+//! [`write_default`] (`berth spec [--bundle DIR] [--rootless]`): write a default config.json,
 //! as `runc spec` does (same content, berth's spec version and hostname).
 
 use std::fs;
@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 
-pub fn spec(bundle: &Path, rootless: bool, seccomp_default: bool) -> Result<()> {
+/// Write [`default_spec`] to `bundle`/config.json, which must not exist yet
+/// (`berth spec`); `seccomp_default` embeds berth's default seccomp profile.
+pub fn write_default(bundle: &Path, rootless: bool, seccomp_default: bool) -> Result<()> {
     let path = bundle.join(crate::spec::CONFIG_FILE);
     let mut spec = default_spec(rootless, unsafe { (libc::geteuid(), libc::getegid()) });
     if seccomp_default {

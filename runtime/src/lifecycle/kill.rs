@@ -1,4 +1,4 @@
-//! `berth kill`: signal init through a verified pidfd, or every process of
+//! [`Container::kill`] (`berth kill`): signal init through a verified pidfd, or every process of
 //! the container with --all (also once init is gone, as runc).
 
 use std::collections::BTreeSet;
@@ -6,14 +6,23 @@ use std::fs;
 use std::path::Path;
 
 use crate::cgroups::ContainerCgroups;
-use crate::container::{StateDir, Status};
+use crate::container::{State, StateDir, Status};
 use crate::error::{Error, Result};
 use crate::sys;
 
-pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()> {
-    let sig = parse_signal(signal.unwrap_or("SIGTERM"))?;
-    let dir = StateDir::open(root, id)?;
-    let state = dir.load_required()?;
+use super::Container;
+
+impl Container {
+    /// Signal init through a verified pidfd, or with `all` every process of
+    /// the container (also once init is gone, as runc).
+    pub fn kill(&self, sig: i32, all: bool) -> Result<()> {
+        let (dir, state) = self.locked()?;
+        kill(dir, state, sig, all)
+    }
+}
+
+fn kill(dir: &StateDir, state: &State, sig: i32, all: bool) -> Result<()> {
+    let id = &state.id;
     if all {
         // Even when init is gone, as runc: with a shared pid namespace its
         // children may still run in the container's cgroup.
@@ -31,7 +40,7 @@ pub fn kill(root: &Path, id: &str, signal: Option<&str>, all: bool) -> Result<()
 /// Signal every process in the container's cgroups, sub-cgroups included
 /// (`exec --cgroup`). Processes forked meanwhile are caught by listing again
 /// until no new pid shows up.
-pub(crate) fn signal_all(cgroups: &ContainerCgroups, sig: i32) -> Result<()> {
+pub(super) fn signal_all(cgroups: &ContainerCgroups, sig: i32) -> Result<()> {
     let signal = nix::sys::signal::Signal::try_from(sig).ok();
     let mut done = BTreeSet::new();
     for _ in 0..10 {
@@ -52,7 +61,7 @@ pub(crate) fn signal_all(cgroups: &ContainerCgroups, sig: i32) -> Result<()> {
 }
 
 /// Pids in the container's cgroup and below it, in every hierarchy.
-pub(crate) fn all_pids(cgroups: &ContainerCgroups) -> BTreeSet<i32> {
+pub(super) fn all_pids(cgroups: &ContainerCgroups) -> BTreeSet<i32> {
     fn walk(dir: &Path, out: &mut BTreeSet<i32>) {
         if let Ok(t) = fs::read_to_string(dir.join("cgroup.procs")) {
             out.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok()));

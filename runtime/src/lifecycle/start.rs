@@ -1,20 +1,43 @@
-//! `berth start`: release a created container's init through exec.fifo,
-//! then run the poststart hooks.
+//! [`Container::start`] (`berth start`): release a created container's init
+//! through exec.fifo (or its sync socket), then run the poststart hooks.
 
 use std::fs::{self, OpenOptions};
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 use crate::container::{State, StateDir, Status};
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
 use crate::process::sync::{self, Msg};
 
-pub fn start(root: &Path, id: &str) -> Result<()> {
-    let dir = StateDir::open(root, id)?;
-    let state = dir.load_required()?;
+use super::Container;
+
+impl Container {
+    /// Start a created container: release init (through exec.fifo, or its
+    /// sync socket when this process created it with
+    /// [`super::StartBy::Creator`]), then run the poststart hooks.
+    pub fn start(&mut self) -> Result<()> {
+        let (dir, state) = self.locked()?;
+        let Some(init) = &self.init else { return start(dir, state) };
+        // Created by this process: the pidfd from its clone (no second
+        // pidfd_open and /proc check).
+        match (&init.start_socket, &init.pidfd) {
+            (Some(sock), Some(fd)) => start_via_socket(state, sock, fd),
+            (Some(sock), None) => {
+                let fd = state.init_pidfd().ok_or_else(|| {
+                    Error::WrongState(format!("cannot start container \"{}\": its init has exited", state.id))
+                })?;
+                start_via_socket(state, sock, &fd)
+            }
+            (None, Some(fd)) => start_with_pidfd(dir, state, fd),
+            (None, None) => start_created(dir, state),
+        }
+    }
+}
+
+fn start(dir: &StateDir, state: &State) -> Result<()> {
+    let id = &state.id;
     // One look at init: a pidfd verified against the recorded start time
     // (None: init has exited), used for the status and the wait below.
     let pidfd = state.init_pidfd();
@@ -26,14 +49,14 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         // On failure (init's error, a hook's, or init dead before the
         // program ran) the container is left stopped, as runc leaves it:
         // `state` shows it, `delete` destroys it and runs poststop.
-        (Status::Created, Some(pidfd)) => start_with_pidfd(&dir, &state, &pidfd),
+        (Status::Created, Some(pidfd)) => start_with_pidfd(dir, state, &pidfd),
         (s, _) => Err(Error::WrongState(format!("cannot start container \"{id}\": it is {s}, not created"))),
     }
 }
 
 /// Open exec.fifo and wait for init's byte together with its pidfd, so a
 /// dead init never hangs `start`.
-pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
+fn start_created(dir: &StateDir, state: &State) -> Result<()> {
     // The pidfd first: once the fifo is open, init may run and exit at once.
     let pidfd = state
         .init_pidfd()
@@ -43,7 +66,7 @@ pub fn start_created(dir: &StateDir, state: &State) -> Result<()> {
 
 /// [`start_created`] with a pidfd of init the caller holds already (`run`
 /// has the one from the clone; `start` the one it checked the status with).
-pub fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()> {
+fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()> {
     let fifo_path = dir.fifo_path();
     let mut fifo = OpenOptions::new()
         .read(true)
@@ -108,7 +131,7 @@ pub fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Resul
 /// `Start` on init's sync socket and read it to EOF, which init's execve
 /// makes; a message before that is init's error (the container is then
 /// stopped).
-pub fn start_via_socket(state: &State, sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
+fn start_via_socket(state: &State, sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()> {
     if sync::send(sock, &Msg::Start).is_err() {
         return Err(Error::WrongState(format!(
             "cannot start container \"{}\": its init exited before start",
@@ -148,7 +171,7 @@ fn poststart(state: &State, pidfd: &OwnedFd) -> Result<()> {
 
 /// Run hooks whose failure the spec says must only be logged (poststop):
 /// every hook runs, each failure is a warning.
-pub fn run_warn(kind: HookKind, hooks: &[oci_spec::runtime::Hook], state: &State, status: Status) {
+pub(super) fn run_warn(kind: HookKind, hooks: &[oci_spec::runtime::Hook], state: &State, status: Status) {
     if hooks.is_empty() {
         return;
     }
@@ -156,7 +179,7 @@ pub fn run_warn(kind: HookKind, hooks: &[oci_spec::runtime::Hook], state: &State
 }
 
 /// Run every hook with `json` on stdin; a failure is a warning.
-pub fn warn_each(kind: HookKind, hooks: &[oci_spec::runtime::Hook], json: &[u8]) {
+pub(super) fn warn_each(kind: HookKind, hooks: &[oci_spec::runtime::Hook], json: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
         if let Err(mut e) = hooks::run_hooks(kind, std::slice::from_ref(h), json) {
             e.index = i;
