@@ -35,7 +35,7 @@ pub mod spec;
 pub mod sys;
 pub mod test_skip;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 
 /// Version string printed by `berth --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

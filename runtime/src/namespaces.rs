@@ -54,7 +54,7 @@ impl Plan {
             match ns.path() {
                 Some(p) if !p.as_os_str().is_empty() => {
                     let f = File::open(p).map_err(|e| {
-                        Error::Other(format!("linux.namespaces[{i}].path: open {}: {e}", p.display()))
+                        Error::os(format!("linux.namespaces[{i}].path: open {}", p.display()), e)
                     })?;
                     plan.joins.push(Join { typ: ns.typ(), path: p.clone(), fd: f.into() });
                 }

@@ -18,6 +18,17 @@ use super::devices::{self, Rule};
 pub struct FieldError {
     pub field: String,
     pub msg: String,
+    /// Set when the kernel refused the write of a valid value (boxed: the
+    /// crate error stays small).
+    pub refused: Option<Box<Refused>>,
+}
+
+/// A cgroup file the kernel refused a value for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub file: std::path::PathBuf,
+    pub value: String,
+    pub errno: Option<i32>,
 }
 
 impl FieldError {
@@ -25,6 +36,7 @@ impl FieldError {
         FieldError {
             field: field.into(),
             msg: msg.into(),
+            refused: None,
         }
     }
 }
@@ -420,7 +432,10 @@ pub fn from_bundle(b: &crate::spec::Bundle) -> crate::error::Result<Resources> {
             .ok()
             .and_then(|d| serde_json::from_slice::<serde_json::Value>(&d).ok())
             .is_some_and(|v| v.pointer("/linux/resources/pids/limit").is_some());
-    Resources::from_spec(r, pids_set).map_err(|e| crate::error::Error::Usage(e.to_string()))
+    Resources::from_spec(r, pids_set).map_err(|e| {
+        let file = b.config_path.display().to_string();
+        crate::spec::ConfigError::new(file, format!("linux.resources.{}", e.field), e.msg).into()
+    })
 }
 
 /// runc's v1 -> v2 conversion of cpu.shares (2..262144) to cpu.weight (1..10000).

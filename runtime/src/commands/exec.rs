@@ -43,7 +43,7 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<i32> {
 /// shim): the started process, whose parent is the caller.
 pub fn exec_detached(root: &Path, a: &ExecArgs) -> Result<pexec::Started> {
     if !a.detach {
-        return Err(Error::Other("exec_detached: detach is not set".into()));
+        return Err(Error::Internal("exec_detached: detach is not set".into()));
     }
     exec_impl(root, a).map(|(_, started)| started)
 }
@@ -78,13 +78,13 @@ fn exec_impl(root: &Path, a: &ExecArgs) -> Result<(i32, pexec::Started)> {
     // the cache init's create filled).
     let seccomp = crate::security::seccomp::prepare(&bundle, root)?;
     if seccomp.as_ref().is_some_and(|f| f.notify()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Unsupported(format!(
             "exec in \"{id}\": its seccomp profile uses SCMP_ACT_NOTIFY, which exec does not support yet"
         )));
     }
     let exec_caps = caps::plan(&process);
     if let Some(Err((path, msg))) = exec_caps.as_ref().map(caps::check) {
-        return Err(Error::Usage(format!("exec: {path}: {msg}")));
+        return Err(spec::ConfigError::new("exec", path, msg).into());
     }
     let terminal = process.terminal() == Some(true);
     console::check_flags(terminal, a.detach, a.console_socket.as_deref())?;
@@ -171,10 +171,7 @@ fn init_exiting(init: &OwnedFd) -> bool {
 /// command line, then the flags, then the config's defaults.
 fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
     let base = bundle.spec.process().as_ref().ok_or_else(|| {
-        Error::Usage(format!(
-            "{}: process: required field is missing",
-            bundle.config_path.display()
-        ))
+        spec::ConfigError::new(bundle.config_path.display().to_string(), "process", "required field is missing")
     })?;
     let mut p = match &a.process {
         Some(file) => {
@@ -217,7 +214,7 @@ fn resolve_process(a: &ExecArgs, bundle: &Bundle) -> Result<Process> {
         p.set_selinux_label(base.selinux_label().clone());
     }
     apply_flags(a, &mut p)?;
-    crate::spec::check_exec_process(&p).map_err(|e| Error::Usage(format!("exec: {e}")))?;
+    crate::spec::check_exec_process(&p).map_err(|e| spec::ConfigError::whole_file("exec", e))?;
     Ok(p)
 }
 
@@ -348,7 +345,7 @@ fn check_lsm(p: &Process) -> Result<()> {
         } else {
             "AppArmor is not enabled on this host"
         };
-        return Err(Error::Usage(format!(
+        return Err(Error::Unsupported(format!(
             "apparmor profile {profile:?} (--apparmor, process.apparmorProfile): {why}"
         )));
     }
@@ -359,7 +356,7 @@ fn check_lsm(p: &Process) -> Result<()> {
         } else {
             "SELinux is not enabled on this host"
         };
-        return Err(Error::Usage(format!(
+        return Err(Error::Unsupported(format!(
             "selinux label {label:?} (--process-label, process.selinuxLabel): {why}"
         )));
     }

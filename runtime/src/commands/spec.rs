@@ -26,10 +26,7 @@ pub fn spec(bundle: &Path, rootless: bool, seccomp_default: bool) -> Result<()> 
     {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(Error::Usage(format!(
-                "{}: already exists; remove it first",
-                path.display()
-            )))
+            return Err(Error::os(format!("spec: {}: remove it first", path.display()), e))
         }
         Err(e) => return Err(Error::path("spec: create", path, e)),
     };

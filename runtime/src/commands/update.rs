@@ -37,7 +37,8 @@ pub fn update_from_json(root: &Path, id: &str, what: &str, data: &[u8]) -> Resul
 /// A linux.resources JSON document as `update` reads it (no effect); `what`
 /// names the source in errors. Public for the fuzz targets (fuzz/).
 pub fn parse_resources(what: &str, data: &[u8]) -> Result<LinuxResources> {
-    let v: Value = serde_json::from_slice(data).map_err(|e| Error::Usage(format!("{what}: invalid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(data)
+        .map_err(|e| crate::spec::ConfigError::whole_file(what, format!("invalid JSON: {e}")))?;
     to_resources(what, v)
 }
 
@@ -50,20 +51,16 @@ fn update_resources(root: &Path, id: &str, r: &LinuxResources) -> Result<()> {
     }
     let old = state.cgroups.resources.clone();
     let mut new = old.clone();
-    new.merge_spec(r, true).map_err(|e| Error::Usage(update_msg(&e)))?;
+    new.merge_spec(r, true).map_err(|error| Error::Cgroup { what: "update".into(), error })?;
     new.devices = None;
     if let Err(e) = state.cgroups.driver().apply(&new) {
         if let Err(undo) = state.cgroups.driver().apply(&old) {
-            log::warn!("restoring the previous resources: {}", update_msg(&undo));
+            log::warn!("restoring the previous resources: {undo}");
         }
-        return Err(Error::Usage(update_msg(&e)));
+        return Err(Error::Cgroup { what: "update".into(), error: e });
     }
     state.cgroups.resources = new;
     dir.save(&state)
-}
-
-fn update_msg(e: &crate::cgroups::FieldError) -> String {
-    format!("update: {}: {}", e.field, e.msg)
 }
 
 fn flags_given(a: &UpdateArgs) -> bool {
@@ -79,7 +76,8 @@ fn read_resources(src: &str) -> Result<LinuxResources> {
     } else {
         (src.to_string(), std::fs::read(src).map_err(|e| Error::path("--resources: read", src, e))?)
     };
-    let v: Value = serde_json::from_slice(&data).map_err(|e| Error::Usage(format!("--resources {name}: invalid JSON: {e}")))?;
+    let bad = |e| crate::spec::ConfigError::whole_file(format!("--resources {name}"), format!("invalid JSON: {e}"));
+    let v: Value = serde_json::from_slice(&data).map_err(bad)?;
     to_resources(&format!("--resources {name}"), v)
 }
 
@@ -87,8 +85,8 @@ fn read_resources(src: &str) -> Result<LinuxResources> {
 /// binary); errors read `WHAT: linux.resources.memory.limit: ...`.
 fn to_resources(what: &str, v: Value) -> Result<LinuxResources> {
     let wrapped = json!({"ociVersion": crate::OCI_VERSION, "linux": {"resources": v}});
-    let bytes = serde_json::to_vec(&wrapped).map_err(|e| Error::Other(e.to_string()))?;
-    let spec = crate::spec::parse_spec(what, &bytes).map_err(|e| Error::Usage(e.to_string()))?;
+    let bytes = serde_json::to_vec(&wrapped).map_err(|e| Error::encode("linux.resources", e))?;
+    let spec = crate::spec::parse_spec(what, &bytes)?;
     Ok(spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default())
 }
 

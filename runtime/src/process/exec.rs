@@ -248,14 +248,14 @@ pub fn start(mut e: Exec) -> Result<Started> {
         }
         Ok(None) => {
             let status = waitpid(stage1, None);
-            return Err(Error::Other(format!(
+            return Err(Error::Protocol(format!(
                 "the exec process died before it entered the container ({status:?})"
             )));
         }
         Ok(Some((other, _))) => {
             let _ = kill(stage1, Signal::SIGKILL);
             let _ = waitpid(stage1, None);
-            return Err(Error::Other(format!("unexpected message from the exec process: {other:?}")));
+            return Err(Error::Protocol(format!("unexpected message from the exec process: {other:?}")));
         }
         Err(err) => {
             let _ = kill(stage1, Signal::SIGKILL);
@@ -277,7 +277,7 @@ pub fn start(mut e: Exec) -> Result<Started> {
             let _ = waitpid(Pid::from_raw(pid), None);
             Err(Error::Init(m))
         }
-        Ok(Some((other, _))) => Err(killed(Error::Other(format!(
+        Ok(Some((other, _))) => Err(killed(Error::Protocol(format!(
             "unexpected message from the exec process: {other:?}"
         )))),
         Err(err) => Err(killed(Error::os("read from the exec process", err))),
@@ -292,7 +292,7 @@ fn stage_main(stage: impl FnOnce() -> Result<Never>, sock: &OwnedFd) -> ! {
         Ok(never) => match never {},
         Err(err) => err,
     };
-    if sync::send(sock, &Msg::Error(err.to_string())).is_err() {
+    if sync::send(sock, &sync::error(&err)).is_err() {
         let _ = writeln!(io::stderr(), "berth: error: exec: {err}");
     }
     unsafe { libc::_exit(1) }
@@ -376,7 +376,8 @@ fn stage2(e: &Exec, kept: &Kept) -> Result<Never> {
         init::cwd_inside_root(p)?;
     }
     if p.terminal() == Some(true) {
-        let socket = kept.console.as_ref().ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        let socket =
+            kept.console.as_ref().ok_or_else(|| Error::Internal("process.terminal: no console socket".into()))?;
         console::setup_in_container(&console::InContainer {
             socket: socket.as_fd(),
             size: p.console_size().map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),

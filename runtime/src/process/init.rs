@@ -14,7 +14,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 use super::sync::{self, Msg};
 use super::{setup, Launch};
 use crate::container::{OciState, Status, EXEC_FIFO};
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
@@ -59,15 +59,12 @@ pub(super) fn main(mut init: Init) -> ! {
     };
     if let Some(f) = &init.fifo {
         // `start` is waiting: it reports this and the container stops.
-        let msg = format!("E{}", sync::bounded(err.to_string()));
+        let msg = format!("E{}", sync::fifo_text(&InitError::from(&err)));
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     } else {
         // Before Ready, or after an in-process start (the socket is kept
         // open until execve then): the parent reports it.
-        let msg = match err {
-            Error::Hook(_) => Msg::HookFailed(sync::bounded(err.to_string())),
-            _ => Msg::Error(sync::bounded(err.to_string())),
-        };
+        let msg = sync::error(&err);
         // write(2) as a fallback: a seccomp profile loaded after the start
         // may refuse send(2) but rarely write(2), as with exec.fifo.
         let sent = sync::send(&init.sock, &msg).is_ok() || {
@@ -105,7 +102,7 @@ fn set_stdio(fds: [std::os::fd::RawFd; 3]) -> Result<()> {
 fn recv(sock: &OwnedFd) -> Result<Msg> {
     match sync::recv(sock, false) {
         Ok(Some((m, _))) => Ok(m),
-        Ok(None) => Err(Error::Other("berth exited during setup".into())),
+        Ok(None) => Err(Error::Protocol("berth exited during setup".into())),
         Err(e) => Err(Error::os("read from berth", e)),
     }
 }
@@ -159,7 +156,7 @@ fn run(init: &mut Init) -> Result<Never> {
         namespaces::unshare_flags(CloneFlags::CLONE_NEWNET)?;
         match recv(&init.sock)? {
             Msg::CgroupsReady => init.l.cgroups.join_v1_self()?,
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+            other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
     }
     // Join the container's cgroups first: everything init forks inherits them.
@@ -228,7 +225,7 @@ fn run(init: &mut Init) -> Result<Never> {
         send(&init.sock, &Msg::MoveNetDevices)?;
         match recv(&init.sock)? {
             Msg::NetDevicesMoved => {}
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+            other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
     }
 
@@ -261,10 +258,10 @@ fn run(init: &mut Init) -> Result<Never> {
         send(&init.sock, &Msg::RunHooks)?;
         match recv(&init.sock)? {
             Msg::HooksDone(s) => state = Some(s),
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+            other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
         if let (Some(h), Some(s)) = (hooks, &state) {
-            let json = serde_json::to_vec(s).map_err(|e| Error::Other(e.to_string()))?;
+            let json = serde_json::to_vec(s).map_err(|e| Error::encode("the container state", e))?;
             hooks::run_hooks(HookKind::CreateContainer, h.create_container().as_deref().unwrap_or(&[]), &json)?;
         }
     }
@@ -280,10 +277,11 @@ fn run(init: &mut Init) -> Result<Never> {
         None => None,
     };
     rootfs::finish(&ro)?;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Other("config has no process".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::config("process", "not set"))?;
     if process.terminal() == Some(true) {
         // After the pivot: the pty comes from the container's own devpts.
-        let socket = init.l.console_socket.ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        let socket =
+            init.l.console_socket.ok_or_else(|| Error::Internal("process.terminal: no console socket".into()))?;
         crate::console::setup_in_container(&crate::console::InContainer {
             socket: socket.as_fd(),
             size: process.console_size().map(|b| (b.height().min(65535) as u16, b.width().min(65535) as u16)),
@@ -295,7 +293,7 @@ fn run(init: &mut Init) -> Result<Never> {
     setup::scheduler(process)?;
     setup::io_priority(process)?;
     setup::personality(spec)?;
-    if let Some(p) = crate::mempolicy::from_spec(spec).map_err(|e| Error::Other(format!("{}: {}", e.path, e.msg)))? {
+    if let Some(p) = crate::mempolicy::from_spec(spec).map_err(|e| Error::config(e.path, e.msg))? {
         p.apply()?;
     }
     setup::chdir(process)?;
@@ -342,7 +340,7 @@ fn run(init: &mut Init) -> Result<Never> {
         // before that is sent on it (see `main`).
         match recv(&init.sock)? {
             Msg::Start => {}
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+            other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
         if (init.sock.as_raw_fd() as u32) < 3 + init.l.preserve_fds {
             // In a gap of the --preserve-fds range: it would leak into the container.
@@ -354,10 +352,10 @@ fn run(init: &mut Init) -> Result<Never> {
         // `create` records init, then hands it over; EOF: it died first.
         match recv(&init.sock)? {
             Msg::Detach => {}
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+            other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
         // Block until `start` opens exec.fifo for reading.
-        let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
+        let state_fd = init.state_fd.take().ok_or_else(|| Error::Internal("state dir handle missing".into()))?;
         let fifo = CString::new(EXEC_FIFO).unwrap();
         let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
         if fd < 0 {
@@ -419,7 +417,7 @@ fn run(init: &mut Init) -> Result<Never> {
     }
     if let (Some(h), Some(mut s)) = (hooks, state) {
         s.status = Status::Created;
-        let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
+        let json = serde_json::to_vec(&s).map_err(|e| Error::encode("the container state", e))?;
         let list = h.start_container().as_deref().unwrap_or(&[]);
         hooks::run_hooks_with_default_env(HookKind::StartContainer, list, &json, &env)?;
     }
@@ -451,12 +449,12 @@ fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
     let listener = f
         .load()
         .map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?
-        .ok_or_else(|| Error::Other("linux.seccomp: the kernel returned no listener".into()))?;
+        .ok_or_else(|| Error::Unsupported("linux.seccomp: the kernel returned no listener".into()))?;
     send(sock, &Msg::SeccompListener)?;
     notify::send_fd(sock, &listener).map_err(|e| Error::os("pass the seccomp listener to berth", e))?;
     match recv(sock)? {
         Msg::SeccompSent => Ok(()),
-        other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        other => Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
     }
 }
 
@@ -469,10 +467,10 @@ pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
     // A path longer than a page (ENAMETOOLONG) cannot be checked: refused.
     if r <= 0 || buf[0] != b'/' {
-        return Err(Error::Other(format!(
-            "process.cwd: {} is outside the container's root filesystem",
-            p.cwd().display()
-        )));
+        return Err(Error::Rootfs(rootfs::RootfsError::Config {
+            at: "process.cwd".into(),
+            msg: format!("{} is outside the container's root filesystem", p.cwd().display()),
+        }));
     }
     Ok(())
 }
@@ -481,7 +479,7 @@ fn request_maps(sock: &OwnedFd) -> Result<()> {
     send(sock, &Msg::RequestMaps)?;
     match recv(sock)? {
         Msg::MapsWritten => Ok(()),
-        other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        other => Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
     }
 }
 

@@ -389,7 +389,9 @@ fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
     for (clock, off) in offsets {
         let name = match clock.as_str() {
             "monotonic" | "boottime" => clock.as_str(),
-            other => return Err(Error::Other(format!("linux.timeOffsets.{other}: unknown clock (monotonic or boottime)"))),
+            other => {
+                return Err(Error::config(format!("linux.timeOffsets.{other}"), "unknown clock (monotonic or boottime)"))
+            }
         };
         text.push_str(&format!("{name} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
     }
@@ -423,7 +425,7 @@ impl Parent<'_> {
                     self.send(&Msg::MapsWritten)?;
                 }
                 Msg::Hello => {
-                    let pid = cred_pid.ok_or_else(|| Error::Other("init's hello carried no credentials".into()))?;
+                    let pid = cred_pid.ok_or_else(|| Error::Protocol("init's hello carried no credentials".into()))?;
                     self.init_pid = Some(pid);
                     // The first child exits once it has forked init.
                     let _ = waitpid(Pid::from_raw(self.clone_pid), None);
@@ -431,7 +433,7 @@ impl Parent<'_> {
                 }
                 Msg::RunHooks => {
                     let state = self.state();
-                    let json = serde_json::to_vec(&state).map_err(|e| Error::Other(e.to_string()))?;
+                    let json = serde_json::to_vec(&state).map_err(|e| Error::encode("the container state", e))?;
                     if let Some(h) = self.l.bundle.spec.hooks() {
                         #[allow(deprecated)]
                         let prestart = h.prestart().as_deref().unwrap_or(&[]);
@@ -450,8 +452,7 @@ impl Parent<'_> {
                 }
                 Msg::Ready => return Ok(()),
                 Msg::Error(m) => return Err(Error::Init(m)),
-                Msg::HookFailed(m) => return Err(Error::HookFailed(m)),
-                other => return Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+                other => return Err(Error::Protocol(format!("unexpected message from init: {other:?}"))),
             }
         }
     }
@@ -462,7 +463,7 @@ impl Parent<'_> {
         let fd = notify::recv_fd(&self.sock).map_err(|e| Error::os("receive the seccomp listener from init", e))?;
         let sc = self.l.bundle.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
         let path = sc.and_then(|s| s.listener_path().as_deref()).ok_or_else(|| {
-            Error::Other("linux.seccomp.listenerPath: init sent a listener but none is configured".into())
+            Error::Protocol("linux.seccomp.listenerPath: init sent a listener but none is configured".into())
         })?;
         let state = self.state();
         let cps = notify::ContainerProcessState {
@@ -472,7 +473,8 @@ impl Parent<'_> {
             metadata: sc.and_then(|s| s.listener_metadata().as_deref()),
             state: &state,
         };
-        notify::send_to_agent(path, &cps, &fd).map_err(|e| Error::Other(format!("linux.seccomp.listenerPath: {e}")))
+        notify::send_to_agent(path, &cps, &fd)
+            .map_err(|e| Error::os("linux.seccomp.listenerPath", std::io::Error::other(e)))
     }
 
     fn send(&self, m: &Msg) -> Result<()> {
@@ -534,7 +536,7 @@ impl Parent<'_> {
             Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!("was killed by {s}"),
             _ => "ended".to_string(),
         };
-        Error::Init(format!("container init {how} during setup"))
+        Error::Protocol(format!("container init {how} during setup"))
     }
 
     /// Kill and reap whatever was started.
@@ -567,7 +569,7 @@ fn write_id_maps(pid: i32, spec: &oci_spec::runtime::Spec) -> Result<()> {
         let p = format!("/proc/{pid}/{file}");
         let r = fs::OpenOptions::new().write(true).open(&p).and_then(|mut f| f.write_all(text.as_bytes()));
         if let Err(e) = r {
-            return Err(Error::Other(format!("{field}: write {p}: {e}")));
+            return Err(Error::os(format!("{field}: write {p}"), e));
         }
     }
     Ok(())
