@@ -169,9 +169,7 @@ fn clean(path: &str) -> Result<String> {
         match c {
             "" | "." => {}
             ".." => {
-                return Err(Error::config(
-                    "linux.cgroupsPath", format!("\"{path}\" must not contain \"..\"")
-                ))
+                return Err(Error::config("linux.cgroupsPath", format!("\"{path}\" must not contain \"..\"")))
             }
             c => parts.push(c),
         }
@@ -240,9 +238,10 @@ impl ContainerCgroups {
         };
         if let Some(p) = cgroups_path {
             if p.contains(':') && !p.starts_with('/') {
-                return Err(Error::config("linux.cgroupsPath", format!(
-                    "\"{p}\" looks like a systemd slice:prefix:name path; the systemd cgroup driver is not supported"
-                )));
+                return Err(Error::config(
+                    "linux.cgroupsPath",
+                    format!("\"{p}\" looks like a systemd slice:prefix:name path; the systemd cgroup driver is not supported"),
+                ));
             }
         }
         let mut mounts = Vec::with_capacity(hs.len());
