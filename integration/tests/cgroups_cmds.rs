@@ -142,6 +142,41 @@ fn update_changes_the_files_and_zero_means_unchanged() {
     assert_no_leftovers(&env);
 }
 
+/// A value the kernel refuses (a memory limit below the usage: EBUSY; a
+/// cpuset beyond the cpus: ERANGE) is a cgroup error naming the
+/// file and the errno, not a usage error (runc: "unable to set memory
+/// limit to ... (current usage: ..., peak usage: ...)").
+#[test]
+fn update_refused_by_the_kernel_names_the_cgroup_file_and_errno() {
+    if !v1_host("update_refused_by_the_kernel_names_the_cgroup_file_and_errno") {
+        return;
+    }
+    let mut env = Env::sh("cg_update_refused", "cat /dev/zero | head -c 8000000 > /dev/shm/fill; echo ok > /filled; while :; do sleep 0.1; done");
+    set_resources(&mut env, json!({"memory": {"limit": 64 << 20}}));
+    env.run_detached();
+    env.wait_file("filled", "ok");
+    let id = env.id.clone();
+    let limit = dir(&env, "memory").join("memory.limit_in_bytes");
+    let out = env.berth(&["--debug", "update", "--memory", "1m", &id]);
+    out.fails_with(&[&limit.display().to_string(), "\"1048576\"", "os error 16", "current usage", "error kind cgroup, errno 16"]);
+    assert!(!out.stderr.contains("error kind usage"), "{out}");
+    assert_eq!(read(&env, "memory", "memory.limit_in_bytes"), (64u64 << 20).to_string());
+    let cpus = dir(&env, "cpuset").join("cpuset.cpus");
+    let before = read(&env, "cpuset", "cpuset.cpus");
+    // Beyond the kernel's cpu ids: ERANGE (a cpu outside the parent's would be EINVAL).
+    env.berth(&["--debug", "update", "--cpuset-cpus", "4095", &id]).fails_with(&[
+        &cpus.display().to_string(),
+        "\"4095\"",
+        "os error 34",
+        "error kind cgroup, errno 34",
+    ]);
+    assert_eq!(read(&env, "cpuset", "cpuset.cpus"), before, "the old cpuset was not kept");
+    // A bad flag stays a usage error.
+    env.berth(&["--debug", "update", "--memory", "12q", &id]).fails_with(&["--memory", "error kind usage"]);
+    env.delete_force().ok();
+    assert_no_leftovers(&env);
+}
+
 #[test]
 fn update_errors_name_the_field_and_keep_the_old_values() {
     if !v1_host("update_errors_name_the_field_and_keep_the_old_values") {

@@ -66,7 +66,7 @@ pub fn check_flags(terminal: bool, detached: bool, socket: Option<&Path>) -> Res
 /// Connect to the `--console-socket` (a SOCK_STREAM unix socket, as runc
 /// dials it).
 pub fn connect(path: &Path) -> Result<OwnedFd> {
-    let err = |e: io::Error| Error::Usage(format!("--console-socket {}: {e}", path.display()));
+    let err = |e: io::Error| Error::os(format!("--console-socket {}", path.display()), e);
     let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
         .map_err(err)?;
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -258,11 +258,14 @@ fn mount_console(slave: BorrowedFd) -> Result<()> {
     let st = sys::fstat(target.as_fd()).map_err(|e| merr("stat /dev/console", e))?;
     let kind = st.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG && kind != libc::S_IFCHR {
-        return Err(Error::Other(format!(
-            "process.terminal: /dev/console in the container is not a file or a character device \
-             (mode {:o}); refusing to mount the console on it",
-            st.st_mode
-        )));
+        return Err(Error::Rootfs(crate::rootfs::RootfsError::Config {
+            at: "process.terminal".into(),
+            msg: format!(
+                "/dev/console in the container is not a file or a character device \
+                 (mode {:o}); refusing to mount the console on it",
+                st.st_mode
+            ),
+        }));
     }
     let tree = open_tree_fd(slave).map_err(|e| merr("open_tree of the pty slave", e))?;
     sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(|e| merr("bind the pty slave on /dev/console", e))
@@ -288,9 +291,10 @@ fn check_ptmx(master: BorrowedFd) -> Result<()> {
     let st = crate::rootfs::sys::fstat(master).map_err(|e| Error::os("process.terminal: stat /dev/ptmx", e))?;
     let on_devpts = unsafe { libc::fstatfs(master.as_raw_fd(), &mut fs) } == 0 && fs.f_type as libc::c_long == DEVPTS_SUPER_MAGIC;
     if !on_devpts || st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(5, 2) {
-        return Err(Error::Other(
-            "process.terminal: /dev/ptmx in the container is not a devpts ptmx (is /dev/pts a devpts mount?)".into(),
-        ));
+        return Err(Error::Rootfs(crate::rootfs::RootfsError::Config {
+            at: "process.terminal".into(),
+            msg: "/dev/ptmx in the container is not a devpts ptmx (is /dev/pts a devpts mount?)".into(),
+        }));
     }
     Ok(())
 }
@@ -333,10 +337,11 @@ impl HostTerminal {
         }
         let fd = cvt(unsafe { libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
             .map_err(|e| {
-                Error::Usage(format!(
-                    "process.terminal: berth's stdin, stdout and stderr are not terminals and /dev/tty: {e} \
-                     (give --console-socket and --detach, or run berth on a terminal)"
-                ))
+                Error::os(
+                    "process.terminal: berth's stdin, stdout and stderr are not terminals \
+                     (give --console-socket and --detach, or run berth on a terminal), and /dev/tty",
+                    e,
+                )
             })?;
         Ok(HostTerminal {
             fd,

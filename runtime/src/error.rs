@@ -1,17 +1,26 @@
 //! The crate error. Each module has its own error type; they are gathered
 //! here. A message says what failed, on which path or config field, and the
 //! OS error.
+//!
+//! Every variant has a kind ([`ErrorKind`], from [`Error::kind`]) and, when
+//! a system call failed, its errno ([`Error::errno`]): the shim maps them to
+//! ttrpc codes. init and exec's child send theirs over the sync socket as an
+//! [`InitError`], which keeps both (`Error::Init`).
 
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A config value that cannot be used, with its file and JSON path.
     #[error(transparent)]
     Config(#[from] crate::spec::ConfigError),
+    /// A mount or another rootfs step (names the mount: `mounts[3] (/data)`).
     #[error(transparent)]
     Rootfs(#[from] crate::rootfs::RootfsError),
     #[error(transparent)]
@@ -39,22 +48,144 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A failure reported by the container's init process.
+    /// A linux.resources value that cannot be used, or a cgroup file the
+    /// kernel refused (then `error.refused` has the file, value and errno);
+    /// `what` says where the value came from (the config file, `update`).
+    #[error("{what}: {error}")]
+    Cgroup { what: String, error: crate::cgroups::FieldError },
+    /// A failure reported by the container's init or exec's child, with
+    /// the kind and errno it had there.
+    #[error(transparent)]
+    Init(#[from] InitError),
+    /// Something this host (or berth) does not have: a cgroup controller,
+    /// a kernel feature.
     #[error("{0}")]
-    Init(String),
-    /// A hook run by init (createContainer, startContainer) failed: the
-    /// lifecycle goes on with destroy and the poststop hooks.
+    Unsupported(String),
+    /// The sync protocol with init or exec's child broke: an unexpected
+    /// message, a peer gone without a word.
     #[error("{0}")]
-    HookFailed(String),
+    Protocol(String),
+    /// A step that cannot fail did (a bug in berth): encoding a struct.
     #[error("{0}")]
-    Other(String),
+    Internal(String),
+}
+
+/// What kind of failure an [`Error`] is: crosses the sync socket (in an
+/// [`InitError`]) and is what the shim maps to a ttrpc code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    NotFound,
+    Exists,
+    WrongState,
+    /// A config value (config.json, linux.resources from `update`).
+    Config,
+    /// Bad command-line input.
+    Usage,
+    /// A cgroup file the kernel refused.
+    Cgroup,
+    /// A mount or another rootfs step.
+    Mount,
+    Hook,
+    /// A system call.
+    Os,
+    Unsupported,
+    Protocol,
+    Internal,
+    /// A kind this build does not know (sent by another version).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorKind {
+    /// The kind's name, as it is serialized (`not_found`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Exists => "exists",
+            ErrorKind::WrongState => "wrong_state",
+            ErrorKind::Config => "config",
+            ErrorKind::Usage => "usage",
+            ErrorKind::Cgroup => "cgroup",
+            ErrorKind::Mount => "mount",
+            ErrorKind::Hook => "hook",
+            ErrorKind::Os => "os",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Internal => "internal",
+            ErrorKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// An error of the container's init (or exec's child) as it crosses the
+/// sync socket or exec.fifo: the message, its kind and errno. The parent
+/// returns it as `Error::Init`, which keeps the kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{msg}")]
+pub struct InitError {
+    pub kind: ErrorKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno: Option<i32>,
+    pub msg: String,
+}
+
+impl InitError {
+    pub fn new(kind: ErrorKind, msg: impl Into<String>) -> Self {
+        InitError { kind, errno: None, msg: msg.into() }
+    }
+
+    /// The same failure with `prefix: ` before its message.
+    pub fn context(mut self, prefix: impl fmt::Display) -> Self {
+        self.msg = format!("{prefix}: {}", self.msg);
+        self
+    }
+}
+
+impl From<&Error> for InitError {
+    fn from(e: &Error) -> Self {
+        InitError { kind: e.kind(), errno: e.errno(), msg: e.to_string() }
+    }
 }
 
 impl Error {
     /// A hook failure: per the spec's lifecycle the container is stopped and
     /// destroyed, then the poststop hooks run.
     pub fn is_hook_failure(&self) -> bool {
-        matches!(self, Error::Hook(_) | Error::HookFailed(_))
+        self.kind() == ErrorKind::Hook
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Config(_) => ErrorKind::Config,
+            Error::Rootfs(crate::rootfs::RootfsError::Config { .. }) => ErrorKind::Config,
+            Error::Rootfs(_) => ErrorKind::Mount,
+            Error::Hook(_) => ErrorKind::Hook,
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Exists(_) => ErrorKind::Exists,
+            Error::WrongState(_) => ErrorKind::WrongState,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::Path { .. } | Error::Os { .. } => ErrorKind::Os,
+            Error::Cgroup { error, .. } if error.refused.is_some() => ErrorKind::Cgroup,
+            Error::Cgroup { .. } => ErrorKind::Config,
+            Error::Init(e) => e.kind,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::Protocol(_) => ErrorKind::Protocol,
+            Error::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The OS error number when a system call failed (a cgroup write the
+    /// kernel refused, a mount, an open).
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            Error::Rootfs(e) => e.raw_os_error(),
+            Error::Path { source, .. } | Error::Os { source, .. } => source.raw_os_error(),
+            Error::Cgroup { error, .. } => error.refused.as_ref().and_then(|r| r.errno),
+            Error::Init(e) => e.errno,
+            _ => None,
+        }
     }
 
     /// An OS error on a path: `Error::path("open", p, e)` renders as
@@ -66,6 +197,19 @@ impl Error {
     /// An OS error with a free-form description of what failed.
     pub fn os(what: impl Into<String>, source: impl Into<io::Error>) -> Self {
         Error::Os { what: what.into(), source: source.into() }
+    }
+
+    /// A config value found unusable while the container is set up, where
+    /// the file is not at hand (create names it): `process.args: must not
+    /// be empty`.
+    pub fn config(path: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Config(crate::spec::ConfigError::new(String::new(), path, msg))
+    }
+
+    /// A struct that could not be encoded (cannot happen for berth's own
+    /// types): `what` names it.
+    pub fn encode(what: &str, e: serde_json::Error) -> Self {
+        Error::Internal(format!("encode {what}: {e}"))
     }
 }
 
@@ -129,6 +273,39 @@ mod tests {
         let long = "é".repeat(300);
         let shown = Clip(&long).to_string();
         assert_eq!(shown, format!("{:?}… (600 bytes)", "é".repeat(CLIP_CHARS)));
+    }
+
+    #[test]
+    fn kinds_and_errnos() {
+        use crate::cgroups::resources::Refused;
+        let invalid = crate::cgroups::FieldError::new("blockIO.weight", "5 is not in 10-1000");
+        let e = Error::Cgroup { what: "update".into(), error: invalid.clone() };
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::Config, None));
+        assert_eq!(e.to_string(), "update: linux.resources.blockIO.weight: 5 is not in 10-1000");
+        let file = PathBuf::from("/sys/fs/cgroup/memory/c/memory.limit_in_bytes");
+        let refused = Refused { file, value: "1".into(), errno: Some(libc::EBUSY) };
+        let e = Error::Cgroup {
+            what: "update".into(),
+            error: crate::cgroups::FieldError { refused: Some(Box::new(refused)), ..invalid },
+        };
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::Cgroup, Some(libc::EBUSY)));
+        let e = Error::path("open", "/x", io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!((e.kind(), e.errno()), (ErrorKind::Os, Some(libc::ENOENT)));
+        let e = Error::config("process.args", "must not be empty");
+        assert_eq!((e.kind(), e.to_string().as_str()), (ErrorKind::Config, "process.args: must not be empty"));
+        let e = Error::Rootfs(crate::rootfs::RootfsError::Config { at: "mounts[0]".into(), msg: "x".into() });
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(Error::Usage("--x".into()).kind(), ErrorKind::Usage);
+        assert!(!Error::Usage("--x".into()).is_hook_failure());
+    }
+
+    #[test]
+    fn an_unknown_kind_reads_as_unknown() {
+        let e: InitError = serde_json::from_str(r#"{"kind":"from_the_future","msg":"m"}"#).unwrap();
+        assert_eq!(e, InitError::new(ErrorKind::Unknown, "m"));
+        for k in [ErrorKind::NotFound, ErrorKind::WrongState, ErrorKind::Cgroup, ErrorKind::Internal] {
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.name()));
+        }
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Host for Root {
             let p = format!("/proc/{pid}/{file}");
             let r = fs::OpenOptions::new().write(true).open(&p).and_then(|mut f| f.write_all(text.as_bytes()));
             if let Err(e) = r {
-                return Err(Error::Other(format!("{field}: write {p}: {e}")));
+                return Err(Error::os(format!("{field}: write {p}"), e));
             }
         }
         Ok(())

@@ -47,7 +47,10 @@ mod sys;
 #[allow(dead_code)]
 mod test_skip;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, InitError, Result};
+// What Error's variants carry.
+pub use cgroups::resources::Refused;
+pub use cgroups::FieldError;
 
 // Who berth runs as (root; rootless is refused until it is built).
 pub use host::{select as select_host, Host};

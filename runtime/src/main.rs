@@ -35,6 +35,9 @@ fn main() {
     match commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
+            // What kind of failure (the shim maps the same to ttrpc codes).
+            let errno = e.errno().map(|n| format!(", errno {n}")).unwrap_or_default();
+            log::debug!("error kind {}{errno}", e.kind().name());
             // Config values are clipped where messages echo them; this
             // bounds whatever else grew long.
             let e = berth::error::bound_message(e.to_string(), 16 * 1024);

@@ -259,10 +259,7 @@ impl Policy {
             Some(libc::ENOSYS) => " (this kernel has no NUMA support)",
             _ => "",
         };
-        Err(Error::Other(format!(
-            "linux.memoryPolicy: set_mempolicy {}: {e}{why}",
-            self.describe
-        )))
+        Err(Error::os(format!("linux.memoryPolicy: set_mempolicy {}{why}", self.describe), e))
     }
 }
 

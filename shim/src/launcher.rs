@@ -90,6 +90,12 @@ pub enum Kind {
     Invalid,
     /// A feature berth does not have.
     Unsupported,
+    /// The kernel refused for lack of permission (EPERM, EACCES).
+    Denied,
+    /// Out of memory, space, processes (ENOMEM, ENOSPC, EAGAIN).
+    Exhausted,
+    /// A wait that ran out of time (ETIMEDOUT).
+    TimedOut,
     Other,
     /// The request child died or ran out of time without replying: what it
     /// did is unknown.
@@ -104,6 +110,9 @@ impl Kind {
             Kind::WrongState => "wrong_state",
             Kind::Invalid => "invalid",
             Kind::Unsupported => "unsupported",
+            Kind::Denied => "denied",
+            Kind::Exhausted => "exhausted",
+            Kind::TimedOut => "timed_out",
             Kind::Other => "other",
             Kind::Lost => "lost",
         }
@@ -116,6 +125,9 @@ impl Kind {
             Kind::WrongState,
             Kind::Invalid,
             Kind::Unsupported,
+            Kind::Denied,
+            Kind::Exhausted,
+            Kind::TimedOut,
             Kind::Lost,
         ]
         .into_iter()
@@ -123,13 +135,39 @@ impl Kind {
         .unwrap_or(Kind::Other)
     }
 
-    /// The kind of a berth error.
+    /// The kind of a berth error: by its kind, and for a failed system
+    /// call (a cgroup file the kernel refused, a mount, init's errors
+    /// alike) by its errno.
     pub fn of(e: &berth::Error) -> Kind {
-        match e {
-            berth::Error::NotFound(_) => Kind::NotFound,
-            berth::Error::Exists(_) => Kind::Exists,
-            berth::Error::WrongState(_) => Kind::WrongState,
-            berth::Error::Usage(_) | berth::Error::Config(_) => Kind::Invalid,
+        use berth::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => Kind::NotFound,
+            K::Exists => Kind::Exists,
+            K::WrongState => Kind::WrongState,
+            K::Config | K::Usage => Kind::Invalid,
+            K::Unsupported => Kind::Unsupported,
+            K::Cgroup | K::Mount | K::Os | K::Hook => e.errno().map_or(Kind::Other, Kind::of_errno),
+            K::Protocol | K::Internal | K::Unknown => Kind::Other,
+        }
+    }
+
+    /// The kind of a failed system call.
+    fn of_errno(errno: i32) -> Kind {
+        match errno {
+            libc::ENOENT | libc::ENODEV | libc::ESRCH => Kind::NotFound,
+            libc::EEXIST => Kind::Exists,
+            // memory.limit_in_bytes below the usage, a cgroup with tasks.
+            libc::EBUSY => Kind::WrongState,
+            libc::EINVAL | libc::ERANGE => Kind::Invalid,
+            libc::EPERM | libc::EACCES => Kind::Denied,
+            libc::ENOMEM
+            | libc::ENOSPC
+            | libc::EAGAIN
+            | libc::EMFILE
+            | libc::ENFILE
+            | libc::EDQUOT => Kind::Exhausted,
+            libc::ENOSYS | libc::EOPNOTSUPP => Kind::Unsupported,
+            libc::ETIMEDOUT => Kind::TimedOut,
             _ => Kind::Other,
         }
     }
@@ -158,6 +196,9 @@ impl Failure {
             Kind::WrongState => ttrpc::Code::FAILED_PRECONDITION,
             Kind::Invalid => ttrpc::Code::INVALID_ARGUMENT,
             Kind::Unsupported => ttrpc::Code::UNIMPLEMENTED,
+            Kind::Denied => ttrpc::Code::PERMISSION_DENIED,
+            Kind::Exhausted => ttrpc::Code::RESOURCE_EXHAUSTED,
+            Kind::TimedOut => ttrpc::Code::DEADLINE_EXCEEDED,
             Kind::Other | Kind::Lost => ttrpc::Code::UNKNOWN,
         }
     }
@@ -616,6 +657,9 @@ mod tests {
             Kind::WrongState,
             Kind::Invalid,
             Kind::Unsupported,
+            Kind::Denied,
+            Kind::Exhausted,
+            Kind::TimedOut,
             Kind::Other,
             Kind::Lost,
         ];
@@ -623,24 +667,95 @@ mod tests {
             assert_eq!(Kind::from_name(k.name()), k);
         }
         assert_eq!(Kind::from_name("something-new"), Kind::Other);
-        let code = |e: berth::Error| Failure::from(e).code();
-        assert_eq!(
-            code(berth::Error::NotFound("x".into())),
-            ttrpc::Code::NOT_FOUND
-        );
-        assert_eq!(
-            code(berth::Error::Exists("x".into())),
-            ttrpc::Code::ALREADY_EXISTS
-        );
+        assert_eq!(Failure::new(Kind::Lost, "x").code(), ttrpc::Code::UNKNOWN);
+    }
+
+    fn code(e: berth::Error) -> ttrpc::Code {
+        Failure::from(e).code()
+    }
+
+    /// A cgroup file the kernel refused a value for, with `errno`.
+    fn refused(errno: i32) -> berth::Error {
+        use berth::Refused;
+        let file = std::path::PathBuf::from("/sys/fs/cgroup/memory/c/memory.limit_in_bytes");
+        let error = berth::FieldError {
+            refused: Some(Box::new(Refused {
+                file,
+                value: "1048576".into(),
+                errno: Some(errno),
+            })),
+            ..berth::FieldError::new("memory.limit", "cannot write")
+        };
+        berth::Error::Cgroup {
+            what: "update".into(),
+            error,
+        }
+    }
+
+    #[test]
+    fn errors_map_to_codes_by_kind() {
+        use berth::error::{ErrorKind, InitError};
+        use ttrpc::Code;
+        assert_eq!(code(berth::Error::NotFound("x".into())), Code::NOT_FOUND);
+        assert_eq!(code(berth::Error::Exists("x".into())), Code::ALREADY_EXISTS);
         assert_eq!(
             code(berth::Error::WrongState("x".into())),
-            ttrpc::Code::FAILED_PRECONDITION
+            Code::FAILED_PRECONDITION
         );
         assert_eq!(
             code(berth::Error::Usage("x".into())),
-            ttrpc::Code::INVALID_ARGUMENT
+            Code::INVALID_ARGUMENT
         );
-        assert_eq!(code(berth::Error::Other("x".into())), ttrpc::Code::UNKNOWN);
-        assert_eq!(Failure::new(Kind::Lost, "x").code(), ttrpc::Code::UNKNOWN);
+        assert_eq!(
+            code(berth::Error::config("process.args", "must not be empty")),
+            Code::INVALID_ARGUMENT
+        );
+        assert_eq!(
+            code(berth::Error::Unsupported("x".into())),
+            Code::UNIMPLEMENTED
+        );
+        assert_eq!(code(berth::Error::Protocol("x".into())), Code::UNKNOWN);
+        assert_eq!(code(berth::Error::Internal("x".into())), Code::UNKNOWN);
+        // an invalid linux.resources value (no write): the config's fault
+        let invalid = berth::FieldError::new("blockIO.weight", "5 is not in 10-1000");
+        assert_eq!(
+            code(berth::Error::Cgroup {
+                what: "update".into(),
+                error: invalid
+            }),
+            Code::INVALID_ARGUMENT
+        );
+        // a cgroup file the kernel refused: by errno
+        assert_eq!(code(refused(libc::EBUSY)), Code::FAILED_PRECONDITION);
+        assert_eq!(code(refused(libc::EINVAL)), Code::INVALID_ARGUMENT);
+        assert_eq!(code(refused(libc::EPERM)), Code::PERMISSION_DENIED);
+        assert_eq!(code(refused(libc::ENOSPC)), Code::RESOURCE_EXHAUSTED);
+        assert_eq!(code(refused(libc::ENOENT)), Code::NOT_FOUND);
+        assert_eq!(code(refused(libc::EIO)), Code::UNKNOWN);
+        let os = |errno| berth::Error::path("open", "/x", std::io::Error::from_raw_os_error(errno));
+        assert_eq!(code(os(libc::EACCES)), Code::PERMISSION_DENIED);
+        assert_eq!(code(os(libc::ETIMEDOUT)), Code::DEADLINE_EXCEEDED);
+        assert_eq!(
+            code(berth::Error::os("no errno", std::io::Error::other("x"))),
+            Code::UNKNOWN
+        );
+        // init's errors keep their kind and errno across the sync socket
+        let init = |kind, errno| {
+            berth::Error::Init(InitError {
+                kind,
+                errno,
+                msg: "x".into(),
+            })
+        };
+        assert_eq!(code(init(ErrorKind::Config, None)), Code::INVALID_ARGUMENT);
+        assert_eq!(
+            code(init(ErrorKind::Mount, Some(libc::EPERM))),
+            Code::PERMISSION_DENIED
+        );
+        assert_eq!(code(init(ErrorKind::Hook, None)), Code::UNKNOWN);
+        assert_eq!(
+            code(init(ErrorKind::Unknown, Some(libc::EBUSY))),
+            Code::UNKNOWN
+        );
     }
 }

@@ -53,7 +53,7 @@ impl OomWatch {
         let fd = unsafe { OwnedFd::from_raw_fd(ifd) };
         let p = dir.join("memory.events");
         let c =
-            std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|_| Error::Other("NUL in path".into()))?;
+            std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| Error::path("watch", &p, e.into()))?;
         if unsafe { libc::inotify_add_watch(ifd, c.as_ptr(), libc::IN_MODIFY) } < 0 {
             return Err(Error::path("watch", p, io::Error::last_os_error()));
         }

@@ -4,7 +4,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::resources::FieldError;
+use super::resources::{FieldError, Refused};
 
 /// Write `value` to `dir/file` in one write(2), as cgroupfs wants.
 pub fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
@@ -51,9 +51,12 @@ impl FieldWriter<'_> {
 
 pub fn write_error(field: &str, path: &Path, value: &str, e: &io::Error) -> FieldError {
     let why = match e.raw_os_error() {
-        Some(libc::ENOENT) => "this host's cgroup has no such file (controller or feature missing)".to_string(),
+        Some(libc::ENOENT) => format!("this host's cgroup has no such file (controller or feature missing: {e})"),
         Some(libc::EINVAL) | Some(libc::ERANGE) => format!("the kernel refused the value ({e})"),
         _ => e.to_string(),
     };
-    FieldError::new(field, format!("cannot write {value:?} to {}: {why}", path.display()))
+    FieldError {
+        refused: Some(Box::new(Refused { file: path.to_path_buf(), value: value.to_string(), errno: e.raw_os_error() })),
+        ..FieldError::new(field, format!("cannot write {value:?} to {}: {why}", path.display()))
+    }
 }

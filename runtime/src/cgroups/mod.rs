@@ -176,9 +176,7 @@ fn clean(path: &str) -> Result<String> {
         match c {
             "" | "." => {}
             ".." => {
-                return Err(Error::Usage(format!(
-                    "linux.cgroupsPath: \"{path}\" must not contain \"..\""
-                )))
+                return Err(Error::config("linux.cgroupsPath", format!("\"{path}\" must not contain \"..\"")))
             }
             c => parts.push(c),
         }
@@ -334,9 +332,10 @@ impl Cgroupfs<'_> {
         };
         if let Some(p) = cgroups_path {
             if p.contains(':') && !p.starts_with('/') {
-                return Err(Error::Usage(format!(
-                    "linux.cgroupsPath: \"{p}\" looks like a systemd slice:prefix:name path; the systemd cgroup driver is not supported"
-                )));
+                return Err(Error::config(
+                    "linux.cgroupsPath",
+                    format!("\"{p}\" looks like a systemd slice:prefix:name path; the systemd cgroup driver is not supported"),
+                ));
             }
         }
         let mut mounts = Vec::with_capacity(hs.len());
@@ -347,7 +346,7 @@ impl Cgroupfs<'_> {
                 Some(p) => clean(&format!("{}/{}", own_path(&own, &h), p))?,
             };
             if path == "/" {
-                return Err(Error::Usage("linux.cgroupsPath: must not be the root cgroup".into()));
+                return Err(Error::config("linux.cgroupsPath", "must not be the root cgroup"));
             }
             let dir = h.mountpoint.join(path.trim_start_matches('/'));
             mounts.push(CgroupMount {

@@ -18,6 +18,17 @@ use super::devices::{self, Rule};
 pub struct FieldError {
     pub field: String,
     pub msg: String,
+    /// Set when the kernel refused the write of a valid value (boxed: the
+    /// crate error stays small).
+    pub refused: Option<Box<Refused>>,
+}
+
+/// A cgroup file the kernel refused a value for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub file: std::path::PathBuf,
+    pub value: String,
+    pub errno: Option<i32>,
 }
 
 impl FieldError {
@@ -25,6 +36,7 @@ impl FieldError {
         FieldError {
             field: field.into(),
             msg: msg.into(),
+            refused: None,
         }
     }
 }

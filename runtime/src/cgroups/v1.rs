@@ -64,16 +64,13 @@ impl V1<'_> {
             }
             let s = v.to_string();
             fsutil::write(w.dir, LIMIT, &s).map_err(|e| {
+                let mut err = fsutil::write_error("memory.limit", &w.path(LIMIT), &s, &e);
                 if e.raw_os_error() == Some(libc::EBUSY) {
                     let usage = fsutil::read_u64(w.dir, "memory.usage_in_bytes").unwrap_or(0);
                     let peak = fsutil::read_u64(w.dir, "memory.max_usage_in_bytes").unwrap_or(0);
-                    FieldError::new(
-                        "memory.limit",
-                        format!("cannot set the memory limit to {v}: current usage is {usage}, peak {peak}"),
-                    )
-                } else {
-                    fsutil::write_error("memory.limit", &w.path(LIMIT), &s, &e)
+                    err.msg = format!("{}: current usage is {usage}, peak {peak}", err.msg);
                 }
+                err
             })
         };
         let set_swap = |v: i64| {
@@ -345,7 +342,7 @@ impl V1<'_> {
 
     fn freezer(&self) -> Result<&Path> {
         self.dir("freezer")
-            .ok_or_else(|| Error::Other("the freezer controller is not mounted on this host (cgroup v1)".into()))
+            .ok_or_else(|| Error::Unsupported("the freezer controller is not mounted on this host (cgroup v1)".into()))
     }
 }
 
@@ -379,11 +376,10 @@ impl Driver for V1<'_> {
                 if frozen {
                     let _ = fsutil::write(dir, "freezer.state", "THAWED");
                 }
-                return Err(Error::Other(format!(
-                    "{}: still {} after 10s",
-                    dir.join("freezer.state").display(),
-                    got.trim()
-                )));
+                return Err(Error::os(
+                    format!("{}: still {} after 10s", dir.join("freezer.state").display(), got.trim()),
+                    std::io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                ));
             }
             n += 1;
             std::thread::sleep(Duration::from_millis(1));
@@ -403,7 +399,7 @@ impl Driver for V1<'_> {
     fn oom_watch(&self) -> Result<super::events::OomWatch> {
         let dir = self
             .dir("memory")
-            .ok_or_else(|| Error::Other("the memory controller is not mounted".into()))?;
+            .ok_or_else(|| Error::Unsupported("the memory controller is not mounted".into()))?;
         super::events::OomWatch::v1(dir)
     }
 }

@@ -73,15 +73,12 @@ impl V2<'_> {
         if r.memory != 0 {
             let v = num_or_max(r.memory);
             fsutil::write(self.dir, "memory.max", &v).map_err(|e| {
+                let mut err = fsutil::write_error("memory.limit", &w.path("memory.max"), &v, &e);
                 if e.raw_os_error() == Some(libc::EBUSY) {
                     let usage = fsutil::read_u64(self.dir, "memory.current").unwrap_or(0);
-                    FieldError::new(
-                        "memory.limit",
-                        format!("cannot set the memory limit to {v}: current usage is {usage}"),
-                    )
-                } else {
-                    fsutil::write_error("memory.limit", &w.path("memory.max"), &v, &e)
+                    err.msg = format!("{}: current usage is {usage}", err.msg);
                 }
+                err
             })?;
         }
         if r.memory_reservation != 0 {
@@ -287,11 +284,10 @@ impl Driver for V2<'_> {
                 if frozen {
                     let _ = fsutil::write(self.dir, "cgroup.freeze", "0");
                 }
-                return Err(Error::Other(format!(
-                    "{}: not {} after 10s",
-                    self.dir.display(),
-                    if frozen { "frozen" } else { "thawed" }
-                )));
+                return Err(Error::os(
+                    format!("{}: not {} after 10s", self.dir.display(), if frozen { "frozen" } else { "thawed" }),
+                    std::io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                ));
             }
             std::thread::sleep(Duration::from_millis(1));
         }

@@ -31,11 +31,8 @@ pub fn ps(root: &Path, id: &str, format: ListFormat, ps_args: &[String]) -> Resu
         .output()
         .map_err(|e| Error::os("ps: run ps(1)", e))?;
     if !out.status.success() {
-        return Err(Error::Other(format!(
-            "ps {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(Error::os(format!("ps {}", args.join(" ")), std::io::Error::other(stderr)));
     }
     print!("{}", filter(&String::from_utf8_lossy(&out.stdout), &pids)?);
     Ok(())
@@ -48,7 +45,7 @@ fn filter(text: &str, pids: &[i32]) -> Result<String> {
     let col = header
         .split_whitespace()
         .position(|h| h == "PID")
-        .ok_or_else(|| Error::Other("ps: the output has no PID column".into()))?;
+        .ok_or_else(|| Error::Usage("ps: the output has no PID column (PS_OPTIONS must keep it)".into()))?;
     let mut out = format!("{header}\n");
     for l in lines {
         let pid = l

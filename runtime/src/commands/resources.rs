@@ -149,7 +149,7 @@ fn from_flags(a: &UpdateArgs) -> Result<LinuxResources> {
     if let Some(p) = a.pids_limit {
         r["pids"] = json!({ "limit": p });
     }
-    let bytes = serde_json::to_vec(&r).map_err(|e| Error::Other(e.to_string()))?;
+    let bytes = serde_json::to_vec(&r).map_err(|e| Error::encode("update: linux.resources", e))?;
     berth::parse_resources("update", &bytes)
 }
 

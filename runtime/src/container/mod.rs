@@ -262,7 +262,9 @@ impl StateDir {
         match fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .map_err(|e| Error::Other(format!("{}: corrupt state: {e}", p.display()))),
+                .map_err(|e| {
+                    Error::os(format!("{}: corrupt state", p.display()), io::Error::new(io::ErrorKind::InvalidData, e))
+                }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => self.load_creating(),
             Err(e) => Err(Error::path("read", p, e)),
         }
@@ -283,7 +285,7 @@ impl StateDir {
     /// into a new file, no rename (a torn one reads as none).
     pub fn save_creating(&self, state: &State) -> Result<()> {
         let p = self.path.join(CREATING_FILE);
-        let data = serde_json::to_vec(state).map_err(|e| Error::Other(format!("encode state: {e}")))?;
+        let data = serde_json::to_vec(state).map_err(|e| Error::encode("state", e))?;
         fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -296,7 +298,7 @@ impl StateDir {
     /// Write state.json atomically (temp file + rename).
     pub fn save(&self, state: &State) -> Result<()> {
         let tmp = self.path.join(".state.json.tmp");
-        let data = serde_json::to_vec(state).map_err(|e| Error::Other(format!("encode state: {e}")))?;
+        let data = serde_json::to_vec(state).map_err(|e| Error::encode("state", e))?;
         let write = || -> io::Result<()> {
             let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
             f.write_all(&data)?;

@@ -110,7 +110,10 @@ fn create_full(
             CgroupStep::Rest => cgroups.create_where(|m| !m.unified)?,
         }
         log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
-        cgroups.driver().apply(resources).map_err(|e| config_error(&bundle, Error::Usage(e.to_string())))
+        cgroups
+            .driver()
+            .apply(resources)
+            .map_err(|error| Error::Cgroup { what: bundle.config_path.display().to_string(), error })
     };
 
     // state.json again once init's pid is known, while init sets up
@@ -213,15 +216,21 @@ fn unborn_state(
     }
 }
 
+/// A config error found after loading (`Error::config`, no file yet), or
+/// a flag that does not fit the config: named with the config file.
 fn config_error(bundle: &spec::Bundle, e: Error) -> Error {
     match e {
+        Error::Config(mut c) if c.file.is_empty() => {
+            c.file = bundle.config_path.display().to_string();
+            Error::Config(c)
+        }
         Error::Usage(m) => Error::Usage(format!("{}: {m}", bundle.config_path.display())),
         e => e,
     }
 }
 
 fn mkfifo(path: &Path) -> Result<()> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Other("NUL in state path".into()))?;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| Error::path("mkfifo", path, e.into()))?;
     // 0622 whatever the umask: init may run as an unprivileged host uid
     // (user namespace) when it opens the fifo for writing.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0 || unsafe { libc::chmod(c.as_ptr(), 0o622) } != 0 {

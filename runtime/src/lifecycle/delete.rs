@@ -74,10 +74,10 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
         let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         let r = unsafe { libc::poll(&mut p, 1, 10_000) };
         if r == 0 {
-            return Err(Error::Other(format!(
-                "container \"{}\" ({status}) did not die within 10s of SIGKILL",
-                state.id
-            )));
+            return Err(Error::os(
+                format!("container \"{}\" ({status}) did not die within 10s of SIGKILL", state.id),
+                std::io::Error::from_raw_os_error(libc::ETIMEDOUT),
+            ));
         }
     }
     Ok(())

@@ -162,13 +162,13 @@ fn exec_impl(c: Container, a: &ExecOptions) -> Result<(i32, pexec::Started)> {
     // the cache init's create filled).
     let seccomp = crate::security::seccomp::prepare(&bundle, root)?;
     if seccomp.as_ref().is_some_and(|f| f.notify()) {
-        return Err(Error::Usage(format!(
+        return Err(Error::Unsupported(format!(
             "exec in \"{id}\": its seccomp profile uses SCMP_ACT_NOTIFY, which exec does not support yet"
         )));
     }
     let exec_caps = caps::plan(&process);
     if let Some(Err((path, msg))) = exec_caps.as_ref().map(caps::check) {
-        return Err(Error::Usage(format!("exec: {path}: {msg}")));
+        return Err(spec::ConfigError::new("exec", path, msg).into());
     }
     let terminal = process.terminal() == Some(true);
     console::check_flags(terminal, detach, a.console_socket.as_deref())?;
@@ -271,10 +271,7 @@ fn init_exiting(init: &OwnedFd) -> bool {
 /// command line, then the flags, then the config's defaults.
 fn resolve_process(a: &ExecOptions, bundle: &Bundle) -> Result<Process> {
     let base = bundle.spec.process().as_ref().ok_or_else(|| {
-        Error::Usage(format!(
-            "{}: process: required field is missing",
-            bundle.config_path.display()
-        ))
+        spec::ConfigError::new(bundle.config_path.display().to_string(), "process", "required field is missing")
     })?;
     let mut p = match &a.process {
         ProcessSource::File(file) => {
@@ -311,7 +308,7 @@ fn resolve_process(a: &ExecOptions, bundle: &Bundle) -> Result<Process> {
         p.set_selinux_label(base.selinux_label().clone());
     }
     apply_flags(a, &mut p)?;
-    crate::spec::check_exec_process(&p).map_err(|e| Error::Usage(format!("exec: {e}")))?;
+    crate::spec::check_exec_process(&p).map_err(|e| spec::ConfigError::whole_file("exec", e))?;
     Ok(p)
 }
 
@@ -419,7 +416,7 @@ fn check_lsm(p: &Process) -> Result<()> {
         } else {
             "AppArmor is not enabled on this host"
         };
-        return Err(Error::Usage(format!(
+        return Err(Error::Unsupported(format!(
             "apparmor profile {profile:?} (--apparmor, process.apparmorProfile): {why}"
         )));
     }
@@ -430,7 +427,7 @@ fn check_lsm(p: &Process) -> Result<()> {
         } else {
             "SELinux is not enabled on this host"
         };
-        return Err(Error::Usage(format!(
+        return Err(Error::Unsupported(format!(
             "selinux label {label:?} (--process-label, process.selinuxLabel): {why}"
         )));
     }

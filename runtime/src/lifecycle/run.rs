@@ -204,7 +204,8 @@ fn reap(init: i32) -> Result<Option<i32>> {
             Ok(WaitStatus::StillAlive) => return Ok(None),
             Ok(_) => continue,
             Err(nix::errno::Errno::ECHILD) => {
-                return Err(Error::Other(format!("process {init} is not a child of berth")))
+                let what = format!("process {init} is not a child of berth: waitpid");
+                return Err(Error::os(what, nix::errno::Errno::ECHILD));
             }
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(Error::os("waitpid", e)),

@@ -118,11 +118,9 @@ fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()
         // the caller sees it stopped.
         let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         unsafe { libc::poll(&mut p, 1, 10_000) };
-        return Err(Error::Init(format!(
-            "container \"{}\" failed to start: {}",
-            state.id,
-            String::from_utf8_lossy(msg)
-        )));
+        return Err(Error::Init(
+            sync::from_fifo(msg).context(format_args!("container \"{}\" failed to start", state.id)),
+        ));
     }
     poststart(state, pidfd)
 }
@@ -141,13 +139,13 @@ fn start_via_socket(state: &State, sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()
     // One message at most: EOF, or init's error (then it exits).
     match sync::recv(sock, false) {
         Ok(None) => poststart(state, pidfd),
-        Ok(Some((Msg::Error(m) | Msg::HookFailed(m), _))) => {
+        Ok(Some((Msg::Error(m), _))) => {
             // Wait until init has exited, so the caller sees it stopped.
             let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
             unsafe { libc::poll(&mut p, 1, 10_000) };
-            Err(Error::Init(format!("container \"{}\" failed to start: {m}", state.id)))
+            Err(Error::Init(m.context(format_args!("container \"{}\" failed to start", state.id))))
         }
-        Ok(Some((other, _))) => Err(Error::Other(format!("unexpected message from init: {other:?}"))),
+        Ok(Some((other, _))) => Err(Error::Protocol(format!("unexpected message from init: {other:?}"))),
         Err(e) => Err(Error::os("read from container init", e)),
     }
 }

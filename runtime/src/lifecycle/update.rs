@@ -26,7 +26,8 @@ impl Container {
 /// A linux.resources JSON document as `update` reads it (no effect); `what`
 /// names the source in errors (the shim's Update; `berth update --resources`).
 pub fn parse_resources(what: &str, data: &[u8]) -> Result<LinuxResources> {
-    let v: Value = serde_json::from_slice(data).map_err(|e| Error::Usage(format!("{what}: invalid JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(data)
+        .map_err(|e| crate::spec::ConfigError::whole_file(what, format!("invalid JSON: {e}")))?;
     to_resources(what, v)
 }
 
@@ -37,28 +38,24 @@ fn update_resources(dir: &StateDir, mut state: State, r: &LinuxResources) -> Res
     }
     let old = state.cgroups.resources.clone();
     let mut new = old.clone();
-    new.merge_spec(r, true).map_err(|e| Error::Usage(update_msg(&e)))?;
+    new.merge_spec(r, true).map_err(|error| Error::Cgroup { what: "update".into(), error })?;
     new.devices = None;
     if let Err(e) = state.cgroups.driver().apply(&new) {
         if let Err(undo) = state.cgroups.driver().apply(&old) {
-            log::warn!("restoring the previous resources: {}", update_msg(&undo));
+            log::warn!("restoring the previous resources: {undo}");
         }
-        return Err(Error::Usage(update_msg(&e)));
+        return Err(Error::Cgroup { what: "update".into(), error: e });
     }
     state.cgroups.resources = new;
     dir.save(&state)?;
     Ok(state)
 }
 
-fn update_msg(e: &crate::cgroups::FieldError) -> String {
-    format!("update: {}: {}", e.field, e.msg)
-}
-
 /// Through the config loader (one LinuxResources deserializer in the
 /// binary); errors read `WHAT: linux.resources.memory.limit: ...`.
 fn to_resources(what: &str, v: Value) -> Result<LinuxResources> {
     let wrapped = json!({"ociVersion": crate::OCI_VERSION, "linux": {"resources": v}});
-    let bytes = serde_json::to_vec(&wrapped).map_err(|e| Error::Other(e.to_string()))?;
-    let spec = crate::spec::parse_spec(what, &bytes).map_err(|e| Error::Usage(e.to_string()))?;
+    let bytes = serde_json::to_vec(&wrapped).map_err(|e| Error::encode("linux.resources", e))?;
+    let spec = crate::spec::parse_spec(what, &bytes)?;
     Ok(spec.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default())
 }

@@ -228,10 +228,7 @@ pub fn move_all(plan: &BTreeMap<String, String>, pid: i32) -> Result<()> {
             .link_by_name(h)
             .map_err(|e| Error::os(format!("{}: look up the device", field(h)), e))?
             .ok_or_else(|| {
-                Error::Other(format!(
-                    "{}: there is no network device {h:?} on the host",
-                    field(h)
-                ))
+                Error::config(field(h), format!("there is no network device {h:?} on the host"))
             })?;
         let addrs = host
             .addrs(link.index)
@@ -288,11 +285,10 @@ pub fn move_all(plan: &BTreeMap<String, String>, pid: i32) -> Result<()> {
 }
 
 fn exists(d: &HostDevice) -> Error {
-    Error::Other(format!(
-        "{}: a network device named {:?} already exists in the container's network namespace",
+    Error::config(
         field(d.host),
-        d.inner
-    ))
+        format!("a network device named {:?} already exists in the container's network namespace", d.inner),
+    )
 }
 
 /// Move, re-address and bring up one device. On error: the index in the
@@ -331,10 +327,10 @@ fn move_one(
             l
         }
         Ok(None) => {
-            let e = Error::Other(format!(
-                "{}: the device is not in the container's namespace after the move",
-                field(d.host)
-            ));
+            let e = Error::os(
+                format!("{}: the device is not in the container's namespace after the move", field(d.host)),
+                std::io::Error::from_raw_os_error(libc::ENODEV),
+            );
             return Err((None, e));
         }
         Err(e) => {

@@ -14,7 +14,7 @@ use oci_spec::runtime::LinuxNamespaceType;
 use super::sync::{self, Msg};
 use super::{setup, Launch};
 use crate::container::{OciState, Status, EXEC_FIFO};
-use crate::error::{Error, Result};
+use crate::error::{Error, InitError, Result};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::{self, Plan};
 use crate::rootfs::{self, RootfsOptions};
@@ -59,15 +59,12 @@ pub(super) fn main(mut init: Init) -> ! {
     };
     if let Some(f) = &init.fifo {
         // `start` is waiting: it reports this and the container stops.
-        let msg = format!("E{}", sync::bounded(err.to_string()));
+        let msg = format!("E{}", sync::fifo_text(&InitError::from(&err)));
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     } else {
         // Before Ready, or after an in-process start (the socket is kept
         // open until execve then): the parent reports it.
-        let msg = match err {
-            Error::Hook(_) => Msg::HookFailed(sync::bounded(err.to_string())),
-            _ => Msg::Error(sync::bounded(err.to_string())),
-        };
+        let msg = sync::error(&err);
         // write(2) as a fallback: a seccomp profile loaded after the start
         // may refuse send(2) but rarely write(2), as with exec.fifo.
         let sent = sync::send(&init.sock, &msg).is_ok() || {
@@ -105,7 +102,7 @@ fn set_stdio(fds: [std::os::fd::RawFd; 3]) -> Result<()> {
 fn recv(sock: &OwnedFd) -> Result<Msg> {
     match sync::recv(sock, false) {
         Ok(Some((m, _))) => Ok(m),
-        Ok(None) => Err(Error::Other("berth exited during setup".into())),
+        Ok(None) => Err(Error::Protocol("berth exited during setup".into())),
         Err(e) => Err(Error::os("read from berth", e)),
     }
 }
@@ -191,7 +188,7 @@ fn join_cgroups(init: &mut Init) -> Result<()> {
         namespaces::unshare_flags(CloneFlags::CLONE_NEWNET)?;
         match recv(&init.sock)? {
             Msg::CgroupsReady => init.l.plan.cgroups.join_v1_self()?,
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+            other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
     }
     setup::join_cgroups(&init.join_files)?;
@@ -279,7 +276,7 @@ fn finish_namespaces(init: &Init) -> Result<()> {
         send(&init.sock, &Msg::MoveNetDevices)?;
         match recv(&init.sock)? {
             Msg::NetDevicesMoved => {}
-            other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+            other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
     }
     Ok(())
@@ -316,9 +313,9 @@ fn mounts_and_hooks(init: &Init) -> Result<Option<OciState>> {
     send(&init.sock, &Msg::RunHooks)?;
     let state = match recv(&init.sock)? {
         Msg::HooksDone(s) => s,
-        other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
     };
-    let json = serde_json::to_vec(&state).map_err(|e| Error::Other(e.to_string()))?;
+    let json = serde_json::to_vec(&state).map_err(|e| Error::encode("the container state", e))?;
     hooks::run_hooks(HookKind::CreateContainer, &hooks.create_container, &json)?;
     Ok(Some(state))
 }
@@ -351,7 +348,8 @@ fn finish_setup(init: &mut Init) -> Result<Prepared> {
     let process = &init.l.plan.process;
     if process.terminal() == Some(true) {
         // After the pivot: the pty comes from the container's own devpts.
-        let socket = init.l.console_socket.ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        let socket =
+            init.l.console_socket.ok_or_else(|| Error::Internal("process.terminal: no console socket".into()))?;
         crate::console::setup_in_container(&crate::console::InContainer {
             socket: socket.as_fd(),
             size: process.console_size().map(|b| (b.height().min(65535) as u16, b.width().min(65535) as u16)),
@@ -414,7 +412,7 @@ fn ready(init: &Init) -> Result<()> {
 fn wait_for_start_message(init: &mut Init) -> Result<()> {
     match recv(&init.sock)? {
         Msg::Start => {}
-        other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
     }
     if (init.sock.as_raw_fd() as u32) < 3 + init.l.preserve_fds {
         // In a gap of the --preserve-fds range: it would leak into the container.
@@ -430,9 +428,9 @@ fn wait_for_start_message(init: &mut Init) -> Result<()> {
 fn wait_for_start_on_fifo(init: &mut Init) -> Result<()> {
     match recv(&init.sock)? {
         Msg::Detach => {}
-        other => return Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
     }
-    let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
+    let state_fd = init.state_fd.take().ok_or_else(|| Error::Internal("state dir handle missing".into()))?;
     let fifo = CString::new(EXEC_FIFO).unwrap();
     // SAFETY: a live directory fd and a NUL-terminated name.
     let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
@@ -507,7 +505,7 @@ fn exec(init: &Init, prepared: Prepared, state: Option<OciState>) -> Result<Neve
     }
     if let Some(mut s) = state {
         s.status = Status::Created;
-        let json = serde_json::to_vec(&s).map_err(|e| Error::Other(e.to_string()))?;
+        let json = serde_json::to_vec(&s).map_err(|e| Error::encode("the container state", e))?;
         hooks::run_hooks_with_default_env(HookKind::StartContainer, &init.l.plan.hooks.start_container, &json, &env)?;
     }
     // SAFETY: prctl with integer arguments only.
@@ -539,12 +537,12 @@ fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
     let listener = f
         .load()
         .map_err(|e| Error::os(format!("linux.seccomp: {}", f.describe()), e))?
-        .ok_or_else(|| Error::Other("linux.seccomp: the kernel returned no listener".into()))?;
+        .ok_or_else(|| Error::Unsupported("linux.seccomp: the kernel returned no listener".into()))?;
     send(sock, &Msg::SeccompListener)?;
     notify::send_fd(sock, &listener).map_err(|e| Error::os("pass the seccomp listener to berth", e))?;
     match recv(sock)? {
         Msg::SeccompSent => Ok(()),
-        other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        other => Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
     }
 }
 
@@ -557,10 +555,10 @@ pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
     // A path longer than a page (ENAMETOOLONG) cannot be checked: refused.
     if r <= 0 || buf[0] != b'/' {
-        return Err(Error::Other(format!(
-            "process.cwd: {} is outside the container's root filesystem",
-            p.cwd().display()
-        )));
+        return Err(Error::Rootfs(rootfs::RootfsError::Config {
+            at: "process.cwd".into(),
+            msg: format!("{} is outside the container's root filesystem", p.cwd().display()),
+        }));
     }
     Ok(())
 }
@@ -569,7 +567,7 @@ fn request_maps(sock: &OwnedFd) -> Result<()> {
     send(sock, &Msg::RequestMaps)?;
     match recv(sock)? {
         Msg::MapsWritten => Ok(()),
-        other => Err(Error::Other(format!("unexpected message from berth: {other:?}"))),
+        other => Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
     }
 }
 

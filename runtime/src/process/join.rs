@@ -252,17 +252,17 @@ pub fn start(mut e: Exec) -> Result<Started> {
     let phase = JoinPhase::Joining;
     let pid = match sync::recv(&parent_sock, false) {
         Ok(Some((m, _))) => match (phase.received(&m), m) {
-            (Err(u), _) => return Err(stage1_failed(Error::Init(u.to_string()))),
+            (Err(u), _) => return Err(stage1_failed(Error::Protocol(u.to_string()))),
             (Ok(_), Msg::Spawned(pid)) => pid,
             (Ok(_), Msg::Error(m)) => {
                 let _ = waitpid(stage1, None);
                 return Err(Error::Init(m));
             }
-            (Ok(_), m) => return Err(stage1_failed(Error::Init(format!("sync protocol: unexpected {}", m.name())))),
+            (Ok(_), m) => return Err(stage1_failed(Error::Protocol(format!("sync protocol: unexpected {}", m.name())))),
         },
         Ok(None) => {
             let status = waitpid(stage1, None);
-            return Err(Error::Other(format!(
+            return Err(Error::Protocol(format!(
                 "the exec process died before it entered the container ({status:?})"
             )));
         }
@@ -279,12 +279,12 @@ pub fn start(mut e: Exec) -> Result<Started> {
     match sync::recv(&parent_sock, false) {
         Ok(None) => Ok(Started { pid, pidfd }),
         Ok(Some((m, _))) => match (JoinPhase::Spawned.received(&m), m) {
-            (Err(u), _) => Err(killed(Error::Init(u.to_string()))),
+            (Err(u), _) => Err(killed(Error::Protocol(u.to_string()))),
             (Ok(_), Msg::Error(m)) => {
                 let _ = waitpid(Pid::from_raw(pid), None);
                 Err(Error::Init(m))
             }
-            (Ok(_), m) => Err(killed(Error::Init(format!("sync protocol: unexpected {}", m.name())))),
+            (Ok(_), m) => Err(killed(Error::Protocol(format!("sync protocol: unexpected {}", m.name())))),
         },
         Err(err) => Err(killed(Error::os("read from the exec process", err))),
     }
@@ -298,7 +298,7 @@ fn stage_main(stage: impl FnOnce() -> Result<Never>, sock: &OwnedFd) -> ! {
         Ok(never) => match never {},
         Err(err) => err,
     };
-    if sync::send(sock, &Msg::Error(err.to_string())).is_err() {
+    if sync::send(sock, &sync::error(&err)).is_err() {
         let _ = writeln!(io::stderr(), "berth: error: exec: {err}");
     }
     unsafe { libc::_exit(1) }
@@ -382,7 +382,8 @@ fn stage2(e: &Exec, kept: &Kept) -> Result<Never> {
         init::cwd_inside_root(p)?;
     }
     if p.terminal() == Some(true) {
-        let socket = kept.console.as_ref().ok_or_else(|| Error::Other("process.terminal: no console socket".into()))?;
+        let socket =
+            kept.console.as_ref().ok_or_else(|| Error::Internal("process.terminal: no console socket".into()))?;
         console::setup_in_container(&console::InContainer {
             socket: socket.as_fd(),
             size: p.console_size().map(|b| (clamp_u16(b.height()), clamp_u16(b.width()))),

@@ -433,14 +433,14 @@ impl Parent<'_> {
                 return Err(self.died());
             };
             // Out of order: the caller kills init.
-            self.phase = self.phase.received(&self.steps, &msg).map_err(|u| Error::Init(u.to_string()))?;
+            self.phase = self.phase.received(&self.steps, &msg).map_err(|u| Error::Protocol(u.to_string()))?;
             match msg {
                 Msg::RequestMaps => {
                     write_id_maps(self.clone_pid, &self.l.plan.id_maps)?;
                     self.send(&Msg::MapsWritten)?;
                 }
                 Msg::Hello => {
-                    let pid = cred_pid.ok_or_else(|| Error::Other("init's hello carried no credentials".into()))?;
+                    let pid = cred_pid.ok_or_else(|| Error::Protocol("init's hello carried no credentials".into()))?;
                     self.init_pid = Some(pid);
                     // The first child exits once it has forked init.
                     let _ = waitpid(Pid::from_raw(self.clone_pid), None);
@@ -448,7 +448,7 @@ impl Parent<'_> {
                 }
                 Msg::RunHooks => {
                     let state = self.state();
-                    let json = serde_json::to_vec(&state).map_err(|e| Error::Other(e.to_string()))?;
+                    let json = serde_json::to_vec(&state).map_err(|e| Error::encode("the container state", e))?;
                     let h = &self.l.plan.hooks;
                     hooks::run_hooks(HookKind::Prestart, &h.prestart, &json)?;
                     hooks::run_hooks(HookKind::CreateRuntime, &h.create_runtime, &json)?;
@@ -464,9 +464,8 @@ impl Parent<'_> {
                 }
                 Msg::Ready => return Ok(()),
                 Msg::Error(m) => return Err(Error::Init(m)),
-                Msg::HookFailed(m) => return Err(Error::HookFailed(m)),
                 // Every other message is refused by `received`.
-                other => return Err(Error::Init(format!("sync protocol: unexpected {}", other.name()))),
+                other => return Err(Error::Protocol(format!("sync protocol: unexpected {}", other.name()))),
             }
         }
     }
@@ -477,7 +476,7 @@ impl Parent<'_> {
         let fd = notify::recv_fd(&self.sock).map_err(|e| Error::os("receive the seccomp listener from init", e))?;
         let sc = self.l.plan.seccomp.as_ref();
         let path = sc.and_then(|s| s.listener_path.as_deref()).ok_or_else(|| {
-            Error::Other("linux.seccomp.listenerPath: init sent a listener but none is configured".into())
+            Error::Protocol("linux.seccomp.listenerPath: init sent a listener but none is configured".into())
         })?;
         let state = self.state();
         let cps = notify::ContainerProcessState {
@@ -487,12 +486,13 @@ impl Parent<'_> {
             metadata: sc.and_then(|s| s.listener_metadata.as_deref()),
             state: &state,
         };
-        notify::send_to_agent(path, &cps, &fd).map_err(|e| Error::Other(format!("linux.seccomp.listenerPath: {e}")))
+        notify::send_to_agent(path, &cps, &fd)
+            .map_err(|e| Error::os("linux.seccomp.listenerPath", std::io::Error::other(e)))
     }
 
     /// Send `m` as the protocol's next step.
     fn send(&mut self, m: &Msg) -> Result<()> {
-        self.phase = self.phase.sent(&self.steps, m).map_err(|u| Error::Init(u.to_string()))?;
+        self.phase = self.phase.sent(&self.steps, m).map_err(|u| Error::Protocol(u.to_string()))?;
         sync::send(&self.sock, m).map_err(|e| Error::os("write to container init", e))
     }
 
@@ -552,7 +552,7 @@ impl Parent<'_> {
             Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!("was killed by {s}"),
             _ => "ended".to_string(),
         };
-        Error::Init(format!("container init {how} during setup"))
+        Error::Protocol(format!("container init {how} during setup"))
     }
 
     /// Kill and reap whatever was started.

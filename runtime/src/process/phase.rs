@@ -133,7 +133,7 @@ impl Phase {
 
     /// init sent `m`: the phase it leads to, or why it is out of order.
     pub fn received(self, s: &Steps, m: &Msg) -> Result<Phase, Unexpected> {
-        if matches!(m, Msg::Error { .. } | Msg::HookFailed { .. }) {
+        if matches!(m, Msg::Error { .. }) {
             return Ok(self);
         }
         self.step(s, m, From::Init)

@@ -8,8 +8,7 @@ fn msg(name: &str) -> Msg {
         "Hello" => Msg::Hello,
         "RunHooks" => Msg::RunHooks,
         "Ready" => Msg::Ready,
-        "Error" => Msg::Error("boom".into()),
-        "HookFailed" => Msg::HookFailed("hook".into()),
+        "Error" => Msg::Error(crate::error::InitError::new(crate::error::ErrorKind::Os, "boom")),
         "SeccompListener" => Msg::SeccompListener,
         "Spawned" => Msg::Spawned(7),
         "MoveNetDevices" => Msg::MoveNetDevices,
@@ -34,13 +33,12 @@ fn msg(name: &str) -> Msg {
     }
 }
 
-const ALL: [&str; 16] = [
+const ALL: [&str; 15] = [
     "RequestMaps",
     "Hello",
     "RunHooks",
     "Ready",
     "Error",
-    "HookFailed",
     "SeccompListener",
     "Spawned",
     "MoveNetDevices",
@@ -94,7 +92,7 @@ fn a_plain_container_only_says_ready() {
     assert_eq!(script(&s), [('<', "Ready")]);
     assert_eq!(run(&s, &[('<', "Ready")]), Ok(Phase::Ready));
     // Nothing the config does not call for is accepted.
-    for n in ALL.iter().filter(|n| !matches!(**n, "Ready" | "Error" | "HookFailed")) {
+    for n in ALL.iter().filter(|n| !matches!(**n, "Ready" | "Error")) {
         assert!(Phase::Cloned.received(&s, &msg(n)).is_err(), "{n} from init");
         assert!(Phase::Cloned.sent(&s, &msg(n)).is_err(), "{n} from berth");
     }
@@ -140,10 +138,10 @@ fn only_the_next_step_is_accepted_anywhere() {
             for n in ALL {
                 let from_init = p.received(&s, &msg(n));
                 let from_berth = p.sent(&s, &msg(n));
-                let ok_init = matches!(n, "Error" | "HookFailed") || (*dir == '<' && n == *next);
+                let ok_init = n == "Error" || (*dir == '<' && n == *next);
                 assert_eq!(from_init.is_ok(), ok_init, "{s:?} step {i} ({p:?}): {n} from init");
                 assert_eq!(from_berth.is_ok(), *dir == '>' && n == *next, "{s:?} step {i} ({p:?}): {n} from berth");
-                if matches!(n, "Error" | "HookFailed") {
+                if n == "Error" {
                     assert_eq!(from_init, Ok(p), "an error leaves the phase");
                 }
             }
@@ -227,7 +225,7 @@ fn seccomp_listener_comes_after_the_hooks_and_before_ready() {
     assert_eq!(e.expected, Some("Ready"));
     // A hook failure is allowed while the listener is being passed.
     assert_eq!(
-        run(&s, &[('<', "RunHooks"), ('>', "HooksDone"), ('<', "SeccompListener"), ('<', "HookFailed")]),
+        run(&s, &[('<', "RunHooks"), ('>', "HooksDone"), ('<', "SeccompListener"), ('<', "Error")]),
         Ok(Phase::ListenerReceived)
     );
 }

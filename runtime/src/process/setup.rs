@@ -21,7 +21,7 @@ fn write_proc(path: &str, value: &str, field: &str) -> Result<()> {
         .write(true)
         .open(path)
         .and_then(|mut f| f.write_all(value.as_bytes()))
-        .map_err(|e| Error::Other(format!("{field}: write {} to {path}: {e}", Clip(value))))
+        .map_err(|e| Error::os(format!("{field}: write {} to {path}", Clip(value)), e))
 }
 
 /// Join cgroups by writing "0" to their `tasks` / `cgroup.procs` files
@@ -43,7 +43,7 @@ pub fn sysctl(spec: &Spec) -> Result<()> {
     keys.sort();
     for k in keys {
         if k.contains('/') || k.split('.').any(str::is_empty) {
-            return Err(Error::Other(format!("linux.sysctl.{k}: invalid key")));
+            return Err(Error::config(format!("linux.sysctl.{k}"), "invalid key"));
         }
         let path = format!("/proc/sys/{}", k.replace('.', "/"));
         write_proc(&path, &map[k], &format!("linux.sysctl.{k}"))?;
@@ -148,7 +148,7 @@ pub fn io_priority(p: &Process) -> Result<()> {
     };
     let level = io.priority();
     if !(0..=7).contains(&level) {
-        return Err(Error::Other(format!("process.ioPriority.priority: {level} is not in 0..7")));
+        return Err(Error::config("process.ioPriority.priority", format!("{level} is not in 0..7")));
     }
     sys::ioprio_set_self(class, level as u32).map_err(|e| Error::os("process.ioPriority: ioprio_set", e))
 }
@@ -195,7 +195,7 @@ fn is_executable(p: &Path) -> bool {
 pub fn find_executable(p: &Process) -> Result<CString> {
     let args = p.args().as_deref().unwrap_or(&[]);
     let Some(arg0) = args.first() else {
-        return Err(Error::Other("process.args: must not be empty".into()));
+        return Err(Error::config("process.args", "must not be empty"));
     };
     let found: Option<PathBuf> = if arg0.contains('/') {
         Some(PathBuf::from(arg0))
@@ -207,13 +207,11 @@ pub fn find_executable(p: &Process) -> Result<CString> {
     };
     match found {
         Some(path) if arg0.contains('/') && !path.exists() => {
-            Err(Error::Other(format!("process.args[0]: exec {arg0:?}: no such file or directory")))
+            Err(Error::config("process.args[0]", format!("exec {arg0:?}: no such file or directory")))
         }
         Some(path) => CString::new(path.into_os_string().into_encoded_bytes())
-            .map_err(|_| Error::Other("process.args[0]: contains a NUL byte".into())),
-        None => Err(Error::Other(format!(
-            "process.args[0]: exec {arg0:?}: executable file not found in $PATH"
-        ))),
+            .map_err(|_| Error::config("process.args[0]", "contains a NUL byte")),
+        None => Err(Error::config("process.args[0]", format!("exec {arg0:?}: executable file not found in $PATH"))),
     }
 }
 
@@ -244,7 +242,9 @@ fn passwd_home(passwd: &str, uid: u32) -> Option<String> {
 pub fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>> {
     v.iter()
         .enumerate()
-        .map(|(i, s)| CString::new(s.as_bytes()).map_err(|_| Error::Other(format!("{field}[{i}]: contains a NUL byte"))))
+        .map(|(i, s)| {
+            CString::new(s.as_bytes()).map_err(|_| Error::config(format!("{field}[{i}]"), "contains a NUL byte"))
+        })
         .collect()
 }
 
@@ -371,7 +371,7 @@ fn open_fds_from(first: i32) -> std::io::Result<Vec<i32>> {
 /// `.` (kept for its own keyrings), which ids like `.x` would otherwise be.
 pub fn join_session_keyring(id: &str) -> Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::Other("container id contains NUL".into()))?;
+    let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::Usage("container id contains NUL".into()))?;
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if r < 0 {
         let e = std::io::Error::last_os_error();

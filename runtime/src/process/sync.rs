@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use serde::{Deserialize, Serialize};
 
 use crate::container::OciState;
+use crate::error::InitError;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Msg {
@@ -22,10 +23,10 @@ pub enum Msg {
     RunHooks,
     /// Everything is set up; init now blocks on exec.fifo.
     Ready,
-    /// Setup failed; init exits after sending this.
-    Error(String),
-    /// A hook init runs failed; init exits after sending this.
-    HookFailed(String),
+    /// Setup failed; init exits after sending this. The kind and errno
+    /// cross with the message (a failed createContainer hook is kind
+    /// `hook`): the parent returns it as `Error::Init`.
+    Error(InitError),
     /// A seccomp filter with SCMP_ACT_NOTIFY is loaded: the next datagram
     /// carries the listener fd (SCM_RIGHTS) for linux.seccomp.listenerPath.
     SeccompListener,
@@ -65,7 +66,6 @@ impl Msg {
             Msg::RunHooks => "RunHooks",
             Msg::Ready => "Ready",
             Msg::Error { .. } => "Error",
-            Msg::HookFailed { .. } => "HookFailed",
             Msg::SeccompListener => "SeccompListener",
             Msg::Spawned { .. } => "Spawned",
             Msg::MoveNetDevices => "MoveNetDevices",
@@ -92,6 +92,26 @@ pub fn bounded(text: String) -> String {
     crate::error::bound_message(text, MAX_TEXT)
 }
 
+/// The message that reports `err` (its kind, errno and bounded text).
+pub fn error(err: &crate::error::Error) -> Msg {
+    let e = InitError::from(err);
+    Msg::Error(InitError { msg: bounded(e.msg), ..e })
+}
+
+/// init's error as it writes it into exec.fifo (after `E`): the
+/// [`InitError`] as JSON, its message bounded as on the socket.
+pub fn fifo_text(e: &InitError) -> String {
+    let e = InitError { msg: bounded(e.msg.clone()), ..e.clone() };
+    serde_json::to_string(&e).unwrap_or(e.msg)
+}
+
+/// Read back what [`fifo_text`] wrote; anything else is kept as the
+/// message of an error of unknown kind.
+pub fn from_fifo(b: &[u8]) -> InitError {
+    serde_json::from_slice(b)
+        .unwrap_or_else(|_| InitError::new(crate::error::ErrorKind::Unknown, String::from_utf8_lossy(b)))
+}
+
 pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let (a, b) = nix::sys::socket::socketpair(
         nix::sys::socket::AddressFamily::Unix,
@@ -105,12 +125,8 @@ pub fn pair() -> io::Result<(OwnedFd, OwnedFd)> {
 pub fn send(fd: &OwnedFd, msg: &Msg) -> io::Result<()> {
     let cut;
     let msg = match msg {
-        Msg::Error(t) if t.len() > MAX_TEXT => {
-            cut = Msg::Error(bounded(t.clone()));
-            &cut
-        }
-        Msg::HookFailed(t) if t.len() > MAX_TEXT => {
-            cut = Msg::HookFailed(bounded(t.clone()));
+        Msg::Error(e) if e.msg.len() > MAX_TEXT => {
+            cut = Msg::Error(InitError { msg: bounded(e.msg.clone()), ..e.clone() });
             &cut
         }
         m => m,
@@ -188,19 +204,65 @@ pub fn pass_credentials(fd: &OwnedFd) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn a_long_error_arrives_cut() {
         let (a, b) = pair().unwrap();
         // control characters: the worst case of JSON escaping (\u0001)
         let text = "\u{1}".repeat(100 * 1024);
-        send(&a, &Msg::Error(text)).unwrap();
+        send(&a, &Msg::Error(InitError::new(ErrorKind::Os, text))).unwrap();
         match recv(&b, false).unwrap() {
-            Some((Msg::Error(t), _)) => {
-                assert!(t.len() <= MAX_TEXT && t.ends_with("(message cut, 102400 bytes)"), "{}", t.len())
+            Some((Msg::Error(e), _)) => {
+                let t = e.msg;
+                assert!(t.len() <= MAX_TEXT && t.ends_with("(message cut, 102400 bytes)"), "{}", t.len());
+                assert_eq!(e.kind, ErrorKind::Os);
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_init_error_keeps_its_kind_and_errno() {
+        use crate::error::Error;
+        let (a, b) = pair().unwrap();
+        let cases = [
+            (Error::config("process.args", "must not be empty"), ErrorKind::Config, None),
+            (Error::path("open", "/x", io::Error::from_raw_os_error(libc::EACCES)), ErrorKind::Os, Some(libc::EACCES)),
+            (
+                crate::rootfs::RootfsError::Os {
+                    at: "mounts[1] (/data)".into(),
+                    op: "mount bind /srv".into(),
+                    source: io::Error::from_raw_os_error(libc::ENOENT),
+                }
+                .into(),
+                ErrorKind::Mount,
+                Some(libc::ENOENT),
+            ),
+            (
+                crate::hooks::HookError { kind: "createContainer", index: 0, path: "/h".into(), msg: "exit 1".into() }
+                    .into(),
+                ErrorKind::Hook,
+                None,
+            ),
+        ];
+        for (err, kind, errno) in cases {
+            let text = err.to_string();
+            send(&a, &Msg::Error(InitError::from(&err))).unwrap();
+            let Some((Msg::Error(got), _)) = recv(&b, false).unwrap() else { panic!("not an error") };
+            let back = Error::Init(got);
+            assert_eq!((back.kind(), back.errno(), back.to_string()), (kind, errno, text));
+            assert_eq!(back.is_hook_failure(), kind == ErrorKind::Hook);
+        }
+    }
+
+    #[test]
+    fn an_init_error_crosses_exec_fifo() {
+        let e = InitError { kind: ErrorKind::Cgroup, errno: Some(libc::EBUSY), msg: "x".repeat(MAX_TEXT * 2) };
+        let back = from_fifo(fifo_text(&e).as_bytes());
+        assert_eq!((back.kind, back.errno), (ErrorKind::Cgroup, Some(libc::EBUSY)));
+        assert!(back.msg.len() <= MAX_TEXT && back.msg.ends_with("bytes)"), "{}", back.msg.len());
+        assert_eq!(from_fifo(b"plain text"), InitError::new(ErrorKind::Unknown, "plain text"));
     }
 
     #[test]

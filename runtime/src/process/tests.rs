@@ -66,8 +66,8 @@ fn every_message_crosses_the_socket_whole() {
         Msg::Hello,
         Msg::RunHooks,
         Msg::Ready,
-        Msg::Error("init: no such file".into()),
-        Msg::HookFailed("hook 0 failed".into()),
+        Msg::Error(crate::error::InitError::new(crate::error::ErrorKind::Os, "init: no such file")),
+        sync::error(&Error::Protocol("hook 0 failed".into())),
         Msg::SeccompListener,
         Msg::Spawned(1234),
         Msg::MoveNetDevices,
@@ -92,11 +92,11 @@ fn every_message_crosses_the_socket_whole() {
 }
 
 #[test]
-fn a_long_hook_failure_arrives_cut() {
+fn a_long_init_error_arrives_cut() {
     let (a, b) = sync::pair().unwrap();
-    sync::send(&a, &Msg::HookFailed("x".repeat(sync::MAX_TEXT * 3))).unwrap();
+    sync::send(&a, &sync::error(&Error::Protocol("x".repeat(sync::MAX_TEXT * 3)))).unwrap();
     match recv(&b) {
-        Msg::HookFailed(t) => assert!(t.len() <= sync::MAX_TEXT && t.contains("message cut"), "{}", t.len()),
+        Msg::Error(e) => assert!(e.msg.len() <= sync::MAX_TEXT && e.msg.contains("message cut"), "{}", e.msg.len()),
         other => panic!("{other:?}"),
     }
 }

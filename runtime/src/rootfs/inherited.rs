@@ -183,7 +183,7 @@ pub fn bind(rootfs: &Path, state_dir: &Path) -> Result<Bound> {
     // under a shared mount joins its peer group (the kernel's rule): make
     // it private again, before anything is mounted under it.
     set_private(tree.as_fd()).map_err(|e| os("make the rootfs bind private (mount_setattr)", e))?;
-    let json = serde_json::to_vec(bound.record()).map_err(|e| Error::Other(e.to_string()))?;
+    let json = serde_json::to_vec(bound.record()).map_err(|e| Error::encode("the rootfs bind record", e))?;
     let file = state_dir.join(RECORD_FILE);
     fs::write(&file, json).map_err(|e| Error::path("write", file, e))?;
     log::debug!(
@@ -200,7 +200,7 @@ pub fn read_record(state_dir: &Path) -> Result<Option<RootfsBind>> {
     match fs::read(&file) {
         Ok(b) => serde_json::from_slice(&b)
             .map(Some)
-            .map_err(|e| Error::Other(format!("{}: {e}", file.display()))),
+            .map_err(|e| Error::path("parse", file, io::Error::new(io::ErrorKind::InvalidData, e))),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::path("read", file, e)),
     }
@@ -213,7 +213,7 @@ pub fn read_record(state_dir: &Path) -> Result<Option<RootfsBind>> {
 pub fn unmount(rec: &RootfsBind) -> Result<()> {
     let ns = mnt_ns().map_err(|e| Error::path("stat", "/proc/self/ns/mnt", e))?;
     if ns != rec.mnt_ns {
-        return Err(Error::Other(format!(
+        return Err(Error::WrongState(format!(
             "the container's rootfs bind on {} is in mount namespace mnt:[{}], but berth runs in mnt:[{ns}]: \
              run delete in that namespace",
             rec.path.display(),
@@ -221,7 +221,7 @@ pub fn unmount(rec: &RootfsBind) -> Result<()> {
         )));
     }
     let c = CString::new(rec.path.as_os_str().as_bytes())
-        .map_err(|_| Error::Other("NUL in rootfs path".into()))?;
+        .map_err(|e| Error::path("open", &rec.path, e.into()))?;
     let fd = match sys::open(&c, libc::O_PATH | libc::O_DIRECTORY) {
         Ok(fd) => fd,
         // The rootfs is gone, and with it anything mounted there.
@@ -235,7 +235,7 @@ pub fn unmount(rec: &RootfsBind) -> Result<()> {
     };
     if !ours {
         if mounted_at(rec) {
-            return Err(Error::Other(format!(
+            return Err(Error::WrongState(format!(
                 "rootfs bind {}: another mount covers berth's bind (mount {}); not unmounted",
                 rec.path.display(),
                 rec.mount_id

@@ -86,7 +86,7 @@ pub fn prepare_library() -> Result<()> {
     if try_trampoline() || self_is_sealed() {
         return Ok(());
     }
-    Err(Error::Other(
+    Err(Error::Unsupported(
         "create: no exec trampoline on this system and this process does not run from a sealed binary, \
          so init would expose it to the container (CVE-2019-5736)"
             .into(),
@@ -140,7 +140,7 @@ pub fn for_config(spec: &oci_spec::runtime::Spec) -> Result<()> {
 pub fn prepare_exec() -> Result<()> {
     let exe = fs::File::open("/proc/self/exe").map_err(|e| Error::path("open", "/proc/self/exe", e))?;
     if !is_sealed(&exe) {
-        return Err(Error::Other(
+        return Err(Error::Internal(
             "exec: this process does not run from a sealed binary (a read-only bind or a sealed memfd), \
              so the exec'd process would expose it to the container (CVE-2019-5736); \
              call berth::security::seal::ensure_sealed first"
@@ -190,14 +190,17 @@ pub fn ensure_sealed() -> Result<()> {
         Ok(fd) => exec(&fd, &argv, &envp),
         Err(e) => e,
     };
-    Err(Error::Other(format!(
-        "cannot seal the berth binary against overwrites from a container (CVE-2019-5736): \
-         read-only bind: {bind_err}; sealed memfd: {memfd_err}"
-    )))
+    Err(Error::os(
+        format!(
+            "cannot seal the berth binary against overwrites from a container (CVE-2019-5736): \
+             read-only bind: {bind_err}; sealed memfd"
+        ),
+        memfd_err,
+    ))
 }
 
 fn cstrings(it: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
-    it.map(|s| CString::new(s.into_vec()).map_err(|_| Error::Other("argument or environment contains NUL".into())))
+    it.map(|s| CString::new(s.into_vec()).map_err(|e| Error::os("seal berth: an argument or the environment", e)))
         .collect()
 }
 
@@ -207,17 +210,20 @@ fn cstrings(it: impl Iterator<Item = OsString>) -> Result<Vec<CString>> {
 /// CLOEXEC. The process executed from it has a sealed `/proc/self/exe`, and
 /// so has every process it forks ([`ensure_sealed`] returns at once there).
 pub fn sealed_copy(path: &Path) -> Result<OwnedFd> {
-    let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::Other(format!("{path:?} contains NUL")))?;
+    let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| Error::path("seal", path, e.into()))?;
     let bind_err = match ro_bind(&c) {
         Ok(fd) => return Ok(fd),
         Err(e) => e,
     };
     let file = fs::File::open(path).map_err(|e| Error::path("open", path, e))?;
     memfd_copy(&file).map_err(|memfd_err| {
-        Error::Other(format!(
-            "cannot seal {} against overwrites (CVE-2019-5736): read-only bind: {bind_err}; sealed memfd: {memfd_err}",
-            path.display()
-        ))
+        Error::os(
+            format!(
+                "cannot seal {} against overwrites (CVE-2019-5736): read-only bind: {bind_err}; sealed memfd",
+                path.display()
+            ),
+            memfd_err,
+        )
     })
 }
 

@@ -28,10 +28,7 @@ pub fn write_default(bundle: &Path, rootless: bool, seccomp_default: bool) -> Re
     {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(Error::Usage(format!(
-                "{}: already exists; remove it first",
-                path.display()
-            )))
+            return Err(Error::os(format!("spec: {}: remove it first", path.display()), e))
         }
         Err(e) => return Err(Error::path("spec: create", path, e)),
     };

@@ -42,7 +42,8 @@ pub struct Bundle {
 
 /// An error in a configuration file, naming the file and the JSON path.
 ///
-/// Displays as `FILE: PATH: MSG`, or `FILE: MSG` when `path` is empty, e.g.
+/// Displays as `FILE: PATH: MSG`, `FILE: MSG` when `path` is empty, or
+/// `PATH: MSG` when `file` is (not known where the error was found), e.g.
 /// `/b/config.json: linux.namespaces[2].type: unknown namespace "foo"`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -71,6 +72,10 @@ impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.path.is_empty() {
             write!(f, "{}: {}", self.file, self.msg)
+        } else if self.file.is_empty() {
+            // Found while the container is set up (Error::config): the
+            // caller that knows the file fills it in.
+            write!(f, "{}: {}", self.path, self.msg)
         } else {
             write!(f, "{}: {}: {}", self.file, self.path, self.msg)
         }
