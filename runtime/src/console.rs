@@ -29,17 +29,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::sys::cvt;
 
 /// The name sent with the master fd (runc sends the master's path too).
 const MASTER_NAME: &[u8] = b"/dev/ptmx";
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
 
 /// runc's rules for `--console-socket`: needed exactly when the process has
 /// a terminal and berth detaches (`create`, `run -d`, `exec -d`); a
@@ -220,7 +213,7 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
 /// symlink cannot send the bind onto /proc or a host file (the class of
 /// runc's CVE-2025-52565 and CVE-2026-41579).
 fn mount_console(slave: BorrowedFd) -> Result<()> {
-    use crate::rootfs::sys;
+    use crate::sys;
     let merr = |what: &str, e: io::Error| Error::os(format!("process.terminal: {what}"), e);
     let root = sys::open(c"/", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(|e| merr("open /", e))?;
     let dev = sys::openat2(
@@ -285,7 +278,7 @@ fn open_tree_fd(fd: BorrowedFd) -> io::Result<OwnedFd> {
 fn check_ptmx(master: BorrowedFd) -> Result<()> {
     const DEVPTS_SUPER_MAGIC: libc::c_long = 0x1cd1;
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    let st = crate::rootfs::sys::fstat(master).map_err(|e| Error::os("process.terminal: stat /dev/ptmx", e))?;
+    let st = crate::sys::fstat(master).map_err(|e| Error::os("process.terminal: stat /dev/ptmx", e))?;
     let on_devpts = unsafe { libc::fstatfs(master.as_raw_fd(), &mut fs) } == 0 && fs.f_type as libc::c_long == DEVPTS_SUPER_MAGIC;
     if !on_devpts || st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(5, 2) {
         return Err(Error::Other(

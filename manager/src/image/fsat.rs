@@ -6,7 +6,7 @@
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -14,13 +14,7 @@ fn cstr(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
-fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use berth::sys::cvt as check;
 
 /// Open `dir` (a real directory, not a symlink) as the root to resolve in.
 pub fn open_root(dir: &Path) -> io::Result<OwnedFd> {
@@ -34,26 +28,14 @@ pub fn open_root(dir: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// openat2 with RESOLVE_IN_ROOT (and no magic links) from `root`.
+/// openat2 with RESOLVE_IN_ROOT (and no magic links) from `root`
+/// (`berth::sys::openat2`, which adds O_CLOEXEC).
 pub fn open_in_root(root: RawFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
     let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     let p = cstr(rel.as_os_str())?;
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root,
-            p.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    // SAFETY: callers pass an fd they hold open (from open_root) for the duration of the call.
+    let root = unsafe { BorrowedFd::borrow_raw(root) };
+    berth::sys::openat2(root, &p, flags, 0, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
 }
 
 /// The directory `rel` inside the root, as an O_PATH fd.

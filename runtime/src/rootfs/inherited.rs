@@ -41,7 +41,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use serde::{Deserialize, Serialize};
 
 use super::paths::Root;
-use super::sys;
+use crate::sys;
 use super::{Fail, OrFail, RootfsError};
 use crate::error::{Error, Result};
 

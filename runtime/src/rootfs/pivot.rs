@@ -6,7 +6,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::paths::Root;
-use super::sys;
+use crate::sys;
 use super::{Fail, OrFail};
 
 /// Make the mount the rootfs lives on private (`flag` MS_PRIVATE) or a slave

@@ -45,15 +45,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::rootfs::sys::{self, MountAttr};
-
-fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use crate::sys::{self, cvt, MountAttr};
 
 /// Whether the binary behind `fd` cannot be written: on a read-only mount,
 /// or a memfd sealed against writes.

@@ -1,22 +1,14 @@
-//! Thin system-call wrappers used by the rootfs module. Each returns
-//! `io::Result` so callers can attach what failed and on which path; none
-//! allocates.
+//! Files and paths: `/proc/self/fd/N` names, openat2 (the one
+//! implementation; berthctl's image import uses it too) and the `*at`
+//! family, stat, ownership, times and xattrs. None allocates except
+//! `readlinkat`.
 
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr;
 
-pub use libc::c_ulong;
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use super::cvt;
 
 /// `/proc/self/fd/N` for an fd, on the stack. Mounting onto (or from) this
 /// magic link uses exactly the file the fd refers to, so a path component
@@ -113,124 +105,6 @@ pub fn open(path: &CStr, flags: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn opt_ptr(s: Option<&CStr>) -> *const libc::c_char {
-    s.map_or(ptr::null(), CStr::as_ptr)
-}
-
-pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: c_ulong, data: Option<&CStr>) -> io::Result<()> {
-    // SAFETY: valid C strings or null.
-    cvt(unsafe { libc::mount(opt_ptr(src), target.as_ptr(), opt_ptr(fstype), flags, opt_ptr(data).cast()) }).map(drop)
-}
-
-pub fn umount2(target: &CStr, flags: i32) -> io::Result<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
-}
-
-/// What a mount_setattr(2) call changes: attributes to set and to clear
-/// (`MOUNT_ATTR_*`), a propagation type (`MS_PRIVATE`, …; 0 leaves it) and,
-/// with `MOUNT_ATTR_IDMAP`, the user namespace whose mappings the mount takes.
-#[derive(Clone, Copy, Default)]
-pub struct MountAttr<'a> {
-    pub set: u64,
-    pub clr: u64,
-    pub propagation: u64,
-    pub userns: Option<BorrowedFd<'a>>,
-}
-
-impl<'a> MountAttr<'a> {
-    /// Set `set` and clear `clr`.
-    pub fn flags(set: u64, clr: u64) -> Self {
-        MountAttr { set, clr, ..Self::default() }
-    }
-
-    /// Id-map the mount with the mappings of the user namespace `userns`.
-    pub fn idmap(userns: BorrowedFd<'a>) -> Self {
-        MountAttr { set: libc::MOUNT_ATTR_IDMAP, userns: Some(userns), ..Self::default() }
-    }
-
-    /// Change the propagation type only.
-    pub fn propagation(propagation: u64) -> Self {
-        MountAttr { propagation, ..Self::default() }
-    }
-}
-
-/// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), and with
-/// `recursive` on every mount below it (AT_RECURSIVE).
-pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> io::Result<()> {
-    // SAFETY: mount_attr is plain data.
-    let mut raw: libc::mount_attr = unsafe { std::mem::zeroed() };
-    raw.attr_set = attr.set;
-    raw.attr_clr = attr.clr;
-    raw.propagation = attr.propagation;
-    raw.userns_fd = attr.userns.map_or(0, |u| u.as_raw_fd() as u64);
-    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: valid pointers for the duration of the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags as libc::c_uint,
-            &raw as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// open_tree(2) with OPEN_TREE_CLONE: a detached bind of `path` (with
-/// `recursive`, of the whole tree below it, AT_RECURSIVE), close-on-exec.
-pub fn open_tree_clone(path: &CStr, recursive: bool) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let rec = if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | rec;
-    // SAFETY: valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        // SAFETY: open_tree returned a new fd that we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
-    }
-}
-
-/// move_mount(2) of the detached mount `from` onto the file `to` refers to.
-pub fn move_mount_onto(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    // SAFETY: valid fds and empty C strings.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            from.as_raw_fd(),
-            c"".as_ptr(),
-            to.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
-    // SAFETY: valid C strings.
-    let r = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
 pub fn mkdirat(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<()> {
     // SAFETY: valid C string.
     cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }).map(drop)
@@ -320,53 +194,21 @@ pub fn set_times(dir: BorrowedFd, name: Option<&CStr>, st: &libc::stat) -> io::R
     .map(drop)
 }
 
-fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
-
 /// flistxattr(2) into `buf` (ERANGE when too small; an empty `buf` asks for the size).
 pub fn flistxattr(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is valid for its length.
-    cvt_size(unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) })
+    cvt(unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
 /// fgetxattr(2) into `buf` (ERANGE when too small; an empty `buf` asks for the size).
 pub fn fgetxattr(fd: BorrowedFd, name: &CStr, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: valid C string; buf is valid for its length.
-    cvt_size(unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) })
+    cvt(unsafe { libc::fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
 pub fn fsetxattr(fd: BorrowedFd, name: &CStr, value: &[u8]) -> io::Result<()> {
     // SAFETY: valid C string; value is valid for its length.
     cvt(unsafe { libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr().cast(), value.len(), 0) }).map(drop)
-}
-
-/// The mount flags (`ST_*`, equal to the matching `MS_*`) of the mount `fd` is on.
-pub fn fstatfs_flags(fd: BorrowedFd) -> io::Result<c_ulong> {
-    let mut st = MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: st is written on success.
-    cvt(unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: initialised on success.
-    Ok(unsafe { st.assume_init() }.f_flag as c_ulong)
-}
-
-pub fn fchdir(fd: BorrowedFd) -> io::Result<()> {
-    // SAFETY: plain syscall.
-    cvt(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
-}
-
-pub fn chdir(path: &CStr) -> io::Result<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
-}
-
-pub fn chroot(path: &CStr) -> io::Result<()> {
-    // SAFETY: valid C string.
-    cvt(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
 }
 
 /// Sets the umask and returns the previous one.
@@ -377,53 +219,6 @@ pub fn umask(mask: u32) -> u32 {
 
 pub fn makedev(major: u64, minor: u64) -> u64 {
     libc::makedev(major as u32, minor as u32)
-}
-
-pub fn errno(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(0)
-}
-
-/// Flags a bind remount must keep because the kernel may lock them on a
-/// mount inherited by a less privileged user namespace (MNT_LOCK_*): taken
-/// from the mount's current statfs flags. An atime mode is kept only when
-/// the caller did not ask for one.
-pub fn locked_flags(statfs_flags: c_ulong, requested: c_ulong) -> c_ulong {
-    let mut keep = statfs_flags & (libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC);
-    if requested & (libc::MS_NOATIME | libc::MS_RELATIME | libc::MS_STRICTATIME) == 0 {
-        keep |= statfs_flags & (libc::MS_NOATIME | libc::MS_RELATIME | libc::MS_NODIRATIME);
-    }
-    keep
-}
-
-/// A bind remount (`flags` must contain MS_REMOUNT|MS_BIND) of `target`. If
-/// the kernel refuses (EPERM: a flag locked in a user namespace would be
-/// cleared), retry once keeping the locked flags read by `current`.
-pub fn remount_keep_locked(target: &CStr, flags: c_ulong, current: impl FnOnce() -> io::Result<c_ulong>) -> io::Result<()> {
-    match mount(None, target, None, flags, None) {
-        Err(e) if errno(&e) == libc::EPERM => {
-            let keep = locked_flags(current()?, flags);
-            if keep & !flags == 0 {
-                return Err(e);
-            }
-            mount(None, target, None, flags | keep, None)
-        }
-        r => r,
-    }
-}
-
-/// Make the mount `fd` is the root of read-only, leaving its other flags
-/// (nosuid, nodev, noexec, atime, including any the kernel locks in a user
-/// namespace) as they are. mount_setattr does that in one call; kernels
-/// without it get a bind remount that repeats the current flags (as runc).
-pub fn make_readonly(fd: BorrowedFd) -> io::Result<()> {
-    match mount_setattr(fd, false, MountAttr::flags(libc::MOUNT_ATTR_RDONLY, 0)) {
-        Err(e) if errno(&e) == libc::ENOSYS => {
-            let keep = locked_flags(fstatfs_flags(fd)?, 0);
-            let flags = keep | libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-            mount(None, FdPath::new(&fd).as_cstr(), None, flags, None)
-        }
-        r => r,
-    }
 }
 
 #[cfg(test)]
@@ -441,12 +236,5 @@ mod tests {
         assert_eq!(FdPath::new(&Fd(0)).as_cstr(), c"/proc/self/fd/0");
         assert_eq!(FdPath::new(&Fd(1234567)).as_cstr(), c"/proc/self/fd/1234567");
         assert_eq!(FdPath::new(&Fd(i32::MAX)).as_cstr(), c"/proc/self/fd/2147483647");
-    }
-
-    #[test]
-    fn locked_flags_keep_atime_only_when_unrequested() {
-        let st = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOATIME | 0x20;
-        assert_eq!(locked_flags(st, libc::MS_RDONLY), libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOATIME);
-        assert_eq!(locked_flags(st, libc::MS_STRICTATIME), libc::MS_NOSUID | libc::MS_NODEV);
     }
 }

@@ -1,17 +1,10 @@
-//! Thin wrappers over system calls that nix does not cover (clone3, pidfds,
-//! close_range, sched_setattr, ioprio_set, personality). Each returns the OS
-//! error unchanged; callers add context.
+//! Processes: clone3 (fork-like, with a pidfd and into a cgroup), pidfds,
+//! scheduling attributes, I/O priority, personality, and /proc/PID/stat.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use super::cvt;
 
 #[repr(C)]
 #[derive(Default)]
@@ -101,13 +94,6 @@ pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> io::Result<()> {
     .map(drop)
 }
 
-/// Mark every fd from `first` up CLOEXEC (close_range with
-/// CLOSE_RANGE_CLOEXEC), so nothing of berth's leaks through execve.
-pub fn cloexec_from(first: u32) -> io::Result<()> {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
-}
-
 #[repr(C)]
 #[derive(Default)]
 pub struct SchedAttr {
@@ -175,75 +161,6 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
     let mut f = rest.split_whitespace();
     let state = f.next()?.chars().next()?;
     Some((state, f.nth(18)?.parse().ok()?))
-}
-
-/// Send `data` with `fd` attached (SCM_RIGHTS) on a unix socket.
-pub fn send_with_fd(sock: RawFd, data: &[u8], fd: RawFd) -> io::Result<usize> {
-    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-    let mut cbuf = [0u64; 4];
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_iov = &mut iov;
-    hdr.msg_iovlen = 1;
-    hdr.msg_control = cbuf.as_mut_ptr().cast();
-    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&hdr);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
-    }
-    loop {
-        let n = unsafe { libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Receive one message sent with [`send_with_fd`] and return its fd (the
-/// payload, up to 4 KiB, is discarded). Other control messages (such as
-/// SCM_CREDENTIALS on a SO_PASSCRED socket) are skipped; extra fds closed.
-pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
-    let mut buf = [0u8; 4096];
-    let mut cbuf = [0u64; 16];
-    loop {
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = cbuf.as_mut_ptr().cast();
-        hdr.msg_controllen = std::mem::size_of_val(&cbuf);
-        let n = unsafe { libc::recvmsg(sock, &mut hdr, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the socket"));
-        }
-        let mut got = None;
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&hdr);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                    let fd = OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd));
-                    if got.is_none() {
-                        got = Some(fd);
-                    }
-                }
-                c = libc::CMSG_NXTHDR(&hdr, c);
-            }
-        }
-        return got.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no fd in the message"));
-    }
 }
 
 #[cfg(test)]
