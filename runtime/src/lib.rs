@@ -26,6 +26,7 @@ pub mod fast;
 pub mod hooks;
 pub mod logging;
 pub mod mempolicy;
+pub(crate) mod mountinfo;
 pub mod namespaces;
 pub mod netdev;
 pub mod process;
