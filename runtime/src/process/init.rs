@@ -60,6 +60,8 @@ pub(super) fn main(mut init: Init) -> ! {
     if let Some(f) = &init.fifo {
         // `start` is waiting: it reports this and the container stops.
         let msg = format!("E{}", sync::bounded(err.to_string()));
+        // SAFETY: `f` is init's open exec.fifo and `msg` a live buffer of msg.len() bytes; a
+        // failed or short write only loses the report, which start then sees as EOF.
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     } else {
         // Before Ready, or after an in-process start (the socket is kept
@@ -72,6 +74,8 @@ pub(super) fn main(mut init: Init) -> ! {
         // may refuse send(2) but rarely write(2), as with exec.fifo.
         let sent = sync::send(&init.sock, &msg).is_ok() || {
             let buf = serde_json::to_vec(&msg).unwrap_or_default();
+            // SAFETY: the socket fd is open (owned by `init`) and `buf` is valid for buf.len()
+            // bytes for the call; write(2) only reads it.
             unsafe { libc::write(init.sock.as_raw_fd(), buf.as_ptr().cast(), buf.len()) == buf.len() as isize }
         };
         if !sent {
@@ -80,6 +84,8 @@ pub(super) fn main(mut init: Init) -> ! {
             let _ = writeln!(std::io::stderr(), "berth: error: container init: {err}");
         }
     }
+    // SAFETY: _exit ends init without running destructors or atexit handlers, which belong
+    // to the parent berth whose memory this forked child shares a copy of.
     unsafe { libc::_exit(1) }
 }
 
@@ -91,8 +97,13 @@ fn set_stdio(fds: [std::os::fd::RawFd; 3]) -> Result<()> {
     for (target, &fd) in fds.iter().enumerate() {
         let target = target as i32;
         let r = if fd == target {
+            // SAFETY: fcntl(F_SETFD, 0) only clears FD_CLOEXEC on a descriptor number; it touches
+            // no memory, and an invalid fd is reported as an error below.
             unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
         } else {
+            // SAFETY: dup2 onto a stdio number that init owns and means to replace; no Rust value
+            // owns `target` (0..2 are never wrapped in OwnedFd here), so none is closed
+            // behind an owner's back.
             unsafe { libc::dup2(fd, target) }
         };
         if r < 0 {
@@ -123,9 +134,13 @@ fn send(sock: &OwnedFd, m: &Msg) -> Result<()> {
 /// change (become_root, joining a user namespace). Cleared before Ready,
 /// where EOF on the socket takes over (see [`run`]).
 fn die_with_parent(sock: &OwnedFd) {
+    // SAFETY: PR_SET_PDEATHSIG takes integer arguments only and changes nothing but the
+    // signal init gets when its parent thread dies.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     let mut p = libc::pollfd { fd: sock.as_raw_fd(), events: 0, revents: 0 };
+    // SAFETY: `p` is a live pollfd on the stack and nfds is 1; a zero timeout never blocks.
     if unsafe { libc::poll(&mut p, 1, 0) } == 1 && p.revents & libc::POLLHUP != 0 {
+        // SAFETY: _exit skips the destructors of the parent's objects this forked copy shares.
         unsafe { libc::_exit(1) };
     }
 }
@@ -135,6 +150,7 @@ fn die_with_parent(sock: &OwnedFd) {
 /// subreaper), and the parent-death signal can refer to berth.
 fn adopted(first: OwnedFd, sock: &OwnedFd) {
     let mut p = libc::pollfd { fd: first.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: `p` is a live pollfd and nfds is 1; EINTR just polls again.
     while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
     drop(first);
     die_with_parent(sock);
@@ -149,9 +165,13 @@ fn run(init: &mut Init) -> Result<Never> {
     }
     // Not dumpable until execve: nothing in the container may open
     // /proc/<init>/exe or read its memory while berth's code runs here.
+    // SAFETY: PR_SET_DUMPABLE takes integer arguments only; it makes this process less
+    // reachable (no ptrace, no /proc/<pid>/exe for others) and touches no memory.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     // Our copy of the locked state-dir fd would hold berth's lock for as
     // long as init lives. (Never dropped: init ends in execve or _exit.)
+    // SAFETY: the lock fd belongs to the parent's StateDir, which this forked copy never
+    // drops (init ends in execve or _exit), so closing it here cannot double-close.
     unsafe { libc::close(init.l.state_dir.lock_fd().as_raw_fd()) };
 
     if init.net_deferred {
@@ -183,9 +203,15 @@ fn run(init: &mut Init) -> Result<Never> {
         namespaces::unshare_flags(plan.unshare_flags())?;
         if plan.has_new(LinuxNamespaceType::Pid) {
             // The pid namespace's init (our child) waits on it to be adopted.
+            // SAFETY: getpid has no preconditions and cannot fail.
             let me = sys::pidfd_open(unsafe { libc::getpid() }).map_err(|e| Error::os("pidfd_open(self)", e))?;
             // The pid namespace's init is our child; we are done.
+            // SAFETY: init is the only thread of its process (a clone of single-threaded berth),
+            // and the child below only sends Hello and runs init's code, never returning
+            // into the parent's frames.
             match unsafe { sys::clone_fork(0, None) }.map_err(|e| Error::os("fork pid namespace init", e))? {
+                // SAFETY: _exit skips destructors: the child now owns the work, and this process's
+                // copies of the parent's objects must not run their drops.
                 Forked::Parent { .. } => unsafe { libc::_exit(0) },
                 Forked::Child => {
                     send(&init.sock, &Msg::Hello)?;
@@ -332,6 +358,7 @@ fn run(init: &mut Init) -> Result<Never> {
     // socket, which init reads next (Start or Detach). The parent-death
     // signal must be gone before berth can see Ready: `create` may hand
     // init over and exit at once, and `run -d` exits once init execs.
+    // SAFETY: PR_SET_PDEATHSIG with 0 only clears the parent-death signal; no memory.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0) };
     send(&init.sock, &Msg::Ready)?;
 
@@ -359,15 +386,19 @@ fn run(init: &mut Init) -> Result<Never> {
         // Block until `start` opens exec.fifo for reading.
         let state_fd = init.state_fd.take().ok_or_else(|| Error::Other("state dir handle missing".into()))?;
         let fifo = CString::new(EXEC_FIFO).unwrap();
+        // SAFETY: `fifo` is a NUL-terminated CString alive for the call and `state_fd` an open
+        // directory fd; openat returns a new fd or -1, checked below.
         let fd = unsafe { libc::openat(state_fd.as_raw_fd(), fifo.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) };
         if fd < 0 {
             return Err(Error::os("open exec.fifo", std::io::Error::last_os_error()));
         }
+        // SAFETY: fd is the non-negative fd openat just returned; nothing else owns it.
         let mut fifo = unsafe { OwnedFd::from_raw_fd(fd) };
         if (fd as u32) < 3 + init.l.preserve_fds {
             // In a gap of the --preserve-fds range: it would leak into the container.
             fifo = seal::dup_above(&fifo, 3 + init.l.preserve_fds as i32).map_err(|e| Error::os("dup exec.fifo", e))?;
         }
+        // SAFETY: writes one byte from a static string to the fifo init owns.
         if unsafe { libc::write(fifo.as_raw_fd(), b"0".as_ptr().cast(), 1) } != 1 {
             return Err(Error::os("write exec.fifo", std::io::Error::last_os_error()));
         }
@@ -391,6 +422,8 @@ fn run(init: &mut Init) -> Result<Never> {
     if let Some(t) = seal::trampoline() {
         // berth's own copy (init uses the duplicate above the kept fds); it
         // may sit in the --preserve-fds range if the caller left a gap there.
+        // SAFETY: `t` is this process's copy of the trampoline fd; its owner is the parent's
+        // value, which init never drops (it ends in execve or _exit).
         unsafe { libc::close(t.as_raw_fd()) };
     }
     setup::fds_for_exec(init.l.preserve_fds)?;
@@ -423,6 +456,7 @@ fn run(init: &mut Init) -> Result<Never> {
         let list = h.start_container().as_deref().unwrap_or(&[]);
         hooks::run_hooks_with_default_env(HookKind::StartContainer, list, &json, &env)?;
     }
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only; no memory is touched.
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", std::io::Error::last_os_error()));
     }
@@ -466,6 +500,7 @@ fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
 /// getcwd then answers a path that does not start with "/".
 pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     let mut buf = [0u8; 4096];
+    // SAFETY: `buf` is a live stack buffer and getcwd writes at most buf.len() bytes.
     let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
     // A path longer than a page (ENAMETOOLONG) cannot be checked: refused.
     if r <= 0 || buf[0] != b'/' {

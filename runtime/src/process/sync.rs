@@ -93,6 +93,8 @@ pub fn send(fd: &OwnedFd, msg: &Msg) -> io::Result<()> {
     };
     let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
     loop {
+        // SAFETY: `buf` is valid for buf.len() bytes for the call and send only reads it;
+        // MSG_NOSIGNAL turns a closed peer into EPIPE instead of SIGPIPE.
         let r = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
         if r >= 0 {
             return Ok(());
@@ -154,6 +156,7 @@ mod tests {
     fn an_oversized_datagram_is_named() {
         let (a, b) = pair().unwrap();
         let big = vec![b'x'; MAX + 1];
+        // SAFETY: `big` is valid for big.len() bytes and send only reads it.
         assert_eq!(unsafe { libc::send(a.as_raw_fd(), big.as_ptr().cast(), big.len(), 0) }, big.len() as isize);
         let e = recv(&b, false).unwrap_err().to_string();
         assert!(e.contains(&format!("{} bytes", MAX + 1)), "{e}");
