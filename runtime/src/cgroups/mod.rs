@@ -304,6 +304,7 @@ impl ContainerCgroups {
         for m in self.mounts.iter().filter(|m| !m.unified) {
             let p = m.dir.join("tasks");
             let f = open_write(&p)?;
+            // SAFETY: writes one byte from a static string to the open tasks file.
             if unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&f), b"0".as_ptr().cast(), 1) } != 1 {
                 return Err(Error::path("join the container's cgroup: write", &p, io::Error::last_os_error()));
             }
