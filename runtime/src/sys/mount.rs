@@ -17,12 +17,14 @@ fn opt_ptr(s: Option<&CStr>) -> *const libc::c_char {
 }
 
 pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: c_ulong, data: Option<&CStr>) -> io::Result<()> {
-    // SAFETY: valid C strings or null.
+    // SAFETY: each pointer is null (which mount(2) allows for source, type and
+    // data) or a CStr borrowed for the call, NUL-terminated and alive until it returns.
     cvt(unsafe { libc::mount(opt_ptr(src), target.as_ptr(), opt_ptr(fstype), flags, opt_ptr(data).cast()) }).map(drop)
 }
 
 pub fn umount2(target: &CStr, flags: i32) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
 }
 
@@ -57,14 +59,15 @@ impl<'a> MountAttr<'a> {
 /// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), and with
 /// `recursive` on every mount below it (AT_RECURSIVE).
 pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> io::Result<()> {
-    // SAFETY: mount_attr is plain data.
+    // SAFETY: mount_attr is plain integers; all-zero is a valid value.
     let mut raw: libc::mount_attr = unsafe { std::mem::zeroed() };
     raw.attr_set = attr.set;
     raw.attr_clr = attr.clr;
     raw.propagation = attr.propagation;
     raw.userns_fd = attr.userns.map_or(0, |u| u.as_raw_fd() as u64);
     let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: valid pointers for the duration of the call.
+    // SAFETY: "" is a static C string and `raw` a live mount_attr of the size
+    // passed; `fd` (and the userns fd inside `raw`) are borrowed open.
     let r = unsafe {
         libc::syscall(
             libc::SYS_mount_setattr,
@@ -85,24 +88,32 @@ pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> io::Re
 /// open_tree(2) with OPEN_TREE_CLONE: a detached bind of `path` (with
 /// `recursive`, of the whole tree below it, AT_RECURSIVE), close-on-exec.
 pub fn open_tree_clone(path: &CStr, recursive: bool) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
     let rec = if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | rec;
-    // SAFETY: valid C string.
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        // SAFETY: open_tree returned a new fd that we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
-    }
+    open_tree(libc::AT_FDCWD, path, rec)
+}
+
+/// open_tree(fd, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): a detached bind of
+/// the file `fd` refers to, close-on-exec.
+pub fn open_tree_clone_fd(fd: BorrowedFd) -> io::Result<OwnedFd> {
+    open_tree(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint)
+}
+
+fn open_tree(dir: RawFd, path: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | flags;
+    // SAFETY: `path` is a NUL-terminated CStr alive for the call and `dir` is
+    // AT_FDCWD or an fd the caller's BorrowedFd keeps open; no other memory.
+    let r = cvt(unsafe { libc::syscall(libc::SYS_open_tree, dir, path.as_ptr(), flags) })?;
+    // SAFETY: open_tree returned a new fd (cvt checked it) that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
 /// move_mount(2) of the detached mount `from` onto the file `to` refers to.
 pub fn move_mount_onto(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
     const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
     const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    // SAFETY: valid fds and empty C strings.
+    // SAFETY: both fds are borrowed open for the call and "" is a static C
+    // string, with the EMPTY_PATH flags naming the fds themselves.
     let r = unsafe {
         libc::syscall(
             libc::SYS_move_mount,
@@ -121,7 +132,8 @@ pub fn move_mount_onto(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
 }
 
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
-    // SAFETY: valid C strings.
+    // SAFETY: every pointer is a CStr borrowed for the call (NUL-terminated, alive
+    // until it returns); the kernel reads nothing else.
     let r = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -134,24 +146,27 @@ pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
 /// The mount flags (`ST_*`, equal to the matching `MS_*`) of the mount `fd` is on.
 pub fn fstatfs_flags(fd: BorrowedFd) -> io::Result<c_ulong> {
     let mut st = MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: st is written on success.
+    // SAFETY: `st` is a live MaybeUninit the kernel fills on success; it is
+    // read only then.
     cvt(unsafe { libc::fstatvfs(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: initialised on success.
+    // SAFETY: the `?` above returned on failure, so the kernel filled `st`.
     Ok(unsafe { st.assume_init() }.f_flag as c_ulong)
 }
 
 pub fn fchdir(fd: BorrowedFd) -> io::Result<()> {
-    // SAFETY: plain syscall.
+    // SAFETY: integer arguments and an fd borrowed open for the call; no memory.
     cvt(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
 }
 
 pub fn chdir(path: &CStr) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
 }
 
 pub fn chroot(path: &CStr) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
 }
 
