@@ -74,7 +74,8 @@ pub fn openat2(dir: BorrowedFd, path: &CStr, flags: i32, mode: u32, resolve: u64
     how.resolve = resolve;
     let mut tries = 0;
     loop {
-        // SAFETY: valid pointers for the duration of the call.
+        // SAFETY: `path` is a borrowed CStr and `how` a live open_how of the size
+        // passed; both outlive the call, and `dir` is borrowed open.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_openat2,
@@ -85,7 +86,7 @@ pub fn openat2(dir: BorrowedFd, path: &CStr, flags: i32, mode: u32, resolve: u64
             )
         };
         if r >= 0 {
-            // SAFETY: the kernel returned a new fd that we own.
+            // SAFETY: r >= 0 is a new fd from openat2 that nothing else owns.
             return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
         }
         let e = io::Error::last_os_error();
@@ -99,31 +100,36 @@ pub fn openat2(dir: BorrowedFd, path: &CStr, flags: i32, mode: u32, resolve: u64
 
 /// open(2) of a host path (not inside the rootfs). `O_CLOEXEC` is added.
 pub fn open(path: &CStr, flags: i32) -> io::Result<OwnedFd> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     let fd = cvt(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) })?;
-    // SAFETY: new fd owned by us.
+    // SAFETY: open returned a new fd (cvt checked it) that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 pub fn mkdirat(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) }).map(drop)
 }
 
 pub fn mknodat(dir: BorrowedFd, name: &CStr, mode: u32, dev: u64) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, dev) }).map(drop)
 }
 
 pub fn symlinkat(target: &CStr, dir: BorrowedFd, name: &CStr) -> io::Result<()> {
-    // SAFETY: valid C strings.
+    // SAFETY: every pointer is a CStr borrowed for the call (NUL-terminated, alive
+    // until it returns); the kernel reads nothing else.
     cvt(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) }).map(drop)
 }
 
 /// readlinkat(2) of `name` in `dir`.
 pub fn readlinkat(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: buf is valid for its length.
+    // SAFETY: `buf` is writable for buf.len() bytes, the length passed; the
+    // kernel writes no more.
     let n = unsafe { libc::readlinkat(dir.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     if n < 0 {
         return Err(io::Error::last_os_error());
@@ -133,13 +139,15 @@ pub fn readlinkat(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
 }
 
 pub fn unlinkat(dir: BorrowedFd, name: &CStr, flags: i32) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) }).map(drop)
 }
 
 /// fchownat(2) without following a final symlink.
 pub fn lchownat(dir: BorrowedFd, name: &CStr, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::fchownat(dir.as_raw_fd(), name.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) }).map(drop)
 }
 
@@ -148,7 +156,7 @@ pub fn lstatat(dir: BorrowedFd, name: &CStr) -> io::Result<libc::stat> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: st is written by the kernel on success.
     cvt(unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) })?;
-    // SAFETY: initialised on success.
+    // SAFETY: the `?` above returned on failure, so the kernel filled `st`.
     Ok(unsafe { st.assume_init() })
 }
 
@@ -156,24 +164,25 @@ pub fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     // SAFETY: st is written by the kernel on success.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: initialised on success.
+    // SAFETY: the `?` above returned on failure, so the kernel filled `st`.
     Ok(unsafe { st.assume_init() })
 }
 
 pub fn fchown(fd: BorrowedFd, uid: u32, gid: u32) -> io::Result<()> {
-    // SAFETY: plain syscall.
+    // SAFETY: integer arguments and an fd borrowed open for the call; no memory.
     cvt(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop)
 }
 
 pub fn fchmod(fd: BorrowedFd, mode: u32) -> io::Result<()> {
-    // SAFETY: plain syscall.
+    // SAFETY: integer arguments and an fd borrowed open for the call; no memory.
     cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) }).map(drop)
 }
 
 /// fchmodat(2) of `name` in `dir` (follows a final symlink: callers use it
 /// only on nodes they have just made in a directory of their own).
 pub fn fchmodat(dir: BorrowedFd, name: &CStr, mode: u32) -> io::Result<()> {
-    // SAFETY: valid C string.
+    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
+    // it returns) and any fd is borrowed open; the kernel reads nothing else.
     cvt(unsafe { libc::fchmodat(dir.as_raw_fd(), name.as_ptr(), mode, 0) }).map(drop)
 }
 
@@ -196,7 +205,8 @@ pub fn set_times(dir: BorrowedFd, name: Option<&CStr>, st: &libc::stat) -> io::R
 
 /// flistxattr(2) into `buf` (ERANGE when too small; an empty `buf` asks for the size).
 pub fn flistxattr(fd: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: buf is valid for its length.
+    // SAFETY: `buf` is writable for buf.len() bytes, the length passed; the
+    // kernel writes no more.
     cvt(unsafe { libc::flistxattr(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) }).map(|n| n as usize)
 }
 
@@ -213,7 +223,7 @@ pub fn fsetxattr(fd: BorrowedFd, name: &CStr, value: &[u8]) -> io::Result<()> {
 
 /// Sets the umask and returns the previous one.
 pub fn umask(mask: u32) -> u32 {
-    // SAFETY: always succeeds.
+    // SAFETY: umask takes an integer, touches no memory and cannot fail.
     unsafe { libc::umask(mask) }
 }
 

@@ -83,11 +83,15 @@ pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked
 }
 
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes integer arguments and returns a new fd or -1 (cvt checks it).
     let r = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: r is the new pidfd cvt just checked; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
 pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> io::Result<()> {
+    // SAFETY: a null siginfo is allowed (the kernel fills in a default one); the pidfd is
+    // open for the call, borrowed from the caller.
     cvt(unsafe {
         libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
     })
@@ -109,16 +113,20 @@ pub struct SchedAttr {
 
 pub fn sched_setattr(attr: &mut SchedAttr) -> io::Result<()> {
     attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `attr` is a live, exclusively borrowed repr(C) sched_attr whose `size`
+    // field, set above, tells the kernel how many bytes it may read.
     cvt(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *mut SchedAttr, 0) }).map(drop)
 }
 
 pub fn ioprio_set_self(class: u32, level: u32) -> io::Result<()> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     let prio = (class << 13) | level;
+    // SAFETY: ioprio_set takes integer arguments only and reads no memory.
     cvt(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) }).map(drop)
 }
 
 pub fn personality(persona: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: personality takes an integer and reads no memory.
     let r = unsafe { libc::personality(persona) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -137,10 +145,13 @@ pub fn process_start_time(pid: libc::pid_t) -> io::Result<u64> {
 /// into a stack buffer (the line is well under 1 KiB).
 pub fn process_stat(pid: libc::pid_t) -> io::Result<(char, u64)> {
     let path = format!("/proc/{pid}/stat\0");
+    // SAFETY: `path` ends in the NUL written into the format string and lives across the call.
     let fd = cvt(unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) } as libc::c_long)?;
+    // SAFETY: fd is the new fd cvt just checked; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
     let mut buf = [0u8; 1024];
     let n = loop {
+        // SAFETY: `buf` is a live stack buffer and read writes at most buf.len() bytes.
         let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if r >= 0 {
             break r as usize;
