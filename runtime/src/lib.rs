@@ -14,6 +14,11 @@
 //! * [`hooks`]: OCI hooks with state on stdin and timeouts.
 //! * [`console`]: terminals: the pty, the console socket, the foreground proxy.
 //! * [`commands`]: one small module per subcommand, called by the CLI.
+//!
+//! Raw system calls live in [`sys`]; every `unsafe` block says why it is
+//! sound in a `// SAFETY:` comment (denied otherwise).
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod cgroups;
 pub mod cli;

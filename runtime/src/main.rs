@@ -2,6 +2,8 @@
 //! the error (and log it) on failure with exit status 1:
 //! `berth: error: MESSAGE` on stderr, a `level=error` line in `--log`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::io::Write;
 
 use clap::Parser;
