@@ -3,6 +3,8 @@
 //! way containerd does, without containerd. No daemon: each container's
 //! shim is the daemon, found again through the address saved on disk.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod cli;
 mod ctl;
 mod events;
