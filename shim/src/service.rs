@@ -143,6 +143,8 @@ impl Service {
         drop(g);
         if let Some((bundle, cgroup_dirs)) = ctr {
             for pid in crate::procs::left_after_init(&bundle, &cgroup_dirs) {
+                // SAFETY: kill takes integers and touches no memory. (The pids were just read
+                // from the container's cgroups; a reused pid is runc's kill --all race too.)
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
@@ -284,6 +286,8 @@ impl Task for Service {
         let sig = req.signal as i32;
         if req.all && req.exec_id.is_empty() {
             for pid in c.cgroup_pids() {
+                // SAFETY: kill takes integers and touches no memory. (The pids were just read
+                // from the container's cgroups; a reused pid is runc's kill --all race too.)
                 unsafe { libc::kill(pid, sig) };
             }
         }
