@@ -6,7 +6,7 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use super::cvt;
 
@@ -67,33 +67,15 @@ impl CBuf {
 /// openat2(2). `O_CLOEXEC` is always added. Retries the EAGAIN that
 /// `RESOLVE_IN_ROOT` reports when a concurrent rename raced the lookup.
 pub fn openat2(dir: BorrowedFd, path: &CStr, flags: i32, mode: u32, resolve: u64) -> io::Result<OwnedFd> {
-    // SAFETY: open_how is plain data; all-zero is a valid value.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.mode = u64::from(mode);
-    how.resolve = resolve;
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let flags = OFlags::from_bits_retain((flags | libc::O_CLOEXEC) as u32);
+    let (mode, resolve) = (Mode::from_raw_mode(mode), ResolveFlags::from_bits_retain(resolve));
     let mut tries = 0;
     loop {
-        // SAFETY: `path` is a borrowed CStr and `how` a live open_how of the size
-        // passed; both outlive the call, and `dir` is borrowed open.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                std::mem::size_of::<libc::open_how>(),
-            )
-        };
-        if r >= 0 {
-            // SAFETY: r >= 0 is a new fd from openat2 that nothing else owns.
-            return Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
-        }
-        let e = io::Error::last_os_error();
-        match e.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EAGAIN) if tries < 16 => tries += 1,
-            _ => return Err(e),
+        match rustix::fs::openat2(dir, path, flags, mode, resolve) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(rustix::io::Errno::AGAIN) if tries < 16 => tries += 1,
+            r => return r.map_err(Into::into),
         }
     }
 }
@@ -234,6 +216,7 @@ pub fn makedev(major: u64, minor: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::fd::RawFd;
 
     #[test]
     fn fd_path_formats() {

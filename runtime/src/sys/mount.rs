@@ -5,10 +5,11 @@
 use std::ffi::CStr;
 use std::io;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::ptr;
 
 pub use libc::c_ulong;
+use rustix::mount::OpenTreeFlags;
 
 use super::{cvt, errno, FdPath};
 
@@ -23,9 +24,7 @@ pub fn mount(src: Option<&CStr>, target: &CStr, fstype: Option<&CStr>, flags: c_
 }
 
 pub fn umount2(target: &CStr, flags: i32) -> io::Result<()> {
-    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
-    // it returns) and any fd is borrowed open; the kernel reads nothing else.
-    cvt(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+    rustix::mount::unmount(target, rustix::mount::UnmountFlags::from_bits_retain(flags as u32)).map_err(Into::into)
 }
 
 /// What a mount_setattr(2) call changes: attributes to set and to clear
@@ -88,60 +87,31 @@ pub fn mount_setattr(fd: BorrowedFd, recursive: bool, attr: MountAttr) -> io::Re
 /// open_tree(2) with OPEN_TREE_CLONE: a detached bind of `path` (with
 /// `recursive`, of the whole tree below it, AT_RECURSIVE), close-on-exec.
 pub fn open_tree_clone(path: &CStr, recursive: bool) -> io::Result<OwnedFd> {
-    let rec = if recursive { libc::AT_RECURSIVE as libc::c_uint } else { 0 };
-    open_tree(libc::AT_FDCWD, path, rec)
+    let rec = if recursive { OpenTreeFlags::AT_RECURSIVE } else { OpenTreeFlags::empty() };
+    open_tree(rustix::fs::CWD, path, rec)
 }
 
 /// open_tree(fd, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): a detached bind of
 /// the file `fd` refers to, close-on-exec.
 pub fn open_tree_clone_fd(fd: BorrowedFd) -> io::Result<OwnedFd> {
-    open_tree(fd.as_raw_fd(), c"", libc::AT_EMPTY_PATH as libc::c_uint)
+    open_tree(fd, c"", OpenTreeFlags::AT_EMPTY_PATH)
 }
 
-fn open_tree(dir: RawFd, path: &CStr, flags: libc::c_uint) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | flags;
-    // SAFETY: `path` is a NUL-terminated CStr alive for the call and `dir` is
-    // AT_FDCWD or an fd the caller's BorrowedFd keeps open; no other memory.
-    let r = cvt(unsafe { libc::syscall(libc::SYS_open_tree, dir, path.as_ptr(), flags) })?;
-    // SAFETY: open_tree returned a new fd (cvt checked it) that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+fn open_tree(dir: BorrowedFd, path: &CStr, flags: OpenTreeFlags) -> io::Result<OwnedFd> {
+    let flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC | flags;
+    rustix::mount::open_tree(dir, path, flags).map_err(Into::into)
 }
 
 /// move_mount(2) of the detached mount `from` onto the file `to` refers to.
 pub fn move_mount_onto(from: BorrowedFd, to: BorrowedFd) -> io::Result<()> {
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    // SAFETY: both fds are borrowed open for the call and "" is a static C
-    // string, with the EMPTY_PATH flags naming the fds themselves.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            from.as_raw_fd(),
-            c"".as_ptr(),
-            to.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    use rustix::mount::MoveMountFlags as F;
+    rustix::mount::move_mount(from, c"", to, c"", F::MOVE_MOUNT_F_EMPTY_PATH | F::MOVE_MOUNT_T_EMPTY_PATH)
+        .map_err(Into::into)
 }
 
 pub fn pivot_root(new_root: &CStr, put_old: &CStr) -> io::Result<()> {
-    // SAFETY: every pointer is a CStr borrowed for the call (NUL-terminated, alive
-    // until it returns); the kernel reads nothing else.
-    let r = unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    rustix::process::pivot_root(new_root, put_old).map_err(Into::into)
 }
-
 
 /// The mount flags (`ST_*`, equal to the matching `MS_*`) of the mount `fd` is on.
 pub fn fstatfs_flags(fd: BorrowedFd) -> io::Result<c_ulong> {
@@ -154,22 +124,16 @@ pub fn fstatfs_flags(fd: BorrowedFd) -> io::Result<c_ulong> {
 }
 
 pub fn fchdir(fd: BorrowedFd) -> io::Result<()> {
-    // SAFETY: integer arguments and an fd borrowed open for the call; no memory.
-    cvt(unsafe { libc::fchdir(fd.as_raw_fd()) }).map(drop)
+    rustix::process::fchdir(fd).map_err(Into::into)
 }
 
 pub fn chdir(path: &CStr) -> io::Result<()> {
-    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
-    // it returns) and any fd is borrowed open; the kernel reads nothing else.
-    cvt(unsafe { libc::chdir(path.as_ptr()) }).map(drop)
+    rustix::process::chdir(path).map_err(Into::into)
 }
 
 pub fn chroot(path: &CStr) -> io::Result<()> {
-    // SAFETY: the path is a CStr borrowed for the call (NUL-terminated, alive until
-    // it returns) and any fd is borrowed open; the kernel reads nothing else.
-    cvt(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
+    rustix::process::chroot(path).map_err(Into::into)
 }
-
 
 /// Flags a bind remount must keep because the kernel may lock them on a
 /// mount inherited by a less privileged user namespace (MNT_LOCK_*): taken

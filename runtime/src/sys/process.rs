@@ -83,10 +83,8 @@ pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked
 }
 
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes integer arguments and returns a new fd or -1 (cvt checks it).
-    let r = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
-    // SAFETY: r is the new pidfd cvt just checked; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(Into::into)
 }
 
 pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> io::Result<()> {
