@@ -8,6 +8,8 @@
 //! (fuzz/fuzz_targets/image_*.rs: archive members, layers, paths resolved
 //! inside the rootfs).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod cli;
 mod ctl;
 mod events;

@@ -67,6 +67,7 @@ impl Store {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             let Some(pid) = name.split('-').nth(1).and_then(|p| p.parse::<i32>().ok()) else { continue };
+            // SAFETY: kill with signal 0 only checks that the pid exists; it sends nothing.
             if pid > 0 && unsafe { libc::kill(pid, 0) } != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
                 let _ = fs::remove_dir_all(e.path());
             }
@@ -101,6 +102,7 @@ impl Store {
             .write(true)
             .open(&p)
             .map_err(|e| format!("{}: {e}", p.display()))?;
+        // SAFETY: flock takes an fd (open, owned by `f`) and an integer; no memory.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(format!("lock {}: {}", p.display(), std::io::Error::last_os_error()));
         }

@@ -107,6 +107,7 @@ impl Fifos {
         for (f, is_err) in self.out.drain(..) {
             // Blocking from now on: EOF only once we and the shim closed
             // our writers.
+            // SAFETY: fcntl F_GETFL/F_SETFL take integers only; `f` keeps the fd open.
             unsafe {
                 let fl = libc::fcntl(f.as_raw_fd(), libc::F_GETFL);
                 libc::fcntl(f.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK);
@@ -217,7 +218,9 @@ impl Drop for RawTerm {
 /// The size of berthctl's terminal (cols, rows), if it has one.
 pub fn term_size() -> Option<(u32, u32)> {
     for fd in [0, 1] {
+        // SAFETY: winsize is four u16s; all-zero is a valid value.
         let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        // SAFETY: TIOCGWINSZ writes one winsize, and `ws` is a live winsize.
         if unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
             return Some((ws.ws_col as u32, ws.ws_row as u32));
         }

@@ -29,17 +29,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::sys::cvt;
 
 /// The name sent with the master fd (runc sends the master's path too).
 const MASTER_NAME: &[u8] = b"/dev/ptmx";
-
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
 
 /// runc's rules for `--console-socket`: needed exactly when the process has
 /// a terminal and berth detaches (`create`, `run -d`, `exec -d`); a
@@ -67,10 +60,13 @@ pub fn check_flags(terminal: bool, detached: bool, socket: Option<&Path>) -> Res
 /// dials it).
 pub fn connect(path: &Path) -> Result<OwnedFd> {
     let err = |e: io::Error| Error::os(format!("--console-socket {}", path.display()), e);
+    // SAFETY: socket takes integer arguments and returns a new fd or -1 (cvt checks it).
     let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) })
         .map_err(err)?;
+    // SAFETY: fd is the new socket cvt just checked; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid (empty) address.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
     if bytes.len() >= addr.sun_path.len() {
@@ -84,6 +80,8 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
     }
     let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
     loop {
+        // SAFETY: `addr` is a live sockaddr_un and `len` stays within it (the path was
+        // checked to fit with its NUL above); connect only reads it.
         let r = unsafe {
             libc::connect(
                 fd.as_raw_fd(),
@@ -104,17 +102,9 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
 /// A connected pair for a foreground `run`/`exec`: (berth's end, the
 /// container process's end).
 pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    cvt(unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    })
-    .map_err(|e| Error::os("console socketpair", e))?;
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::os("console socketpair", io::Error::from(e)))
 }
 
 /// Send `fd` with `name` as the payload (SCM_RIGHTS).
@@ -145,6 +135,7 @@ pub struct InContainer<'a> {
 /// caller must already be a session leader (setsid).
 pub fn setup_in_container(t: &InContainer) -> Result<()> {
     let err = |what: &str, e: io::Error| Error::os(format!("process.terminal: {what}"), e);
+    // SAFETY: a static NUL-terminated path; open returns a new fd or -1 (cvt checks it).
     let master = cvt(unsafe {
         libc::open(
             c"/dev/ptmx".as_ptr(),
@@ -157,15 +148,19 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
             e,
         )
     })?;
+    // SAFETY: master is the new fd cvt just checked; nothing else owns it.
     let master = unsafe { OwnedFd::from_raw_fd(master) };
     check_ptmx(master.as_fd())?;
     let unlock: libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one c_int, and `unlock` is a live c_int.
     cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) })
         .map_err(|e| err("unlockpt", e))?;
     let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes one c_uint, and `n` is a live c_uint.
     cvt(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })
         .map_err(|e| err("ptsname", e))?;
     // The slave through the master, never by a path the container controls.
+    // SAFETY: TIOCGPTPEER takes integer open flags and returns a new fd or -1.
     let slave = cvt(unsafe {
         libc::ioctl(
             master.as_raw_fd(),
@@ -174,6 +169,7 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
         )
     })
     .map_err(|e| err("open the pty slave (TIOCGPTPEER)", e))?;
+    // SAFETY: slave is the new fd TIOCGPTPEER returned (cvt checked it); nobody else owns it.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
     if let Some((h, w)) = t.size.filter(|(h, w)| *h != 0 && *w != 0) {
         set_size(
@@ -188,6 +184,7 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
         .map_err(|e| Error::os("process.consoleSize: TIOCSWINSZ", e))?;
     }
     if t.owner != 0 {
+        // SAFETY: fchown takes integers only; the slave fd is open (owned by `slave`).
         let r = unsafe { libc::fchown(slave.as_raw_fd(), t.owner, u32::MAX) };
         if r != 0 {
             let e = io::Error::last_os_error();
@@ -204,10 +201,13 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
         .map_err(|e| err("send the pty master over the console socket", e))?;
     drop(master);
     for target in 0..3 {
+        // SAFETY: dup3 onto stdio numbers this process means to replace; no Rust value owns
+        // 0..2 here, so no owner loses its fd behind its back.
         cvt(unsafe { libc::dup3(slave.as_raw_fd(), target, 0) })
             .map_err(|e| err("dup the pty slave to stdio", e))?;
     }
     drop(slave);
+    // SAFETY: TIOCSCTTY takes an integer argument; fd 0 is the slave just dup'd there.
     cvt(unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) })
         .map_err(|e| err("make the pty the controlling terminal", e))?;
     Ok(())
@@ -220,7 +220,7 @@ pub fn setup_in_container(t: &InContainer) -> Result<()> {
 /// symlink cannot send the bind onto /proc or a host file (the class of
 /// runc's CVE-2025-52565 and CVE-2026-41579).
 fn mount_console(slave: BorrowedFd) -> Result<()> {
-    use crate::rootfs::sys;
+    use crate::sys;
     let merr = |what: &str, e: io::Error| Error::os(format!("process.terminal: {what}"), e);
     let root = sys::open(c"/", libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).map_err(|e| merr("open /", e))?;
     let dev = sys::openat2(
@@ -231,6 +231,8 @@ fn mount_console(slave: BorrowedFd) -> Result<()> {
         libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS | libc::RESOLVE_BENEATH,
     )
     .map_err(|e| merr("open /dev without following symlinks", e))?;
+    // SAFETY: `dev` is an open directory fd and "console" a static C string; openat
+    // returns a new fd or -1, checked below.
     let fd = unsafe {
         libc::openat(
             dev.as_raw_fd(),
@@ -240,6 +242,8 @@ fn mount_console(slave: BorrowedFd) -> Result<()> {
         )
     };
     if fd >= 0 {
+        // SAFETY: fd is the non-negative fd openat just returned and owned by no Rust value;
+        // it is closed exactly once, here.
         unsafe {
             libc::fchmod(fd, 0o666);
             libc::close(fd);
@@ -250,10 +254,13 @@ fn mount_console(slave: BorrowedFd) -> Result<()> {
             return Err(merr("create /dev/console", e));
         }
     }
+    // SAFETY: `dev` is an open directory fd and "console" a static C string; openat
+    // returns a new fd or -1 (cvt checks it).
     let target = cvt(unsafe {
         libc::openat(dev.as_raw_fd(), c"console".as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC)
     })
     .map_err(|e| merr("open /dev/console", e))?;
+    // SAFETY: target is the new fd cvt just checked; nothing else owns it.
     let target = unsafe { OwnedFd::from_raw_fd(target) };
     let st = sys::fstat(target.as_fd()).map_err(|e| merr("stat /dev/console", e))?;
     let kind = st.st_mode & libc::S_IFMT;
@@ -267,28 +274,18 @@ fn mount_console(slave: BorrowedFd) -> Result<()> {
             ),
         }));
     }
-    let tree = open_tree_fd(slave).map_err(|e| merr("open_tree of the pty slave", e))?;
+    let tree = sys::open_tree_clone_fd(slave).map_err(|e| merr("open_tree of the pty slave", e))?;
     sys::move_mount_onto(tree.as_fd(), target.as_fd()).map_err(|e| merr("bind the pty slave on /dev/console", e))
-}
-
-/// open_tree(fd, "", OPEN_TREE_CLONE | AT_EMPTY_PATH): a detached bind of
-/// the file `fd` refers to.
-fn open_tree_fd(fd: BorrowedFd) -> io::Result<OwnedFd> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
-    let r = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
 /// The master must be the ptmx of a devpts instance (5:2 on devpts): a
 /// /dev/ptmx or /dev/pts swapped for something else is refused.
 fn check_ptmx(master: BorrowedFd) -> Result<()> {
     const DEVPTS_SUPER_MAGIC: libc::c_long = 0x1cd1;
+    // SAFETY: statfs is plain integers; all-zero is a valid value, overwritten below.
     let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    let st = crate::rootfs::sys::fstat(master).map_err(|e| Error::os("process.terminal: stat /dev/ptmx", e))?;
+    let st = crate::sys::fstat(master).map_err(|e| Error::os("process.terminal: stat /dev/ptmx", e))?;
+    // SAFETY: `fs` is a live statfs the kernel fills; `master` is open for the call.
     let on_devpts = unsafe { libc::fstatfs(master.as_raw_fd(), &mut fs) } == 0 && fs.f_type as libc::c_long == DEVPTS_SUPER_MAGIC;
     if !on_devpts || st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != libc::makedev(5, 2) {
         return Err(Error::Rootfs(crate::rootfs::RootfsError::Config {
@@ -300,16 +297,20 @@ fn check_ptmx(master: BorrowedFd) -> Result<()> {
 }
 
 fn get_size(fd: BorrowedFd) -> io::Result<libc::winsize> {
+    // SAFETY: winsize is four u16s; all-zero is a valid value.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize, and `ws` is a live winsize.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) })?;
     Ok(ws)
 }
 
 fn set_size(fd: BorrowedFd, ws: &libc::winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one winsize, and `ws` is a live reference to one.
     cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, ws) }).map(drop)
 }
 
 fn is_tty(fd: RawFd) -> bool {
+    // SAFETY: isatty takes an fd number and reads no memory.
     unsafe { libc::isatty(fd) == 1 }
 }
 
@@ -335,6 +336,7 @@ impl HostTerminal {
                 });
             }
         }
+        // SAFETY: a static NUL-terminated path; open returns a new fd or -1 (cvt checks it).
         let fd = cvt(unsafe { libc::open(c"/dev/tty".as_ptr(), libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })
             .map_err(|e| {
                 Error::os(
@@ -345,16 +347,21 @@ impl HostTerminal {
             })?;
         Ok(HostTerminal {
             fd,
+            // SAFETY: fd is the new fd cvt just checked; nothing else owns it.
             _owned: Some(unsafe { OwnedFd::from_raw_fd(fd) }),
             saved: None,
         })
     }
 
     fn set_raw(&mut self) -> io::Result<()> {
+        // SAFETY: termios is plain data; all-zero is a valid value, overwritten by tcgetattr.
         let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        // SAFETY: `t` is a live termios that tcgetattr fills; self.fd is open while self lives.
         cvt(unsafe { libc::tcgetattr(self.fd, &mut t) })?;
         let saved = t;
+        // SAFETY: cfmakeraw only edits the flags of the live, initialised `t`.
         unsafe { libc::cfmakeraw(&mut t) };
+        // SAFETY: `t` is a live, initialised termios that tcsetattr only reads.
         cvt(unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &t) })?;
         self.saved = Some(saved);
         Ok(())
@@ -364,6 +371,7 @@ impl HostTerminal {
 impl Drop for HostTerminal {
     fn drop(&mut self) {
         if let Some(t) = &self.saved {
+            // SAFETY: `t` is the termios tcgetattr filled; self.fd is still open (dropped after).
             unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, t) };
         }
     }
@@ -392,7 +400,9 @@ impl Proxy {
     /// which goes raw: the container's pty does the line discipline).
     pub fn start(master: OwnedFd, mut host: HostTerminal) -> Result<Proxy> {
         let m = master.as_raw_fd();
+        // SAFETY: F_GETFL takes no pointer; `m` is open (owned by `master`).
         let fl = unsafe { libc::fcntl(m, libc::F_GETFL) };
+        // SAFETY: F_SETFL takes integer flags only.
         cvt(unsafe { libc::fcntl(m, libc::F_SETFL, fl | libc::O_NONBLOCK) })
             .map_err(|e| Error::os("terminal master: O_NONBLOCK", e))?;
         host.set_raw()
@@ -412,6 +422,8 @@ impl Proxy {
     /// Give the pty the size of berth's terminal (at start and on SIGWINCH;
     /// the kernel then signals the container's foreground process group).
     pub fn resize(&self) {
+        // SAFETY: self.host.fd is one of berth's stdio fds or the /dev/tty fd that
+        // self.host._owned keeps open for as long as `self`, which outlives `host`.
         let host = unsafe { BorrowedFd::borrow_raw(self.host.fd) };
         if let Ok(ws) = get_size(host) {
             if ws.ws_row != 0 || ws.ws_col != 0 {
@@ -476,6 +488,7 @@ impl Proxy {
 
     fn read_stdin(&mut self) {
         let mut buf = [0u8; 4096];
+        // SAFETY: `buf` is a live stack buffer and read writes at most buf.len() bytes.
         let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
         if n > 0 {
             self.pending.extend_from_slice(&buf[..n as usize]);
@@ -488,6 +501,7 @@ impl Proxy {
 
     fn flush_input(&mut self) {
         while !self.pending.is_empty() {
+            // SAFETY: `pending` is valid for pending.len() bytes and write only reads them.
             let n = unsafe {
                 libc::write(
                     self.master.as_raw_fd(),
@@ -514,6 +528,7 @@ impl Proxy {
     fn copy_output(&mut self) {
         let mut buf = [0u8; 8192];
         loop {
+            // SAFETY: `buf` is a live stack buffer and read writes at most buf.len() bytes.
             let n =
                 unsafe { libc::read(self.master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
             if n > 0 {
@@ -535,6 +550,7 @@ impl Proxy {
 
     fn write_stdout(&mut self, mut data: &[u8]) {
         while self.stdout_open && !data.is_empty() {
+            // SAFETY: `data` is valid for data.len() bytes and write only reads them.
             let n = unsafe { libc::write(1, data.as_ptr().cast(), data.len()) };
             if n > 0 {
                 data = &data[n as usize..];
@@ -550,6 +566,7 @@ impl Proxy {
                         events: libc::POLLOUT,
                         revents: 0,
                     };
+                    // SAFETY: `p` is a live pollfd and nfds is 1.
                     unsafe { libc::poll(&mut p, 1, -1) };
                 }
                 _ => self.stdout_open = false,

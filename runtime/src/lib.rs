@@ -21,6 +21,11 @@
 //! * `cgroups`: the container's cgroup in every mounted hierarchy.
 //! * `hooks`: OCI hooks with state on stdin and timeouts.
 //! * `console`: terminals: the pty, the console socket, the foreground proxy.
+//!
+//! Raw system calls live in `sys`; every `unsafe` block says why it is
+//! sound in a `// SAFETY:` comment (denied otherwise).
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod cgroups;
 mod console;
@@ -39,6 +44,7 @@ mod plan;
 mod process;
 mod rootfs;
 mod security;
+mod mountinfo;
 mod spec;
 mod sys;
 // Shared with the integration harness (integration/src/lib.rs), which uses
@@ -86,8 +92,12 @@ pub mod seal {
     pub use crate::security::seal::{dup_above, ensure_sealed, prepare, sealed_copy};
 }
 
-// The shim's init watch and stdio fds.
-pub use sys::{pidfd_send_signal, recv_fd};
+/// The system calls the shim and berthctl share with the runtime: fd
+/// passing (the shim's launcher and stdio), pidfd signals (the shim's init
+/// watch), openat2 and the errno check (berthctl's image unpacking).
+pub mod os {
+    pub use crate::sys::{cvt, openat2, pidfd_send_signal, recv_fd, recv_with_fds, send_with_fds, Received, SysRet};
+}
 
 /// Internal parsers of untrusted input, for the fuzz targets (fuzz/) only.
 #[cfg(feature = "fuzzing")]

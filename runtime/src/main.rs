@@ -5,6 +5,8 @@
 //! it parses, calls the library's container API (`berth::Container`), and
 //! prints.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod cli;
 mod cli_fast;
 mod commands;

@@ -240,6 +240,8 @@ impl Policy {
             // The kernel reads maxnode - 1 bits.
             (self.mask.as_ptr(), self.mask.len() as u64 * 64 + 1)
         };
+        // SAFETY: `ptr` is null with maxnode 0, or points to self.mask, alive for the call,
+        // whose len * 64 bits cover the maxnode - 1 bits the kernel reads.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_set_mempolicy,

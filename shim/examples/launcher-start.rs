@@ -29,6 +29,7 @@ fn main() {
     for _ in 0..runs {
         // The idle launcher exits; reap it.
         std::thread::sleep(IDLE * 2 + Duration::from_millis(200));
+        // SAFETY: a null status pointer is allowed (the status is discarded); WNOHANG never blocks.
         while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
         let t = Instant::now();
         let _ = l.op("stats", root, "none", None);

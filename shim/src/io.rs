@@ -67,6 +67,7 @@ impl Stdio {
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        // SAFETY: TIOCSWINSZ reads one winsize, and `ws` is a live winsize.
         if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
             return Err(format!(
                 "resize the pty: {}",
@@ -271,6 +272,7 @@ fn poll_pair(data: RawFd, stop: RawFd) -> Option<(libc::c_short, libc::c_short)>
     };
     let mut p = [pfd(data), pfd(stop)];
     loop {
+        // SAFETY: `p` is a live array of two pollfds and nfds is 2.
         if unsafe { libc::poll(p.as_mut_ptr(), 2, -1) } >= 0 {
             return Some((p[0].revents, p[1].revents));
         }
@@ -285,6 +287,7 @@ struct FdWriter<'a>(&'a OwnedFd);
 
 impl Write for FdWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // SAFETY: `buf` is valid for buf.len() bytes and write only reads them.
         let n = unsafe { libc::write(self.0.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
         if n < 0 {
             return Err(std::io::Error::last_os_error());
@@ -310,6 +313,7 @@ fn copy_console_out(master: &OwnedFd, mut to: File, hangup: OwnedFd) {
             }
             continue;
         }
+        // SAFETY: `buf` is a live buffer and read writes at most buf.len() bytes.
         let n = unsafe { libc::read(master.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
@@ -356,7 +360,7 @@ impl ConsoleSocket {
             .map_err(|e| format!("console socket: no connection from the container: {e}"))?;
         let _ = conn.set_nonblocking(false);
         let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-        berth::recv_fd(conn.as_raw_fd())
+        berth::os::recv_fd(conn.as_raw_fd())
             .map_err(|e| format!("console socket: receive the pty master: {e}"))
     }
 }
@@ -431,6 +435,9 @@ fn start_logger(uri: &str, id: &str, ns: &str, out: OwnedFd, err: OwnedFd) -> Re
     }
     cmd.env("CONTAINER_ID", id).env("CONTAINER_NAMESPACE", ns);
     let fds = [out.as_raw_fd(), err.as_raw_fd(), ready_w.as_raw_fd()];
+    // SAFETY: the pre_exec closure runs in the forked child before execve and only makes
+    // async-signal-safe calls (fcntl, dup2, close) on the copied fd numbers; it
+    // allocates nothing and touches no lock.
     unsafe {
         cmd.pre_exec(move || {
             // Move the sources above 5 first, then into place without CLOEXEC.
@@ -457,6 +464,7 @@ fn start_logger(uri: &str, id: &str, ns: &str, out: OwnedFd, err: OwnedFd) -> Re
         events: libc::POLLIN,
         revents: 0,
     };
+    // SAFETY: `p` is a live pollfd and nfds is 1; the wait is bounded (5 s).
     unsafe { libc::poll(&mut p, 1, 5000) };
     Ok(())
 }

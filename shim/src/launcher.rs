@@ -38,7 +38,7 @@
 use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -46,8 +46,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 use serde_json::{json, Value};
 
@@ -610,39 +609,14 @@ fn reply(sock: &OwnedFd) -> Result<(Value, Option<OwnedFd>), Failure> {
 }
 
 /// One message and the fds that came with it (SCM_RIGHTS, CLOEXEC).
-pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> nix::Result<(usize, Vec<OwnedFd>)> {
-    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
-    loop {
-        let mut iov = [std::io::IoSliceMut::new(buf)];
-        match recvmsg::<()>(sock, &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Ok(m) => {
-                let mut fds: Vec<OwnedFd> = Vec::new();
-                if let Ok(cm) = m.cmsgs() {
-                    for c in cm {
-                        if let ControlMessageOwned::ScmRights(v) = c {
-                            fds.extend(v.into_iter().map(|f| unsafe { OwnedFd::from_raw_fd(f) }));
-                        }
-                    }
-                }
-                return Ok((m.bytes, fds));
-            }
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
+pub fn recv_with_fds(sock: RawFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
+    berth::os::recv_with_fds(sock, buf, 0).map(|got| (got.len, got.fds))
 }
 
 /// Send `msg` with `fd` (if any) as SCM_RIGHTS.
 pub fn send_with_fd(sock: RawFd, msg: &[u8], fd: Option<RawFd>) {
     let fds: Vec<RawFd> = fd.into_iter().collect();
-    let rights = [ControlMessage::ScmRights(&fds)];
-    let _ = sendmsg::<()>(
-        sock,
-        &[IoSlice::new(msg)],
-        if fds.is_empty() { &[] } else { &rights },
-        MsgFlags::empty(),
-        None,
-    );
+    let _ = berth::os::send_with_fds(sock, msg, &fds);
 }
 
 #[cfg(test)]

@@ -127,6 +127,8 @@ fn spawn_server(f: &Flags, listener: OwnedFd, bundle: &Path) -> Result<(), Strin
         None => cmd.stderr(Stdio::null()),
     };
     let fd = listener.into_raw_fd();
+    // SAFETY: the pre_exec closure runs in the forked child before execve and only makes
+    // async-signal-safe calls (setsid, fcntl, dup2); it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
@@ -143,6 +145,8 @@ fn spawn_server(f: &Flags, listener: OwnedFd, bundle: &Path) -> Result<(), Strin
     let r = cmd
         .spawn()
         .map_err(|e| format!("start the shim server: {e}"));
+    // SAFETY: `fd` came from listener.into_raw_fd() above and nothing else owns it; the
+    // child got its own copy through fork.
     drop(unsafe { OwnedFd::from_raw_fd(fd) });
     r.map(|_| ())
 }

@@ -30,6 +30,7 @@ pub struct OomWatcher {
 
 impl OomWatcher {
     pub fn start(publisher: Publisher) -> Result<Arc<OomWatcher>, String> {
+        // SAFETY: epoll_create1 takes integer flags and returns a new fd or -1, checked below.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
             return Err(format!(
@@ -38,6 +39,7 @@ impl OomWatcher {
             ));
         }
         let me = Arc::new(OomWatcher {
+            // SAFETY: fd is the non-negative fd epoll_create1 just returned; nothing else owns it.
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
             watches: Mutex::new(HashMap::new()),
             publisher,
@@ -54,6 +56,8 @@ impl OomWatcher {
     fn run(&self) {
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 16];
         loop {
+            // SAFETY: `evs` is a live array and the count passed is its length; the kernel writes
+            // at most that many events.
             let n = unsafe {
                 libc::epoll_wait(
                     self.epfd.as_raw_fd(),
@@ -105,6 +109,7 @@ impl OomWatcher {
             u64: fd as u64,
         };
         let mut g = self.watches.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: `ev` is a live epoll_event the kernel only reads; epfd is open (owned by self).
         if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } < 0 {
             return Err(format!("epoll_ctl: {}", std::io::Error::last_os_error()));
         }
@@ -127,6 +132,7 @@ impl OomWatcher {
                 events: libc::POLLIN,
                 revents: 0,
             };
+            // SAFETY: `p` is a live pollfd and nfds is 1; a zero timeout never blocks.
             if unsafe { libc::poll(&mut p, 1, 0) } > 0 {
                 self.take(w);
             }
@@ -142,6 +148,7 @@ impl OomWatcher {
             .map(|(fd, _)| *fd)
             .collect();
         for fd in fds {
+            // SAFETY: EPOLL_CTL_DEL ignores the event pointer, so null is allowed.
             unsafe {
                 libc::epoll_ctl(
                     self.epfd.as_raw_fd(),

@@ -64,6 +64,7 @@ impl Proc {
     /// Has the process behind our pidfd exited (or is there none)?
     pub fn gone(&self) -> bool {
         let Some(fd) = &self.pidfd else {
+            // SAFETY: kill with signal 0 only checks that the pid exists; it sends nothing.
             return unsafe { libc::kill(self.pid, 0) } != 0;
         };
         let mut p = libc::pollfd {
@@ -71,6 +72,7 @@ impl Proc {
             events: libc::POLLIN,
             revents: 0,
         };
+        // SAFETY: `p` is a live pollfd and nfds is 1; a zero timeout never blocks.
         unsafe { libc::poll(&mut p, 1, 0) > 0 }
     }
 }

@@ -146,6 +146,7 @@ fn wait_eof(r: &std::process::ChildStdout, limit: std::time::Duration) {
         }
         let mut p = libc::pollfd { fd: r.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
+        // SAFETY: `p` is a live pollfd and nfds is 1.
         let n = unsafe { libc::poll(&mut p, 1, left.as_millis().min(i32::MAX as u128) as i32) };
         if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
             continue;
@@ -154,6 +155,7 @@ fn wait_eof(r: &std::process::ChildStdout, limit: std::time::Duration) {
             continue;
         }
         // SAFETY: reading into a local buffer from an fd we own.
+        // SAFETY: `buf` is a live buffer and read writes at most buf.len() bytes.
         let got = unsafe { libc::read(r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if got == 0 || (got < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted) {
             return;

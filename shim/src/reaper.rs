@@ -33,6 +33,7 @@ pub fn start(on_exit: impl Fn(i32, u32) + Send + 'static) {
             loop {
                 loop {
                     let mut st = 0;
+                    // SAFETY: `st` is a live i32 the kernel writes; WNOHANG never blocks.
                     let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
                     if pid <= 0 {
                         break;

@@ -32,9 +32,11 @@ pub fn serve(f: &Flags) -> Result<(), String> {
     // berth's warnings (e.g. failed poststart hooks) and, with -debug, its
     // debug lines go to stderr: the bundle's `log` fifo that containerd reads.
     berth::logging::init(None, berth::logging::LogFormat::Text, f.debug);
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes integer arguments only and reads no memory.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     // One malloc arena for all threads: per-thread arenas cost resident
     // pages in every shim, and the shim is not allocation-bound.
+    // SAFETY: mallopt is called before any other thread exists and takes integers only.
     unsafe { libc::mallopt(libc::M_ARENA_MAX, 1) };
     // Before any thread starts: only the reaper may take SIGCHLD.
     crate::reaper::block_sigchld();

@@ -143,6 +143,8 @@ impl Service {
         drop(g);
         if let Some((bundle, cgroup_dirs)) = ctr {
             for pid in crate::procs::left_after_init(&bundle, &cgroup_dirs) {
+                // SAFETY: kill takes integers and touches no memory. (The pids were just read
+                // from the container's cgroups; a reused pid is runc's kill --all race too.)
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }
@@ -284,13 +286,15 @@ impl Task for Service {
         let sig = req.signal as i32;
         if req.all && req.exec_id.is_empty() {
             for pid in c.cgroup_pids() {
+                // SAFETY: kill takes integers and touches no memory. (The pids were just read
+                // from the container's cgroups; a reused pid is runc's kill --all race too.)
                 unsafe { libc::kill(pid, sig) };
             }
         }
         // Through the pidfd: the reaper may have reaped the process a moment
         // ago (before it took the lock), and its pid may be reused.
         let r = match &p.pidfd {
-            Some(fd) => berth::pidfd_send_signal(fd, sig),
+            Some(fd) => berth::os::pidfd_send_signal(fd, sig),
             None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
         };
         // A frozen container cannot die: SIGKILL thaws it (as runc does).

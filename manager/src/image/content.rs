@@ -160,6 +160,7 @@ pub fn flock(path: &Path, exclusive: bool, block: bool) -> Result<Option<File>, 
     if !block {
         op |= libc::LOCK_NB;
     }
+    // SAFETY: flock takes an fd (open, owned by `f`) and an integer; no memory.
     if unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
         let e = std::io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {

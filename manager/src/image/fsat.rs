@@ -6,7 +6,7 @@
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -14,46 +14,30 @@ fn cstr(s: &OsStr) -> io::Result<CString> {
     CString::new(s.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
-fn check(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use berth::os::cvt as check;
 
 /// Open `dir` (a real directory, not a symlink) as the root to resolve in.
 pub fn open_root(dir: &Path) -> io::Result<OwnedFd> {
     let p = cstr(dir.as_os_str())?;
+    // SAFETY: `p` is a NUL-terminated CString alive for the call; open returns a new fd or -1.
     let fd = check(unsafe {
         libc::open(
             p.as_ptr(),
             libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
         )
     })?;
+    // SAFETY: fd is the new fd `check` just accepted; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// openat2 with RESOLVE_IN_ROOT (and no magic links) from `root`.
+/// openat2 with RESOLVE_IN_ROOT (and no magic links) from `root`
+/// (`berth::os::openat2`, which adds O_CLOEXEC).
 pub fn open_in_root(root: RawFd, rel: &Path, flags: i32) -> io::Result<OwnedFd> {
     let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     let p = cstr(rel.as_os_str())?;
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            root,
-            p.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    // SAFETY: callers pass an fd they hold open (from open_root) for the duration of the call.
+    let root = unsafe { BorrowedFd::borrow_raw(root) };
+    berth::os::openat2(root, &p, flags, 0, libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS)
 }
 
 /// The directory `rel` inside the root, as an O_PATH fd.
@@ -71,6 +55,7 @@ pub fn ensure_dir(root: RawFd, rel: &Path) -> io::Result<OwnedFd> {
     let (parent, name) = split(rel).ok_or_else(|| io::Error::from_raw_os_error(libc::ENOENT))?;
     let pfd = ensure_dir(root, parent)?;
     let n = cstr(name)?;
+    // SAFETY: `n` is a CString alive for the call and `pfd` is open (owned above).
     let r = unsafe { libc::mkdirat(pfd.as_raw_fd(), n.as_ptr(), 0o755) };
     if r < 0 {
         let e = io::Error::last_os_error();
@@ -90,7 +75,10 @@ pub fn split(rel: &Path) -> Option<(&Path, &OsStr)> {
 /// lstat of `name` in `dir`; None when it does not exist.
 pub fn lstat_at(dir: RawFd, name: &OsStr) -> io::Result<Option<libc::stat>> {
     let n = cstr(name)?;
+    // SAFETY: stat is plain integers; all-zero is a valid value, overwritten by fstatat.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `n` is a CString alive for the call and `st` a live stat the kernel fills;
+    // `dir` is only a number to the kernel (a stale one gives EBADF, not UB).
     let r = unsafe { libc::fstatat(dir, n.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     if r < 0 {
         let e = io::Error::last_os_error();
@@ -114,6 +102,7 @@ pub fn remove_at(dir: RawFd, name: &OsStr) -> io::Result<()> {
     };
     let n = cstr(name)?;
     if is_dir(&st) {
+        // SAFETY: `n` is a CString alive for the call; openat returns a new fd or -1.
         let fd = check(unsafe {
             libc::openat(
                 dir,
@@ -121,12 +110,15 @@ pub fn remove_at(dir: RawFd, name: &OsStr) -> io::Result<()> {
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
             )
         })?;
+        // SAFETY: fd is the new fd `check` just accepted; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         for child in list_dir(&fd)? {
             remove_at(fd.as_raw_fd(), &child)?;
         }
+        // SAFETY: `n` is a CString alive for the call; no other memory is passed.
         check(unsafe { libc::unlinkat(dir, n.as_ptr(), libc::AT_REMOVEDIR) })?;
     } else {
+        // SAFETY: `n` is a CString alive for the call; no other memory is passed.
         check(unsafe { libc::unlinkat(dir, n.as_ptr(), 0) })?;
     }
     Ok(())
@@ -134,6 +126,7 @@ pub fn remove_at(dir: RawFd, name: &OsStr) -> io::Result<()> {
 
 /// The names in a directory (without `.` and `..`), read from `fd`.
 pub fn list_dir(fd: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
+    // SAFETY: a static C string; openat returns a new fd or -1.
     let dup = check(unsafe {
         libc::openat(
             fd.as_raw_fd(),
@@ -141,24 +134,32 @@ pub fn list_dir(fd: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     })?;
+    // SAFETY: `dup` is a new fd owned by no Rust value; on success the DIR takes it over
+    // (closedir closes it), on failure it is closed below.
     let d = unsafe { libc::fdopendir(dup) };
     if d.is_null() {
         let e = io::Error::last_os_error();
+        // SAFETY: fdopendir failed, so `dup` is still ours alone and closed exactly once.
         unsafe { libc::close(dup) };
         return Err(e);
     }
     let mut out = Vec::new();
     loop {
+        // SAFETY: `d` is the non-null DIR from fdopendir, not yet closed, used by this thread only.
         let ent = unsafe { libc::readdir64(d) };
         if ent.is_null() {
             break;
         }
+        // SAFETY: `ent` is non-null and points to readdir's entry, valid until the next
+        // readdir/closedir on `d`; d_name is NUL-terminated, and the name is copied
+        // out before either happens.
         let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
         let b = name.to_bytes();
         if b != b"." && b != b".." {
             out.push(OsStr::from_bytes(b).to_os_string());
         }
     }
+    // SAFETY: `d` is the DIR from fdopendir, closed exactly once; no entry is used after.
     unsafe { libc::closedir(d) };
     Ok(out)
 }
@@ -166,6 +167,7 @@ pub fn list_dir(fd: &OwnedFd) -> io::Result<Vec<std::ffi::OsString>> {
 /// Create a regular file `name` in `dir` (it must not exist).
 pub fn create_file(dir: RawFd, name: &OsStr) -> io::Result<File> {
     let n = cstr(name)?;
+    // SAFETY: `n` is a CString alive for the call; openat returns a new fd or -1.
     let fd = check(unsafe {
         libc::openat(
             dir,
@@ -174,38 +176,46 @@ pub fn create_file(dir: RawFd, name: &OsStr) -> io::Result<File> {
             0o600,
         )
     })?;
+    // SAFETY: fd is the new fd `check` just accepted; nothing else owns it.
     Ok(unsafe { File::from_raw_fd(fd) })
 }
 
 pub fn mkdir_at(dir: RawFd, name: &OsStr, mode: u32) -> io::Result<()> {
     let n = cstr(name)?;
+    // SAFETY: `n` is a CString alive for the call; no other memory is passed.
     check(unsafe { libc::mkdirat(dir, n.as_ptr(), mode) }).map(|_| ())
 }
 
 pub fn symlink_at(target: &Path, dir: RawFd, name: &OsStr) -> io::Result<()> {
     let (t, n) = (cstr(target.as_os_str())?, cstr(name)?);
+    // SAFETY: `t` and `n` are CStrings alive for the call; no other memory is passed.
     check(unsafe { libc::symlinkat(t.as_ptr(), dir, n.as_ptr()) }).map(|_| ())
 }
 
 pub fn link_at(odir: RawFd, oname: &OsStr, dir: RawFd, name: &OsStr) -> io::Result<()> {
     let (o, n) = (cstr(oname)?, cstr(name)?);
+    // SAFETY: `o` and `n` are CStrings alive for the call; no other memory is passed.
     check(unsafe { libc::linkat(odir, o.as_ptr(), dir, n.as_ptr(), 0) }).map(|_| ())
 }
 
 pub fn mknod_at(dir: RawFd, name: &OsStr, mode: u32, dev: libc::dev_t) -> io::Result<()> {
     let n = cstr(name)?;
+    // SAFETY: `n` is a CString alive for the call; no other memory is passed.
     check(unsafe { libc::mknodat(dir, n.as_ptr(), mode, dev) }).map(|_| ())
 }
 
 /// Owner, mode (not for symlinks) and mtime of `name` in `dir`.
 pub fn set_meta(dir: RawFd, name: &OsStr, uid: u32, gid: u32, mode: Option<u32>, mtime: i64) -> io::Result<()> {
     let n = cstr(name)?;
+    // SAFETY: `n` is a CString alive for the call; no other memory is passed.
     check(unsafe { libc::fchownat(dir, n.as_ptr(), uid, gid, libc::AT_SYMLINK_NOFOLLOW) })?;
     if let Some(mode) = mode {
         // Not a symlink (the caller knows): fchmodat cannot follow one here.
+        // SAFETY: `n` is a CString alive for the call; no other memory is passed.
         check(unsafe { libc::fchmodat(dir, n.as_ptr(), mode & 0o7777, 0) })?;
     }
     let ts = libc::timespec { tv_sec: mtime, tv_nsec: 0 };
+    // SAFETY: `n` is a CString and the two timespecs a temporary array, both alive for the call.
     check(unsafe { libc::utimensat(dir, n.as_ptr(), [ts, ts].as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })?;
     Ok(())
 }

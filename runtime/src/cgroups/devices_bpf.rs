@@ -135,6 +135,11 @@ struct AttachAttr {
 }
 
 fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, exclusively borrowed repr(C) bpf_attr variant of
+    // size_of::<T>() bytes, the one this private helper's callers build for `cmd`;
+    // the pointers inside it (instructions, license, log) point to buffers the
+    // callers keep alive across the call, and the kernel accesses at most their
+    // stated lengths.
     let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, std::mem::size_of::<T>()) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -159,6 +164,7 @@ pub fn load(prog: &[Insn]) -> io::Result<OwnedFd> {
         ..Default::default()
     };
     match bpf(BPF_PROG_LOAD, &mut attr) {
+        // SAFETY: BPF_PROG_LOAD returned a new program fd (bpf() checked r >= 0) that nothing else owns.
         Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
         Err(e) => {
             // Load again with the verifier log for the message.
@@ -224,6 +230,7 @@ mod tests {
     /// against a real open in a child placed in a fresh cgroup2 directory.
     #[test]
     fn kernel_enforces_the_program() {
+        // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return skip(ROOT, "needs root to load BPF programs");
         }
@@ -243,13 +250,19 @@ mod tests {
         let (null_path, kmsg_path) = (c"/dev/null", c"/dev/kmsg");
         // Fork a child that moves into the cgroup and tries the opens (no
         // allocation after the fork: the test binary is multi-threaded).
+        // SAFETY: the child only makes raw system calls (write, open, close, _exit) and
+        // allocates nothing, so no lock held by another thread of the test binary
+        // at fork time can be needed in it.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
+            // SAFETY: writes one byte from a static string to the open cgroup.procs file.
             let ok = unsafe { libc::write(procs.as_raw_fd(), b"0".as_ptr().cast(), 1) } == 1;
             let open = |c: &std::ffi::CStr| {
+                // SAFETY: `c` is a NUL-terminated CStr alive for the call.
                 let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY) };
                 let e = io::Error::last_os_error().raw_os_error();
                 if fd >= 0 {
+                    // SAFETY: fd is the fd open() just returned to this closure; nothing else owns it.
                     unsafe { libc::close(fd) };
                 }
                 (fd >= 0, e)
@@ -265,9 +278,11 @@ mod tests {
             } else {
                 0
             };
+            // SAFETY: _exit: the forked child must not run the test harness's destructors.
             unsafe { libc::_exit(code) };
         }
         let mut status = 0;
+        // SAFETY: `status` is a live i32 the kernel writes; `pid` is our own child.
         unsafe { libc::waitpid(pid, &mut status, 0) };
         let _ = std::fs::remove_dir(&dir);
         assert!(libc::WIFEXITED(status), "child died: {status}");

@@ -29,10 +29,12 @@ fn oom_kills(dir: &Path) -> u64 {
 
 impl OomWatch {
     pub fn v1(dir: &Path) -> Result<OomWatch> {
+        // SAFETY: eventfd takes integer arguments and returns a new fd or -1.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if efd < 0 {
             return Err(Error::os("eventfd", io::Error::last_os_error()));
         }
+        // SAFETY: efd is the non-negative fd eventfd just returned; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(efd) };
         let control = std::fs::File::open(dir.join("memory.oom_control"))
             .map_err(|e| Error::path("open", dir.join("memory.oom_control"), e))?;
@@ -46,14 +48,17 @@ impl OomWatch {
     }
 
     pub fn v2(dir: &Path) -> Result<OomWatch> {
+        // SAFETY: inotify_init1 takes integer flags and returns a new fd or -1.
         let ifd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
         if ifd < 0 {
             return Err(Error::os("inotify_init1", io::Error::last_os_error()));
         }
+        // SAFETY: ifd is the non-negative fd inotify_init1 just returned; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(ifd) };
         let p = dir.join("memory.events");
         let c =
             std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| Error::path("watch", &p, e.into()))?;
+        // SAFETY: `c` is a NUL-terminated CString alive for the call; ifd is open (owned by `fd`).
         if unsafe { libc::inotify_add_watch(ifd, c.as_ptr(), libc::IN_MODIFY) } < 0 {
             return Err(Error::path("watch", p, io::Error::last_os_error()));
         }
@@ -75,6 +80,7 @@ impl OomWatch {
     /// After POLLIN: drain, and say how many OOM events happened.
     pub fn take(&mut self) -> u64 {
         let mut buf = [0u8; 4096];
+        // SAFETY: `buf` is a live stack buffer and read writes at most buf.len() bytes into it.
         let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         match &mut self.kind {
             Kind::V1 { .. } => {

@@ -35,6 +35,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::mountinfo;
 
 /// One mounted cgroup hierarchy on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,29 +74,19 @@ impl CgroupMount {
     }
 }
 
-/// Parse the cgroup mounts out of a mountinfo text.
+/// The cgroup mounts in a mountinfo text.
 pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     let mut out = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut r = right.split_whitespace();
-        let fstype = r.next().unwrap_or("");
-        let _source = r.next();
-        let sopts = r.next().unwrap_or("");
-        let mountpoint = match left.split_whitespace().nth(4) {
-            Some(m) => unescape_mountinfo(m),
-            None => continue,
-        };
-        match fstype {
+    for m in mountinfo::parse(text) {
+        match m.fstype {
             "cgroup2" => out.push(Hierarchy {
-                mountpoint: mountpoint.into(),
+                mountpoint: m.mountpoint.as_ref().into(),
                 subsystems: vec![],
                 unified: true,
             }),
             "cgroup" => {
-                let subsystems = sopts
+                let subsystems = m
+                    .super_options
                     .split(',')
                     .filter(|o| {
                         !matches!(
@@ -106,7 +97,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
                     .map(str::to_string)
                     .collect();
                 out.push(Hierarchy {
-                    mountpoint: mountpoint.into(),
+                    mountpoint: m.mountpoint.as_ref().into(),
                     subsystems,
                     unified: false,
                 });
@@ -120,28 +111,9 @@ pub fn parse_mountinfo(text: &str) -> Vec<Hierarchy> {
     out
 }
 
-/// mountinfo escapes space, tab, newline and backslash as octal.
-pub fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The hierarchies mounted in this mount namespace.
 pub fn hierarchies() -> Result<Vec<Hierarchy>> {
-    let text =
-        fs::read_to_string("/proc/self/mountinfo").map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
+    let text = mountinfo::read().map_err(|e| Error::path("read", mountinfo::PATH, e))?;
     Ok(parse_mountinfo(&text))
 }
 
@@ -385,6 +357,7 @@ impl Placement for Cgroupfs<'_> {
         for m in self.cg.mounts.iter().filter(|m| !m.unified) {
             let p = m.dir.join("tasks");
             let f = open_write(&p)?;
+            // SAFETY: writes one byte from a static string to the open tasks file.
             if unsafe { libc::write(std::os::fd::AsRawFd::as_raw_fd(&f), b"0".as_ptr().cast(), 1) } != 1 {
                 return Err(Error::path("join the container's cgroup: write", &p, io::Error::last_os_error()));
             }

@@ -210,6 +210,7 @@ pub fn v1(d: &V1) -> Result<Stats> {
         s.cpu.usage.percpu_kernel = list("cpuacct.usage_percpu_sys");
         s.cpu.usage.percpu_user = list("cpuacct.usage_percpu_user");
         let st = flat_keyed(dir, "cpuacct.stat");
+        // SAFETY: sysconf takes an integer name and reads no memory.
         let tick = 1_000_000_000 / (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64);
         s.cpu.usage.user = st.get("user").copied().unwrap_or(0) * tick;
         s.cpu.usage.kernel = st.get("system").copied().unwrap_or(0) * tick;

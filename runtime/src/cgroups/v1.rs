@@ -423,6 +423,7 @@ impl<'a> V1<'a> {
 fn kernel_limits(w: &FieldWriter, r: &Resources) -> Result<(), FieldError> {
     if r.kernel_memory != 0 {
         const KMEM: &str = "memory.kmem.limit_in_bytes";
+        // SAFETY: sysconf takes an integer name and reads no memory.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
         let applied = match fsutil::write(w.dir, KMEM, &r.kernel_memory.to_string()) {
             Err(e) => Err(e.to_string()),

@@ -38,6 +38,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let rootless = match cli.rootless.as_str() {
         "true" => true,
         "false" => false,
+        // SAFETY: geteuid has no preconditions and cannot fail.
         "auto" => (unsafe { libc::geteuid() }) != 0,
         other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
     };

@@ -223,6 +223,7 @@ impl StateDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Error::NotFound(id.to_string())),
             Err(e) => return Err(Error::path("open state dir", path, e)),
         };
+        // SAFETY: flock takes an fd (open, owned by `dir`) and an integer; no memory.
         if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(Error::path("lock", path, io::Error::last_os_error()));
         }

@@ -265,8 +265,12 @@ fn hook_gets_default_signal_mask_and_sigpipe() {
     let s = Scratch::new();
     let out = s.path("status");
     // Block a few signals on this thread, as a caller might.
+    // SAFETY: sigset_t is plain data; all-zero is a valid value, reset by sigemptyset.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: sigset_t is plain data; all-zero is a valid value, filled by pthread_sigmask.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` and `old` are live sigset_ts on this frame; blocking signals in this
+    // test thread only (pthread_sigmask) affects no other test.
     unsafe {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
@@ -282,6 +286,7 @@ fn hook_gets_default_signal_mask_and_sigpipe() {
         )],
         b"{}",
     );
+    // SAFETY: `old` is the mask saved above; restoring it touches this thread only.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     res.unwrap();
     let status = String::from_utf8(s.read("status")).unwrap();
@@ -319,17 +324,21 @@ fn runs_in_a_single_threaded_process_without_threads() {
             Ok(Err(e)) if e.index == 1 && e.msg == "timed out after 1s" => 0,
             _ => 1,
         };
+        // SAFETY: _exit: the forked child must not run the test harness's destructors.
         unsafe { libc::_exit(code) };
     }
     let start = Instant::now();
     let mut status = 0;
     loop {
+        // SAFETY: `status` is a live i32 and `pid` our own child.
         let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if r == pid {
             break;
         }
         if start.elapsed() > Duration::from_secs(20) {
+            // SAFETY: `pid` is our own unreaped child, so the pid cannot have been reused.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            // SAFETY: `status` is a live i32 and `pid` our own child.
             unsafe { libc::waitpid(pid, &mut status, 0) };
             panic!("forked run_hooks hung");
         }
@@ -370,6 +379,8 @@ fn sigpipe_mask_restored() {
     let big = vec![b'y'; 1 << 20];
     let h = hook(json!({"path": "/bin/sh", "args": ["sh", "-c", "exec 0<&-; sleep 0.1"]}));
     run_hooks(HookKind::Poststop, &[h], &big).unwrap();
+    // SAFETY: `cur` is a zeroed (valid) sigset_t that pthread_sigmask fills; a null new
+    // mask only reads this thread's mask.
     unsafe {
         let mut cur: libc::sigset_t = std::mem::zeroed();
         libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut cur);

@@ -233,6 +233,7 @@ fn mkfifo(path: &Path) -> Result<()> {
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| Error::path("mkfifo", path, e.into()))?;
     // 0622 whatever the umask: init may run as an unprivileged host uid
     // (user namespace) when it opens the fifo for writing.
+    // SAFETY: `c` is a NUL-terminated CString alive for both calls, which take no other memory.
     if unsafe { libc::mkfifo(c.as_ptr(), 0o622) } != 0 || unsafe { libc::chmod(c.as_ptr(), 0o622) } != 0 {
         return Err(Error::path("mkfifo", path, std::io::Error::last_os_error()));
     }

@@ -72,6 +72,7 @@ fn kill_and_wait(state: &State, status: Status) -> Result<()> {
     }
     if let Some(fd) = &pidfd {
         let mut p = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: `p` is a live pollfd and nfds is 1.
         let r = unsafe { libc::poll(&mut p, 1, 10_000) };
         if r == 0 {
             return Err(Error::os(

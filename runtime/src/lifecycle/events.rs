@@ -73,6 +73,7 @@ fn events(c: Container, watch: Watch, emit: Emit) -> Result<()> {
             fds.push(libc::pollfd { fd: w.fd().as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
         let wait = next.saturating_duration_since(Instant::now());
+        // SAFETY: `fds` is a live Vec of pollfds and nfds is its length.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait.as_millis().min(i32::MAX as u128) as i32) };
         if r < 0 {
             let e = std::io::Error::last_os_error();
@@ -90,6 +91,7 @@ fn events(c: Container, watch: Watch, emit: Emit) -> Result<()> {
             // init is gone: report an OOM that killed it, then stop.
             if let Some(w) = &mut oom {
                 let mut p = libc::pollfd { fd: w.fd().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                // SAFETY: `p` is a live pollfd and nfds is 1; a zero timeout never blocks.
                 if unsafe { libc::poll(&mut p, 1, 0) } > 0 && w.take() > 0 {
                     emit(Event::Oom)?;
                 }

@@ -74,6 +74,7 @@ pub fn run(create: &CreateOptions, a: &RunOptions) -> Result<i32> {
     // As runc, a foreground run adopts the container's orphans (and reaps
     // them in the wait loop) unless told not to.
     if a.orphans == Orphans::Adopt {
+        // SAFETY: PR_SET_CHILD_SUBREAPER takes integer arguments only and reads no memory.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
     // Block what we forward, and SIGCHLD, before init exists: nothing is
@@ -159,6 +160,7 @@ pub(super) fn wait_forwarding(
             fds.push(libc::pollfd { fd: p.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
         let slots = tty.as_deref().map(|p| p.add_to(&mut fds));
+        // SAFETY: `fds` is a live Vec of pollfds and nfds is its length.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
         if r < 0 {
             let e = std::io::Error::last_os_error();

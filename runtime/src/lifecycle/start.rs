@@ -78,6 +78,7 @@ fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()
         libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
     ];
     loop {
+        // SAFETY: `fds` is a live array of two pollfds and nfds is 2.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
         if r >= 0 {
             break;
@@ -107,6 +108,7 @@ fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()
             Ok(0) => break,
             Ok(n) => rest.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                // SAFETY: `p` is a live pollfd and nfds is 1.
                 unsafe { libc::poll(&mut p, 1, -1) };
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -117,6 +119,7 @@ fn start_with_pidfd(dir: &StateDir, state: &State, pidfd: &OwnedFd) -> Result<()
         // init closes the fifo on its way out: wait until it has exited, so
         // the caller sees it stopped.
         let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: `p` is a live pollfd and nfds is 1; the wait is bounded (10 s).
         unsafe { libc::poll(&mut p, 1, 10_000) };
         return Err(Error::Init(
             sync::from_fifo(msg).context(format_args!("container \"{}\" failed to start", state.id)),
@@ -142,6 +145,7 @@ fn start_via_socket(state: &State, sock: &OwnedFd, pidfd: &OwnedFd) -> Result<()
         Ok(Some((Msg::Error(m), _))) => {
             // Wait until init has exited, so the caller sees it stopped.
             let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: `p` is a live pollfd and nfds is 1; the wait is bounded (10 s).
             unsafe { libc::poll(&mut p, 1, 10_000) };
             Err(Error::Init(m.context(format_args!("container \"{}\" failed to start", state.id))))
         }
@@ -160,6 +164,7 @@ fn poststart(state: &State, pidfd: &OwnedFd) -> Result<()> {
             // The spec: generate an error and stop the container.
             let _ = crate::sys::pidfd_send_signal(pidfd, libc::SIGKILL);
             let mut p = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: `p` is a live pollfd and nfds is 1; the wait is bounded (10 s).
             unsafe { libc::poll(&mut p, 1, 10_000) };
             return Err(e.into());
         }

@@ -146,6 +146,7 @@ fn the_lock_is_held_until_the_container_is_dropped() {
     let c = Container::load(&root.0, "c4").unwrap();
     let path = root.0.join("c4");
     let f = fs::File::open(&path).unwrap();
+    // SAFETY: flock on the fd of `f`, which outlives the closure's calls.
     let try_lock = || unsafe {
         libc::flock(
             std::os::fd::AsRawFd::as_raw_fd(&f),

@@ -49,21 +49,28 @@ pub fn loopback_up() -> Result<()> {
     let fail = |op: &str| {
         Error::os(format!("bring up lo in the new network namespace: {op}"), std::io::Error::last_os_error())
     };
+    // SAFETY: socket takes integer arguments and returns a new fd or -1, checked below.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if sock < 0 {
         return Err(fail("socket"));
     }
+    // SAFETY: sock is the non-negative fd socket just returned; nothing else owns it.
     let sock = unsafe { OwnedFd::from_raw_fd(sock) };
+    // SAFETY: ifreq is plain data (a name and a union of integers); all-zero is valid.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in ifr.ifr_name.iter_mut().zip(b"lo\0") {
         *d = *s as libc::c_char;
     }
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of the live `ifr`.
     if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) } != 0 {
         return Err(fail("SIOCGIFFLAGS"));
     }
+    // SAFETY: every member of the ifr_ifru union is plain integers, and SIOCGIFFLAGS just
+    // wrote ifru_flags, so reading it is reading initialised bytes.
     let flags = unsafe { ifr.ifr_ifru.ifru_flags };
     if flags & libc::IFF_UP as libc::c_short == 0 {
         ifr.ifr_ifru.ifru_flags = flags | libc::IFF_UP as libc::c_short;
+        // SAFETY: SIOCSIFFLAGS only reads the live `ifr`.
         if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &ifr) } != 0 {
             return Err(fail("SIOCSIFFLAGS"));
         }

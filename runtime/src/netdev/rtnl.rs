@@ -104,6 +104,7 @@ pub struct Rtnl {
 impl Rtnl {
     /// A socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Rtnl> {
+        // SAFETY: socket takes integer arguments and returns a new fd or -1, checked below.
         let fd = unsafe {
             libc::socket(
                 libc::AF_NETLINK,
@@ -114,9 +115,12 @@ impl Rtnl {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: fd is the non-negative fd socket just returned; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: sockaddr_nl is plain integers; all-zero is a valid value (pid 0: the kernel picks).
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as u16;
+        // SAFETY: `sa` is a live sockaddr_nl and the length passed is its size; bind only reads it.
         let r = unsafe {
             libc::bind(
                 fd.as_raw_fd(),
@@ -243,6 +247,7 @@ impl Rtnl {
             m.add_flags(NLM_F_ACK);
         }
         let buf = m.finish(seq);
+        // SAFETY: `buf` is valid for buf.len() bytes and send only reads them.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
@@ -250,6 +255,7 @@ impl Rtnl {
         let mut out = Vec::new();
         let mut rbuf = vec![0u8; 64 * 1024];
         loop {
+            // SAFETY: `rbuf` is valid for rbuf.len() bytes and recv writes at most that many.
             let n = unsafe {
                 libc::recv(
                     self.fd.as_fd().as_raw_fd(),

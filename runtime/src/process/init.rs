@@ -60,6 +60,8 @@ pub(super) fn main(mut init: Init) -> ! {
     if let Some(f) = &init.fifo {
         // `start` is waiting: it reports this and the container stops.
         let msg = format!("E{}", sync::fifo_text(&InitError::from(&err)));
+        // SAFETY: `f` is init's open exec.fifo and `msg` a live buffer of msg.len() bytes; a
+        // failed or short write only loses the report, which start then sees as EOF.
         unsafe { libc::write(f.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
     } else {
         // Before Ready, or after an in-process start (the socket is kept
@@ -69,6 +71,8 @@ pub(super) fn main(mut init: Init) -> ! {
         // may refuse send(2) but rarely write(2), as with exec.fifo.
         let sent = sync::send(&init.sock, &msg).is_ok() || {
             let buf = serde_json::to_vec(&msg).unwrap_or_default();
+            // SAFETY: the socket fd is open (owned by `init`) and `buf` is valid for buf.len()
+            // bytes for the call; write(2) only reads it.
             unsafe { libc::write(init.sock.as_raw_fd(), buf.as_ptr().cast(), buf.len()) == buf.len() as isize }
         };
         if !sent {
@@ -77,6 +81,8 @@ pub(super) fn main(mut init: Init) -> ! {
             let _ = writeln!(std::io::stderr(), "berth: error: container init: {err}");
         }
     }
+    // SAFETY: _exit ends init without running destructors or atexit handlers, which belong
+    // to the parent berth whose memory this forked child shares a copy of.
     unsafe { libc::_exit(1) }
 }
 
@@ -88,8 +94,13 @@ fn set_stdio(fds: [std::os::fd::RawFd; 3]) -> Result<()> {
     for (target, &fd) in fds.iter().enumerate() {
         let target = target as i32;
         let r = if fd == target {
+            // SAFETY: fcntl(F_SETFD, 0) only clears FD_CLOEXEC on a descriptor number; it touches
+            // no memory, and an invalid fd is reported as an error below.
             unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }
         } else {
+            // SAFETY: dup2 onto a stdio number that init owns and means to replace; no Rust value
+            // owns `target` (0..2 are never wrapped in OwnedFd here), so none is closed
+            // behind an owner's back.
             unsafe { libc::dup2(fd, target) }
         };
         if r < 0 {
@@ -120,9 +131,13 @@ fn send(sock: &OwnedFd, m: &Msg) -> Result<()> {
 /// change (become_root, joining a user namespace). Cleared before Ready,
 /// where EOF on the socket takes over (see [`run`]).
 fn die_with_parent(sock: &OwnedFd) {
+    // SAFETY: PR_SET_PDEATHSIG takes integer arguments only and changes nothing but the
+    // signal init gets when its parent thread dies.
     unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) };
     let mut p = libc::pollfd { fd: sock.as_raw_fd(), events: 0, revents: 0 };
+    // SAFETY: `p` is a live pollfd on the stack and nfds is 1; a zero timeout never blocks.
     if unsafe { libc::poll(&mut p, 1, 0) } == 1 && p.revents & libc::POLLHUP != 0 {
+        // SAFETY: _exit skips the destructors of the parent's objects this forked copy shares.
         unsafe { libc::_exit(1) };
     }
 }
@@ -132,6 +147,7 @@ fn die_with_parent(sock: &OwnedFd) {
 /// subreaper), and the parent-death signal can refer to berth.
 fn adopted(first: OwnedFd, sock: &OwnedFd) {
     let mut p = libc::pollfd { fd: first.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: `p` is a live pollfd and nfds is 1; EINTR just polls again.
     while unsafe { libc::poll(&mut p, 1, -1) } < 0 {}
     drop(first);
     die_with_parent(sock);
@@ -552,6 +568,7 @@ fn hand_over_listener(f: &Filter, sock: &OwnedFd) -> Result<()> {
 /// getcwd then answers a path that does not start with "/".
 pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     let mut buf = [0u8; 4096];
+    // SAFETY: `buf` is a live stack buffer and getcwd writes at most buf.len() bytes.
     let r = unsafe { libc::syscall(libc::SYS_getcwd, buf.as_mut_ptr(), buf.len()) };
     // A path longer than a page (ENAMETOOLONG) cannot be checked: refused.
     if r <= 0 || buf[0] != b'/' {

@@ -225,13 +225,17 @@ pub fn start(mut e: Exec) -> Result<Started> {
     let kept = Kept::new(child_sock, &e)?;
     // SAFETY: berth is single-threaded; the child never returns.
     let mut forked = match &e.unified {
+        // SAFETY: berth is single-threaded here, `dir` is an open cgroup directory fd for the
+        // call, and the child runs stage 1 and never returns (it _exits).
         Some((dir, _)) => unsafe { sys::clone_fork(0, Some(dir.as_raw_fd())) },
+        // SAFETY: berth is single-threaded here; the child runs stage 1 and never returns.
         None => unsafe { sys::clone_fork(0, None) },
     };
     if let Some((_, procs)) = e.unified.take() {
         if forked.is_err() {
             // No CLONE_INTO_CGROUP here: stage 1 writes cgroup.procs.
             e.cgroup_files.push(procs);
+            // SAFETY: as above: single-threaded caller, the child never returns.
             forked = unsafe { sys::clone_fork(0, None) };
         }
     }
@@ -301,6 +305,7 @@ fn stage_main(stage: impl FnOnce() -> Result<Never>, sock: &OwnedFd) -> ! {
     if sync::send(sock, &sync::error(&err)).is_err() {
         let _ = writeln!(io::stderr(), "berth: error: exec: {err}");
     }
+    // SAFETY: _exit: a forked child must not run the parent's destructors or atexit.
     unsafe { libc::_exit(1) }
 }
 
@@ -311,6 +316,7 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
     let p = e.process;
     // Not dumpable until execve: nothing may open /proc/<pid>/exe or read
     // berth's memory (stage 2 inherits this).
+    // SAFETY: PR_SET_DUMPABLE takes integer arguments only; no memory is touched.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     setup::join_cgroups(&e.cgroup_files)?;
     // With the host's privileges, before the user namespace is joined.
@@ -344,6 +350,8 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
     // cgroup handles, berth's state dir and lock go before anything can
     // see this process from inside the container.
     for fd in 3..3 + e.preserve_fds as i32 {
+        // SAFETY: fcntl on a descriptor number only reads and sets fd flags; a closed number
+        // fails with EBADF and is skipped.
         unsafe {
             let fl = libc::fcntl(fd, libc::F_GETFD);
             if fl >= 0 {
@@ -361,6 +369,7 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
         Ok(Forked::Child) => stage_main(|| stage2(e, kept), &kept.sock),
         Ok(Forked::Parent { pid, .. }) => {
             sync::send(&kept.sock, &Msg::Spawned(pid)).map_err(|err| Error::os("report the exec process", err))?;
+            // SAFETY: _exit: stage 1 is done; a forked child must not run the parent's destructors.
             unsafe { libc::_exit(0) }
         }
         Err(err) => Err(Error::os("clone the exec process into the container's pid namespace", err)),
@@ -423,6 +432,7 @@ fn stage2(e: &Exec, kept: &Kept) -> Result<Never> {
         setup::chdir(p)?;
         init::cwd_inside_root(p)?;
     }
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes integer arguments only; no memory is touched.
     if nnp && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("set no_new_privs", io::Error::last_os_error()));
     }
@@ -445,6 +455,7 @@ fn clamp_u16(v: u64) -> u16 {
 
 /// Is `fd` open in berth (for `--preserve-fds` and LISTEN_FDS)?
 pub fn fd_is_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD reads fd flags of a number; an unused number fails with EBADF.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
@@ -467,5 +478,6 @@ pub fn pidfd_alive(pidfd: &OwnedFd) -> bool {
         events: libc::POLLIN,
         revents: 0,
     };
+    // SAFETY: `p` is a live pollfd and nfds is 1; a zero timeout never blocks.
     unsafe { libc::poll(&mut p, 1, 0) == 0 }
 }

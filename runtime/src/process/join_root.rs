@@ -29,18 +29,21 @@ pub(super) fn open(init_pid: i32) -> Result<Option<OwnedFd>> {
 
 /// In the exec child, with the host's privileges: chroot into `root`.
 pub(super) fn enter(root: &OwnedFd) -> Result<()> {
+    // SAFETY: fchdir on an fd `root` keeps open for the call; no memory is passed.
     if unsafe { libc::fchdir(root.as_fd().as_raw_fd()) } != 0 {
         return Err(Error::os(
             "chdir to the container's root",
             std::io::Error::last_os_error(),
         ));
     }
+    // SAFETY: a static NUL-terminated C string.
     if unsafe { libc::chroot(c".".as_ptr()) } != 0 {
         return Err(Error::os(
             "chroot into the container's root",
             std::io::Error::last_os_error(),
         ));
     }
+    // SAFETY: a static NUL-terminated C string.
     if unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
         return Err(Error::os(
             "chdir / in the container's root",

@@ -221,6 +221,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     if two_stage {
         sync::pass_credentials(&parent_sock).map_err(|e| Error::os("SO_PASSCRED", e))?;
         // init will be our grandchild: adopt it when its parent exits.
+        // SAFETY: PR_SET_CHILD_SUBREAPER takes integer arguments only; no memory is touched.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     }
 
@@ -247,6 +248,8 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     }
     let flags = clone_flags.bits() as u64;
     let into = cg.unified_dir.as_ref().map(|f| f.as_raw_fd());
+    // SAFETY: berth is single-threaded until this clone (its documented precondition), and
+    // init never returns into these frames: it ends in execve or _exit.
     let mut forked = unsafe { sys::clone_fork(flags, into) };
     if into.is_some() && forked.is_err() {
         // No CLONE_INTO_CGROUP (older kernel, or a cgroup it refuses):
@@ -255,6 +258,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         if let Some(f) = cgroups.open_unified_procs()? {
             join_files.push(f);
         }
+        // SAFETY: as above: still single-threaded, and init never returns.
         forked = unsafe { sys::clone_fork(flags, None) };
     }
     drop(cg.unified_dir);
@@ -536,6 +540,7 @@ impl Parent<'_> {
     /// (e.g. its unshare) is the cause to report.
     fn pending_error(&self) -> Option<Error> {
         let mut p = libc::pollfd { fd: self.sock.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: `p` is a live pollfd and nfds is 1; a zero timeout never blocks.
         if unsafe { libc::poll(&mut p, 1, 0) } != 1 || p.revents & libc::POLLIN == 0 {
             return None;
         }

@@ -29,6 +29,7 @@ fn write_proc(path: &str, value: &str, field: &str) -> Result<()> {
 pub fn join_cgroups(files: &[std::os::fd::OwnedFd]) -> Result<()> {
     use std::os::fd::AsRawFd;
     for f in files {
+        // SAFETY: writes one byte from a static string to an open cgroup tasks file.
         let r = unsafe { libc::write(f.as_raw_fd(), b"0".as_ptr().cast(), 1) };
         if r != 1 {
             return Err(Error::os("join the container's cgroup", std::io::Error::last_os_error()));
@@ -63,6 +64,7 @@ pub fn hostname(spec: &Spec) -> Result<()> {
         nix::unistd::sethostname(h).map_err(|e| Error::os(format!("hostname: set {}", Clip(h)), e))?;
     }
     if let Some(d) = spec.domainname() {
+        // SAFETY: `d` is a live &str; setdomainname reads exactly d.len() bytes of it.
         let r = unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) };
         if r != 0 {
             return Err(Error::os(format!("domainname: set {}", Clip(d)), std::io::Error::last_os_error()));
@@ -96,6 +98,7 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
 pub fn rlimits(p: &Process) -> Result<()> {
     for (i, r) in p.rlimits().as_deref().unwrap_or(&[]).iter().enumerate() {
         let lim = libc::rlimit { rlim_cur: r.soft(), rlim_max: r.hard() };
+        // SAFETY: `lim` is a live, initialised rlimit; setrlimit only reads it.
         if unsafe { libc::setrlimit(rlimit_resource(r.typ()), &lim) } != 0 {
             return Err(Error::os(
                 format!("process.rlimits[{i}]: set {:?} soft {} hard {}", r.typ(), r.soft(), r.hard()),
@@ -258,6 +261,7 @@ pub fn user(p: &Process) -> Result<()> {
     let uid = Uid::from_raw(u.uid());
     setresuid(uid, uid, uid).map_err(|e| Error::os(format!("process.user.uid: setresuid {}", u.uid()), e))?;
     if let Some(m) = u.umask() {
+        // SAFETY: umask only swaps the process's file mode mask; it cannot fail.
         unsafe { libc::umask(m as libc::mode_t) };
     }
     Ok(())
@@ -266,6 +270,9 @@ pub fn user(p: &Process) -> Result<()> {
 /// Undo berth's signal state: an empty mask, SIGPIPE at default (Rust
 /// ignores it, and ignored dispositions survive execve).
 pub fn reset_signals() {
+    // SAFETY: `set` is a zeroed sigset_t (plain data) that sigemptyset initialises before
+    // sigprocmask reads it; SIG_DFL is a valid disposition for the signals named,
+    // and no Rust code relies on their handlers (the next step is execve).
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -282,6 +289,8 @@ pub fn reset_signals() {
 /// /proc/self/fd.
 pub fn fds_for_exec(preserve: u32) -> Result<()> {
     for fd in 3..3 + preserve as i32 {
+        // SAFETY: fcntl on a descriptor number only reads and sets fd flags; a closed number
+        // fails with EBADF and is skipped.
         unsafe {
             let fl = libc::fcntl(fd, libc::F_GETFD);
             if fl >= 0 {
@@ -293,6 +302,7 @@ pub fn fds_for_exec(preserve: u32) -> Result<()> {
         Err(e) if close_range_missing(&e) => {
             let fds = open_fds_from(3 + preserve as i32).map_err(|_| Error::os("close_range", e))?;
             for fd in fds {
+                // SAFETY: fcntl(F_SETFD) only sets a flag on an fd listed as open in /proc/self/fd.
                 unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
             }
             Ok(())
@@ -317,6 +327,8 @@ pub fn close_from(first: u32, keep: &[u32]) -> Result<()> {
     }
     ranges.push((lo, u32::MAX));
     for (lo, hi) in ranges {
+        // SAFETY: close_range with integer arguments; it closes fds no Rust owner will use
+        // again (we are about to execve, and kept fds are outside the ranges).
         if lo > hi || unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) } == 0 {
             continue;
         }
@@ -326,6 +338,8 @@ pub fn close_from(first: u32, keep: &[u32]) -> Result<()> {
         }
         let fds = open_fds_from(first as i32).map_err(|_| Error::os("close_range", e))?;
         for fd in fds.into_iter().filter(|fd| !keep.contains(&(*fd as u32))) {
+            // SAFETY: same as close_range above: fds outside `keep`, about to be lost by execve,
+            // and never used again by their Rust owners in this process.
             unsafe { libc::close(fd) };
         }
         return Ok(());
@@ -372,6 +386,7 @@ fn open_fds_from(first: i32) -> std::io::Result<Vec<i32>> {
 pub fn join_session_keyring(id: &str) -> Result<()> {
     const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     let name = CString::new(format!("_ses.{id}")).map_err(|_| Error::Usage("container id contains NUL".into()))?;
+    // SAFETY: `name` is a NUL-terminated CString alive for the call; keyctl reads it.
     let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
     if r < 0 {
         let e = std::io::Error::last_os_error();

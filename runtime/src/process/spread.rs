@@ -23,7 +23,9 @@ impl Spread {
     pub fn new() -> Option<Spread> {
         // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it.
         let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+        // SAFETY: `set` is a live cpu_set_t and the size passed is its size.
         let r = unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) };
+        // SAFETY: CPU_COUNT only reads the initialised `set`.
         (r == 0 && unsafe { libc::CPU_COUNT(&set) } > 1).then_some(Spread { inherited: set })
     }
 
@@ -35,10 +37,14 @@ impl Spread {
             return;
         }
         let mut set = self.inherited;
+        // SAFETY: CPU_CLR writes one bit of `set`; `cpu` came from sched_getcpu, below
+        // CPU_SETSIZE, so the index is inside the set.
         unsafe { libc::CPU_CLR(cpu as usize, &mut set) };
+        // SAFETY: CPU_COUNT only reads the initialised `set`.
         if unsafe { libc::CPU_COUNT(&set) } == 0 {
             return;
         }
+        // SAFETY: `set` is a live cpu_set_t and the size passed is its size.
         let r = unsafe { libc::sched_setaffinity(pid, mem::size_of::<libc::cpu_set_t>(), &set) };
         if r != 0 {
             log::debug!(

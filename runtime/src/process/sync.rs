@@ -133,6 +133,8 @@ pub fn send(fd: &OwnedFd, msg: &Msg) -> io::Result<()> {
     };
     let buf = serde_json::to_vec(msg).map_err(io::Error::other)?;
     loop {
+        // SAFETY: `buf` is valid for buf.len() bytes for the call and send only reads it;
+        // MSG_NOSIGNAL turns a closed peer into EPIPE instead of SIGPIPE.
         let r = unsafe { libc::send(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
         if r >= 0 {
             return Ok(());
@@ -149,51 +151,22 @@ pub fn send(fd: &OwnedFd, msg: &Msg) -> io::Result<()> {
 /// our pid namespace) from SCM_CREDENTIALS; SO_PASSCRED must be set.
 pub fn recv(fd: &OwnedFd, want_pid: bool) -> io::Result<Option<(Msg, Option<i32>)>> {
     let mut buf = vec![0u8; MAX];
-    let mut cmsg = [0u64; 8];
-    loop {
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        if want_pid {
-            hdr.msg_control = cmsg.as_mut_ptr().cast();
-            hdr.msg_controllen = std::mem::size_of_val(&cmsg);
-        }
-        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut hdr, libc::MSG_CMSG_CLOEXEC | libc::MSG_TRUNC) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Ok(None);
-        }
-        if n as usize > buf.len() {
-            // MSG_TRUNC: n is the datagram's real length.
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("sync message of {n} bytes is longer than the {MAX}-byte limit"),
-            ));
-        }
-        let mut pid = None;
-        if want_pid {
-            unsafe {
-                let mut c = libc::CMSG_FIRSTHDR(&hdr);
-                while !c.is_null() {
-                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_CREDENTIALS {
-                        let cred = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const libc::ucred);
-                        pid = Some(cred.pid);
-                    }
-                    c = libc::CMSG_NXTHDR(&hdr, c);
-                }
-            }
-        }
-        let msg = serde_json::from_slice(&buf[..n as usize])
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad sync message: {e}")))?;
-        return Ok(Some((msg, pid)));
+    let got = crate::sys::recv_with_fds(fd.as_raw_fd(), &mut buf, libc::MSG_TRUNC)?;
+    let n = got.len;
+    if n == 0 {
+        return Ok(None);
     }
+    if n > buf.len() {
+        // MSG_TRUNC: n is the datagram's real length.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("sync message of {n} bytes is longer than the {MAX}-byte limit"),
+        ));
+    }
+    let pid = if want_pid { got.pid } else { None };
+    let msg = serde_json::from_slice(&buf[..n])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad sync message: {e}")))?;
+    Ok(Some((msg, pid)))
 }
 
 /// Ask the kernel to attach the sender's credentials to received messages.
@@ -269,6 +242,7 @@ mod tests {
     fn an_oversized_datagram_is_named() {
         let (a, b) = pair().unwrap();
         let big = vec![b'x'; MAX + 1];
+        // SAFETY: `big` is valid for big.len() bytes and send only reads it.
         assert_eq!(unsafe { libc::send(a.as_raw_fd(), big.as_ptr().cast(), big.len(), 0) }, big.len() as isize);
         let e = recv(&b, false).unwrap_err().to_string();
         assert!(e.contains(&format!("{} bytes", MAX + 1)), "{e}");

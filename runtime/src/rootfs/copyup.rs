@@ -24,7 +24,7 @@ use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use super::sys;
+use crate::sys;
 use super::{Fail, OrFail};
 
 /// Deeper trees are refused (each level holds two directory fds).

@@ -16,7 +16,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use oci_spec::runtime::LinuxDeviceType;
 
 use super::paths::{InPath, Root};
-use super::sys::{self, CBuf, FdPath};
+use crate::sys::{self, CBuf, FdPath};
 use super::{Fail, OrFail, RootfsError, RootfsOptions};
 
 /// The devices every container gets (runtime-spec "Default Devices").

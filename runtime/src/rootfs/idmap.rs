@@ -34,7 +34,7 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
 
 use super::options::{Idmap, MountOptions};
-use super::sys::{self, MountAttr};
+use crate::sys::{self, MountAttr};
 use super::RootfsError;
 
 /// Detached id-mapped mounts, by index in `mounts[]`.

@@ -40,7 +40,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::paths::Root;
-use super::sys;
+use crate::mountinfo;
+use crate::sys;
 use super::{Fail, OrFail, RootfsError};
 use crate::error::{Error, Result};
 
@@ -259,15 +260,8 @@ pub fn unmount(rec: &RootfsBind) -> Result<()> {
 /// Does /proc/self/mountinfo list mount `rec.mount_id` on `rec.path`
 /// (under another mount that covers it)?
 fn mounted_at(rec: &RootfsBind) -> bool {
-    let prefix = format!("{} ", rec.mount_id);
     let path = rec.path.to_string_lossy();
-    fs::read_to_string("/proc/self/mountinfo").is_ok_and(|t| {
-        t.lines().filter(|l| l.starts_with(&prefix)).any(|l| {
-            l.split(' ')
-                .nth(4)
-                .is_some_and(|mp| crate::cgroups::unescape_mountinfo(mp) == path)
-        })
-    })
+    mountinfo::read().is_ok_and(|t| mountinfo::parse(&t).any(|m| m.id == rec.mount_id && m.mountpoint == path))
 }
 
 /// In init, before mounting anything: the rootfs must be a private mount
@@ -282,16 +276,13 @@ pub(super) fn check_private(rootfs: &CString) -> std::result::Result<(), Fail> {
                 .into(),
         ));
     }
-    let info =
-        fs::read_to_string("/proc/self/mountinfo").or_fail(|| "read /proc/self/mountinfo")?;
-    let prefix = format!("{} ", id.mount_id);
-    let line = info.lines().find(|l| l.starts_with(&prefix)).unwrap_or("");
-    let optional = line.split(" - ").next().unwrap_or("").split(' ').skip(6);
-    if line.is_empty() || optional.clone().any(|f| f.starts_with("shared:")) {
+    let info = mountinfo::read().or_fail(|| "read /proc/self/mountinfo")?;
+    let mount = mountinfo::parse(&info).find(|m| m.id == id.mount_id);
+    if mount.as_ref().is_none_or(|m| m.shared()) {
         return Err(Fail::Msg(format!(
             "without a mount namespace the rootfs must be berth's private bind; mount {} is {}",
             id.mount_id,
-            if line.is_empty() {
+            if mount.is_none() {
                 "not in /proc/self/mountinfo"
             } else {
                 "shared"

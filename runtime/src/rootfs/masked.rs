@@ -9,7 +9,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::paths::{InPath, Root};
-use super::sys::{self, FdPath};
+use crate::sys::{self, FdPath};
 use super::{Fail, OrFail, RootfsError};
 
 /// The host's /dev/null, verified.

@@ -21,8 +21,8 @@
 //! Files: [`paths`] (resolution inside the rootfs), [`options`] (mount option
 //! table), `mounts` (mounts[] entries, cgroup), `copyup` (tmpcopyup), [`idmap`] (id-mapped mounts,
 //! prepared by the parent before the clone), `devices` (device nodes and
-//! /dev symlinks), `masked` (maskedPaths, readonlyPaths), `pivot`, `sys`
-//! (system-call wrappers).
+//! /dev symlinks), `masked` (maskedPaths, readonlyPaths), `pivot`. The
+//! system-call wrappers are in `crate::sys`.
 //!
 //! Every destination is opened with `openat2(RESOLVE_IN_ROOT |
 //! RESOLVE_NO_MAGICLINKS)` and mounted onto `/proc/self/fd/N`, so neither a
@@ -39,6 +39,7 @@ use oci_spec::runtime::Spec;
 
 use crate::cgroups::CgroupMount;
 use crate::error::bound_message;
+use crate::sys;
 
 mod copyup;
 mod devices;
@@ -49,7 +50,6 @@ mod mounts;
 pub mod options;
 pub mod paths;
 mod pivot;
-pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 

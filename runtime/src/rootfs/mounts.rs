@@ -13,7 +13,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Mount};
 
 use super::options::MountOptions;
 use super::paths::{InPath, Kind, Root, DIR_MODE};
-use super::sys::{self, c_ulong, CBuf, FdPath};
+use crate::sys::{self, c_ulong, CBuf, FdPath};
 use super::{Fail, OrFail, RootfsError, RootfsOptions};
 
 /// What later steps need to know about the mounts.

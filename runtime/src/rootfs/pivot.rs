@@ -6,7 +6,8 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::paths::Root;
-use super::sys;
+use crate::mountinfo;
+use crate::sys;
 use super::{Fail, OrFail};
 
 /// Make the mount the rootfs lives on private (`flag` MS_PRIVATE) or a slave
@@ -60,22 +61,16 @@ pub(super) fn pivot_root(root: &Root) -> Result<(), Fail> {
 /// enough for the kernel to allow new unmasked proc/sysfs mounts, so they
 /// are detached first (as runc).
 pub(super) fn move_root(root: &Root, rootfs: &Path) -> Result<(), Fail> {
-    let info = std::fs::read("/proc/self/mountinfo").or_fail(|| "read /proc/self/mountinfo")?;
-    let text = String::from_utf8_lossy(&info);
+    let text = mountinfo::read().or_fail(|| "read /proc/self/mountinfo")?;
     let mut hide: Vec<CString> = Vec::new();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else { continue };
-        let mut l = left.split(' ');
-        let (Some(mnt_root), Some(mountpoint)) = (l.nth(3), l.next()) else { continue };
-        let fstype = right.split(' ').next().unwrap_or("");
-        if mnt_root != "/" || (fstype != "proc" && fstype != "sysfs") {
+    for m in mountinfo::parse(&text) {
+        if m.root != "/" || (m.fstype != "proc" && m.fstype != "sysfs") {
             continue;
         }
-        let mp = crate::cgroups::unescape_mountinfo(mountpoint);
-        if Path::new(&mp).starts_with(rootfs) {
+        if Path::new(m.mountpoint.as_ref()).starts_with(rootfs) {
             continue;
         }
-        if let Ok(c) = CString::new(mp) {
+        if let Ok(c) = CString::new(m.mountpoint.into_owned()) {
             hide.push(c);
         }
     }

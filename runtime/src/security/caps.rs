@@ -59,6 +59,7 @@ pub struct CapSets {
 }
 
 fn in_bounding(cap: u32) -> bool {
+    // SAFETY: PR_CAPBSET_READ takes integer arguments only and reads no memory.
     unsafe { libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0, 0, 0) == 1 }
 }
 
@@ -148,6 +149,8 @@ pub fn check(c: &CapSets) -> std::result::Result<(), (String, String)> {
 fn own_inheritable() -> u64 {
     let mut hdr = CapHeader { version: 0x2008_0522, pid: 0 };
     let mut data = [CapData::default(); 2];
+    // SAFETY: `hdr` and `data` are live, repr(C) like the kernel's structs, and `data`
+    // holds the two elements version 3 (0x20080522) writes.
     if unsafe { libc::syscall(libc::SYS_capget, &mut hdr as *mut CapHeader, data.as_mut_ptr()) } != 0 {
         return 0;
     }
@@ -166,6 +169,7 @@ pub fn before_user_switch(c: &CapSets) -> Result<()> {
         if c.bounding & (1 << n) != 0 || !in_bounding(n) {
             continue;
         }
+        // SAFETY: PR_CAPBSET_DROP takes integer arguments only and reads no memory.
         if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, n as libc::c_ulong, 0, 0, 0) } != 0 {
             return Err(Error::os(
                 format!("process.capabilities.bounding: drop CAP_{}", NAMES.get(n as usize).unwrap_or(&"?")),
@@ -173,6 +177,7 @@ pub fn before_user_switch(c: &CapSets) -> Result<()> {
             ));
         }
     }
+    // SAFETY: PR_SET_KEEPCAPS takes integer arguments only and reads no memory.
     if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
         return Err(Error::os("PR_SET_KEEPCAPS", std::io::Error::last_os_error()));
     }
@@ -195,6 +200,7 @@ struct CapData {
 
 /// Steps 2 to 4, after the uid switch.
 pub fn after_user_switch(c: &CapSets) -> Result<()> {
+    // SAFETY: PR_SET_KEEPCAPS takes integer arguments only and reads no memory.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     let mut hdr = CapHeader { version: 0x2008_0522, pid: 0 };
     let data = [
@@ -205,14 +211,18 @@ pub fn after_user_switch(c: &CapSets) -> Result<()> {
             inheritable: (c.inheritable >> 32) as u32,
         },
     ];
+    // SAFETY: `hdr` and `data` are live, repr(C) like the kernel's structs, and `data`
+    // holds the two elements version 3 (0x20080522) reads.
     if unsafe { libc::syscall(libc::SYS_capset, &mut hdr as *mut CapHeader, data.as_ptr()) } != 0 {
         return Err(Error::os("process.capabilities: capset", std::io::Error::last_os_error()));
     }
+    // SAFETY: PR_CAP_AMBIENT takes integer arguments only and reads no memory.
     unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) };
     for n in 0..64u32 {
         if c.ambient & (1 << n) == 0 {
             continue;
         }
+        // SAFETY: PR_CAP_AMBIENT takes integer arguments only and reads no memory.
         let r = unsafe { libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE, n as libc::c_ulong, 0, 0) };
         if r != 0 {
             // plan() kept only capabilities that are permitted and

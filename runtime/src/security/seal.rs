@@ -45,23 +45,18 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::rootfs::sys::{self, MountAttr};
-
-fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use crate::sys::{self, cvt, MountAttr};
 
 /// Whether the binary behind `fd` cannot be written: on a read-only mount,
 /// or a memfd sealed against writes.
 fn is_sealed(fd: &fs::File) -> bool {
+    // SAFETY: statvfs is plain integers; all-zero is a valid value, overwritten below.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a live statvfs the kernel fills; the fd is open for the call.
     if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut st) } == 0 && st.f_flag & libc::ST_RDONLY != 0 {
         return true;
     }
+    // SAFETY: F_GET_SEALS takes no pointer; on a file that is not a memfd it fails (EINVAL).
     let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
     seals >= 0 && seals & libc::F_SEAL_WRITE != 0
 }
@@ -163,7 +158,9 @@ pub fn trampoline() -> Option<&'static OwnedFd> {
 
 /// A CLOEXEC duplicate of `fd` numbered `min` or higher.
 pub fn dup_above(fd: &OwnedFd, min: i32) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC takes integer arguments only and returns a new fd or -1.
     let r = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) } as libc::c_long)?;
+    // SAFETY: r is the new fd fcntl just returned (cvt checked it); nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
@@ -237,13 +234,17 @@ fn ro_bind(path: &CStr) -> io::Result<OwnedFd> {
 
 /// A memfd holding a copy of the binary, sealed against any change.
 fn memfd_copy(exe: &fs::File) -> io::Result<OwnedFd> {
+    // SAFETY: a static NUL-terminated name; memfd_create returns a new fd or -1.
     let fd = cvt(unsafe {
         libc::memfd_create(c"berth".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) as libc::c_long
     })?;
+    // SAFETY: fd is the new fd memfd_create just returned (cvt checked it); nobody else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
     let len = exe.metadata()?.len();
     let mut copied = 0u64;
     while copied < len {
+        // SAFETY: both fds are open for the call, a null offset means the file position,
+        // and sendfile moves bytes between files without touching our memory.
         let n = cvt(unsafe {
             libc::sendfile(fd.as_raw_fd(), exe.as_raw_fd(), std::ptr::null_mut(), (len - copied) as usize)
                 as libc::c_long
@@ -254,6 +255,7 @@ fn memfd_copy(exe: &fs::File) -> io::Result<OwnedFd> {
         copied += n as u64;
     }
     let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS takes an integer; it only restricts the memfd we own.
     cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } as libc::c_long)?;
     Ok(fd)
 }
@@ -264,6 +266,9 @@ fn exec(fd: &OwnedFd, argv: &[CString], envp: &[CString]) -> io::Error {
     a.push(std::ptr::null());
     let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
     e.push(std::ptr::null());
+    // SAFETY: `a` and `e` are NULL-terminated arrays of pointers into CStrings (argv,
+    // envp) that outlive the call, and "" with AT_EMPTY_PATH names `fd` itself.
+    // On success the process image is replaced; on failure nothing changed.
     unsafe {
         libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH)
     };
@@ -345,17 +350,22 @@ fn make_trampoline() -> io::Result<Option<OwnedFd>> {
         let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
         // MFD_EXEC (Linux 6.3) asks for an executable memfd explicitly, as
         // vm.memfd_noexec=1 requires; older kernels reject the flag.
+        // SAFETY: a static NUL-terminated name; memfd_create returns a new fd or -1.
         let mut fd = unsafe { libc::memfd_create(c"berth-exec".as_ptr(), flags | MFD_EXEC) };
         if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+            // SAFETY: a static NUL-terminated name; memfd_create returns a new fd or -1.
             fd = unsafe { libc::memfd_create(c"berth-exec".as_ptr(), flags) };
         }
+        // SAFETY: cvt checked fd is a new fd from memfd_create; nothing else owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(cvt(fd as libc::c_long)? as i32) };
         let elf = trampoline_elf();
+        // SAFETY: `elf` is valid for elf.len() bytes; write only reads it.
         let n = cvt(unsafe { libc::write(fd.as_raw_fd(), elf.as_ptr().cast(), elf.len()) } as libc::c_long)?;
         if n as usize != elf.len() {
             return Err(io::Error::new(io::ErrorKind::WriteZero, "short write to the trampoline memfd"));
         }
         let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: F_ADD_SEALS takes an integer; it only restricts the memfd we own.
         cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } as libc::c_long)?;
         Ok(Some(fd))
     }
@@ -376,11 +386,14 @@ pub fn exec_via(fd: &OwnedFd, exe: &CString, argv: &[CString], envp: &[CString])
     a.push(std::ptr::null());
     let mut e: Vec<*const libc::c_char> = envp.iter().map(|s| s.as_ptr()).collect();
     e.push(std::ptr::null());
+    // SAFETY: `a` and `e` are NULL-terminated arrays of pointers into CStrings that
+    // outlive the call; "" with AT_EMPTY_PATH names `fd`. Returns only on failure.
     unsafe {
         libc::syscall(libc::SYS_execveat, fd.as_raw_fd(), c"".as_ptr(), a.as_ptr(), e.as_ptr(), libc::AT_EMPTY_PATH)
     };
     let first = io::Error::last_os_error();
     if let Ok(p) = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        // SAFETY: `p` is a CString alive for the call, `a` and `e` as above.
         unsafe { libc::execve(p.as_ptr(), a.as_ptr(), e.as_ptr()) };
     }
     first

@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 /// (`berth spec`); `seccomp_default` embeds berth's default seccomp profile.
 pub fn write_default(bundle: &Path, rootless: bool, seccomp_default: bool) -> Result<()> {
     let path = bundle.join(crate::spec::CONFIG_FILE);
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
     let mut spec = default_spec(rootless, unsafe { (libc::geteuid(), libc::getegid()) });
     if seccomp_default {
         let profile: Value = serde_json::from_str(crate::security::seccomp::default_profile_json())

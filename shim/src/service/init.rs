@@ -129,7 +129,7 @@ impl Service {
                 Ok(io) => Ok((started, io)),
                 Err(e) => {
                     if let Some(fd) = &started.pidfd {
-                        let _ = berth::pidfd_send_signal(fd, libc::SIGKILL);
+                        let _ = berth::os::pidfd_send_signal(fd, libc::SIGKILL);
                     }
                     Err(e.into())
                 }
@@ -185,7 +185,7 @@ impl Service {
             // Created, never started: kill init and wait for its exit.
             if !c.init.reaped {
                 if let Some(fd) = &c.init.pidfd {
-                    let _ = berth::pidfd_send_signal(fd, libc::SIGKILL);
+                    let _ = berth::os::pidfd_send_signal(fd, libc::SIGKILL);
                 }
             }
             let (g2, _) = self

@@ -191,6 +191,7 @@ fn user_namespace_devices_sysfs_and_locked_flags() {
         // SAFETY: plain syscalls in the single-threaded child.
         ensure!(unsafe { libc::unshare(libc::CLONE_NEWUSER) } == 0, "unshare user: {}", io::Error::last_os_error());
         map_self_as_root()?;
+        // SAFETY: unshare takes integer flags; the forked test child is single-threaded.
         ensure!(unsafe { libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWPID) } == 0, "unshare mnt+pid: {}", io::Error::last_os_error());
         in_child(TIMEOUT, || {
             let mut o = fx.opts(&spec);

@@ -77,12 +77,16 @@ impl Filter {
     pub fn load(&self) -> io::Result<Option<OwnedFd>> {
         const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
         let prog = libc::sock_fprog { len: self.prog.len() as u16, filter: self.prog.as_ptr() as *mut _ };
+        // SAFETY: `prog` points into self.prog, alive for the call; the kernel copies the
+        // filter. Installing it only restricts this process.
         let r =
             unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, self.flags as libc::c_ulong, &prog) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
         if self.notify {
+            // SAFETY: with SECCOMP_FILTER_FLAG_NEW_LISTENER the return value is a new listener
+            // fd (r >= 0 checked above) that nothing else owns.
             return Ok(Some(unsafe { OwnedFd::from_raw_fd(r as i32) }));
         }
         Ok(None)

@@ -52,6 +52,8 @@ pub fn send_to_agent(path: &Path, state: &ContainerProcessState, listener: &Owne
     // Only the first sendmsg carries the fd; the rest is plain payload.
     let mut rest = &json[n..];
     while !rest.is_empty() {
+        // SAFETY: `rest` is valid for rest.len() bytes and send only reads it; MSG_NOSIGNAL
+        // turns a closed peer into EPIPE.
         let r = unsafe { libc::send(stream.as_raw_fd(), rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
         if r < 0 {
             let e = io::Error::last_os_error();

@@ -430,10 +430,12 @@ pub(super) fn enosys_stub(s: &LinuxSeccomp, archs: &[ScmpArch]) -> Vec<u8> {
 
 /// The BPF program, through a memfd (libseccomp 2.5 exports to an fd only).
 fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, Fault> {
+    // SAFETY: a static NUL-terminated name; memfd_create returns a new fd or -1.
     let fd = unsafe { libc::memfd_create(c"berth-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {
         return Err(fault("linux.seccomp", format!("memfd_create: {}", std::io::Error::last_os_error())));
     }
+    // SAFETY: fd is the non-negative fd memfd_create just returned; nothing else owns it.
     let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     ctx.export_bpf(&f).map_err(|e| lib_err("linux.seccomp".into(), "export BPF", e))?;
     let mut buf = Vec::new();
@@ -477,6 +479,8 @@ pub const FLAGS: [(&str, u32); 4] = [
 /// unknown one; nothing is loaded either way.
 fn kernel_knows(flag: u32) -> bool {
     const SECCOMP_SET_MODE_FILTER: libc::c_long = 1;
+    // SAFETY: a null filter with SECCOMP_SET_MODE_FILTER is refused (EFAULT for a known
+    // flag, EINVAL otherwise) before anything is installed: a pure probe.
     let r = unsafe { libc::syscall(libc::SYS_seccomp, SECCOMP_SET_MODE_FILTER, flag, std::ptr::null::<u8>()) };
     r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
 }

@@ -1,17 +1,10 @@
-//! Thin wrappers over system calls that nix does not cover (clone3, pidfds,
-//! close_range, sched_setattr, ioprio_set, personality). Each returns the OS
-//! error unchanged; callers add context.
+//! Processes: clone3 (fork-like, with a pidfd and into a cgroup), pidfds,
+//! scheduling attributes, I/O priority, personality, and /proc/PID/stat.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-fn cvt(r: libc::c_long) -> io::Result<libc::c_long> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
+use super::cvt;
 
 #[repr(C)]
 #[derive(Default)]
@@ -90,22 +83,17 @@ pub unsafe fn clone_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<Forked
 }
 
 pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
-    let r = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
-    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+    let pid = rustix::process::Pid::from_raw(pid).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty()).map_err(Into::into)
 }
 
 pub fn pidfd_send_signal(pidfd: &impl AsRawFd, sig: i32) -> io::Result<()> {
+    // SAFETY: a null siginfo is allowed (the kernel fills in a default one); the pidfd is
+    // open for the call, borrowed from the caller.
     cvt(unsafe {
         libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0)
     })
     .map(drop)
-}
-
-/// Mark every fd from `first` up CLOEXEC (close_range with
-/// CLOSE_RANGE_CLOEXEC), so nothing of berth's leaks through execve.
-pub fn cloexec_from(first: u32) -> io::Result<()> {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) }).map(drop)
 }
 
 #[repr(C)]
@@ -123,16 +111,20 @@ pub struct SchedAttr {
 
 pub fn sched_setattr(attr: &mut SchedAttr) -> io::Result<()> {
     attr.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `attr` is a live, exclusively borrowed repr(C) sched_attr whose `size`
+    // field, set above, tells the kernel how many bytes it may read.
     cvt(unsafe { libc::syscall(libc::SYS_sched_setattr, 0, attr as *mut SchedAttr, 0) }).map(drop)
 }
 
 pub fn ioprio_set_self(class: u32, level: u32) -> io::Result<()> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     let prio = (class << 13) | level;
+    // SAFETY: ioprio_set takes integer arguments only and reads no memory.
     cvt(unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) }).map(drop)
 }
 
 pub fn personality(persona: libc::c_ulong) -> io::Result<()> {
+    // SAFETY: personality takes an integer and reads no memory.
     let r = unsafe { libc::personality(persona) };
     if r < 0 {
         Err(io::Error::last_os_error())
@@ -151,10 +143,13 @@ pub fn process_start_time(pid: libc::pid_t) -> io::Result<u64> {
 /// into a stack buffer (the line is well under 1 KiB).
 pub fn process_stat(pid: libc::pid_t) -> io::Result<(char, u64)> {
     let path = format!("/proc/{pid}/stat\0");
+    // SAFETY: `path` ends in the NUL written into the format string and lives across the call.
     let fd = cvt(unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) } as libc::c_long)?;
+    // SAFETY: fd is the new fd cvt just checked; nothing else owns it.
     let fd = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
     let mut buf = [0u8; 1024];
     let n = loop {
+        // SAFETY: `buf` is a live stack buffer and read writes at most buf.len() bytes.
         let r = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
         if r >= 0 {
             break r as usize;
@@ -175,75 +170,6 @@ fn parse_stat(stat: &str) -> Option<(char, u64)> {
     let mut f = rest.split_whitespace();
     let state = f.next()?.chars().next()?;
     Some((state, f.nth(18)?.parse().ok()?))
-}
-
-/// Send `data` with `fd` attached (SCM_RIGHTS) on a unix socket.
-pub fn send_with_fd(sock: RawFd, data: &[u8], fd: RawFd) -> io::Result<usize> {
-    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-    let mut cbuf = [0u64; 4];
-    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_iov = &mut iov;
-    hdr.msg_iovlen = 1;
-    hdr.msg_control = cbuf.as_mut_ptr().cast();
-    hdr.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    unsafe {
-        let c = libc::CMSG_FIRSTHDR(&hdr);
-        (*c).cmsg_level = libc::SOL_SOCKET;
-        (*c).cmsg_type = libc::SCM_RIGHTS;
-        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<RawFd>() as u32) as usize;
-        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut RawFd, fd);
-    }
-    loop {
-        let n = unsafe { libc::sendmsg(sock, &hdr, libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Receive one message sent with [`send_with_fd`] and return its fd (the
-/// payload, up to 4 KiB, is discarded). Other control messages (such as
-/// SCM_CREDENTIALS on a SO_PASSCRED socket) are skipped; extra fds closed.
-pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
-    let mut buf = [0u8; 4096];
-    let mut cbuf = [0u64; 16];
-    loop {
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-        hdr.msg_iov = &mut iov;
-        hdr.msg_iovlen = 1;
-        hdr.msg_control = cbuf.as_mut_ptr().cast();
-        hdr.msg_controllen = std::mem::size_of_val(&cbuf);
-        let n = unsafe { libc::recvmsg(sock, &mut hdr, libc::MSG_CMSG_CLOEXEC) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the peer closed the socket"));
-        }
-        let mut got = None;
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&hdr);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                    let fd = OwnedFd::from_raw_fd(std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const RawFd));
-                    if got.is_none() {
-                        got = Some(fd);
-                    }
-                }
-                c = libc::CMSG_NXTHDR(&hdr, c);
-            }
-        }
-        return got.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no fd in the message"));
-    }
 }
 
 #[cfg(test)]
