@@ -5,7 +5,7 @@
 #![no_main]
 
 use berth_shim::launcher::parse_reply;
-use berth_shim::ops::{parse_request, Op};
+use berth_shim::launcher::child::{parse_request, Op};
 use libfuzzer_sys::fuzz_target;
 
 /// Update's resources: parsed, then merged as `berth update` merges them.

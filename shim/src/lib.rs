@@ -19,7 +19,6 @@ pub mod launcher;
 pub mod metrics;
 pub mod mounts;
 pub mod oom;
-pub mod ops;
 pub mod procs;
 pub mod publish;
 pub mod reaper;

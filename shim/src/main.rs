@@ -30,7 +30,7 @@ fn main() {
     let r = match flags.action.as_str() {
         "start" => start(&flags),
         "delete" => delete(&flags),
-        "launch" => berth_shim::ops::launcher_main(),
+        "launch" => berth_shim::launcher::child::launcher_main(),
         "" => Err("no action given (start, delete)".to_string()),
         a => Err(format!("unknown action {a:?} (start, delete)")),
     };

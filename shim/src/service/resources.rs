@@ -59,7 +59,7 @@ impl Service {
         any.value = v
             .get("value")
             .and_then(|t| t.as_str())
-            .and_then(crate::ops::unhex)
+            .and_then(crate::launcher::child::unhex)
             .ok_or_else(|| err(Code::UNKNOWN, "stats: bad reply from the launcher"))?;
         let mut r = api::StatsResponse::new();
         r.stats = MessageField::some(any);

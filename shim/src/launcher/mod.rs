@@ -35,6 +35,8 @@
 //! socket: the server reads EOF and fails the call. A child is killed
 //! (SIGALRM) after [`limit`]; the server stops waiting shortly after.
 
+pub mod child;
+
 use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
 use std::io::IoSlice;
