@@ -1,13 +1,15 @@
 //! The launcher process (`containerd-shim-berth-v2 launch`): runs berth's
 //! operations for the server, one short-lived child per request (see
 //! [`crate::launcher`] for why and for the protocol).
+//!
+//! This is the child side of the launcher; [`crate::launcher`] is the
+//! server's, and [`super::protocol`] types what crosses between them.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde_json::{json, Value};
-
-use crate::launcher::{limit, recv_with_fds, send_with_fd, Failure};
+use super::protocol::{encode_reply, parse_request, Answer, Cgroups, Op, Request};
+use super::{limit, recv_with_fds, send_with_fd, Failure, MAX_MESSAGE};
 
 const SOCK_FD: RawFd = 3;
 
@@ -24,7 +26,7 @@ pub fn launcher_main() -> Result<(), String> {
     // kernel reaps them.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     let limit = limit().as_secs() as u32;
-    let mut buf = vec![0u8; 16384];
+    let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
         let (n, mut fds) = match recv_with_fds(sock.as_raw_fd(), &mut buf) {
             Ok(r) => r,
@@ -47,103 +49,34 @@ pub fn launcher_main() -> Result<(), String> {
                 // Killed (SIGALRM) if it takes too long: the reply socket
                 // closes, the server's call fails.
                 unsafe { libc::alarm(limit) };
-                let (msg, fd) = match handle(&buf[..n], fds) {
-                    Ok((v, fd)) => (json!({ "ok": v }), fd),
-                    Err(f) => (json!({ "error": f.msg, "kind": f.kind.name() }), None),
+                let (answer, fd) = match handle(&buf[..n], fds) {
+                    Ok((a, fd)) => (Ok(a), fd),
+                    Err(f) => (Err(f), None),
                 };
                 send_with_fd(
                     reply.as_raw_fd(),
-                    msg.to_string().as_bytes(),
+                    &encode_reply(&answer),
                     fd.as_ref().map(|f| f.as_raw_fd()),
                 );
                 unsafe { libc::_exit(0) }
             }
             -1 => {
-                let e = json!({ "error": format!("fork: {}", std::io::Error::last_os_error()) });
-                send_with_fd(reply.as_raw_fd(), e.to_string().as_bytes(), None);
+                let e = Failure::from(format!("fork: {}", std::io::Error::last_os_error()));
+                send_with_fd(reply.as_raw_fd(), &encode_reply(&Err(e)), None);
             }
             _ => drop((reply, fds)),
         }
     }
 }
 
-type Reply = (Value, Option<OwnedFd>);
-
-/// A decoded launcher request: `{"op", "root", "id", "console"?, ...}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub root: PathBuf,
-    pub id: String,
-    pub console: Option<PathBuf>,
-    pub op: Op,
-}
-
-/// The operation of a [`Request`], with its own fields.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    Create {
-        bundle: PathBuf,
-    },
-    Exec {
-        process: PathBuf,
-    },
-    Start,
-    Pause,
-    Resume,
-    /// `arg`: a linux.resources JSON document.
-    Update {
-        resources: String,
-    },
-    Stats,
-    Destroy,
-    /// After a create whose child was lost: kill and remove what it made.
-    Delete,
-}
-
-/// Decode a launcher request (no effect; public for the fuzz target).
-pub fn parse_request(req: &[u8]) -> Result<Request, String> {
-    let v: Value = serde_json::from_slice(req).map_err(|e| format!("launcher request: {e}"))?;
-    let s = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| format!("launcher request: no {k}"))
-    };
-    let (root, id) = (PathBuf::from(s("root")?), s("id")?);
-    let op = match s("op")?.as_str() {
-        "create" => Op::Create {
-            bundle: PathBuf::from(s("bundle")?),
-        },
-        "exec" => Op::Exec {
-            process: PathBuf::from(s("process")?),
-        },
-        "start" => Op::Start,
-        "pause" => Op::Pause,
-        "resume" => Op::Resume,
-        "update" => Op::Update {
-            resources: s("arg")?,
-        },
-        "stats" => Op::Stats,
-        "destroy" => Op::Destroy,
-        "delete" => Op::Delete,
-        op => return Err(format!("launcher request: unknown op {op:?}")),
-    };
-    Ok(Request {
-        root,
-        id,
-        console: v.get("console").and_then(|c| c.as_str()).map(PathBuf::from),
-        op,
-    })
-}
+type Reply = (Answer, Option<OwnedFd>);
 
 /// In the launcher's child: do the request.
 fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
-    let Request {
-        root,
-        id,
-        console,
-        op,
-    } = parse_request(req)?;
+    if req.len() == MAX_MESSAGE {
+        return Err(format!("launcher request: longer than {MAX_MESSAGE} bytes").into());
+    }
+    let Request { root, id, op } = parse_request(req)?;
     let stdio = || -> Result<[RawFd; 3], String> {
         match &fds[..] {
             [a, b, c] => Ok([a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd()]),
@@ -151,9 +84,9 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
         }
     };
     let e = Failure::from;
-    let none = |r: berth::Result<()>| r.map(|()| (json!({}), None)).map_err(Failure::from);
+    let none = |r: berth::Result<()>| r.map(|()| (Answer::Done, None)).map_err(Failure::from);
     match op {
-        Op::Create { bundle } => {
+        Op::Create { bundle, console } => {
             let args = berth::cli::CreateArgs {
                 bundle,
                 pid_file: None,
@@ -177,15 +110,15 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
                     }
                 })
                 .map(|m| m.dir.clone());
-            let reply = json!({
-                "pid": created.init.pid,
-                "procs_dirs": cg.mounts.iter().map(|m| &m.dir).collect::<Vec<_>>(),
-                "memory_dir": memory,
-                "v2": cg.is_v2(),
-            });
-            Ok((reply, created.init.pidfd))
+            let cgroups = Cgroups {
+                procs_dirs: cg.mounts.iter().map(|m| m.dir.clone()).collect(),
+                memory_dir: memory,
+                v2: cg.is_v2(),
+            };
+            let pid = created.init.pid;
+            Ok((Answer::Created { pid, cgroups }, created.init.pidfd))
         }
-        Op::Exec { process } => {
+        Op::Exec { process, console } => {
             // The process inherits this child's stdio; berth's log lines
             // (stderr) would land in its stderr: none from here on (errors
             // go back in the reply).
@@ -217,7 +150,7 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
                 command: Vec::new(),
             };
             let started = berth::commands::exec::exec_detached(&root, &args).map_err(e)?;
-            Ok((json!({ "pid": started.pid }), started.pidfd))
+            Ok((Answer::Spawned { pid: started.pid }, started.pidfd))
         }
         Op::Start => none(
             berth::container::StateDir::open(&root, &id)
@@ -226,23 +159,26 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
         ),
         Op::Pause => none(berth::commands::pause::pause(&root, &id)),
         Op::Resume => none(berth::commands::resume::resume(&root, &id)),
-        Op::Update { resources } => none(berth::commands::update::update_from_json(
-            &root,
-            &id,
-            "update: resources",
-            resources.as_bytes(),
-        )),
+        Op::Update { resources } => {
+            // Typed from the server on; berth's update takes the document
+            // as JSON until its container API takes a LinuxResources.
+            let json = serde_json::to_vec(&resources).map_err(|e| format!("update: {e}"))?;
+            none(berth::commands::update::update_from_json(
+                &root,
+                &id,
+                "update: resources",
+                &json,
+            ))
+        }
         Op::Stats => {
             let state = berth::container::StateDir::open(&root, &id)
                 .and_then(|d| d.load_required())
                 .map_err(e)?;
             let any = crate::metrics::collect(&state)?;
-            Ok((
-                json!({"type_url": any.type_url, "value": hex(&any.value)}),
-                None,
-            ))
+            let (type_url, value) = (any.type_url, any.value);
+            Ok((Answer::Stats { type_url, value }, None))
         }
-        Op::Destroy => destroy(&root, &id).map(|()| (json!({}), None)),
+        Op::Destroy => destroy(&root, &id).map(|()| (Answer::Done, None)),
         Op::Delete => none(berth::commands::delete::delete(&root, &id, true)),
     }
 }
@@ -259,60 +195,29 @@ fn destroy(root: &Path, id: &str) -> Result<(), Failure> {
     }
 }
 
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{parse_request, Op};
-    use std::path::PathBuf;
+    use super::{handle, MAX_MESSAGE};
+    use crate::launcher::Kind;
 
+    /// Refused before berth is called, with what is wrong.
     #[test]
-    fn requests_decode_or_name_what_is_wrong() {
-        let r = parse_request(br#"{"op":"update","root":"/r","id":"c","arg":"{}"}"#).unwrap();
-        assert_eq!(
-            (r.root, r.id.as_str(), r.console),
-            (PathBuf::from("/r"), "c", None)
+    fn bad_requests_are_refused_before_anything_runs() {
+        let refused = |req: &[u8]| handle(req, Vec::new()).map(|_| ()).unwrap_err();
+        let f = refused(br#"{"root":"/nonexistent","id":"c","op":"nope"}"#);
+        assert_eq!(f.kind, Kind::Other);
+        assert!(
+            f.msg
+                .starts_with("launcher request: op: unknown variant `nope`"),
+            "{}",
+            f.msg
         );
+        let f = refused(br#"{"root":"/nonexistent","id":"c","op":{"create":{"bundle":"/b"}}}"#);
+        assert_eq!(f.msg, "launcher request: 0 stdio fds, want 3");
+        let f = refused(&vec![b' '; MAX_MESSAGE]);
         assert_eq!(
-            r.op,
-            Op::Update {
-                resources: "{}".into()
-            }
+            f.msg,
+            format!("launcher request: longer than {MAX_MESSAGE} bytes")
         );
-        let err = |b: &[u8]| parse_request(b).unwrap_err();
-        assert_eq!(
-            err(br#"{"op":"create","root":"/r","id":"c"}"#),
-            "launcher request: no bundle"
-        );
-        assert_eq!(
-            err(br#"{"op":"nope","root":"/r","id":"c"}"#),
-            "launcher request: unknown op \"nope\""
-        );
-        assert_eq!(
-            err(br#"{"op":"start","id":"c"}"#),
-            "launcher request: no root"
-        );
-        assert!(err(b"[").starts_with("launcher request: "));
-    }
-
-    #[test]
-    fn hex_round_trip() {
-        let b = [0u8, 1, 0xab, 0xff];
-        assert_eq!(super::hex(&b), "0001abff");
-        assert_eq!(super::unhex("0001abff").unwrap(), b);
-        assert!(super::unhex("0").is_none());
-        assert!(super::unhex("zz").is_none());
     }
 }
