@@ -12,11 +12,15 @@
 //! launcher ([`crate::launcher`]); signals (pidfds), reaping, stdio, events
 //! and the OOM watch run here.
 //!
-//! The launcher and the publisher are injected ([`Launch`], [`Publish`]).
+//! The launcher and the publisher are injected ([`Launch`], [`Publish`]):
+//! the unit tests (`service/tests.rs`) check the event order with fakes of
+//! both, no containerd and no container.
 
 mod exec;
 mod init;
 mod resources;
+#[cfg(test)]
+mod tests;
 
 pub use exec::exec_spec_ok;
 
