@@ -1,21 +1,25 @@
 //! The shim's launcher protocol (shim/src/launcher/protocol.rs): the
-//! request the launcher's child decodes (an update's typed resources go on
-//! to be merged as `berth update` merges them), and the reply frame the
-//! server decodes (length-prefixed JSON, then raw stats bytes).
+//! request the launcher's child decodes (an update's resources are decoded
+//! as the child decodes them, then merged as `berth update` merges them),
+//! and the reply frame the server decodes (length-prefixed JSON, then raw
+//! stats bytes).
 #![no_main]
 
 use berth_shim::launcher::protocol::{
-    encode_reply, encode_request, parse_reply, parse_request, Answer, Op,
+    encode_reply, encode_request, parse_reply, parse_request, resources_from_any, Answer, Op,
 };
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = parse_request(data) {
-        // What decodes re-encodes to the same request.
+        // What decodes re-encodes, and decodes to the same request.
         let again = encode_request(&r).expect("a decoded request encodes");
-        assert_eq!(parse_request(&again).as_ref(), Ok(&r));
+        let back = parse_request(&again).expect("a re-encoded request decodes");
+        assert_eq!(encode_request(&back).ok(), Some(again));
         if let Op::Update { resources } = &r.op {
-            let _ = berth::cgroups::Resources::default().merge_spec(resources, true);
+            if let Ok(r) = resources_from_any(resources.get().as_bytes()) {
+                let _ = berth::cgroups::Resources::default().merge_spec(&r, true);
+            }
         }
     }
     match parse_reply(data) {

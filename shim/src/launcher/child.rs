@@ -8,7 +8,9 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use super::protocol::{encode_reply, parse_request, Answer, Cgroups, Op, Request};
+use super::protocol::{
+    encode_reply, parse_request, resources_from_any, Answer, Cgroups, Op, Request,
+};
 use super::{limit, recv_with_fds, send_with_fd, Failure, MAX_MESSAGE};
 
 const SOCK_FD: RawFd = 3;
@@ -160,8 +162,9 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
         Op::Pause => none(berth::commands::pause::pause(&root, &id)),
         Op::Resume => none(berth::commands::resume::resume(&root, &id)),
         Op::Update { resources } => {
-            // Typed from the server on; berth's update takes the document
-            // as JSON until its container API takes a LinuxResources.
+            // Decoded once, here; berth's update takes the document as
+            // JSON until its container API takes a LinuxResources.
+            let resources = resources_from_any(resources.get().as_bytes())?;
             let json = serde_json::to_vec(&resources).map_err(|e| format!("update: {e}"))?;
             none(berth::commands::update::update_from_json(
                 &root,

@@ -42,11 +42,10 @@ impl Service {
         if !self.lock().ctrs.contains_key(&req.id) {
             return Err(not_found(&req.id, ""));
         }
-        // A LinuxResources JSON document, as containerd's runc shim reads it,
-        // decoded here once; berth merges it as `berth update -r`.
-        let resources = protocol::resources_from_any(data).map_err(failed)?;
-        let resources = Box::new(resources);
-        self.op(&req.id, Op::Update { resources })?;
+        // A LinuxResources JSON document, as containerd's runc shim reads it:
+        // decoded by the request child; berth merges it as `berth update -r`.
+        let update = protocol::update(data).map_err(failed)?;
+        self.op(&req.id, update)?;
         Ok(Empty::new())
     }
 
