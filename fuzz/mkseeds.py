@@ -12,7 +12,7 @@ enum values of the OCI schema are given to it (scripts/fuzz.sh passes them).
 
 Sources: config.json from scripts/mkbundle.sh and `berth spec` variants,
 seccomp-profiles/*.json, captured RTM_GETLINK/RTM_GETADDR replies, launcher
-requests and replies as shim/src/launcher.rs sends them, ttrpc frames of the
+requests and replies as shim/src/launcher/protocol.rs encodes them, ttrpc frames of the
 task API built by hand (protobuf wire format), and small image archives and
 layers.
 """
@@ -181,16 +181,30 @@ def netlink():
 
 
 def launcher():
+    """Requests (JSON) and replies (u32 LE header length, JSON, raw data) as
+    shim/src/launcher/protocol.rs encodes them."""
+    root, rid = "/run/berth", "c1"
     reqs = [
-        {"op": "create", "root": "/run/berth", "id": "c1", "bundle": "/b", "console": "/s.sock"},
-        {"op": "exec", "root": "/run/berth", "id": "c1", "process": "/b/p.json"},
-        {"op": "update", "root": "/run/berth", "id": "c1", "arg": json.dumps({"memory": {"limit": 1 << 26}, "pids": {"limit": 9}})},
-        {"op": "stats", "root": "/run/berth", "id": "c1"},
+        {"create": {"bundle": "/b", "console": "/s.sock"}},
+        {"exec": {"process": "/b/p.json"}},
+        {"update": {"resources": {"memory": {"limit": 1 << 26, "swap": -1}, "pids": {"limit": 9},
+                                  "cpu": {"shares": 512, "cpus": "0-1"}, "unified": {"memory.high": "max"},
+                                  "devices": [{"allow": False, "access": "rwm"}]}}},
+        "stats",
+        "start",
     ]
-    for i, r in enumerate(reqs):
-        put("shim_launcher", f"req{i}", json.dumps(r))
-    put("shim_launcher", "reply-ok", json.dumps({"ok": {"pid": 42, "procs_dirs": ["/sys/fs/cgroup/pids/c1"], "memory_dir": None, "v2": False}}))
-    put("shim_launcher", "reply-err", json.dumps({"error": "container \"c1\" does not exist"}))
+    for i, op in enumerate(reqs):
+        put("shim_launcher", f"req{i}", json.dumps({"root": root, "id": rid, "op": op}))
+
+    def reply(header, data=b""):
+        h = json.dumps(header).encode()
+        return struct.pack("<I", len(h)) + h + data
+
+    put("shim_launcher", "reply-ok", reply({"ok": {"created": {"pid": 42, "cgroups": {
+        "procs_dirs": ["/sys/fs/cgroup/pids/c1"], "memory_dir": None, "v2": False}}}}))
+    put("shim_launcher", "reply-stats", reply({"ok": {"stats": {"type_url": "io.containerd.cgroups.v1.Metrics"}}},
+                                              bytes(range(256))))
+    put("shim_launcher", "reply-err", reply({"error": {"kind": "not_found", "msg": "container \"c1\" does not exist"}}))
 
 
 def varint(n):

@@ -5,14 +5,16 @@
 //! resources) before any operation runs.
 #![no_main]
 
+use berth_shim::launcher::protocol::resources_from_any;
 use berth_shim::mounts::parse_options;
 use berth_shim::service::exec_spec_ok;
 use containerd_shim_protos::api;
 use libfuzzer_sys::fuzz_target;
 
-/// Update's resources: parsed, then merged as `berth update` merges them.
+/// Update's resources: decoded as the shim decodes them (once, into the
+/// launcher request), then merged as `berth update` merges them.
 fn update(data: &[u8]) {
-    if let Ok(r) = berth::fuzzing::parse_resources("update: resources", data) {
+    if let Ok(r) = resources_from_any(data) {
         let _ = berth::fuzzing::Resources::default().merge_spec(&r, true);
     }
 }

@@ -14,12 +14,13 @@
 //!   resident next to every container: a small binary keeps its resident
 //!   text small.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod io;
 pub mod launcher;
 pub mod metrics;
 pub mod mounts;
 pub mod oom;
-pub mod ops;
 pub mod procs;
 pub mod publish;
 pub mod reaper;

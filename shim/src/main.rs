@@ -8,6 +8,8 @@
 //! * `... launch` (run by the server, socket on fd 3): the launcher, see
 //!   [`berth_shim::launcher`].
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::fs;
 use std::io::Write;
 use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
@@ -30,7 +32,7 @@ fn main() {
     let r = match flags.action.as_str() {
         "start" => start(&flags),
         "delete" => delete(&flags),
-        "launch" => berth_shim::ops::launcher_main(),
+        "launch" => berth_shim::launcher::child::launcher_main(),
         "" => Err("no action given (start, delete)".to_string()),
         a => Err(format!("unknown action {a:?} (start, delete)")),
     };

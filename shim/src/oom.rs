@@ -9,27 +9,60 @@
 //! OOM kill is published ahead of the exit it caused.
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use berth::OomWatch;
 use containerd_shim_protos::events::task::TaskOOM;
 
-use crate::publish::Publisher;
+use crate::publish::Publish;
+
+/// An OOM notifier: berth's [`OomWatch`] of a memory cgroup (the service's
+/// tests use an eventfd).
+pub trait OomSource: Send {
+    /// Readable when OOM events are pending.
+    fn fd(&self) -> BorrowedFd<'_>;
+    /// The number of OOM events since the last call.
+    fn take(&mut self) -> u64;
+}
+
+impl OomSource for OomWatch {
+    fn fd(&self) -> BorrowedFd<'_> {
+        OomWatch::fd(self)
+    }
+
+    fn take(&mut self) -> u64 {
+        OomWatch::take(self)
+    }
+}
 
 struct Watch {
     id: String,
-    w: OomWatch,
+    w: Box<dyn OomSource>,
 }
 
 pub struct OomWatcher {
     epfd: OwnedFd,
     watches: Mutex<HashMap<RawFd, Watch>>,
-    publisher: Publisher,
+    publisher: Arc<dyn Publish>,
 }
 
 impl OomWatcher {
-    pub fn start(publisher: Publisher) -> Result<Arc<OomWatcher>, String> {
+    /// The watcher and its epoll thread.
+    pub fn start(publisher: impl Publish + 'static) -> Result<Arc<OomWatcher>, String> {
+        let me = Arc::new(OomWatcher::new(publisher)?);
+        let w = me.clone();
+        std::thread::Builder::new()
+            .name("oom".into())
+            .stack_size(64 << 10)
+            .spawn(move || w.run())
+            .map_err(|e| format!("spawn the OOM watcher: {e}"))?;
+        Ok(me)
+    }
+
+    /// The watcher without its thread: events go out only through
+    /// [`OomWatcher::check`].
+    pub fn new(publisher: impl Publish + 'static) -> Result<OomWatcher, String> {
         // SAFETY: epoll_create1 takes integer flags and returns a new fd or -1, checked below.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if fd < 0 {
@@ -38,19 +71,12 @@ impl OomWatcher {
                 std::io::Error::last_os_error()
             ));
         }
-        let me = Arc::new(OomWatcher {
+        Ok(OomWatcher {
             // SAFETY: fd is the non-negative fd epoll_create1 just returned; nothing else owns it.
             epfd: unsafe { OwnedFd::from_raw_fd(fd) },
             watches: Mutex::new(HashMap::new()),
-            publisher,
-        });
-        let w = me.clone();
-        std::thread::Builder::new()
-            .name("oom".into())
-            .stack_size(64 << 10)
-            .spawn(move || w.run())
-            .map_err(|e| format!("spawn the OOM watcher: {e}"))?;
-        Ok(me)
+            publisher: Arc::new(publisher),
+        })
     }
 
     fn run(&self) {
@@ -103,6 +129,11 @@ impl OomWatcher {
             OomWatch::v1(dir)
         }
         .map_err(|e| e.to_string())?;
+        self.watch(id, Box::new(w))
+    }
+
+    /// Watch container `id` through `w`.
+    pub fn watch(&self, id: &str, w: Box<dyn OomSource>) -> Result<(), String> {
         let fd = w.fd().as_raw_fd();
         let mut ev = libc::epoll_event {
             events: libc::EPOLLIN as u32,

@@ -2,16 +2,45 @@
 //! ttrpc to `TTRPC_ADDRESS` (containerd's events service, as the Go shims
 //! do), or else by running `<publish-binary> --address A publish --topic T
 //! --namespace N` with the event on stdin.
+//!
+//! The service and the OOM watcher queue events through [`Publish`], which
+//! [`Publisher`] implements (the service's tests record them instead).
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
 
 use containerd_shim_protos::api::{Envelope, ForwardRequest};
 use containerd_shim_protos::shim::events_ttrpc::EventsClient;
 use protobuf::well_known_types::any::Any;
 use protobuf::well_known_types::timestamp::Timestamp;
 use protobuf::Message;
+
+/// Where events go, in the order they are sent.
+pub trait Publish: Send + Sync {
+    /// Queue `event` under `topic`.
+    fn send(&self, topic: &str, event: Any);
+}
+
+impl dyn Publish {
+    /// Queue an event; events go out in the order they are queued.
+    /// `type_name` is the event's protobuf name (containerd resolves events
+    /// by it); naming it here avoids building protobuf's reflection tables,
+    /// which cost the shim resident memory.
+    pub fn publish<M: Message>(&self, topic: &str, type_name: &str, event: &M) {
+        let mut any = Any::new();
+        any.type_url = type_name.to_string();
+        any.value = event.write_to_bytes().unwrap_or_default();
+        self.send(topic, any);
+    }
+}
+
+impl<P: Publish + ?Sized> Publish for Arc<P> {
+    fn send(&self, topic: &str, event: Any) {
+        (**self).send(topic, event)
+    }
+}
 
 #[derive(Clone)]
 pub struct Publisher {
@@ -42,16 +71,11 @@ impl Publisher {
             .expect("spawn the publisher thread");
         Publisher { tx }
     }
+}
 
-    /// Queue an event; events go out in the order they are queued.
-    /// `type_name` is the event's protobuf name (containerd resolves events
-    /// by it); naming it here avoids building protobuf's reflection tables,
-    /// which cost the shim resident memory.
-    pub fn publish<M: Message>(&self, topic: &str, type_name: &str, event: &M) {
-        let mut any = Any::new();
-        any.type_url = type_name.to_string();
-        any.value = event.write_to_bytes().unwrap_or_default();
-        let _ = self.tx.send((topic.to_string(), any));
+impl Publish for Publisher {
+    fn send(&self, topic: &str, event: Any) {
+        let _ = self.tx.send((topic.to_string(), event));
     }
 }
 

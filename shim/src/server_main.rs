@@ -2,6 +2,8 @@
 //! `containerd-shim-berth-v2 start` spawns (listener on fd 3). See
 //! [`berth_shim::server`].
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 fn main() {
     let r = berth_shim::parse_flags().and_then(|f| {
         if f.action != "serve" {

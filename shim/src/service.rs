@@ -11,10 +11,16 @@
 //! resume, update, stats, destroy) runs in a child of the single-threaded
 //! launcher ([`crate::launcher`]); signals (pidfds), reaping, stdio, events
 //! and the OOM watch run here.
+//!
+//! The launcher and the publisher are injected ([`Launch`], [`Publish`]):
+//! the unit tests (`service/tests.rs`) check the event order with fakes of
+//! both, no containerd and no container.
 
 mod exec;
 mod init;
 mod resources;
+#[cfg(test)]
+mod tests;
 
 pub use exec::exec_spec_ok;
 
@@ -30,10 +36,10 @@ use protobuf::MessageField;
 use ttrpc::{Code, TtrpcContext};
 
 use crate::io::Stdio;
-use crate::launcher::{Failure, Launcher};
+use crate::launcher::{Failure, Launch, Op};
 use crate::oom::OomWatcher;
 use crate::procs::{Ctr, Inner, Proc};
-use crate::publish::Publisher;
+use crate::publish::Publish;
 
 type R<T> = ttrpc::Result<T>;
 
@@ -86,8 +92,8 @@ fn not_stopped(c: &Ctr, id: &str) -> R<()> {
 pub struct Service {
     ns: String,
     root: std::path::PathBuf,
-    launcher: Launcher,
-    publisher: Publisher,
+    launcher: Box<dyn Launch>,
+    publisher: Arc<dyn Publish>,
     oom: Arc<OomWatcher>,
     inner: Mutex<Inner>,
     exited: Condvar,
@@ -97,16 +103,16 @@ pub struct Service {
 impl Service {
     pub fn new(
         ns: String,
-        launcher: Launcher,
-        publisher: Publisher,
+        launcher: impl Launch + 'static,
+        publisher: impl Publish + 'static,
         oom: Arc<OomWatcher>,
         shutdown: Sender<()>,
     ) -> Service {
         Service {
             root: crate::berth_root(&ns),
             ns,
-            launcher,
-            publisher,
+            launcher: Box::new(launcher),
+            publisher: Arc::new(publisher),
             oom,
             inner: Mutex::new(Inner {
                 ctrs: Default::default(),
@@ -218,17 +224,15 @@ impl Service {
 
     /// Remove berth's state and cgroups of a dead container.
     fn destroy(&self, id: &str) -> Result<(), Failure> {
-        self.launcher
-            .op("destroy", &self.root, id, None)
-            .map(|_| ())
+        self.launcher.run(&self.root, id, Op::Destroy)
     }
 
     /// A berth operation on container `id` (which must be ours).
-    fn op(&self, op: &str, id: &str, arg: Option<&str>) -> R<serde_json::Value> {
+    fn op(&self, id: &str, op: Op) -> R<()> {
         if !self.lock().ctrs.contains_key(id) {
             return Err(not_found(id, ""));
         }
-        self.launcher.op(op, &self.root, id, arg).map_err(failed)
+        self.launcher.run(&self.root, id, op).map_err(failed)
     }
 }
 
@@ -302,7 +306,7 @@ impl Task for Service {
         drop(g);
         if thaw {
             self.launcher
-                .op("resume", &self.root, &req.id, None)
+                .run(&self.root, &req.id, Op::Resume)
                 .map_err(|e| err(e.code(), format!("{what}: thaw after SIGKILL: {e}")))?;
             if let Some(c) = self.lock().ctrs.get_mut(&req.id) {
                 c.paused = false;

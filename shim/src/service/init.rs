@@ -10,7 +10,7 @@ use ttrpc::Code;
 
 use super::{err, failed, not_found, Service, R};
 use crate::io::{ConsoleSocket, Stdio};
-use crate::launcher::{Failure, Kind, Started};
+use crate::launcher::{Failure, Kind, Op, Started};
 use crate::procs::{Ctr, Proc};
 
 impl Service {
@@ -38,7 +38,7 @@ impl Service {
             Err(e) => {
                 if e.kind == Kind::Lost {
                     // berth's create died half-way: remove what it made.
-                    if let Err(d) = self.launcher.op("delete", &self.root, &req.id, None) {
+                    if let Err(d) = self.launcher.run(&self.root, &req.id, Op::Delete) {
                         log::warn!("{}: remove the failed create: {d}", req.id);
                     }
                 }
@@ -49,21 +49,11 @@ impl Service {
             }
         };
         let (pid, pidfd) = (started.pid, started.pidfd);
-        let reply = &started.reply;
-        let cgroup_dirs: Vec<std::path::PathBuf> = reply
-            .get("procs_dirs")
-            .and_then(|d| d.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| p.as_str())
-                    .map(Into::into)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let v2 = reply.get("v2").and_then(|v| v.as_bool()).unwrap_or(false);
-        match reply.get("memory_dir").and_then(|d| d.as_str()) {
+        let cgroups = started.cgroups.unwrap_or_default();
+        let cgroup_dirs = cgroups.procs_dirs;
+        match cgroups.memory_dir {
             Some(dir) => {
-                if let Err(e) = self.oom.add(&req.id, Path::new(dir), v2) {
+                if let Err(e) = self.oom.add(&req.id, &dir, cgroups.v2) {
                     log::warn!("{}: no OOM events: {e}", req.id);
                 }
             }
@@ -154,7 +144,7 @@ impl Service {
             p.starting = true;
             p.pid
         };
-        let r = self.launcher.op("start", &self.root, id, None);
+        let r = self.launcher.run(&self.root, id, Op::Start);
         let mut g = self.lock();
         let p = g.get(id, "").ok_or_else(|| not_found(id, ""))?;
         p.starting = false;

@@ -5,13 +5,14 @@ use containerd_shim_protos::events::task::{TaskPaused, TaskResumed};
 use protobuf::MessageField;
 use ttrpc::Code;
 
-use super::{err, not_found, Service, R};
+use super::{err, failed, not_found, Service, R};
+use crate::launcher::{protocol, Op};
 
 impl Service {
     /// Pause (freeze) or resume (thaw) container `id`, then publish
     /// TaskPaused or TaskResumed.
     pub(super) fn set_paused(&self, id: &str, paused: bool) -> R<Empty> {
-        self.op(if paused { "pause" } else { "resume" }, id, None)?;
+        self.op(id, if paused { Op::Pause } else { Op::Resume })?;
         let mut g = self.lock();
         if let Some(c) = g.ctrs.get_mut(id) {
             c.paused = paused;
@@ -38,29 +39,26 @@ impl Service {
             .map(|a| a.value.as_slice())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| err(Code::INVALID_ARGUMENT, "update: no resources given"))?;
-        // A LinuxResources JSON document, as containerd's runc shim reads it;
-        // berth merges it as `berth update -r`.
-        let json = std::str::from_utf8(data)
-            .map_err(|_| err(Code::INVALID_ARGUMENT, "update: resources: not UTF-8 JSON"))?;
-        self.op("update", &req.id, Some(json))?;
+        if !self.lock().ctrs.contains_key(&req.id) {
+            return Err(not_found(&req.id, ""));
+        }
+        // A LinuxResources JSON document, as containerd's runc shim reads it:
+        // decoded by the request child; berth merges it as `berth update -r`.
+        let update = protocol::update(data).map_err(failed)?;
+        self.op(&req.id, update)?;
         Ok(Empty::new())
     }
 
     /// Stats: the container's cgroup metrics, as containerd's runc shim
     /// encodes them.
     pub(super) fn task_stats(&self, req: api::StatsRequest) -> R<api::StatsResponse> {
-        let v = self.op("stats", &req.id, None)?;
+        if !self.lock().ctrs.contains_key(&req.id) {
+            return Err(not_found(&req.id, ""));
+        }
+        let (type_url, value) = self.launcher.stats(&self.root, &req.id).map_err(failed)?;
         let mut any = protobuf::well_known_types::any::Any::new();
-        any.type_url = v
-            .get("type_url")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default()
-            .to_string();
-        any.value = v
-            .get("value")
-            .and_then(|t| t.as_str())
-            .and_then(crate::ops::unhex)
-            .ok_or_else(|| err(Code::UNKNOWN, "stats: bad reply from the launcher"))?;
+        any.type_url = type_url;
+        any.value = value;
         let mut r = api::StatsResponse::new();
         r.stats = MessageField::some(any);
         Ok(r)

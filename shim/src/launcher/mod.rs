@@ -1,6 +1,7 @@
 //! The server's side of the launcher: a single-threaded helper process
-//! (`containerd-shim-berth-v2 launch`, see [`crate::ops`]) that runs every
-//! berth operation on containers for the server.
+//! (`containerd-shim-berth-v2 launch`, see [`child`]) that runs every
+//! berth operation on containers for the server. What the two sides send
+//! each other is typed in [`protocol`].
 //!
 //! Why: berth clones a container's init (create) and exec'd processes from
 //! the calling process, which is only safe in a single-threaded process,
@@ -23,17 +24,20 @@
 //! [`IDLE`] without requests in flight (the launcher exits on EOF). An idle
 //! shim is then the server alone.
 //!
-//! Protocol. The server's SEQPACKET socketpair with the launcher carries
-//! requests only: a JSON request `{"op", "root", "id", ...}` with, as
-//! SCM_RIGHTS, the reply socket (one end of a socketpair made for this
-//! request) and the stdio fds (create, exec). The launcher forks a child
-//! per request and reads on at once, so requests for different containers
-//! run side by side (the server sends one at a time per container). The
-//! child replies on the reply socket: `{"ok": {...}}` with an fd (the new
-//! process's pidfd), or `{"error": "...", "kind": K}` (see [`Kind`]). A
-//! child that dies without replying closes the last copy of the reply
-//! socket: the server reads EOF and fails the call. A child is killed
-//! (SIGALRM) after [`limit`]; the server stops waiting shortly after.
+//! Protocol ([`protocol`]). The server's SEQPACKET socketpair with the
+//! launcher carries requests only: a [`Request`] with, as SCM_RIGHTS, the
+//! reply socket (one end of a socketpair made for this request) and the
+//! stdio fds (create, exec). The launcher forks a child per request and
+//! reads on at once, so requests for different containers run side by side
+//! (the server sends one at a time per container). The child replies on
+//! the reply socket: an [`Answer`] with an fd (the new process's pidfd),
+//! or a failure with its [`Kind`]. A child that dies without replying
+//! closes the last copy of the reply socket: the server reads EOF and
+//! fails the call. A child is killed (SIGALRM) after [`limit`]; the server
+//! stops waiting shortly after.
+
+pub mod child;
+pub mod protocol;
 
 use std::collections::HashSet;
 use std::ffi::{CString, OsStr};
@@ -48,7 +52,8 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{
     sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
-use serde_json::{json, Value};
+
+pub use protocol::{parse_reply, Answer, Cgroups, Op, Request};
 
 /// How long the launcher outlives its last request.
 pub const IDLE: Duration = Duration::from_secs(1);
@@ -75,6 +80,9 @@ pub fn limit() -> Duration {
         }
     })
 }
+
+/// The longest request or reply (one datagram; a longer one is refused).
+pub const MAX_MESSAGE: usize = 1 << 16;
 
 /// How much longer than [`limit`] the server waits for a reply.
 const GRACE: Duration = Duration::from_secs(10);
@@ -243,24 +251,103 @@ pub struct Launcher {
     freed: Condvar,
 }
 
-/// Decode a launcher reply: the `ok` object, or the failure (`error`
-/// message and berth's error `kind`). The server's one decoder; public for
-/// the fuzz target (fuzz/).
-pub fn parse_reply(buf: &[u8]) -> Result<Value, Failure> {
-    let mut v: Value = serde_json::from_slice(buf).map_err(|e| Failure::from(format!("launcher reply: {e}")))?;
-    if let Some(ok) = v.get_mut("ok") {
-        return Ok(ok.take());
-    }
-    let msg = v.get("error").and_then(|e| e.as_str());
-    let kind = v.get("kind").and_then(|k| k.as_str()).unwrap_or("other");
-    Err(Failure::new(Kind::from_name(kind), msg.unwrap_or("launcher: bad reply")))
-}
-
-/// A started process: pid, pidfd, and the reply's other fields.
+/// A started process: pid, pidfd, and (create) the container's cgroups.
 pub struct Started {
     pub pid: i32,
     pub pidfd: Option<OwnedFd>,
-    pub reply: Value,
+    pub cgroups: Option<Cgroups>,
+}
+
+/// What the service asks of the launcher: [`Launcher`], or a fake in the
+/// service's tests.
+pub trait Launch: Send + Sync {
+    /// Run `req` in a request child, with `fds` (create and exec: stdio 0,
+    /// 1, 2). The answer, and the fd it came with (a new process's pidfd).
+    /// Calls for one container are run one at a time.
+    fn call(&self, req: Request, fds: &[RawFd]) -> Result<(Answer, Option<OwnedFd>), Failure>;
+
+    /// Was `pid` a launcher (its exit is not a container's)?
+    fn owns(&self, pid: i32) -> bool;
+}
+
+/// The requests the service makes, typed.
+impl dyn Launch {
+    fn started(&self, req: Request, stdio: [RawFd; 3]) -> Result<Started, Failure> {
+        match self.call(req, &stdio)? {
+            (Answer::Created { pid, cgroups }, pidfd) => Ok(Started {
+                pid,
+                pidfd,
+                cgroups: Some(cgroups),
+            }),
+            (Answer::Spawned { pid }, pidfd) => Ok(Started {
+                pid,
+                pidfd,
+                cgroups: None,
+            }),
+            (a, _) => Err(unexpected(&a)),
+        }
+    }
+
+    /// berth create; init is set up and blocked on exec.fifo.
+    pub fn create(
+        &self,
+        root: &Path,
+        id: &str,
+        bundle: &Path,
+        console: Option<&Path>,
+        stdio: [RawFd; 3],
+    ) -> Result<Started, Failure> {
+        let op = Op::Create {
+            bundle: bundle.into(),
+            console: console.map(Into::into),
+        };
+        self.started(request(root, id, op), stdio)
+    }
+
+    /// berth exec --detach of the process.json at `process`.
+    pub fn exec(
+        &self,
+        root: &Path,
+        id: &str,
+        process: &Path,
+        console: Option<&Path>,
+        stdio: [RawFd; 3],
+    ) -> Result<Started, Failure> {
+        let op = Op::Exec {
+            process: process.into(),
+            console: console.map(Into::into),
+        };
+        self.started(request(root, id, op), stdio)
+    }
+
+    /// An operation on container `id` that answers nothing: start, pause,
+    /// resume, update, destroy, delete (forced).
+    pub fn run(&self, root: &Path, id: &str, op: Op) -> Result<(), Failure> {
+        match self.call(request(root, id, op), &[])? {
+            (Answer::Done, _) => Ok(()),
+            (a, _) => Err(unexpected(&a)),
+        }
+    }
+
+    /// Container `id`'s metrics: the Any's type URL and value.
+    pub fn stats(&self, root: &Path, id: &str) -> Result<(String, Vec<u8>), Failure> {
+        match self.call(request(root, id, Op::Stats), &[])? {
+            (Answer::Stats { type_url, value }, _) => Ok((type_url, value)),
+            (a, _) => Err(unexpected(&a)),
+        }
+    }
+}
+
+fn request(root: &Path, id: &str, op: Op) -> Request {
+    Request {
+        root: root.into(),
+        id: id.into(),
+        op,
+    }
+}
+
+fn unexpected(a: &Answer) -> Failure {
+    Failure::from(format!("launcher reply: unexpected answer {a:?}"))
 }
 
 fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -304,6 +391,7 @@ struct Ptrs(Vec<*const libc::c_char>);
 // SAFETY: the pointers are only read, in the forked child, while the
 // strings they point to are alive in the spawning thread.
 unsafe impl Send for Ptrs {}
+// SAFETY: as for Send: the pointed-to strings are never written while shared.
 unsafe impl Sync for Ptrs {}
 
 impl Ptrs {
@@ -348,11 +436,6 @@ impl Launcher {
         }
     }
 
-    /// Was `pid` a launcher (its exit is not a container's)?
-    pub fn owns(&self, pid: i32) -> bool {
-        relock(&self.pids).remove(&pid)
-    }
-
     /// A sealed copy of the shim's main binary, numbered above 10 (clear
     /// of the fds the launcher is given). A read-only bind is made once and
     /// kept; a sealed memfd (kernels without mount_setattr) is a copy of
@@ -370,6 +453,7 @@ impl Launcher {
         let fd = berth::seal::sealed_copy(path)
             .map_err(|e| format!("start the launcher: {e}"))?;
         let fd = dup(&fd)?;
+        // SAFETY: F_GET_SEALS only reads the seals of an fd we own; no memory.
         let memfd = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) } >= 0;
         if !memfd {
             *kept = Some(dup(&fd)?);
@@ -496,15 +580,12 @@ impl Launcher {
         }
         Err("send to the launcher: it exits at once".into())
     }
+}
 
-    /// One request for container `id`; the reply's `ok` object and fd.
-    fn call(
-        &self,
-        id: &str,
-        req: Value,
-        fds: &[RawFd],
-    ) -> Result<(Value, Option<OwnedFd>), Failure> {
-        let _turn = self.turn(id);
+impl Launch for Launcher {
+    fn call(&self, req: Request, fds: &[RawFd]) -> Result<(Answer, Option<OwnedFd>), Failure> {
+        let bytes = protocol::encode_request(&req)?;
+        let _turn = self.turn(&req.id);
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
             SockType::SeqPacket,
@@ -514,62 +595,20 @@ impl Launcher {
         .map_err(|e| format!("socketpair: {e}"))?;
         let mut all = vec![theirs.as_raw_fd()];
         all.extend_from_slice(fds);
-        let _in_flight = self.send(req.to_string().as_bytes(), &all)?;
+        let _in_flight = self.send(&bytes, &all)?;
         // Only the launcher and its child hold the other end now.
         drop(theirs);
         reply(&ours)
     }
 
-    fn started(&self, id: &str, req: Value, stdio: [RawFd; 3]) -> Result<Started, Failure> {
-        let (reply, pidfd) = self.call(id, req, &stdio)?;
-        let pid = reply
-            .get("pid")
-            .and_then(|p| p.as_i64())
-            .ok_or_else(|| "launcher reply: no pid".to_string())? as i32;
-        Ok(Started { pid, pidfd, reply })
-    }
-
-    /// berth create; init is set up and blocked on exec.fifo. The reply
-    /// also names the container's cgroups (`procs_dirs`, `memory_dir`,
-    /// `v2`).
-    pub fn create(
-        &self,
-        root: &Path,
-        id: &str,
-        bundle: &Path,
-        console: Option<&Path>,
-        stdio: [RawFd; 3],
-    ) -> Result<Started, Failure> {
-        let req =
-            json!({"op": "create", "root": root, "id": id, "bundle": bundle, "console": console});
-        self.started(id, req, stdio)
-    }
-
-    /// berth exec --detach of the process.json at `process`.
-    pub fn exec(
-        &self,
-        root: &Path,
-        id: &str,
-        process: &Path,
-        console: Option<&Path>,
-        stdio: [RawFd; 3],
-    ) -> Result<Started, Failure> {
-        let req =
-            json!({"op": "exec", "root": root, "id": id, "process": process, "console": console});
-        self.started(id, req, stdio)
-    }
-
-    /// An operation on container `id`: start, pause, resume, destroy,
-    /// delete (forced), stats, update (with `arg`).
-    pub fn op(&self, op: &str, root: &Path, id: &str, arg: Option<&str>) -> Result<Value, Failure> {
-        let req = json!({"op": op, "root": root, "id": id, "arg": arg});
-        self.call(id, req, &[]).map(|(v, _)| v)
+    fn owns(&self, pid: i32) -> bool {
+        relock(&self.pids).remove(&pid)
     }
 }
 
 /// The reply on a request's own socket, waited for at most [`limit`] +
 /// [`GRACE`]: EOF (the request child died) and the timeout are failures.
-fn reply(sock: &OwnedFd) -> Result<(Value, Option<OwnedFd>), Failure> {
+fn reply(sock: &OwnedFd) -> Result<(Answer, Option<OwnedFd>), Failure> {
     let lost = |m: String| Failure::new(Kind::Lost, m);
     let deadline = Instant::now() + limit() + GRACE;
     loop {
@@ -586,6 +625,7 @@ fn reply(sock: &OwnedFd) -> Result<(Value, Option<OwnedFd>), Failure> {
             revents: 0,
         };
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: `p` is a live pollfd and nfds is 1.
         let r = unsafe { libc::poll(&mut p, 1, ms) };
         if r < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             return Err(lost(format!(
@@ -597,13 +637,18 @@ fn reply(sock: &OwnedFd) -> Result<(Value, Option<OwnedFd>), Failure> {
             break;
         }
     }
-    let mut buf = vec![0u8; 65536];
+    let mut buf = vec![0u8; MAX_MESSAGE];
     let (n, mut got) = recv_with_fds(sock.as_raw_fd(), &mut buf)
         .map_err(|e| lost(format!("read from the launcher: {e}")))?;
     if n == 0 {
         return Err(lost(
             "the launcher's request process exited without replying (killed?)".into(),
         ));
+    }
+    if n == buf.len() {
+        return Err(Failure::from(format!(
+            "launcher reply: longer than {MAX_MESSAGE} bytes"
+        )));
     }
     Ok((parse_reply(&buf[..n])?, got.pop()))
 }
