@@ -80,13 +80,4 @@ timeout 540 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
     -append "console=ttyS0 panic=-1 loglevel=3 systemd.show_status=0 systemd.unified_cgroup_hierarchy=1"
 rc=$?
 rm -f "$initrd"
-grep -aE '^(berth-vm:|PASS |FAIL )' "$serial" | tr -d '\r'
-summary=$(grep -aE '^systemd-vm: [0-9]+ passed, [0-9]+ failed' "$serial" | tr -d '\r' | tail -n 1)
-log "VM ran $((SECONDS - start)) s (qemu exit $rc)"
-if [ -z "$summary" ]; then
-    tail -n 40 "$serial" >&2
-    echo "systemd-vm: 0 passed, 1 failed"
-    die "the VM gave no summary (timeout or crash); last lines of the console above"
-fi
-echo "$summary"
-case "$summary" in *" 0 failed") exit 0 ;; *) exit 1 ;; esac
+vm_report "$serial" systemd-vm "$start" "$rc"
