@@ -37,10 +37,13 @@ done
 
 # Every build is static (.cargo/config.toml: crt-static for the target).
 target=x86_64-unknown-linux-gnu
-what=(--bin berth)
-$measure && what+=(--features internals --example cgroup_join)
+# The whole workspace, as scripts/test.sh builds it: a build of berth alone
+# resolves other dependency features and would rebuild it.
 log "building berth (static, target/$target/debug)"
-cargo build -q -p berth "${what[@]}" || die "build failed"
+cargo build -q --workspace || die "build failed"
+if $measure; then
+    cargo build -q -p berth --features internals --example cgroup_join || die "build of cgroup_join failed"
+fi
 bin=target/$target/debug/berth
 ldd "$bin" 2>&1 | grep -qE "not a dynamic|statically linked" || die "$bin is not static (see .cargo/config.toml)"
 

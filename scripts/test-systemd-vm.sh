@@ -49,7 +49,8 @@ fi
 
 target=x86_64-unknown-linux-gnu
 log "building berth, the shim and berthctl (static, target/$target/debug)"
-cargo build -q -p berth --bin berth && cargo build -q -p containerd-shim-berth-v2 -p berthctl || die "build failed"
+# The whole workspace, as scripts/test.sh builds it (no rebuild there).
+cargo build -q --workspace || die "build failed"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,newroot,payload/bin}
