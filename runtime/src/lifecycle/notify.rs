@@ -167,9 +167,8 @@ impl NotifyProxy {
             loop {
                 match self.sock.recv(&mut buf) {
                     Ok(n) => {
-                        let text = String::from_utf8_lossy(&buf[..n]);
-                        if let Some(l) = text.lines().find(|l| l.starts_with("READY=")) {
-                            return Ok(Some(l.to_string()));
+                        if let Some(l) = ready_line(&buf[..n]) {
+                            return Ok(Some(l));
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
@@ -213,6 +212,15 @@ impl NotifyProxy {
     }
 }
 
+/// The READY= line of one datagram, if it has one (sd_notify(3) puts one
+/// assignment on each line).
+fn ready_line(datagram: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(datagram);
+    text.lines()
+        .find(|l| l.starts_with("READY="))
+        .map(str::to_string)
+}
+
 /// sd_notify_barrier: send BARRIER=1 with a pipe's write end and wait until
 /// the receiver closes it (at most [`BARRIER_TIMEOUT`]; a receiver that does
 /// not know the protocol is only logged, as runc does).
@@ -247,6 +255,55 @@ fn barrier(host: &UnixDatagram) -> io::Result<()> {
         if n > 0 {
             // POLLHUP: the receiver closed the write end (it never writes).
             return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_line_is_found_on_any_line_and_only_there() {
+        assert_eq!(ready_line(b"READY=1").as_deref(), Some("READY=1"));
+        assert_eq!(
+            ready_line(b"STATUS=up\nREADY=1\n").as_deref(),
+            Some("READY=1")
+        );
+        assert_eq!(ready_line(b"STATUS=READY=1\nMAINPID=7"), None);
+        assert_eq!(ready_line(b""), None);
+    }
+
+    #[test]
+    fn spec_gets_the_mount_and_one_notify_socket() {
+        let mut spec = Spec::default();
+        let mut p = spec.process().clone().unwrap_or_default();
+        p.set_env(Some(vec![
+            "PATH=/bin".into(),
+            "NOTIFY_SOCKET=/elsewhere".into(),
+        ]));
+        spec.set_process(Some(p));
+        let before = spec.mounts().as_ref().map_or(0, |m| m.len());
+        add_to_spec(&mut spec, Path::new("/run/berth/c1")).unwrap();
+        let env = spec.process().as_ref().unwrap().env().clone().unwrap();
+        assert_eq!(
+            env,
+            vec![
+                "PATH=/bin".to_string(),
+                format!("NOTIFY_SOCKET={IN_CONTAINER}")
+            ]
+        );
+        let mounts = spec.mounts().as_ref().unwrap();
+        assert_eq!(mounts.len(), before + 1);
+        let m = mounts.last().unwrap();
+        assert_eq!(m.destination(), Path::new("/run/notify"));
+        assert_eq!(
+            m.source().as_deref(),
+            Some(Path::new("/run/berth/c1/notify"))
+        );
+        let opts = m.options().clone().unwrap();
+        for o in ["bind", "ro", "nosuid", "nodev", "noexec"] {
+            assert!(opts.iter().any(|x| x == o), "{o} missing from {opts:?}");
         }
     }
 }
