@@ -288,3 +288,21 @@ fn notify_socket_only_with_notify_socket() {
         "1"
     );
 }
+
+/// A NOTIFY_SOCKET nobody listens on: the container runs (as with runc, whose
+/// `start` also fails only after releasing it), and `start` fails naming
+/// the variable and the path.
+#[test]
+fn start_fails_naming_an_unreachable_notify_socket() {
+    let env = env_with_sender("notify_unreachable", "sd-notify READY=1; exec sleep 100");
+    let absent = env.dir.join("nobody.sock").display().to_string();
+    let opts = SpawnOpts {
+        env: &[("NOTIFY_SOCKET".into(), absent.clone())],
+        ..Default::default()
+    };
+    env.berth_opts(&["create", "--bundle", &env.bundle_str(), &env.id], &opts)
+        .ok();
+    let out = env.berth_opts(&["start", &env.id], &opts);
+    out.fails_with(&["NOTIFY_SOCKET", &absent]);
+    assert_eq!(env.status(), "running");
+}
