@@ -4,10 +4,13 @@
 //! generator understands and which change nothing on the wire, are dropped
 //! into a copy under OUT_DIR first. Needs `protoc` (Debian's
 //! protobuf-compiler, installed by scripts/setup-deps.sh) or $PROTOC.
+//! Also builds helpers/sd_notify.rs as a static program (plain rustc, std
+//! only) for the notify tests' containers, whose rootfs has no C library.
 
 use std::path::PathBuf;
 
 fn main() {
+    sd_notify();
     let src = "proto/runtime/v1/api.proto";
     println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-env-changed=PROTOC");
@@ -39,6 +42,38 @@ fn main() {
         .disable_comments(["."])
         .compile_with_config(config, &[&proto], &[&dir])
         .unwrap_or_else(|e| panic!("generate the CRI client from {src}: {e}"));
+}
+
+/// helpers/sd_notify.rs -> $OUT_DIR/sd-notify, static (as oci-conformance's payload).
+fn sd_notify() {
+    let src = "helpers/sd_notify.rs";
+    println!("cargo:rerun-if-changed={src}");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("sd-notify");
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let status = std::process::Command::new(&rustc)
+        .args([
+            "--edition=2021",
+            "--crate-name",
+            "sd_notify",
+            "--crate-type",
+            "bin",
+        ])
+        .args([
+            "-C",
+            "opt-level=1",
+            "-C",
+            "debuginfo=0",
+            "-C",
+            "strip=symbols",
+            "-C",
+            "panic=abort",
+        ])
+        .args(["-C", "target-feature=+crt-static", "-o"])
+        .arg(&out)
+        .arg(src)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {rustc:?} to build {src}: {e}"));
+    assert!(status.success(), "building the static {src} failed");
 }
 
 fn which(name: &str) -> Option<PathBuf> {

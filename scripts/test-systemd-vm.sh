@@ -64,6 +64,13 @@ for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl
     strip -o "$stage/payload/bin/$b" "target/$target/debug/$b" || die "strip $b"
 done
 cp scripts/systemd-vm/tests.sh scripts/systemd-vm/berth-vm-tests.service "$stage/payload/"
+# The sd-notify tests: a static sender for the containers (the integration
+# tests' helper, std only) and a busybox image archive for podman (no network
+# in the VM).
+rustc --edition=2021 -C opt-level=1 -C debuginfo=0 -C strip=symbols -C panic=abort \
+    -C target-feature=+crt-static -o "$stage/payload/bin/sd-notify" integration/helpers/sd_notify.rs ||
+    die "build integration/helpers/sd_notify.rs"
+sh scripts/mkimage.sh "$stage/payload/busybox-image.tar" busybox:latest 2>/dev/null || die "scripts/mkimage.sh failed"
 # Two cpio archives back to back (the kernel unpacks both): the small init
 # and payload, then the image tar (uncompressed: faster to unpack under TCG
 # than to gunzip).

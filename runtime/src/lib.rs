@@ -64,7 +64,7 @@ pub use host::{select as select_host, Host};
 // The container API.
 pub use lifecycle::{
     check_inherited_fds, check_preserved_fds, list, parse_resources, parse_signal, run, AfterExit, Attach,
-    CgroupDirs, Container, CreateOptions, Event, ExecOptions, ExecProcess, Executed, Orphans, ProcessSource,
+    CgroupDirs, Container, CreateOptions, Event, ExecOptions, ExecProcess, Executed, NotifyProxy, Orphans, ProcessSource,
     RunOptions, StartBy, Stdio, User, Watch,
 };
 

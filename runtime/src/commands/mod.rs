@@ -63,7 +63,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
     match cmd {
         Command::Create(a) => Container::create(&options::create(root, &a)).map(|_| 0),
-        Command::Start { id } => Container::load(root, &id)?.start().map(|_| 0),
+        Command::Start { id } => start(root, &id).map(|_| 0),
         Command::Run(a) => berth::run(&options::create(root, &a.create), &options::run(&a)),
         Command::State { id } => state::state(root, &id).map(|_| 0),
         Command::Kill { all, id, signal } => {
@@ -99,6 +99,24 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pause { id } => Container::load(root, &id)?.pause().map(|_| 0),
         Command::Resume { id } => Container::load(root, &id)?.resume().map(|_| 0),
         Command::Events { stats, interval, id } => events(root, &id, stats, &interval),
+    }
+}
+
+/// `berth start`; with `NOTIFY_SOCKET`, bind the container's notify socket
+/// first and, once it runs and its lock is released, wait for its READY=1
+/// and pass it on (runc's `start` blocks the same way).
+fn start(root: &Path, id: &str) -> Result<()> {
+    let mut c = Container::load(root, id)?;
+    let proxy = match options::notify_socket() {
+        Some(host) => c.notify_proxy(&host)?,
+        None => None,
+    };
+    c.start()?;
+    let pid = c.pid();
+    drop(c);
+    match proxy {
+        Some(p) => p.forward_ready(pid),
+        None => Ok(()),
     }
 }
 

@@ -23,7 +23,13 @@ pub fn create(root: &Path, a: &CreateArgs) -> CreateOptions {
         console_socket: a.console_socket.clone(),
         stdio: Stdio::Inherit,
         start: StartBy::Fifo,
+        notify_socket: notify_socket(),
     }
+}
+
+/// `NOTIFY_SOCKET` from berth's environment (sd-notify), when set and not empty.
+pub fn notify_socket() -> Option<std::path::PathBuf> {
+    std::env::var_os("NOTIFY_SOCKET").filter(|s| !s.is_empty()).map(Into::into)
 }
 
 pub fn run(a: &RunArgs) -> RunOptions {

@@ -63,7 +63,11 @@ fn create_full(
     // re-executed itself sealed. Never re-executes here.
     crate::security::seal::prepare_library()?;
     let listen = listen_fds();
-    let bundle = spec::load_bundle(&a.bundle)?;
+    let mut bundle = spec::load_bundle(&a.bundle)?;
+    if a.notify_socket.is_some() {
+        // Its own socket, mounted from the state dir (made below).
+        super::notify::add_to_spec(&mut bundle.spec, &root.join(&a.id))?;
+    }
     // May re-execute berth from a sealed copy (CVE-2019-5736).
     crate::security::seal::for_config(&bundle.spec)?;
     // Every config error is raised here, before anything is created.
@@ -90,6 +94,9 @@ fn create_full(
     let dir = undo.dir.as_ref().unwrap();
     if !in_process_start {
         mkfifo(&dir.fifo_path())?;
+    }
+    if a.notify_socket.is_some() {
+        super::notify::make_dir(&dir.path)?;
     }
     if plan.mntns_inherited {
         // No mount namespace: a private bind of the rootfs in berth's own.

@@ -19,6 +19,7 @@
 //! | `delete.rs` | [`Container::delete`], [`Container::destroy`] (cgroups, state dir, poststop) |
 //! | `pause.rs`, `resume.rs` | the freezer |
 //! | `update.rs` | [`Container::update`], [`parse_resources`] |
+//! | `notify.rs` | sd-notify: the container's notify socket, its READY passed on ([`NotifyProxy`]) |
 //! | `events.rs` | [`Container::events`]: stats every interval and OOM notifications |
 //!
 //! A [`Container`] holds its state directory's lock from `create` or `load`
@@ -31,6 +32,7 @@ mod delete;
 mod events;
 mod exec;
 mod kill;
+mod notify;
 mod pause;
 mod resume;
 mod run;
@@ -52,6 +54,7 @@ pub use create::check_inherited_fds;
 pub use events::{Event, Watch};
 pub use exec::{check_preserved_fds, ExecOptions, ExecProcess, Executed, ProcessSource, User};
 pub use kill::parse_signal;
+pub use notify::NotifyProxy;
 pub use run::{run, AfterExit, Orphans, RunOptions};
 pub use update::parse_resources;
 
@@ -104,6 +107,9 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     pub stdio: Stdio,
     pub start: StartBy,
+    /// The caller's sd-notify socket (`NOTIFY_SOCKET`): the container gets
+    /// one of its own, whose READY=1 `start`/`run` pass on (`notify.rs`).
+    pub notify_socket: Option<PathBuf>,
 }
 
 impl CreateOptions {
@@ -120,6 +126,7 @@ impl CreateOptions {
             console_socket: None,
             stdio: Stdio::Inherit,
             start: StartBy::Fifo,
+            notify_socket: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::sys;
 
 use super::delete::destroy;
-use super::{Attach, Container, CreateOptions, StartBy};
+use super::{Attach, Container, CreateOptions, NotifyProxy, StartBy};
 
 /// What a foreground [`run`] does once the container's init has exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,10 +65,21 @@ pub fn run(create: &CreateOptions, a: &RunOptions) -> Result<i32> {
     let o = CreateOptions { start: StartBy::Creator(a.attach), ..create.clone() };
     if a.attach == Attach::Detached {
         let mut c = Container::create(&o)?;
+        let proxy = match bind_notify(&c, &o) {
+            Ok(p) => p,
+            Err(e) => {
+                abort(c);
+                return Err(e);
+            }
+        };
         if let Err(e) = c.start() {
             abort(c);
             return Err(e);
         }
+        // As runc's `run -d`: wait for READY (or init's exit), MAINPID init.
+        let pid = c.pid();
+        drop(c);
+        forward_notify(proxy, pid);
         return Ok(0);
     }
     // As runc, a foreground run adopts the container's orphans (and reaps
@@ -97,6 +108,14 @@ pub fn run(create: &CreateOptions, a: &RunOptions) -> Result<i32> {
             return Err(e);
         }
     };
+    let notify = match bind_notify(&c, &o) {
+        Ok(n) => n,
+        Err(e) => {
+            drop(proxy);
+            abort(c);
+            return Err(e);
+        }
+    };
     if let Err(e) = c.start() {
         drop(proxy);
         abort(c);
@@ -106,6 +125,9 @@ pub fn run(create: &CreateOptions, a: &RunOptions) -> Result<i32> {
     let id = c.dir.id.clone();
     let Container { dir, state: Some(state), init: Some(init), .. } = c else { unreachable!("created here") };
     drop(dir);
+    // In the foreground systemd watches berth, which exits with the
+    // container: MAINPID is berth's (runc's). Signals wait meanwhile.
+    forward_notify(notify, std::process::id() as i32);
     let status = wait_forwarding(state.pid, init.pidfd.as_ref(), &set, proxy.as_mut());
     // Restore berth's terminal before anything else is printed.
     drop(proxy);
@@ -116,6 +138,23 @@ pub fn run(create: &CreateOptions, a: &RunOptions) -> Result<i32> {
     let dir = crate::container::StateDir::open(&o.root, &id)?;
     destroy(dir, &state)?;
     status
+}
+
+/// The container's notify socket, bound before its start, when the caller
+/// has one (`NOTIFY_SOCKET`).
+fn bind_notify(c: &Container, o: &CreateOptions) -> Result<Option<NotifyProxy>> {
+    match &o.notify_socket {
+        Some(host) => c.notify_proxy(host),
+        None => Ok(None),
+    }
+}
+
+/// Pass the container's READY on; a failure is a warning, as in runc's
+/// `run` (the container runs either way).
+fn forward_notify(proxy: Option<NotifyProxy>, mainpid: i32) {
+    if let Some(Err(e)) = proxy.map(|p| p.forward_ready(mainpid)) {
+        log::warn!("sd-notify: {e}");
+    }
 }
 
 /// Kill a container that failed to start and remove it.
