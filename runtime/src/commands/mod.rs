@@ -42,8 +42,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         "auto" => (unsafe { libc::geteuid() }) != 0,
         other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
     };
-    berth::select_host(rootless)?;
-    let root = &cli.root;
+    let host = berth::select_host(rootless)?;
+    // An explicit --root wins over the host's default.
+    let root = &cli.root.unwrap_or_else(|| host.default_state_root());
     let Some(cmd) = cli.command else {
         return Err(Error::Usage("no command given; see `berth --help`".into()));
     };
