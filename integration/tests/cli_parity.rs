@@ -78,8 +78,11 @@ fn unsupported_global_flags_are_clear_errors() {
     let env = Env::new("global_flags");
     env.berth(&["--criu", "/usr/sbin/criu", "list"])
         .fails_with(&["--criu", "not supported"]);
-    env.berth(&["--rootless", "true", "list"])
-        .fails_with(&["--rootless", "not supported"]);
+    // Rootless forced as root: the rootless host's rules apply (a user
+    // namespace is required), --root is still honoured.
+    env.berth(&["--rootless", "true", "list"]).ok();
+    env.berth(&["--rootless", "true", "run", "--bundle", &env.bundle_str(), &env.id])
+        .fails_with(&["linux.namespaces", "needs a user namespace"]);
     env.berth(&["--rootless", "maybe", "list"])
         .fails_with(&["--rootless", "maybe"]);
     env.berth(&["--rootless", "false", "list"]).ok();
