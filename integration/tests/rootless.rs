@@ -339,3 +339,51 @@ fn state_of_one_user_is_private() {
     );
     assert_eq!(a.berth(&["state", &id]).ok().json()["status"], "running");
 }
+
+/// Without a cgroup (this host delegates none), what needs one says so;
+/// kill --all reaches every process through init's pid namespace.
+#[test]
+fn what_needs_a_cgroup_says_so_and_kill_all_still_works() {
+    if !can_run(false) {
+        return;
+    }
+    let u = User::create("nocg");
+    let b = u.bundle("b", &["sh", "-c", "sleep 300 & exec sleep 301"]);
+    let id = u.id("nocg");
+    u.berth(&["run", "-d", "--bundle", &b.display().to_string(), &id])
+        .ok();
+    for args in [
+        vec!["pause"],
+        vec!["update", "--memory", "100M"],
+        vec!["ps"],
+        vec!["events", "--stats"],
+    ] {
+        let what = args[0];
+        let mut v = args.clone();
+        v.push(&id);
+        let out = u.berth(&v);
+        out.fails_with(&[&format!("{what}: container"), "has no cgroup", "rootless"]);
+    }
+    let init = u.berth(&["state", &id]).ok().json()["pid"]
+        .as_i64()
+        .unwrap();
+    let ns = ns_link(&init.to_string(), "pid");
+    let in_ns = || {
+        fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter(|e| {
+                fs::read_link(e.path().join("ns/pid")).is_ok_and(|l| l.display().to_string() == ns)
+            })
+            .count()
+    };
+    assert_eq!(in_ns(), 2, "init and its background sleep");
+    u.berth(&["kill", "--all", &id, "KILL"]).ok();
+    assert!(
+        wait_until(Duration::from_secs(10), || in_ns() == 0),
+        "processes left in the container"
+    );
+    u.berth(&["kill", "--all", &id, "KILL"]).ok();
+    u.berth(&["delete", &id]).ok();
+}
