@@ -189,6 +189,45 @@ impl User {
         harness::run_cmd(Path::new("runuser"), &a, &io, None, CMD_TIMEOUT)
     }
 
+    /// Start `berth ARGS...` as the user in `cwd`, its stdio and
+    /// controlling terminal the slave of `pty` (a new session), as a person
+    /// at a terminal runs it. The caller waits for it; the guard kills it.
+    pub fn spawn_on_pty(
+        &self,
+        cwd: &Path,
+        args: &[&str],
+        pty: &crate::tty::Pty,
+    ) -> std::process::Child {
+        use std::os::unix::process::CommandExt;
+        let s = || std::process::Stdio::from(pty.slave.try_clone().expect("dup slave"));
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .current_dir(cwd)
+            .stdin(s())
+            .stdout(s())
+            .stderr(s());
+        cmd.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("XDG_RUNTIME_DIR", &self.run_dir);
+        let (uid, gid) = (self.uid, self.gid);
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let ok = libc::setsid() >= 0
+                    && libc::ioctl(0, libc::TIOCSCTTY, 0) >= 0
+                    && libc::setgroups(0, std::ptr::null()) == 0
+                    && libc::setresgid(gid, gid, gid) == 0
+                    && libc::setresuid(uid, uid, uid) == 0;
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        cmd.spawn().expect("spawn berth as the user")
+    }
+
     /// The user's default state root.
     pub fn state_root(&self) -> PathBuf {
         self.run_dir.join("berth")

@@ -387,3 +387,50 @@ fn what_needs_a_cgroup_says_so_and_kill_all_still_works() {
     u.berth(&["kill", "--all", &id, "KILL"]).ok();
     u.berth(&["delete", &id]).ok();
 }
+
+/// The terminal paths: a foreground `run` of a terminal config and
+/// `exec -t`, each on a pty of the caller's, as the user.
+#[test]
+fn terminal_run_and_exec_rootless() {
+    use berth_integration::tty::{Pty, Reader};
+    if !can_run(false) {
+        return;
+    }
+    let u = User::create("tty");
+    let b = u.bundle("b", &["sh", "-c", "tty; echo uid=$(id -u); exec sleep 300"]);
+    let mut c = u.config(&b);
+    c["process"]["terminal"] = json!(true);
+    u.write_config(&b, &c);
+    let id = u.id("tty");
+    let pty = Pty::open(24, 80);
+    let reader = Reader::start(&pty.master);
+    let mut run = u.spawn_on_pty(&b, &["run", &id], &pty);
+    reader.wait_for("uid=0", Duration::from_secs(20));
+    assert!(reader.text().contains("/dev/pts/0"), "{:?}", reader.text());
+
+    let pty2 = Pty::open(24, 80);
+    let reader2 = Reader::start(&pty2.master);
+    let mut exec = u.spawn_on_pty(
+        &b,
+        &["exec", "-t", &id, "sh", "-c", "tty; echo exec-ok; exit 4"],
+        &pty2,
+    );
+    reader2.wait_for("exec-ok", Duration::from_secs(20));
+    let wait = |child: &mut std::process::Child| {
+        let mut status = None;
+        wait_until(Duration::from_secs(20), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        });
+        status.and_then(|s| s.code())
+    };
+    assert_eq!(wait(&mut exec), Some(4), "{:?}", reader2.text());
+    assert!(
+        reader2.text().contains("/dev/pts/1"),
+        "{:?}",
+        reader2.text()
+    );
+
+    u.berth(&["kill", &id, "KILL"]).ok();
+    assert_eq!(wait(&mut run), Some(137), "{:?}", reader.text());
+}
