@@ -83,13 +83,17 @@ fn write_proc(pid: i32, file: &str, text: &str, field: &str) -> Result<()> {
 }
 
 /// berth running as a user without root: the ids it may map are its own
-/// and its subordinate ranges; it makes no cgroups on this host.
+/// and its subordinate ranges; it makes no cgroups on this host. Also
+/// berth as root of a user namespace other than the initial one (rootless
+/// Podman runs the runtime so, as runc's `--rootless auto` sees it): it
+/// writes maps as root there, but has no cgroup of its own either.
 #[derive(Debug, Clone)]
 pub struct Rootless {
     /// The caller's effective uid and gid.
     pub uid: u32,
     pub gid: u32,
-    /// `$XDG_RUNTIME_DIR` when set and not empty.
+    /// `$XDG_RUNTIME_DIR`, when set, not empty and honoured
+    /// ([`honors_runtime_dir`]).
     pub runtime_dir: Option<PathBuf>,
 }
 
@@ -98,8 +102,10 @@ impl Rootless {
     pub fn detect() -> Self {
         // SAFETY: geteuid and getegid have no preconditions and cannot fail.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let user = std::env::var("USER").ok();
         let runtime_dir = std::env::var_os("XDG_RUNTIME_DIR")
             .filter(|d| !d.is_empty())
+            .filter(|_| honors_runtime_dir(uid, in_user_namespace(), user.as_deref()))
             .map(PathBuf::from);
         Rootless {
             uid,
@@ -181,17 +187,21 @@ impl Host for Rootless {
         "rootless"
     }
 
-    /// runc's rule: `$XDG_RUNTIME_DIR/berth` when the variable is set,
-    /// else the root's directory (where a non-root user may not write:
-    /// the error names it, and `--root` is the way out).
+    /// runc's rule: `$XDG_RUNTIME_DIR/berth` when the variable is set (and
+    /// honoured), else the root's directory (where a non-root user may not
+    /// write: the error names it, and `--root` is the way out).
     fn default_state_root(&self) -> PathBuf {
         match &self.runtime_dir {
-            Some(d) if self.uid != 0 => d.join("berth"),
-            _ => PathBuf::from(ROOT_STATE_DIR),
+            Some(d) => d.join("berth"),
+            None => PathBuf::from(ROOT_STATE_DIR),
         }
     }
 
     fn write_id_maps(&self, pid: i32, maps: &IdMaps) -> Result<()> {
+        if self.uid == 0 {
+            // Root of its user namespace: it may map what is mapped there.
+            return Root.write_id_maps(pid, maps);
+        }
         self.write_side(pid, &maps.uid, &UIDS, self.uid)?;
         self.write_side(pid, &maps.gid, &GIDS, self.gid)
     }
@@ -214,15 +224,35 @@ pub fn map_text(maps: &[LinuxIdMapping]) -> String {
         .collect()
 }
 
+/// runc's `shouldHonorXDGRuntimeDir`: a non-root user always; root only
+/// inside a user namespace and when `$USER` is not `root`.
+pub fn honors_runtime_dir(euid: u32, in_userns: bool, user: Option<&str>) -> bool {
+    euid != 0 || (in_userns && user != Some("root"))
+}
+
+/// `--rootless auto` (runc's rule): a non-root euid, or root in a user
+/// namespace other than the initial one.
+pub fn auto_rootless() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    (unsafe { libc::geteuid() }) != 0 || in_user_namespace()
+}
+
+/// Whether this process is in a user namespace other than the initial one,
+/// whose uid_map maps every id to itself.
+pub fn in_user_namespace() -> bool {
+    fs::read_to_string("/proc/self/uid_map").is_ok_and(|m| !is_initial_map(&m))
+}
+
+fn is_initial_map(map: &str) -> bool {
+    map.split_whitespace().eq(["0", "0", "4294967295"])
+}
+
 static SELECTED: OnceLock<Box<dyn Host>> = OnceLock::new();
 
 /// The host berth runs as: the one [`select`]ed, else (a library caller
-/// that selected none) by the effective uid, as `--rootless auto`.
+/// that selected none) as `--rootless auto` would choose.
 pub fn current() -> &'static dyn Host {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    SELECTED
-        .get_or_init(|| make(unsafe { libc::geteuid() } != 0))
-        .as_ref()
+    SELECTED.get_or_init(|| make(auto_rootless())).as_ref()
 }
 
 fn make(rootless: bool) -> Box<dyn Host> {
@@ -290,12 +320,20 @@ mod tests {
             Path::new("/run/user/1000/berth")
         );
         assert_eq!(r(1000, None).default_state_root(), Path::new("/run/berth"));
-        assert_eq!(
-            r(0, Some("/run/user/0")).default_state_root(),
-            Path::new("/run/berth")
-        );
+        // Whether the variable is honoured is decided at detection.
+        assert!(honors_runtime_dir(1000, false, Some("root")));
+        assert!(!honors_runtime_dir(0, false, Some("alice")));
+        assert!(honors_runtime_dir(0, true, Some("alice")) && honors_runtime_dir(0, true, None));
+        assert!(!honors_runtime_dir(0, true, Some("root")));
         let h: &dyn Host = &r(1000, None);
         assert!(!h.manages_cgroups() && h.rootless().is_some() && h.name() == "rootless");
+    }
+
+    #[test]
+    fn the_initial_user_namespace_maps_all_ids_to_themselves() {
+        assert!(is_initial_map("         0          0 4294967295\n"));
+        assert!(!is_initial_map("         0       1000          1\n"));
+        assert!(!is_initial_map("0 0 4294967295\n1 1 1\n"));
     }
 
     #[test]

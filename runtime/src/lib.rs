@@ -60,7 +60,7 @@ pub use cgroups::FieldError;
 
 // Who berth runs as (root; rootless is refused until it is built).
 pub use host::subid::user_name;
-pub use host::{current as current_host, select as select_host, Host, Rootless};
+pub use host::{auto_rootless as host_is_rootless, current as current_host, select as select_host, Host, Rootless};
 
 // The container API.
 pub use lifecycle::{

@@ -38,8 +38,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let rootless = match cli.rootless.as_str() {
         "true" => true,
         "false" => false,
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        "auto" => (unsafe { libc::geteuid() }) != 0,
+        "auto" => berth::host_is_rootless(),
         other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
     };
     let host = berth::select_host(rootless)?;

@@ -13,12 +13,17 @@ use crate::cgroups::resources::Resources;
 use crate::host::subid;
 use crate::host::{Host, Rootless};
 
-/// The limits of `host` on `spec`; `ns` is the namespaces' plan.
+/// The limits of `host` on `spec`; `ns` is the namespaces' plan. Root of
+/// a user namespace (rootless Podman's runtime) needs no namespace of the
+/// container's own and may map what its namespace maps: the kernel judges.
 pub(super) fn check(
     spec: &Spec,
     host: &Rootless,
     ns: &crate::namespaces::Plan,
 ) -> Result<(), Fault> {
+    if host.uid == 0 {
+        return oom_score_adj(spec, current_oom_score_adj());
+    }
     if !ns.has(LinuxNamespaceType::User) {
         return Err((
             "linux.namespaces".into(),
