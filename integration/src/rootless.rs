@@ -170,17 +170,45 @@ impl User {
     /// `berth ARGS...` as the user in working directory `cwd`.
     #[track_caller]
     pub fn berth_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        let bin = self.bin.display().to_string();
+        self.run_in(cwd, &bin, args)
+    }
+
+    /// `podman --runtime BERTH ARGS...` as the user, its HOME the user's
+    /// directory (storage and configuration there: [`User::podman_setup`]).
+    #[track_caller]
+    pub fn podman(&self, args: &[&str]) -> Output {
+        let bin = self.bin.display().to_string();
+        let mut a = vec!["--runtime", bin.as_str()];
+        a.extend(args);
+        self.run_in(&self.dir, "podman", &a)
+    }
+
+    /// Rootless Podman's configuration for the user: the vfs storage driver
+    /// (no fuse-overlayfs needed) under its directory.
+    pub fn podman_setup(&self) {
+        let conf = self.dir.join(".config/containers");
+        fs::create_dir_all(&conf).expect("create podman config dir");
+        fs::write(conf.join("storage.conf"), "[storage]\ndriver = \"vfs\"\n")
+            .expect("write storage.conf");
+        chown_tree(&self.dir.join(".config"), self.uid, self.gid);
+    }
+
+    /// `PROG ARGS...` as the user in `cwd`, with its XDG_RUNTIME_DIR and HOME.
+    #[track_caller]
+    fn run_in(&self, cwd: &Path, prog: &str, args: &[&str]) -> Output {
         let mut a: Vec<String> = ["-u", &self.name, "--", "env"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         a.push(format!("XDG_RUNTIME_DIR={}", self.run_dir.display()));
+        a.push(format!("HOME={}", self.dir.display()));
         a.push("sh".into());
         a.push("-c".into());
         a.push("cd \"$1\" && shift && exec \"$@\"".into());
         a.push("sh".into());
         a.push(cwd.display().to_string());
-        a.push(self.bin.display().to_string());
+        a.push(prog.into());
         a.extend(args.iter().map(|s| s.to_string()));
         let n = self.seq.fetch_add(1, Ordering::SeqCst);
         let io = std::env::temp_dir()

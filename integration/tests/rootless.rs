@@ -4,6 +4,7 @@
 //! berth as it through runuser, without `--root` or `--rootless`.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::Command;
 
 use berth_integration::prelude::*;
 use berth_integration::rootless::User;
@@ -433,4 +434,71 @@ fn terminal_run_and_exec_rootless() {
 
     u.berth(&["kill", &id, "KILL"]).ok();
     assert_eq!(wait(&mut run), Some(137), "{:?}", reader.text());
+}
+
+/// Rootless Podman with berth as its runtime (berth runs as root of
+/// Podman's user namespace: `--rootless auto` sees it, state goes under
+/// $XDG_RUNTIME_DIR/berth, no cgroup): run, exec, stop, rm.
+#[test]
+fn rootless_podman_runs_berth() {
+    if !can_run(true) {
+        return;
+    }
+    if Command::new("podman").arg("--version").output().is_err() {
+        return skip(
+            TOOLS,
+            "podman not found (scripts/setup-deps.sh installs it)",
+        );
+    }
+    let u = User::create("pod");
+    u.podman_setup();
+    let tar = berth_integration::clients::busybox_tarball(&u.dir).expect("busybox tarball");
+    std::os::unix::fs::chown(&tar, Some(u.uid), Some(u.gid)).unwrap();
+    let image = "localhost/berth-rootless:test";
+    u.podman(&["import", &tar.display().to_string(), image])
+        .ok();
+
+    let out = u.podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        image,
+        "sh",
+        "-c",
+        "id -u; exit 6",
+    ]);
+    assert_eq!(out.code(), Some(6), "{out}");
+    assert_eq!(out.stdout.lines().next(), Some("0"), "{out}");
+
+    let name = format!("c-{}", u.name);
+    u.podman(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        image,
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let out = u.podman(&["exec", &name, "sh", "-c", "echo exec-ok; exit 2"]);
+    assert_eq!(out.code(), Some(2), "{out}");
+    assert!(out.stdout.contains("exec-ok"), "{out}");
+    // berth's state is the user's, under its XDG_RUNTIME_DIR (containers,
+    // besides berth's own `@` entries such as the seccomp cache).
+    let ids = || -> Vec<String> {
+        fs::read_dir(u.state_root())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into())
+            .filter(|n: &String| !n.starts_with('@'))
+            .collect()
+    };
+    assert_eq!(ids().len(), 1, "{:?}", ids());
+    u.podman(&["stop", "-t", "1", &name]).ok();
+    u.podman(&["rm", &name]).ok();
+    assert!(ids().is_empty(), "berth's state left behind: {:?}", ids());
 }
