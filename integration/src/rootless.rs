@@ -226,9 +226,28 @@ impl User {
         args: &[&str],
         pty: &crate::tty::Pty,
     ) -> std::process::Child {
+        self.spawn_prog_on_pty(cwd, &self.bin, args, pty)
+    }
+
+    /// `podman --runtime BERTH ARGS...` as the user on `pty`, as
+    /// [`User::spawn_on_pty`].
+    pub fn podman_on_pty(&self, args: &[&str], pty: &crate::tty::Pty) -> std::process::Child {
+        let bin = self.bin.display().to_string();
+        let mut a = vec!["--runtime", bin.as_str()];
+        a.extend(args);
+        self.spawn_prog_on_pty(&self.dir, Path::new("podman"), &a, pty)
+    }
+
+    fn spawn_prog_on_pty(
+        &self,
+        cwd: &Path,
+        prog: &Path,
+        args: &[&str],
+        pty: &crate::tty::Pty,
+    ) -> std::process::Child {
         use std::os::unix::process::CommandExt;
         let s = || std::process::Stdio::from(pty.slave.try_clone().expect("dup slave"));
-        let mut cmd = Command::new(&self.bin);
+        let mut cmd = Command::new(prog);
         cmd.args(args)
             .current_dir(cwd)
             .stdin(s())
@@ -236,6 +255,8 @@ impl User {
             .stderr(s());
         cmd.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", &self.dir)
+            .env("USER", &self.name)
             .env("XDG_RUNTIME_DIR", &self.run_dir);
         let (uid, gid) = (self.uid, self.gid);
         // SAFETY: only async-signal-safe calls between fork and exec.

@@ -498,6 +498,35 @@ fn rootless_podman_runs_berth() {
             .collect()
     };
     assert_eq!(ids().len(), 1, "{:?}", ids());
+    // -it: the terminal through conmon's console socket.
+    let pty = berth_integration::tty::Pty::open(24, 80);
+    let reader = berth_integration::tty::Reader::start(&pty.master);
+    let mut it = u.podman_on_pty(
+        &[
+            "run",
+            "-it",
+            "--rm",
+            "--network",
+            "none",
+            image,
+            "sh",
+            "-c",
+            "tty; exit 4",
+        ],
+        &pty,
+    );
+    reader.wait_for("/dev/pts/0", Duration::from_secs(60));
+    let mut status = None;
+    wait_until(Duration::from_secs(60), || {
+        status = it.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(4),
+        "{:?}",
+        reader.text()
+    );
     u.podman(&["stop", "-t", "1", &name]).ok();
     u.podman(&["rm", &name]).ok();
     assert!(ids().is_empty(), "berth's state left behind: {:?}", ids());
