@@ -580,11 +580,12 @@ pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     Ok(())
 }
 
-/// Ask berth for the maps of our new user namespace. Rootless, berth (or
-/// newuidmap, which checks who owns /proc/PID) can only open our map files
-/// while we are dumpable: the kernel gives a non-dumpable process's /proc
-/// files to root. Dumpable only for that exchange, before anything of the
-/// container exists (runc's nsexec does the same); as root, never.
+/// Ask berth for the maps of our new user namespace. Rootless, berth can
+/// only open our map files (its direct write of the caller's own id) while
+/// we are dumpable: the kernel gives a non-dumpable process's /proc files
+/// to root (setuid newuidmap opens them either way). Dumpable only for that
+/// exchange, before anything of the container exists (runc's nsexec does
+/// the same); as root, never.
 fn request_maps(sock: &OwnedFd) -> Result<()> {
     let rootless = crate::host::current().rootless().is_some();
     if rootless {
