@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install, idempotently and quietly, what building and testing berth need on
 # Debian 12: a C toolchain (its g++ also builds libFuzzer for scripts/fuzz.sh,
-# which needs nothing else: no cargo-fuzz, no clang, no nightly), pkg-config, busybox-static (test bundles), runc
+# which needs nothing else: no cargo-fuzz, no clang, no nightly), pkg-config, busybox-static (test bundles),
+# uidmap (newuidmap/newgidmap: rootless berth with more than one mapping, integration/tests/rootless.rs), runc
 # and crun (benchmark and conformance comparison), libseccomp-dev, containerd
 # 1.6 (and 2.1 from sid, see containerd-sid.sh) for the shim's tests, docker.io
 # and podman (the client tests, integration/tests/{docker,podman}.rs, start
@@ -27,7 +28,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio protobuf-compiler mmdebstrap)
+packages=(build-essential pkg-config busybox-static uidmap runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio protobuf-compiler mmdebstrap)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -18,6 +18,7 @@ pub mod env;
 pub mod harness;
 pub mod host;
 pub mod registry;
+pub mod rootless;
 pub mod shim_client;
 /// The skip helper, shared with berth's unit tests (see its module doc).
 #[path = "../../runtime/src/test_skip.rs"]

@@ -78,8 +78,16 @@ fn unsupported_global_flags_are_clear_errors() {
     let env = Env::new("global_flags");
     env.berth(&["--criu", "/usr/sbin/criu", "list"])
         .fails_with(&["--criu", "not supported"]);
-    env.berth(&["--rootless", "true", "list"])
-        .fails_with(&["--rootless", "not supported"]);
+    // Rootless forced as root (runc's rootless cgroups): --root is still
+    // honoured, the container runs, and no cgroup is made for it.
+    env.berth(&["--rootless", "true", "list"]).ok();
+    let mut env = env;
+    env.set_script("sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup");
+    let out = env.berth(&["--rootless", "true", "run", "--bundle", &env.bundle_str(), &env.id]).ok();
+    assert!(!out.stdout.contains(&env.id), "a cgroup was made:\n{out}");
+    for d in host::cgroup_dirs(&env.cgroups_path) {
+        assert!(!d.exists(), "{} exists", d.display());
+    }
     env.berth(&["--rootless", "maybe", "list"])
         .fails_with(&["--rootless", "maybe"]);
     env.berth(&["--rootless", "false", "list"]).ok();

@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Directory for container state (tmpfs recommended).
-    #[arg(long, global = true, default_value = "/run/berth", value_name = "DIR")]
-    pub root: PathBuf,
+    /// Directory for container state (tmpfs recommended) [default:
+    /// /run/berth; rootless: $XDG_RUNTIME_DIR/berth].
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<PathBuf>,
     /// Write log messages to FILE instead of stderr.
     #[arg(long, global = true, value_name = "FILE")]
     pub log: Option<PathBuf>,
@@ -31,8 +32,8 @@ pub struct Cli {
     /// Before the command, as in runc.
     #[arg(long, value_name = "PATH")]
     pub criu: Option<PathBuf>,
-    /// Rootless mode: true, false or auto (berth runs as root only: true,
-    /// or auto as a non-root user, is refused). Before the command.
+    /// Rootless mode: true, false or auto (auto: rootless when the
+    /// effective uid is not 0). Before the command.
     #[arg(long, default_value = "auto", value_name = "true|false|auto")]
     pub rootless: String,
     /// Print the version.

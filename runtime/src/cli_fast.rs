@@ -69,7 +69,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Option<Cli> {
         _ => return None,
     };
     Some(Cli {
-        root: g.root.unwrap_or_else(|| PathBuf::from("/run/berth")),
+        root: g.root,
         log: g.log,
         log_format: g.log_format.unwrap_or(LogFormat::Text),
         debug: g.debug,

@@ -59,7 +59,8 @@ pub use cgroups::resources::Refused;
 pub use cgroups::FieldError;
 
 // Who berth runs as (root; rootless is refused until it is built).
-pub use host::{select as select_host, Host};
+pub use host::subid::user_name;
+pub use host::{auto_rootless as host_is_rootless, current as current_host, select as select_host, Host, Rootless};
 
 // The container API.
 pub use lifecycle::{

@@ -19,12 +19,22 @@ pub fn list(root: &Path, quiet: bool, format: ListFormat) -> Result<()> {
     }
     match format {
         ListFormat::Json => println!("{}", serde_json::to_string(&rows).expect("serializes")),
-        ListFormat::Table => print!("{}", table(&rows)),
+        ListFormat::Table => print!("{}", table(root, &rows)),
     }
     Ok(())
 }
 
-fn table(rows: &[OciState]) -> String {
+/// The owner column: who owns the container's state dir (runc's rule),
+/// by name when the host knows it.
+fn owner(root: &Path, id: &str) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(root.join(id)).map(|m| m.uid()) else {
+        return "root".into();
+    };
+    berth::user_name(uid).unwrap_or_else(|| uid.to_string())
+}
+
+fn table(root: &Path, rows: &[OciState]) -> String {
     let mut cells = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
         .map(String::from)
         .to_vec()];
@@ -38,7 +48,7 @@ fn table(rows: &[OciState]) -> String {
             r.owner
                 .clone()
                 .filter(|o| !o.is_empty())
-                .unwrap_or_else(|| "root".into()),
+                .unwrap_or_else(|| owner(root, &r.id)),
         ]);
     }
     let widths: Vec<usize> = (0..6)

@@ -38,12 +38,12 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let rootless = match cli.rootless.as_str() {
         "true" => true,
         "false" => false,
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        "auto" => (unsafe { libc::geteuid() }) != 0,
+        "auto" => berth::host_is_rootless(),
         other => return Err(Error::Usage(format!("--rootless {other:?}: expected true, false or auto"))),
     };
-    berth::select_host(rootless)?;
-    let root = &cli.root;
+    let host = berth::select_host(rootless)?;
+    // An explicit --root wins over the host's default.
+    let root = &cli.root.unwrap_or_else(|| host.default_state_root());
     let Some(cmd) = cli.command else {
         return Err(Error::Usage("no command given; see `berth --help`".into()));
     };

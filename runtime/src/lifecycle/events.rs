@@ -49,6 +49,7 @@ fn events(c: Container, watch: Watch, emit: Emit) -> Result<()> {
     if status == Status::Stopped {
         return Err(Error::WrongState(format!("container \"{id}\" is not running")));
     }
+    super::needs_cgroup(&state, "events")?;
     let driver = state.cgroups.driver();
     let emit_stats = |emit: Emit| -> Result<()> {
         let s = driver.stats()?;

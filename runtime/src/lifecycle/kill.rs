@@ -23,7 +23,9 @@ impl Container {
 
 fn kill(dir: &StateDir, state: &State, sig: i32, all: bool) -> Result<()> {
     let id = &state.id;
-    if all {
+    // Rootless without a cgroup, nothing lists the container's processes:
+    // --all signals init (SIGKILL to a pid namespace's init ends them all).
+    if all && !super::no_cgroup(state) {
         // Even when init is gone, as runc: with a shared pid namespace its
         // children may still run in the container's cgroup.
         return signal_all(&state.cgroups, sig);
@@ -31,7 +33,8 @@ fn kill(dir: &StateDir, state: &State, sig: i32, all: bool) -> Result<()> {
     // "container not running" is what containerd's shim looks for.
     let not_running = || Error::WrongState(format!("cannot kill container \"{id}\": container not running"));
     if state.status(&dir.path) == Status::Stopped {
-        return Err(not_running());
+        // --all on a stopped container is no error (as above).
+        return if all { Ok(()) } else { Err(not_running()) };
     }
     let fd = state.init_pidfd().ok_or_else(not_running)?;
     sys::pidfd_send_signal(&fd, sig).map_err(|e| Error::os(format!("signal container \"{id}\""), e))

@@ -184,6 +184,7 @@ impl Container {
 
     /// The container's processes, in its cgroup and below.
     pub fn pids(&self) -> Result<Vec<i32>> {
+        needs_cgroup(self.record()?, "ps")?;
         Ok(kill::all_pids(&self.record()?.cgroups).into_iter().collect())
     }
 
@@ -201,6 +202,7 @@ impl Container {
 
     /// The cgroup statistics (runc's shape).
     pub fn stats(&self) -> Result<Stats> {
+        needs_cgroup(self.record()?, "stats")?;
         self.record()?.cgroups.driver().stats()
     }
 
@@ -233,4 +235,23 @@ pub fn list(root: &Path) -> Result<Vec<OciState>> {
         }
     }
     Ok(rows)
+}
+
+/// Rootless on a host that delegates no cgroup to the user, a container
+/// has no cgroup at all: `what` (pause, update, ps, events, stats), which
+/// needs one, fails saying so rather than naming a missing controller.
+pub(crate) fn needs_cgroup(state: &State, what: &str) -> Result<()> {
+    if no_cgroup(state) {
+        return Err(Error::Unsupported(format!(
+            "{what}: container \"{}\" has no cgroup: berth runs rootless and this host delegates \
+             no cgroup to the user (cgroup v1), so {what} is not available",
+            state.id
+        )));
+    }
+    Ok(())
+}
+
+/// A container made rootless on a host without a delegated cgroup.
+pub(crate) fn no_cgroup(state: &State) -> bool {
+    state.cgroups.mounts.is_empty() && crate::host::current().rootless().is_some()
 }

@@ -23,6 +23,7 @@ fn pause(dir: &StateDir, mut state: State) -> Result<State> {
         Status::Created | Status::Running => {}
         s => return Err(Error::WrongState(format!("cannot pause container \"{id}\": it is {s}"))),
     }
+    super::needs_cgroup(&state, "pause")?;
     state.cgroups.driver().set_frozen(true)?;
     state.paused = true;
     if let Err(e) = dir.save(&state) {

@@ -36,6 +36,7 @@ fn update_resources(dir: &StateDir, mut state: State, r: &LinuxResources) -> Res
     if state.status(&dir.path) == Status::Stopped {
         return Err(Error::WrongState(format!("cannot update container \"{id}\": it is stopped")));
     }
+    super::needs_cgroup(&state, "update")?;
     let old = state.cgroups.resources.clone();
     let mut new = old.clone();
     new.merge_spec(r, true).map_err(|error| Error::Cgroup { what: "update".into(), error })?;

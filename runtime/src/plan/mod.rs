@@ -20,6 +20,7 @@
 //! from checked values. The namespaces to join are opened here (handles,
 //! nothing created). The mounts, sysctls, hostname and personality are still
 //! read from the spec by init (`rootfs`, `process/setup.rs`).
+//! Run rootless, what needs root is refused here too (`rootless.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ use crate::security::caps::CapSets;
 use crate::security::seccomp::Filter;
 use crate::spec::{Bundle, ConfigError};
 
+mod rootless;
 #[cfg(test)]
 mod tests;
 
@@ -140,6 +142,10 @@ pub fn build<'a>(bundle: &'a Bundle, id: &str, root: &Path) -> Result<Plan<'a>> 
         crate::security::caps::check(c).map_err(cfg)?;
     }
     let namespaces = namespaces::Plan::from_spec(spec).map_err(cfg)?;
+    let host = crate::host::current();
+    if let Some(r) = host.rootless() {
+        rootless::check(spec, r, &namespaces).map_err(cfg)?;
+    }
     let userns = namespaces.has_new(LinuxNamespaceType::User);
     let apparmor = crate::security::lsm::check(bundle)?;
     let cgroups = cgroups(spec, id).map_err(|e| match config_fault(&e, "linux.cgroupsPath") {
@@ -148,6 +154,7 @@ pub fn build<'a>(bundle: &'a Bundle, id: &str, root: &Path) -> Result<Plan<'a>> 
     })?;
     let resources = crate::cgroups::resources::from_bundle(bundle)
         .map_err(|e| cfg((format!("linux.resources.{}", e.field), e.msg)))?;
+    let resources = rootless::resources(spec, host, resources);
     let mempolicy = crate::mempolicy::from_spec(spec).map_err(|e| cfg((e.path.into(), e.msg)))?;
     let net_devices = crate::netdev::planned(spec);
     net_devices_on_host(&net_devices).map_err(cfg)?;

@@ -580,12 +580,28 @@ pub(super) fn cwd_inside_root(p: &oci_spec::runtime::Process) -> Result<()> {
     Ok(())
 }
 
+/// Ask berth for the maps of our new user namespace. Rootless, berth can
+/// only open our map files (its direct write of the caller's own id) while
+/// we are dumpable: the kernel gives a non-dumpable process's /proc files
+/// to root (setuid newuidmap opens them either way). Dumpable only for that
+/// exchange, before anything of the container exists (runc's nsexec does
+/// the same); as root, never.
 fn request_maps(sock: &OwnedFd) -> Result<()> {
+    let rootless = crate::host::current().rootless().is_some();
+    if rootless {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) };
+    }
     send(sock, &Msg::RequestMaps)?;
-    match recv(sock)? {
+    let r = match recv(sock)? {
         Msg::MapsWritten => Ok(()),
         other => Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
+    };
+    if rootless {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     }
+    r
 }
 
 /// In a user namespace, become its root so that we hold its capabilities

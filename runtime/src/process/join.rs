@@ -309,6 +309,16 @@ fn stage_main(stage: impl FnOnce() -> Result<Never>, sock: &OwnedFd) -> ! {
     unsafe { libc::_exit(1) }
 }
 
+/// Join the container's user namespace (if it has its own) as its root.
+fn join_user(e: &Exec) -> Result<()> {
+    if let Some(fd) = &e.namespaces.user {
+        setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::User))
+            .map_err(|err| Error::os("join the container's user namespace", err))?;
+        init::become_root()?;
+    }
+    Ok(())
+}
+
 /// Stage 1, in the host's pid namespace: join the cgroups and every
 /// namespace, drop every host fd, then fork stage 2 into the container's
 /// pid namespace.
@@ -326,6 +336,12 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
             Error::os(format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj"), err)
         })?;
     }
+    // Rootless, berth holds no privilege over the container's namespaces
+    // but through their user namespace: join it first (as runc's nsexec).
+    let user_first = crate::host::current().rootless().is_some();
+    if user_first {
+        join_user(e)?;
+    }
     if let Some(fd) = &e.namespaces.pid {
         // For stage 2: setns(CLONE_NEWPID) moves only the children.
         setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::Pid))
@@ -339,10 +355,8 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
     if let Some(fd) = &e.namespaces.root {
         super::join_root::enter(fd)?;
     }
-    if let Some(fd) = &e.namespaces.user {
-        setns(fd.as_fd(), namespaces::flag(LinuxNamespaceType::User))
-            .map_err(|err| Error::os("join the container's user namespace", err))?;
-        init::become_root()?;
+    if !user_first {
+        join_user(e)?;
     }
     // Root and cwd are the container's now (setns of the mount namespace
     // or the chroot set both). Of the fds, only stdio, the preserved ones

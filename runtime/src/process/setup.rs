@@ -255,7 +255,13 @@ pub fn cstrings(v: &[String], field: &str) -> Result<Vec<CString>> {
 pub fn user(p: &Process) -> Result<()> {
     let u = p.user();
     let groups: Vec<Gid> = u.additional_gids().as_deref().unwrap_or(&[]).iter().map(|g| Gid::from_raw(*g)).collect();
-    setgroups(&groups).map_err(|e| Error::os("process.user.additionalGids: setgroups", e))?;
+    if let Err(e) = setgroups(&groups) {
+        // A user namespace whose gid_map its unprivileged creator wrote
+        // denies setgroups: fine while there are no groups to set.
+        if !(groups.is_empty() && setgroups_denied()) {
+            return Err(Error::os("process.user.additionalGids: setgroups", e));
+        }
+    }
     let gid = Gid::from_raw(u.gid());
     setresgid(gid, gid, gid).map_err(|e| Error::os(format!("process.user.gid: setresgid {}", u.gid()), e))?;
     let uid = Uid::from_raw(u.uid());
@@ -265,6 +271,11 @@ pub fn user(p: &Process) -> Result<()> {
         unsafe { libc::umask(m as libc::mode_t) };
     }
     Ok(())
+}
+
+/// Whether this user namespace denies setgroups (`/proc/self/setgroups`).
+fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
 }
 
 /// Undo berth's signal state: an empty mask, SIGPIPE at default (Rust
