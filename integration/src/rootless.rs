@@ -123,6 +123,12 @@ impl User {
             std::os::unix::fs::chown(d, Some(u.uid), Some(u.gid)).expect("chown");
             fs::set_permissions(d, fs::Permissions::from_mode(0o700)).expect("chmod");
         }
+        // A copy the user can reach: the build's own may sit below a
+        // directory only root may enter (a CI checkout under /root).
+        let bin = u.dir.join("berth");
+        fs::copy(&u.bin, &bin).expect("copy berth for the user");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).expect("chmod berth");
+        u.bin = bin;
         u
     }
 
