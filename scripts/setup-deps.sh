@@ -12,7 +12,8 @@
 # starts its own registries; the package's service is kept from starting
 # like docker's), qemu-system-x86 and cpio (the VM tests; Debian's kernel
 # from linux-image-amd64 is downloaded and unpacked into
-# target/cgroup-v2-vm/kernel), mmdebstrap (the systemd VM's image), protobuf-compiler (protoc: the integration
+# target/cgroup-v2-vm/kernel), mmdebstrap (the systemd VM's image), dbus-daemon
+# (runtime/src/dbus/tests.rs starts a private bus), protobuf-compiler (protoc: the integration
 # crate's build.rs generates the CRI client of tests/cri.rs), and a Rust
 # toolchain if there is no cargo (Debian's cargo-web/rustc-web, which install
 # /usr/bin/cargo and /usr/bin/rustc). Package lists are updated only when an
