@@ -7,7 +7,8 @@
 //! * `systemd`: connect, AddMatch, Subscribe, GetUnit("init.scope") (a
 //!   systemd host).
 //!
-//! Prints the answer and the number of threads the process has.
+//! Prints the answer, its peak RSS, and its threads during the call and
+//! after the connection is dropped.
 //! `cargo run --release --features internals --example dbus_call -- [getid|systemd]`
 
 use std::time::Duration;
@@ -17,7 +18,7 @@ use berth::internals::{system_bus_path, Connection, Message, Systemd};
 fn main() {
     let what = std::env::args().nth(1).unwrap_or_else(|| "getid".into());
     let timeout = Duration::from_secs(5);
-    let answer = match what.as_str() {
+    let (answer, during) = match what.as_str() {
         "getid" => {
             let path = system_bus_path().unwrap_or_else(|e| panic!("{e}"));
             let mut c = Connection::open(&path, timeout).unwrap_or_else(|e| panic!("{e}"));
@@ -28,19 +29,54 @@ fn main() {
                 "GetId",
                 vec![],
             );
-            c.call(m, "GetId")
+            let id = c
+                .call(m, "GetId")
                 .unwrap_or_else(|e| panic!("{e}"))
                 .first_str()
-                .to_string()
+                .to_string();
+            (id, threads())
         }
         "systemd" => {
             let mut s = Systemd::connect(timeout).unwrap_or_else(|e| panic!("{e}"));
-            s.get_unit("init.scope").unwrap_or_else(|e| panic!("{e}"))
+            (
+                s.get_unit("init.scope").unwrap_or_else(|e| panic!("{e}")),
+                threads(),
+            )
         }
         other => panic!("unknown call {other:?}: getid or systemd"),
     };
-    let threads = std::fs::read_dir("/proc/self/task")
-        .map(|d| d.count())
-        .unwrap_or(0);
-    println!("{answer} threads={threads}");
+    // The connection is gone once the match arm ends.
+    println!(
+        "{answer} hwm={} threads={during} after_drop={}",
+        peak_rss_kib(),
+        threads()
+    );
+}
+
+/// The process's threads, with their names.
+fn threads() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    format!("{}({})", names.len(), names.join(","))
+}
+
+/// The process's peak RSS in KiB (VmHWM): measured from inside, because a
+/// spawner's wait4 counts the memory of the process it forked from.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap_or("VmHWM: 0 kB");
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
