@@ -8,14 +8,17 @@
 //! message may be half written or half read): later calls fail at once.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind as IoKind, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::io::{ErrorKind as IoKind, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    connect, send, socket, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 
 use super::message::{decode, frame_len, Kind, Message};
 use super::wire::Value;
@@ -266,6 +269,9 @@ impl Connection {
                 Ok(())
             }
             Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::Interrupted) => Ok(()),
+            Err(e) if e.kind() == IoKind::ConnectionReset => {
+                Err(self.fail(DbusError::Closed { call: call.into() }))
+            }
             Err(source) => Err(self.fail(DbusError::Io {
                 call: call.into(),
                 source,
@@ -280,19 +286,18 @@ impl Connection {
         deadline: Instant,
     ) -> Result<(), DbusError> {
         while !data.is_empty() {
-            match self.sock.write(data) {
+            // MSG_NOSIGNAL: a bus that went away is EPIPE, not SIGPIPE.
+            match send(self.sock.as_raw_fd(), data, MsgFlags::MSG_NOSIGNAL) {
                 Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == IoKind::WouldBlock => {
-                    self.wait(PollFlags::POLLOUT, call, deadline)?
-                }
-                Err(e) if e.kind() == IoKind::Interrupted => {}
-                Err(e) if e.kind() == IoKind::BrokenPipe => {
+                Err(Errno::EAGAIN) => self.wait(PollFlags::POLLOUT, call, deadline)?,
+                Err(Errno::EINTR) => {}
+                Err(Errno::EPIPE | Errno::ECONNRESET) => {
                     return Err(self.fail(DbusError::Closed { call: call.into() }))
                 }
-                Err(source) => {
+                Err(e) => {
                     return Err(self.fail(DbusError::Io {
                         call: call.into(),
-                        source,
+                        source: e.into(),
                     }))
                 }
             }
@@ -318,7 +323,7 @@ impl Connection {
             match poll(&mut fds, ms) {
                 Ok(0) => continue,
                 Ok(_) => return Ok(()),
-                Err(nix::errno::Errno::EINTR) => continue,
+                Err(Errno::EINTR) => continue,
                 Err(e) => {
                     return Err(self.fail(DbusError::Io {
                         call: call.into(),
@@ -346,13 +351,13 @@ fn connect_unix(path: &Path, deadline: Instant) -> std::io::Result<UnixStream> {
     )?;
     let addr = UnixAddr::new(path)?;
     loop {
-        match connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+        match connect(fd.as_raw_fd(), &addr) {
             Ok(()) => return Ok(UnixStream::from(fd)),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(nix::errno::Errno::EAGAIN) if Instant::now() < deadline => {
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(5))
             }
-            Err(nix::errno::Errno::EAGAIN) => {
+            Err(Errno::EAGAIN) => {
                 return Err(std::io::Error::new(
                     IoKind::TimedOut,
                     "the bus's listen queue stayed full",
