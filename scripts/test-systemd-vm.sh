@@ -49,7 +49,8 @@ fi
 
 target=x86_64-unknown-linux-gnu
 log "building berth, the shim and berthctl (static, target/$target/debug)"
-cargo build -q -p berth --bin berth && cargo build -q -p containerd-shim-berth-v2 -p berthctl || die "build failed"
+cargo build -q -p berth --bin berth && cargo build -q -p containerd-shim-berth-v2 -p berthctl \
+    && cargo build -q -p berth --features internals --example dbus_call || die "build failed"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,newroot,payload/bin}
@@ -62,6 +63,8 @@ chmod +x "$stage/init"
 for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl; do
     strip -o "$stage/payload/bin/$b" "target/$target/debug/$b" || die "strip $b"
 done
+# The D-Bus client's round trip with the real systemd (tests.sh: dbus_client_scope).
+strip -o "$stage/payload/bin/dbus_call" "target/$target/debug/examples/dbus_call" || die "strip dbus_call"
 cp scripts/systemd-vm/tests.sh scripts/systemd-vm/berth-vm-tests.service "$stage/payload/"
 # Two cpio archives back to back (the kernel unpacks both): the small init
 # and payload, then the image tar (uncompressed: faster to unpack under TCG
