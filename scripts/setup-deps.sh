@@ -13,7 +13,8 @@
 # starts its own registries; the package's service is kept from starting
 # like docker's), qemu-system-x86 and cpio (the VM tests; Debian's kernel
 # from linux-image-amd64 is downloaded and unpacked into
-# target/cgroup-v2-vm/kernel), mmdebstrap (the systemd VM's image), protobuf-compiler (protoc: the integration
+# target/cgroup-v2-vm/kernel), mmdebstrap (the systemd VM's image), dbus-daemon
+# (runtime/src/dbus/tests.rs starts a private bus), protobuf-compiler (protoc: the integration
 # crate's build.rs generates the CRI client of tests/cri.rs), and a Rust
 # toolchain if there is no cargo (Debian's cargo-web/rustc-web, which install
 # /usr/bin/cargo and /usr/bin/rustc). Package lists are updated only when an
@@ -28,7 +29,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need_root
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script is for Debian 12"
 
-packages=(build-essential pkg-config busybox-static uidmap runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio protobuf-compiler mmdebstrap)
+packages=(build-essential pkg-config busybox-static uidmap runc crun libseccomp-dev containerd docker.io podman procps iproute2 docker-registry skopeo apache2-utils zstd qemu-system-x86 cpio protobuf-compiler mmdebstrap dbus-daemon)
 missing=()
 for p in "${packages[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)

@@ -49,8 +49,10 @@ fi
 
 target=x86_64-unknown-linux-gnu
 log "building berth, the shim and berthctl (static, target/$target/debug)"
-# The whole workspace, as scripts/test.sh builds it (no rebuild there).
-cargo build -q --workspace || die "build failed"
+# The whole workspace, as scripts/test.sh builds it (no rebuild there), and
+# the D-Bus probe (runtime/examples/dbus_call.rs, the `internals` feature).
+cargo build -q --workspace && cargo build -q -p berth --features internals --example dbus_call ||
+    die "build failed"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage"/{bin,dev,proc,newroot,payload/bin}
@@ -63,6 +65,8 @@ chmod +x "$stage/init"
 for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl; do
     strip -o "$stage/payload/bin/$b" "target/$target/debug/$b" || die "strip $b"
 done
+# The D-Bus client's round trip with the real systemd (tests.sh: dbus_client_scope).
+strip -o "$stage/payload/bin/dbus_call" "target/$target/debug/examples/dbus_call" || die "strip dbus_call"
 cp scripts/systemd-vm/tests.sh scripts/systemd-vm/berth-vm-tests.service "$stage/payload/"
 # The sd-notify tests: a static sender for the containers (the integration
 # tests' helper, std only) and a busybox image archive for podman (no network

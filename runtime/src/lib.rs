@@ -30,6 +30,9 @@
 mod cgroups;
 mod console;
 mod container;
+// The systemd driver's D-Bus client; wired into a systemd placement next.
+#[allow(dead_code, unused_imports)]
+mod dbus;
 pub mod error;
 pub mod fast;
 mod features;
@@ -111,10 +114,12 @@ pub mod fuzzing {
     pub use crate::spec::{parse_process, parse_spec, validate_spec};
 }
 
-/// The cgroup and clone internals, for examples/cgroup_join.rs only.
+/// The cgroup, clone and D-Bus internals, for examples/cgroup_join.rs and
+/// examples/dbus_call.rs only.
 #[cfg(feature = "internals")]
 pub mod internals {
     pub use crate::cgroups::ContainerCgroups;
+    pub use crate::dbus::{system_bus_path, Connection, Message, Systemd, Value};
     pub use crate::sys::{clone_fork, Forked};
 }
 

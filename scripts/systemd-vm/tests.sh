@@ -156,5 +156,17 @@ fi
 systemctl stop berth-sdn2 2>/dev/null
 $P rm -f -t 0 sdn >/dev/null 2>&1
 
+# berth's D-Bus client with the real systemd (runtime/examples/dbus_call.rs):
+# a transient scope with a child in it, started and stopped, jobs awaited,
+# the unit gone after.
+T=dbus_client_scope
+out=$(timeout 60 dbus_call scope 2>&1)
+rc=$?
+left=$(systemctl list-units --all --plain --no-legend 'berth-dbus-probe-*' 2>&1)
+case "$rc:$out" in
+0:*/system.slice/berth-dbus-probe-*.scope*" threads=1("*) if [ -n "$left" ]; then bad "left: $left"; else ok; fi ;;
+*) bad "exit $rc: $out" ;;
+esac
+
 echo "berth-vm: tests end at $(uptime_s) s"
 echo "systemd-vm: $pass passed, $fail failed"

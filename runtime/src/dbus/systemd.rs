@@ -1,0 +1,170 @@
+//! The calls of systemd's Manager (org.freedesktop.systemd1.Manager) that
+//! the systemd cgroup driver makes: StartTransientUnit, StopUnit, GetUnit,
+//! SetUnitProperties, and the JobRemoved signal that says a job is over.
+//! Each error names the call and the unit.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::conn::{system_bus_path, Connection};
+use super::message::{Kind, Message};
+use super::wire::Value;
+use super::DbusError;
+
+/// The bound of every call when the caller has none (runc has none; a
+/// scope start takes milliseconds on an idle systemd).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SYSTEMD: &str = "org.freedesktop.systemd1";
+const PATH: &str = "/org/freedesktop/systemd1";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+
+/// A unit property: its name and value (`("Delegate", Value::Bool(true))`).
+pub type Property = (String, Value);
+
+fn props(list: Vec<Property>) -> Value {
+    let items = list
+        .into_iter()
+        .map(|(k, v)| Value::Struct(vec![Value::Str(k), Value::variant(v)]))
+        .collect();
+    Value::Array("(sv)".into(), items)
+}
+
+/// A connection to systemd on the system bus.
+pub struct Systemd {
+    conn: Connection,
+    dest: String,
+}
+
+impl Systemd {
+    /// Connect to the system bus ($DBUS_SYSTEM_BUS_ADDRESS or
+    /// /run/dbus/system_bus_socket), ask for JobRemoved and subscribe.
+    pub fn connect(timeout: Duration) -> Result<Systemd, DbusError> {
+        Systemd::connect_at(&system_bus_path()?, timeout)
+    }
+
+    /// As [`Systemd::connect`], on the bus at `path`.
+    pub fn connect_at(path: &Path, timeout: Duration) -> Result<Systemd, DbusError> {
+        let mut conn = Connection::open(path, timeout)?;
+        let rule = format!("type='signal',sender='{SYSTEMD}',path='{PATH}',interface='{MANAGER}',member='JobRemoved'");
+        conn.add_match(&rule)?;
+        let mut s = Systemd {
+            conn,
+            dest: SYSTEMD.into(),
+        };
+        // systemd sends job signals only to subscribed clients.
+        s.manager("Subscribe", vec![], "Subscribe".into())?;
+        Ok(s)
+    }
+
+    fn manager(
+        &mut self,
+        member: &str,
+        body: Vec<Value>,
+        call: String,
+    ) -> Result<Message, DbusError> {
+        self.conn.call(
+            Message::call(&self.dest, PATH, MANAGER, member, body),
+            &call,
+        )
+    }
+
+    fn path_reply(m: Message, call: &str) -> Result<String, DbusError> {
+        match m.body.first() {
+            Some(Value::Path(p)) => Ok(p.clone()),
+            _ => Err(DbusError::Garbage {
+                call: call.into(),
+                what: format!("reply of signature {:?}, want \"o\"", m.signature()),
+            }),
+        }
+    }
+
+    /// StartTransientUnit(name, mode, properties, no aux units): the job's
+    /// object path. The unit exists when [`Systemd::wait_job`] says "done".
+    pub fn start_transient_unit(
+        &mut self,
+        name: &str,
+        mode: &str,
+        properties: Vec<Property>,
+    ) -> Result<String, DbusError> {
+        let call = format!("StartTransientUnit({name})");
+        let aux = Value::Array("(sa(sv))".into(), vec![]);
+        let m = self.manager(
+            "StartTransientUnit",
+            vec![Value::str(name), Value::str(mode), props(properties), aux],
+            call.clone(),
+        )?;
+        Self::path_reply(m, &call)
+    }
+
+    /// StopUnit(name, mode): the job's object path.
+    pub fn stop_unit(&mut self, name: &str, mode: &str) -> Result<String, DbusError> {
+        let call = format!("StopUnit({name})");
+        let m = self.manager(
+            "StopUnit",
+            vec![Value::str(name), Value::str(mode)],
+            call.clone(),
+        )?;
+        Self::path_reply(m, &call)
+    }
+
+    /// GetUnit(name): the unit's object path
+    /// (`org.freedesktop.systemd1.NoSuchUnit` when it is not loaded).
+    pub fn get_unit(&mut self, name: &str) -> Result<String, DbusError> {
+        let call = format!("GetUnit({name})");
+        let m = self.manager("GetUnit", vec![Value::str(name)], call.clone())?;
+        Self::path_reply(m, &call)
+    }
+
+    /// SetUnitProperties(name, runtime, properties).
+    pub fn set_unit_properties(
+        &mut self,
+        name: &str,
+        runtime: bool,
+        properties: Vec<Property>,
+    ) -> Result<(), DbusError> {
+        let call = format!("SetUnitProperties({name})");
+        self.manager(
+            "SetUnitProperties",
+            vec![Value::str(name), Value::Bool(runtime), props(properties)],
+            call,
+        )
+        .map(drop)
+    }
+
+    /// Wait for JobRemoved of `job` (a path a call returned) and check its
+    /// result is "done"; `call` names what started the job.
+    pub fn wait_job(&mut self, job: &str, call: &str) -> Result<(), DbusError> {
+        let want = |m: &Message| {
+            m.kind == Kind::Signal
+                && m.member.as_deref() == Some("JobRemoved")
+                && m.interface.as_deref() == Some(MANAGER)
+                && matches!(m.body.get(1), Some(Value::Path(p)) if p == job)
+        };
+        let m = self.conn.wait_for(call, &want)?;
+        match m.body.get(3) {
+            Some(Value::Str(r)) if r == "done" => Ok(()),
+            Some(Value::Str(r)) => Err(DbusError::Job {
+                call: call.into(),
+                job: job.into(),
+                result: r.clone(),
+            }),
+            _ => Err(DbusError::Garbage {
+                call: call.into(),
+                what: format!("JobRemoved of signature {:?}, want \"uoss\"", m.signature()),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Systemd {
+    /// A Systemd that calls `dest` on an open connection (the tests' own
+    /// peer, on a private bus).
+    pub fn with_destination(conn: Connection, dest: &str) -> Systemd {
+        Systemd {
+            conn,
+            dest: dest.into(),
+        }
+    }
+}

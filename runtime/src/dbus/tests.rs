@@ -1,0 +1,480 @@
+//! The marshalling against bytes written out by hand from the
+//! specification, malformed input, and calls on a real dbus-daemon the
+//! test starts (a private bus in a temp dir), with a peer that plays
+//! systemd on it and sockets that never answer.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::message::{decode, frame_len};
+use super::*;
+use crate::test_skip;
+
+/// Hex bytes, spaces ignored.
+fn hex(s: &str) -> Vec<u8> {
+    let s: String = s.split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A string's bytes with its NUL.
+fn z(s: &str) -> Vec<u8> {
+    let mut v = s.as_bytes().to_vec();
+    v.push(0);
+    v
+}
+
+fn start_call() -> Message {
+    let props = vec![
+        Value::Struct(vec![
+            Value::str("Delegate"),
+            Value::variant(Value::Bool(true)),
+        ]),
+        Value::Struct(vec![
+            Value::str("PIDs"),
+            Value::variant(Value::Array("u".into(), vec![Value::U32(7)])),
+        ]),
+    ];
+    let body = vec![
+        Value::str("a.scope"),
+        Value::str("fail"),
+        Value::Array("(sv)".into(), props),
+        Value::Array("(sa(sv))".into(), vec![]),
+    ];
+    let mut m = Message::call(
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+        "StartTransientUnit",
+        body,
+    );
+    m.serial = 7;
+    m
+}
+
+#[test]
+fn start_transient_unit_bytes() {
+    let header = [
+        hex("6c 01 00 01  58 00 00 00  07 00 00 00  b6 00 00 00"), // 'l', call, flags, v1, body 88, serial 7, fields 182
+        hex("01 01 6f 00  19 00 00 00"),                           // PATH, "o", 25 bytes
+        z("/org/freedesktop/systemd1"),
+        hex("00 00 00 00 00 00  02 01 73 00  20 00 00 00"), // pad to 56; INTERFACE, "s", 32
+        z("org.freedesktop.systemd1.Manager"),
+        hex("00 00 00 00 00 00 00  03 01 73 00  12 00 00 00"), // pad to 104; MEMBER, 18
+        z("StartTransientUnit"),
+        hex("00 00 00 00 00  06 01 73 00  18 00 00 00"), // pad to 136; DESTINATION, 24
+        z("org.freedesktop.systemd1"),
+        hex("00 00 00 00 00 00 00  08 01 67 00  10"), // pad to 176; SIGNATURE, "g", 16
+        z("ssa(sv)a(sa(sv))"),
+        hex("00 00"), // pad to 200: the body
+    ]
+    .concat();
+    let body = [
+        hex("07 00 00 00"),
+        z("a.scope"),
+        hex("04 00 00 00"),
+        z("fail"),
+        hex("00 00 00  30 00 00 00  00 00 00 00"), // pad to 24; a(sv) of 48 bytes; pad to 32
+        hex("08 00 00 00"),
+        z("Delegate"),
+        hex("01 62 00  01 00 00 00  00 00 00 00"), // "b", true, pad to 56
+        hex("04 00 00 00"),
+        z("PIDs"),
+        hex("02 61 75 00  00 00 00  04 00 00 00  07 00 00 00"), // "au", pad, 4 bytes, 7
+        hex("00 00 00 00  00 00 00 00"), // empty a(sa(sv)), padded to its structs' 8
+    ]
+    .concat();
+    assert_eq!(header.len(), 200);
+    assert_eq!(body.len(), 88);
+    let want = [header, body].concat();
+    let got = start_call().encode();
+    assert_eq!(got, want, "\ngot  {got:02x?}\nwant {want:02x?}");
+    let head: [u8; 16] = got[..16].try_into().unwrap();
+    assert_eq!(frame_len(&head), Ok(288));
+    assert_eq!(decode(&got), Ok(start_call()));
+}
+
+#[test]
+fn reply_and_error_decode() {
+    let reply = [hex("6c 02 01 01  07 00 00 00  09 00 00 00  0f 00 00 00  05 01 75 00  07 00 00 00  08 01 67 00  01 6f 00  00"), hex("02 00 00 00"), z("/a")].concat();
+    let m = decode(&reply).unwrap();
+    assert_eq!(
+        (m.kind, m.serial, m.reply_serial),
+        (Kind::Return, 9, Some(7))
+    );
+    assert_eq!(m.body, vec![Value::Path("/a".into())]);
+
+    let name = "org.freedesktop.systemd1.NoSuchUnit";
+    let err = [
+        hex("6c 03 01 01  07 00 00 00  0a 00 00 00  3f 00 00 00  04 01 73 00  23 00 00 00"),
+        z(name),
+        hex("00 00 00 00  05 01 75 00  07 00 00 00  08 01 67 00  01 73 00  00"),
+        hex("02 00 00 00"),
+        z("no"),
+    ]
+    .concat();
+    let m = decode(&err).unwrap();
+    assert_eq!(
+        (m.kind, m.error_name.as_deref(), m.first_str()),
+        (Kind::Error, Some(name), "no")
+    );
+
+    // The same reply big-endian.
+    let big = [hex("42 02 01 01  00 00 00 07  00 00 00 09  00 00 00 0f  05 01 75 00  00 00 00 07  08 01 67 00  01 6f 00  00"), hex("00 00 00 02"), z("/a")].concat();
+    assert_eq!(decode(&big).unwrap().body, vec![Value::Path("/a".into())]);
+}
+
+#[test]
+fn malformed_messages_are_errors() {
+    let good = start_call().encode();
+    // Every truncation and every single-byte change: an error or a
+    // message, never a panic.
+    for n in 0..good.len() {
+        assert!(decode(&good[..n]).is_err());
+    }
+    for i in 0..good.len() {
+        for b in [0x00, 0x01, 0x28, 0x61, 0x7f, 0xff] {
+            let mut bad = good.clone();
+            bad[i] = b;
+            let _ = decode(&bad);
+        }
+    }
+    let mut big = good.clone();
+    big[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let head: [u8; 16] = big[..16].try_into().unwrap();
+    assert!(frame_len(&head).unwrap_err().0.contains("limit"));
+    // A boolean of 2.
+    let mut m = start_call();
+    m.body = vec![Value::U32(2)];
+    let mut bytes = m.encode();
+    let sig_at = bytes.windows(3).position(|w| w == [1, b'u', 0]).unwrap();
+    bytes[sig_at + 1] = b'b';
+    assert!(decode(&bytes).unwrap_err().0.contains("boolean"));
+}
+
+/// A dbus-daemon on a socket in a temp dir, killed and removed on drop.
+struct Bus {
+    child: Child,
+    dir: PathBuf,
+    sock: PathBuf,
+}
+
+fn temp_dir(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("berth-dbus-{tag}-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+impl Bus {
+    /// None (the test skipped) without dbus-daemon.
+    fn start() -> Option<Bus> {
+        if Command::new("dbus-daemon")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            test_skip::skip(
+                test_skip::TOOLS,
+                "dbus-daemon is not installed (scripts/setup-deps.sh installs it)",
+            );
+            return None;
+        }
+        let dir = temp_dir("bus");
+        let sock = dir.join("bus");
+        let conf = dir.join("bus.conf");
+        let policy = r#"<allow user="*"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/>"#;
+        let text = format!(
+            "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\" \
+             \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n<busconfig><type>system</type>\
+             <listen>unix:path={}</listen><auth>EXTERNAL</auth><policy context=\"default\">{policy}</policy></busconfig>\n",
+            sock.display()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let mut child = Command::new("dbus-daemon")
+            .arg(format!("--config-file={}", conf.display()))
+            .args(["--nofork", "--print-address"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The address is printed once the socket listens.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let bus = Bus { child, dir, sock };
+        assert!(
+            line.starts_with("unix:path="),
+            "dbus-daemon printed {line:?}"
+        );
+        Some(bus)
+    }
+
+    fn open(&self) -> Connection {
+        Connection::open(&self.sock, Duration::from_secs(5)).unwrap()
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bus_call(member: &str, body: Vec<Value>) -> Message {
+    Message::call(
+        "org.freedesktop.DBus",
+        "/org/freedesktop/DBus",
+        "org.freedesktop.DBus",
+        member,
+        body,
+    )
+}
+
+#[test]
+fn calls_on_a_real_bus() {
+    let Some(bus) = Bus::start() else { return };
+    let mut c = bus.open();
+    assert!(
+        c.unique_name.starts_with(':'),
+        "unique name {:?}",
+        c.unique_name
+    );
+    let id = c.call(bus_call("GetId", vec![]), "GetId").unwrap();
+    assert_eq!(id.first_str().len(), 32, "GetId answered {:?}", id.body);
+    let names = c.call(bus_call("ListNames", vec![]), "ListNames").unwrap();
+    let Some(Value::Array(_, names)) = names.body.first() else {
+        panic!("ListNames answered {:?}", names.body)
+    };
+    assert!(names.contains(&Value::Str(c.unique_name.clone())));
+
+    // A name nobody owns: the bus's error, naming the call.
+    let m = Message::call(
+        "org.example.Nobody",
+        "/",
+        "org.example.Nobody",
+        "Ping",
+        vec![],
+    );
+    let e = c.call(m, "Ping(nobody)").unwrap_err();
+    assert_eq!(
+        e.remote_name(),
+        Some("org.freedesktop.DBus.Error.ServiceUnknown"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("Ping(nobody)"), "{e}");
+    // An error reply leaves the connection usable.
+    c.call(bus_call("GetId", vec![]), "GetId").unwrap();
+}
+
+#[test]
+fn silent_peer_times_out() {
+    // A socket that accepts (the kernel does, from the backlog) and never says a word.
+    let dir = temp_dir("silent");
+    let path = dir.join("sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let t0 = Instant::now();
+    let e = Connection::open(&path, Duration::from_millis(300))
+        .err()
+        .expect("a silent peer must fail");
+    let took = t0.elapsed();
+    drop(listener);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(e, DbusError::Timeout { .. }), "{e}");
+    assert!(e.to_string().contains("Hello"), "{e}");
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
+}
+
+#[test]
+fn peer_that_closes_or_talks_garbage() {
+    for (tag, answer) in [
+        ("closes", &b""[..]),
+        (
+            "garbage",
+            &b"OK 0123\r\nthis is not a D-Bus message at all"[..],
+        ),
+    ] {
+        let dir = temp_dir(tag);
+        let path = dir.join("sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let peer = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(answer);
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        let t0 = Instant::now();
+        let e = Connection::open(&path, Duration::from_secs(5))
+            .err()
+            .expect("must fail");
+        peer.join().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let kind_ok = match tag {
+            "closes" => matches!(e, DbusError::Closed { .. }),
+            _ => matches!(e, DbusError::Garbage { .. }),
+        };
+        assert!(
+            kind_ok && t0.elapsed() < Duration::from_secs(4),
+            "{tag}: {e} after {:?}",
+            t0.elapsed()
+        );
+    }
+}
+
+/// A peer on the bus that owns systemd's name and answers as systemd does:
+/// Subscribe, StartTransientUnit (a job, then JobRemoved "done"), GetUnit
+/// (NoSuchUnit); StopUnit it never answers. Returns the calls it got.
+fn fake_systemd(
+    mut c: Connection,
+    ready: mpsc::Sender<()>,
+    done: mpsc::Receiver<()>,
+) -> Vec<Message> {
+    let r = c
+        .call(
+            bus_call(
+                "RequestName",
+                vec![Value::str("org.freedesktop.systemd1"), Value::U32(0)],
+            ),
+            "RequestName",
+        )
+        .unwrap();
+    assert_eq!(r.body, vec![Value::U32(1)], "RequestName");
+    ready.send(()).unwrap();
+    let mut got = Vec::new();
+    loop {
+        let m = c
+            .wait_for("fake systemd", &|m| m.kind == Kind::Call)
+            .unwrap();
+        got.push(m.clone());
+        let job = "/org/freedesktop/systemd1/job/42";
+        match m.member.as_deref().unwrap() {
+            "Subscribe" => c
+                .send(Message::reply_to(&m, None, vec![]), "reply")
+                .unwrap(),
+            "StartTransientUnit" => {
+                c.send(
+                    Message::reply_to(&m, None, vec![Value::Path(job.into())]),
+                    "reply",
+                )
+                .unwrap();
+                let mut sig = Message::call(
+                    "",
+                    "/org/freedesktop/systemd1",
+                    "org.freedesktop.systemd1.Manager",
+                    "JobRemoved",
+                    vec![],
+                );
+                (sig.kind, sig.destination) = (Kind::Signal, None);
+                sig.body = vec![
+                    Value::U32(42),
+                    Value::Path(job.into()),
+                    m.body[0].clone(),
+                    Value::str("done"),
+                ];
+                c.send(sig, "signal").unwrap();
+            }
+            "GetUnit" => {
+                let e = Message::reply_to(
+                    &m,
+                    Some("org.freedesktop.systemd1.NoSuchUnit"),
+                    vec![Value::str("Unit x.scope not loaded.")],
+                );
+                c.send(e, "reply").unwrap();
+            }
+            _ => {
+                // StopUnit: silence, until the test is over.
+                done.recv_timeout(Duration::from_secs(10)).unwrap();
+                return got;
+            }
+        }
+    }
+}
+
+#[test]
+fn systemd_calls_through_a_real_bus() {
+    let Some(bus) = Bus::start() else { return };
+    let peer = bus.open();
+    let (ready_tx, ready) = mpsc::channel();
+    let (done, done_rx) = mpsc::channel();
+    let fake = std::thread::spawn(move || fake_systemd(peer, ready_tx, done_rx));
+    ready.recv_timeout(Duration::from_secs(10)).unwrap();
+
+    let mut s = Systemd::connect_at(&bus.sock, Duration::from_millis(500)).unwrap();
+    let props = vec![
+        ("Delegate".to_string(), Value::Bool(true)),
+        (
+            "PIDs".to_string(),
+            Value::Array("u".into(), vec![Value::U32(7)]),
+        ),
+    ];
+    let job = s.start_transient_unit("a.scope", "fail", props).unwrap();
+    assert_eq!(job, "/org/freedesktop/systemd1/job/42");
+    s.wait_job(&job, "StartTransientUnit(a.scope)").unwrap();
+
+    let e = s.get_unit("x.scope").unwrap_err();
+    assert_eq!(
+        e.remote_name(),
+        Some("org.freedesktop.systemd1.NoSuchUnit"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("GetUnit(x.scope)"), "{e}");
+
+    // A systemd that does not answer: the call ends within its bound and names the unit.
+    let t0 = Instant::now();
+    let e = s.stop_unit("a.scope", "replace").unwrap_err();
+    assert!(
+        matches!(e, DbusError::Timeout { .. }) && e.to_string().contains("StopUnit(a.scope)"),
+        "{e}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t0.elapsed()
+    );
+    // The connection is spent after a timeout.
+    assert!(matches!(
+        s.get_unit("a.scope").unwrap_err(),
+        DbusError::Spent { .. }
+    ));
+
+    done.send(()).unwrap();
+    let got = fake.join().unwrap();
+    // What the peer received went through dbus-daemon, which checks every
+    // message it routes: the call arrived whole, as sent.
+    let start = got
+        .iter()
+        .find(|m| m.member.as_deref() == Some("StartTransientUnit"))
+        .unwrap();
+    assert_eq!(start.signature(), "ssa(sv)a(sa(sv))");
+    assert_eq!(start.body, start_call().body);
+}
+
+#[test]
+fn bus_address() {
+    assert_eq!(
+        parse_address("unix:path=/run/dbus/system_bus_socket").unwrap(),
+        PathBuf::from("/run/dbus/system_bus_socket")
+    );
+    assert_eq!(
+        parse_address("tcp:host=x;unix:guid=1,path=/tmp/a%20b").unwrap(),
+        PathBuf::from("/tmp/a b")
+    );
+    assert!(parse_address("unix:abstract=/tmp/x")
+        .unwrap_err()
+        .to_string()
+        .contains("unix:path="));
+}
