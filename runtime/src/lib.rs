@@ -107,6 +107,7 @@ pub mod os {
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing {
     pub use crate::cgroups::Resources;
+    pub use crate::dbus::{decode as dbus_decode, frame_len as dbus_frame_len};
     pub use crate::lifecycle::parse_resources;
     pub use crate::netdev::rtnl::{parse_addr, parse_link, parse_reply};
     pub use crate::rootfs::options::{root_propagation, MountOptions};

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use conn::{parse_address, system_bus_path, Connection, SYSTEM_BUS};
-pub use message::{Kind, Message};
+pub use message::{decode, frame_len, Kind, Message};
 pub use systemd::{Property, Systemd, DEFAULT_TIMEOUT};
 pub use wire::Value;
 

@@ -129,6 +129,15 @@ fn reply_and_error_decode() {
     assert_eq!(decode(&big).unwrap().body, vec![Value::Path("/a".into())]);
 }
 
+/// Found by the dbus_message fuzz target: a variant whose signature is
+/// a multi-byte character panicked (a split inside the character).
+#[test]
+fn a_signature_that_is_not_ascii_is_an_error() {
+    let frame = hex("6c020801010000000000001d01000000210428d8827d000000");
+    let e = crate::dbus::decode(&frame).unwrap_err();
+    assert!(e.0.contains("not ASCII"), "{e:?}");
+}
+
 #[test]
 fn malformed_messages_are_errors() {
     let good = start_call().encode();

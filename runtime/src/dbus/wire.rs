@@ -173,6 +173,11 @@ impl Writer {
 
 /// Splits the first complete type off a signature: `a(sv)s` -> (`a(sv)`, `s`).
 pub fn split_type(sig: &str) -> Result<(&str, &str), WireError> {
+    // Type codes are ASCII: anything else is no signature (and would put
+    // the split inside a character).
+    if !sig.is_ascii() {
+        return bad(format!("signature {sig:?}: not ASCII"));
+    }
     let b = sig.as_bytes();
     let mut i = 0;
     while i < b.len() && b[i] == b'a' {
