@@ -67,7 +67,7 @@ for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl
 done
 # The D-Bus client's round trip with the real systemd (tests.sh: dbus_client_scope).
 strip -o "$stage/payload/bin/dbus_call" "target/$target/debug/examples/dbus_call" || die "strip dbus_call"
-cp scripts/systemd-vm/tests.sh scripts/systemd-vm/berth-vm-tests.service "$stage/payload/"
+cp -r scripts/systemd-vm/tests.sh scripts/systemd-vm/berth-vm-tests.service scripts/systemd-vm/cases "$stage/payload/"
 # The sd-notify tests: a static sender for the containers (the integration
 # tests' helper, std only) and a busybox image archive for podman (no network
 # in the VM).
