@@ -16,6 +16,7 @@
 # /opt/berth/bin, reports "PASS name" / "FAIL name: why" over the serial
 # console and powers the VM off. This script prints those lines and ends
 # with "systemd-vm: N passed, M failed"; exit 0 only when all passed.
+# BERTH_VM_CASES=GLOB runs only those case files (scripts/systemd-vm/cases).
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -89,7 +90,7 @@ start=$SECONDS
 timeout 540 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
     -display none -monitor none -no-reboot -serial "file:$serial" \
     -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 loglevel=3 systemd.show_status=0 systemd.unified_cgroup_hierarchy=1"
+    -append "console=ttyS0 panic=-1 loglevel=3 systemd.show_status=0 systemd.unified_cgroup_hierarchy=1${BERTH_VM_CASES:+ berth.cases=$BERTH_VM_CASES}"
 rc=$?
 rm -f "$initrd"
 vm_report "$serial" systemd-vm "$start" "$rc"
