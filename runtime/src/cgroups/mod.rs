@@ -25,6 +25,7 @@ pub mod stats;
 // The systemd placement's names; the placement itself is wired in next.
 #[allow(dead_code)]
 pub mod systemd;
+pub mod systemd_props;
 pub mod v1;
 pub mod v2;
 
