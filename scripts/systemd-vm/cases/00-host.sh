@@ -75,14 +75,14 @@ rmdir $CG/berth-vm.slice/n1 $CG/berth-vm.slice 2>/dev/null
 # The same through Podman: `podman run --sdnotify=container` as a Type=notify
 # unit. Podman 4.3 proxies the container's socket itself (conmon's
 # --sdnotify-socket: the runtime gets no NOTIFY_SOCKET), so this shows berth
-# works under it. --cgroup-manager cgroupfs: Podman defaults to systemd here,
-# which berth does not support until its systemd driver lands (issue 15).
+# works under it. With Podman's default cgroup manager here, systemd: berth
+# runs with --systemd-cgroup and the container is libpod-ID.scope.
 T=podman_sdnotify_container
 mkdir -p /etc/containers /tmp/sdn
 # vfs: the overlay driver refuses the VM's tmpfs root.
 printf '[storage]\ndriver = "vfs"\nrunroot = "/run/containers/storage"\ngraphroot = "/var/lib/containers/storage"\n' \
     >/etc/containers/storage.conf
-P="podman --cgroup-manager cgroupfs --runtime /opt/berth/bin/berth"
+P="podman --runtime /opt/berth/bin/berth"
 load=$(timeout 120 $P load -q -i /opt/berth/busybox-image.tar 2>&1)
 out=$(timeout 200 systemd-run --unit berth-sdn2 -p Type=notify -p NotifyAccess=all -p TimeoutStartSec=150 \
     -p TimeoutStopSec=30 $P run --rm --name sdn --network none --sdnotify=container \
