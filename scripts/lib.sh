@@ -26,20 +26,28 @@ find_cargo() {
     return 1
 }
 
-# vm_report SERIAL NAME START QEMU_RC: after a VM test, print the payload's
+# vm_summary SERIAL NAME START QEMU_RC: after a VM test, print the payload's
 # lines (berth-vm:, PASS, FAIL) from the serial console log and its summary
-# "NAME: N passed, M failed"; exit 0 only when it says 0 failed. With no
-# summary (timeout, crash), print the console's last lines and fail.
-vm_report() {
+# "NAME: N passed, M failed"; return 0 only when it says 0 failed. With no
+# summary (timeout, crash), print the console's last lines, a summary of one
+# failure, and return 1.
+vm_summary() {
     local serial=$1 name=$2 start=$3 rc=$4 summary
     grep -aE '^(berth-vm:|PASS |FAIL )' "$serial" | tr -d '\r'
     summary=$(grep -aE "^$name: [0-9]+ passed, [0-9]+ failed" "$serial" | tr -d '\r' | tail -n 1)
     log "VM ran $((SECONDS - start)) s (qemu exit $rc)"
     if [ -z "$summary" ]; then
         tail -n 40 "$serial" >&2
+        log "the VM gave no summary (timeout or crash); last lines of the console above"
         echo "$name: 0 passed, 1 failed"
-        die "the VM gave no summary (timeout or crash); last lines of the console above"
+        return 1
     fi
     echo "$summary"
-    case "$summary" in *" 0 failed") exit 0 ;; *) exit 1 ;; esac
+    case "$summary" in *" 0 failed") return 0 ;; *) return 1 ;; esac
+}
+
+# vm_report SERIAL NAME START QEMU_RC: vm_summary, then exit with its status.
+vm_report() {
+    vm_summary "$@"
+    exit $?
 }

@@ -5,6 +5,10 @@
 
 BS="$B --systemd-cgroup"
 if [ "$(stat -fc %T $CG)" = cgroup2fs ]; then layout=v2; else layout=hybrid; fi
+# The memory limit's unit property: MemoryLimit on v1 controllers (berth
+# maps it as runc does), MemoryMax on v2.
+memprop=MemoryMax
+[ $layout = hybrid ] && memprop=MemoryLimit
 # memfile CGROUP-PATH: the memory limit's file of that cgroup.
 memfile() {
     if [ $layout = v2 ]; then echo "$CG$1/memory.max"; else echo "$CG/memory$1/memory.limit_in_bytes"; fi
@@ -29,7 +33,7 @@ if [ -z "$why" ]; then
     [ "$(prop $u ActiveState)" = active ] || why="unit $u is '$(prop $u ActiveState)'"
 fi
 if [ -z "$why" ]; then
-    got="$(prop $u Delegate) $(prop $u MemoryMax) $(prop $u TasksMax) $(prop $u CPUQuotaPerSecUSec) $(prop $u ControlGroup)"
+    got="$(prop $u Delegate) $(prop $u $memprop) $(prop $u TasksMax) $(prop $u CPUQuotaPerSecUSec) $(prop $u ControlGroup)"
     want="yes 67108864 64 500ms $cgp"
     [ "$got" = "$want" ] || why="properties '$got', want '$want'"
 fi
@@ -44,7 +48,7 @@ if [ -z "$why" ]; then
 fi
 if [ -z "$why" ]; then
     out=$(timeout 30 $B update --memory 134217728 --pids-limit 100 s1 2>&1) || why="update: $out"
-    got="$(prop $u MemoryMax) $(prop $u TasksMax) $(cat "$(memfile $cgp)" 2>&1)"
+    got="$(prop $u $memprop) $(prop $u TasksMax) $(cat "$(memfile $cgp)" 2>&1)"
     [ -z "$why" ] && [ "$got" != "134217728 100 134217728" ] && why="after update: '$got'"
 fi
 if [ -z "$why" ]; then
