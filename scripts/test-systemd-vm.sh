@@ -17,6 +17,7 @@
 # /opt/berth/bin, reports "PASS name" / "FAIL name: why" over the serial
 # console and powers the VM off. This script prints those lines and ends
 # with "systemd-vm: N passed, M failed"; exit 0 only when all passed.
+# BERTH_VM_CASES=GLOB runs only those case files (scripts/systemd-vm/cases).
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
