@@ -45,11 +45,8 @@ ctd_run() {
     cgline=$(cat /proc/"$pid"/cgroup 2>&1)
     max=$(cat $dir/memory.max 2>&1)
     prop=$(systemctl show -p MemoryMax --value $unit 2>&1)
-    if [ $r = berth-shim ] && [ -f /run/containerd/io.containerd.runtime.v2.task/$CTD_NS/$id/config.json ]; then
-        shim=$(pgrep -f "containerd-shim-berth-v2 .*-id $id" | head -n 1)
-        echo "berth-vm: berth's shim: $(tr '\0' ' ' </proc/"$shim"/cmdline 2>/dev/null); cgroupsPath" \
-            "$(grep -o '"cgroupsPath":"[^"]*"' /run/containerd/io.containerd.runtime.v2.task/$CTD_NS/$id/config.json)"
-    fi
+    echo "berth-vm: $r: $(ctd_runtime $CTD_NS $id); cgroupsPath" \
+        "$(grep -o '"cgroupsPath":"[^"]*"' /run/containerd/io.containerd.runtime.v2.task/$CTD_NS/$id/config.json 2>&1)"
     if [ $rc -ne 0 ]; then
         bad "ctr run exit $rc: $out; $(journalctl -u containerd --no-pager -n 8 | tr '\n' '|')"
         ctd_remove $id
@@ -125,7 +122,15 @@ ctd_run() {
 }
 
 # ctd_oom R: dd's 64 MiB buffer in a 16 MiB container (no swap in the VM):
-# exit 137, a TaskOOM event for it, its scope gone after.
+# the kernel kills dd, TaskOOM is published, the container exits 137 (dd's
+# status, passed on by its shell), its scope is gone after --rm.
+# The shell keeps the scope alive for a second after the kill: when the
+# OOM-killed process is the scope's last one, systemd removes the cgroup
+# as soon as it is empty, and a shim that reads memory.events after that
+# misses the OOM (runc's shim running berth and berth's own shim alike:
+# measured here 2 misses in 6 and 1 in 8 such runs; upstream:
+# opencontainers/runc#5071, containers/conmon#426, containerd skips
+# critest's OOMKilled test for the systemd driver in containerd#12714).
 ctd_oom() {
     T=containerd_${1}_oom
     id=ctr-$1-oom
@@ -135,7 +140,7 @@ ctd_oom() {
     sleep 0.5
     # shellcheck disable=SC2086
     out=$($CTR run --rm $(ctd_flags $1) --cgroup "system.slice:berth-ctr:$id" --memory-limit 16777216 \
-        $CTD_IMAGE $id dd if=/dev/zero of=/dev/null bs=64M count=1 2>&1 </dev/null)
+        $CTD_IMAGE $id sh -c 'dd if=/dev/zero of=/dev/null bs=64M count=1; s=$?; sleep 1; exit $s' 2>&1 </dev/null)
     rc=$?
     i=0
     until grep -q "/tasks/oom.*$id" $ev || [ $i -ge 50 ]; do sleep 0.2; i=$((i + 1)); done
@@ -157,9 +162,10 @@ ctd_oom() {
 T=containerd_systemd_setup
 if ctd_setup; then
     ok
-    echo "berth-vm: $(containerd --version); runc's shim runs $CTD_RT"
+    echo "berth-vm: $(containerd --version); runc's shim runs $CTD_RT; set up at $(uptime_s) s"
     for r in runc-shim berth-shim; do
         ctd_run $r
+        echo "berth-vm: containerd $r done at $(uptime_s) s"
     done
 else
     bad "$ctd_err"

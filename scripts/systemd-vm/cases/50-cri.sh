@@ -11,7 +11,8 @@
 
 # While the pod runs (vm-cri's --check, with VM_CRI_* set): the container
 # and the sandbox in scopes of the pod's slice, the container's pid in its
-# scope, systemctl status of the container's scope.
+# scope, systemctl status of the container's scope, the runtime options
+# containerd passes its shim (berth's shim: none, so no SystemdCgroup).
 CRI_CHECK='s=$VM_CRI_CGROUP_PARENT
 for id in $VM_CRI_CONTAINER_ID $VM_CRI_POD_ID; do
     u=cri-containerd-$id.scope
@@ -22,7 +23,8 @@ u=cri-containerd-$VM_CRI_CONTAINER_ID.scope
 cg=$(systemctl show -p ControlGroup --value $u)
 case $cg in */$s/$u) ;; *) echo "check: ControlGroup of $u is $cg"; exit 1 ;; esac
 grep -qx "0::$cg" /proc/$VM_CRI_PID/cgroup || { echo "check: pid $VM_CRI_PID in $(cat /proc/$VM_CRI_PID/cgroup)"; exit 1; }
-systemctl status --no-pager -n 0 $u | sed -n "1,4s/^/check: /p"'
+systemctl status --no-pager -n 0 $u | sed -n "1,4s/^/check: /p"
+echo "check: $(timeout 30 ctr -n k8s.io containers info $VM_CRI_CONTAINER_ID | sed -n "/^    \"Runtime\": {/,/^    },/p" | tr -d " \n")"'
 
 # cri_pod HANDLER
 cri_pod() {
@@ -35,7 +37,7 @@ cri_pod() {
     parent=$(echo "$out" | sed -n 's/^vm-cri: RunPodSandbox ok .*, cgroup parent \(.*\)$/\1/p')
     cgroup=$(echo "$out" | sed -n 's/^vm-cri: ExecSync ok .*: exit 0: \(.*\)$/\1/p')
     left=$(systemctl list-units --all --plain --no-legend 'cri-containerd-*' 2>&1)
-    pod_left=$(systemctl list-units --all --plain --no-legend 'kubepods*' 2>&1 | cut -d' ' -f1-4 | tr '\n' ';')
+    pod_left=$(systemctl list-units --all --plain --no-legend 'kubepods*' 2>&1 | awk '{ printf "%s %s; ", $1, $3 }')
     pod_cg=$(systemctl show -p ControlGroup --value "$parent" 2>/dev/null)
     inside=
     [ -n "$pod_cg" ] && inside=$(find "$CG$pod_cg" -mindepth 1 -type d 2>/dev/null | tr '\n' ' ')
@@ -61,6 +63,8 @@ cri_pod() {
     fi
     # What kubelet does once the pod is gone: its slice stopped.
     [ -n "$parent" ] && timeout 30 systemctl stop "$parent" 2>/dev/null
+    echo "berth-vm: $1: after the pod slice's stop: $(systemctl list-units --all --plain --no-legend 'kubepods*' 2>&1 |
+        awk '{ printf "%s %s; ", $1, $3 }')done at $(uptime_s) s"
 }
 
 T=cri_systemd_setup
