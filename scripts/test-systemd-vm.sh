@@ -90,6 +90,9 @@ ln -f "$image" "$stage/image.tar"
 (cd "$stage" && echo image.tar | cpio -o -H newc --quiet) >>"$initrd" || die "cpio image"
 
 serial=$vm/serial.log
+# A new file: never write through a hard link of a copied target/ (qemu
+# truncates and writes the file it is given).
+rm -f "$serial"
 log "booting the VM (qemu, tcg, 4 GiB); serial console in $serial"
 start=$SECONDS
 timeout 540 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
