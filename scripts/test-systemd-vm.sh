@@ -25,14 +25,16 @@
 # runtime of the image (/usr/sbin/runc) to compare. 20-docker.sh is
 # layout-aware too: SYSTEMD_VM_ONLY=systemd-vm-hybrid BERTH_VM_CASES='[012]0-*'.
 #
-# Time, measured on a 2-core host shared with other qemu VMs (load ~7; the
-# boot alone, power-on to the tests, takes 42 to 96 s there): the script
-# 435 s with the build cached (boot 1 288 s, boot 2 140 s). Boot 1: 00-host
-# 5-8 s, 05-notify 29-35 s, 10-berth-systemd 53-65 s, 12-props 11-15 s,
-# 20-docker 60-95 s, 30-podman 25-42 s. Boot 2 (hybrid): 00-host 3-9 s,
-# 10-berth-systemd 49-71 s (20-docker 82 s, 15-26 s of it restarting
-# dockerd: over the budget on that host, hence not in the default subset).
-# qemu's timeouts (340 s + 200 s) keep a hung boot inside the 10 minutes.
+# Time, measured on a 2-core host shared with other qemu VMs: the script
+# 375 s with the build cached (boot 1 237 s, boot 2 121 s) when that host
+# was lightly loaded, 435-565 s (before 40 and 50 existed) at load ~7.
+# Light load, boot 1: power-on to the tests 30 s, 00-host 2 s, 05-notify
+# 21 s, 10-berth-systemd 50 s, 12-props 10 s, 20-docker 28 s, 30-podman
+# 12 s, 40-containerd 53 s, 50-cri 25 s; boot 2 (hybrid): to the tests 49 s,
+# 00-host 4 s, 10-berth-systemd 64 s. At load ~7 each case took 1.5-3 times
+# as long (boot 1 to the tests 60-96 s, 20-docker 60-95 s), and 20-docker in
+# the hybrid boot 82 s (15-26 s of it restarting dockerd), hence not in its
+# default subset. qemu's timeouts (380 s + 200 s) bound a hung boot.
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -109,7 +111,7 @@ ln -f "$image" "$stage/image.tar"
 # boots the same image with hybrid cgroups (systemd 252: the v1 controllers,
 # and the unified hierarchy for systemd alone) and runs a subset of the cases.
 boots=(
-    "systemd-vm 340 systemd.unified_cgroup_hierarchy=1"
+    "systemd-vm 380 systemd.unified_cgroup_hierarchy=1"
     "systemd-vm-hybrid 200 systemd.unified_cgroup_hierarchy=0 berth.cases=[01]0-*"
 )
 failed=0
