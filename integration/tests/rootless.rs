@@ -7,42 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 
 use berth_integration::prelude::*;
-use berth_integration::rootless::User;
-
-/// Root to make the user; unprivileged user namespaces; the tools.
-fn can_run(needs_helpers: bool) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        skip(ROOT, "making a test user needs root");
-        return false;
-    }
-    let mut tools = vec!["runuser", "useradd", "usermod", "userdel"];
-    if needs_helpers {
-        tools.extend(["newuidmap", "newgidmap"]);
-    }
-    for t in tools {
-        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-            .iter()
-            .any(|d| Path::new(d).join(t).exists());
-        if !found {
-            skip(
-                TOOLS,
-                &format!("{t} not found (scripts/setup-deps.sh installs uidmap and util-linux)"),
-            );
-            return false;
-        }
-    }
-    if fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
-        .is_ok_and(|s| s.trim() == "0")
-    {
-        skip(
-            HOST,
-            "kernel.unprivileged_userns_clone is 0: no user namespaces without root",
-        );
-        return false;
-    }
-    true
-}
+use berth_integration::rootless::{can_run, User};
 
 /// `berth spec --rootless` writes a config that runs as is: the caller is
 /// root inside, the container's exit status comes back, state is under
