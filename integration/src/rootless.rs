@@ -237,6 +237,12 @@ impl User {
         chown_tree(&self.dir.join(".config"), self.uid, self.gid);
     }
 
+    /// `sh -c SCRIPT` as the user in its directory.
+    #[track_caller]
+    pub fn sh(&self, script: &str) -> Output {
+        self.run_in(&self.dir, "sh", &["-c", script])
+    }
+
     /// `PROG ARGS...` as the user in `cwd`, with its XDG_RUNTIME_DIR and HOME.
     #[track_caller]
     fn run_in(&self, cwd: &Path, prog: &str, args: &[&str]) -> Output {
