@@ -27,6 +27,11 @@ OPTIONS:
     --json FILE       also write the results (with every sample) as JSON
     --seccomp FILE    put the JSON object in FILE (an OCI linux.seccomp, e.g.
                       seccomp-profiles/default.json) into the bundle's config
+    --rootless        the rootless row: every runtime runs as a user the
+                      benchmark makes for the run (useradd, a subordinate id
+                      range, removed after), on a bundle with a user
+                      namespace mapping that user to root (as `runc spec
+                      --rootless`: no network namespace, /sys bound read-only)
     -h, --help        show this help
 
 Runtimes run interleaved (round-robin within each iteration). Metrics:
@@ -52,6 +57,7 @@ pub struct Options {
     pub host_cgroups: bool,
     pub json: Option<PathBuf>,
     pub seccomp: Option<PathBuf>,
+    pub rootless: bool,
 }
 
 /// What parsing asked for: run the benchmark, or print help.
@@ -70,6 +76,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         host_cgroups: false,
         json: None,
         seccomp: None,
+        rootless: false,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -103,6 +110,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             "--seccomp" => o.seccomp = Some(PathBuf::from(value("--seccomp")?)),
             "--skip-missing" if inline.is_none() => o.skip_missing = true,
             "--host-cgroups" if inline.is_none() => o.host_cgroups = true,
+            "--rootless" if inline.is_none() => o.rootless = true,
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),
         }
     }
@@ -209,5 +217,6 @@ mod tests {
         assert!(run(&["--runs", "0"]).is_err());
         assert!(run(&["--runtimes", "runc,runc"]).is_err());
         assert!(run(&["--bogus"]).is_err());
+        assert!(run(&["--rootless"]).unwrap().rootless && !run(&[]).unwrap().rootless);
     }
 }

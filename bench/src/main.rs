@@ -10,6 +10,7 @@
 mod cli;
 mod hostenv;
 mod report;
+mod rootless;
 mod runner;
 
 use std::path::Path;
@@ -73,10 +74,20 @@ fn real_main() -> Result<(), String> {
         None => None,
     };
     runner::install_signal_handlers();
+    // Declared before the workspace, so dropped after its containers.
+    let user = match (opts.rootless, chosen.iter().find(|(n, _)| n == "berth")) {
+        (false, _) => None,
+        (true, Some((_, berth))) => Some(rootless::make_user(berth)),
+        (true, None) => Some(rootless::make_user(&berth_integration::harness::berth_bin())),
+    };
     let mut ws = Workspace::new()?;
     let bundle = ws.dir.join("bundle");
     let mut b = Bundle::create(&bundle, &["/bin/true"])
         .map_err(|e| format!("making the busybox bundle in {}: {e}", bundle.display()))?;
+    if let Some(u) = &user {
+        rootless::make_rootless(&mut b.config, u);
+        b.write_config().map_err(|e| format!("write the bundle's config.json: {e}"))?;
+    }
     if let Some(f) = &opts.seccomp {
         let text = std::fs::read_to_string(f).map_err(|e| format!("--seccomp: read {}: {e}", f.display()))?;
         let v: serde_json::Value =
@@ -86,7 +97,10 @@ fn real_main() -> Result<(), String> {
         println!("  bundle: linux.seccomp from {}", f.display());
     }
     for (name, path) in chosen {
-        let rt = Runtime::new(&name, path, &ws.dir)?;
+        let mut rt = Runtime::new(&name, path, &ws.dir)?;
+        if let Some(u) = &user {
+            rt.run_as(rootless::run_as(u))?;
+        }
         ws.runtimes.push(rt);
     }
 
@@ -98,6 +112,9 @@ fn real_main() -> Result<(), String> {
     if let Some(note) = &cgroup_note {
         println!("  note: {note}");
     }
+    if let Some(u) = &user {
+        println!("  rootless: every runtime runs as {} (uid {}), the bundle in its user namespace", u.name, u.uid);
+    }
     for rt in &ws.runtimes {
         let version = rt.version();
         println!("  {:<6} {} ({})", rt.name, rt.path.display(), version.as_deref().unwrap_or("no --version"));
@@ -106,8 +123,14 @@ fn real_main() -> Result<(), String> {
 
     // For exec: a container that runs until it is deleted.
     let sleeper = ws.dir.join("sleeper");
-    Bundle::create(&sleeper, &["sleep", "100000"])
+    let mut s = Bundle::create(&sleeper, &["sleep", "100000"])
         .map_err(|e| format!("making the busybox bundle in {}: {e}", sleeper.display()))?;
+    if let Some(u) = &user {
+        rootless::make_rootless(&mut s.config, u);
+        s.write_config().map_err(|e| format!("write the sleeper's config.json: {e}"))?;
+        rootless::give(&bundle, u);
+        rootless::give(&sleeper, u);
+    }
     let metrics = measure(&mut ws.runtimes, &bundle, &sleeper, &opts)?;
     let names: Vec<String> = ws.runtimes.iter().map(|r| r.name.clone()).collect();
     println!();
@@ -121,6 +144,7 @@ fn real_main() -> Result<(), String> {
             "runs": opts.runs,
             "idle_ms": opts.idle_ms,
             "cgroup_note": cgroup_note,
+            "rootless": user.as_ref().map(|u| json!({"user": u.name, "uid": u.uid})),
             "bundle": "busybox-static rootfs, args [\"/bin/true\"], ociVersion 1.0.2",
             "runtimes": runtimes_meta,
         });

@@ -55,6 +55,16 @@ pub struct Runtime {
     errlog: PathBuf,
     /// Containers that may exist (created and not yet seen deleted).
     live: BTreeSet<String>,
+    /// Rootless: the user the runtime runs as.
+    user: Option<RunAs>,
+}
+
+/// A user to run a runtime as (the rootless row): ids and environment.
+#[derive(Debug, Clone)]
+pub struct RunAs {
+    pub uid: u32,
+    pub gid: u32,
+    pub env: Vec<(String, String)>,
 }
 
 impl Runtime {
@@ -69,7 +79,17 @@ impl Runtime {
             root,
             errlog: workdir.join(format!("{name}.stderr")),
             live: BTreeSet::new(),
+            user: None,
         })
+    }
+
+    /// Run every command of this runtime as `user` (its root becomes the
+    /// user's).
+    pub fn run_as(&mut self, user: RunAs) -> Result<(), String> {
+        std::os::unix::fs::chown(&self.root, Some(user.uid), Some(user.gid))
+            .map_err(|e| format!("chown {}: {e}", self.root.display()))?;
+        self.user = Some(user);
+        Ok(())
     }
 
     /// First line of `--version`, if the runtime has one.
@@ -183,6 +203,11 @@ impl Runtime {
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.path);
         c.arg("--root").arg(&self.root).args(args);
+        if let Some(u) = &self.user {
+            // std drops the supplementary groups when root sets a uid.
+            use std::os::unix::process::CommandExt;
+            c.uid(u.uid).gid(u.gid).envs(u.env.iter().map(|(k, v)| (k, v)));
+        }
         c
     }
 

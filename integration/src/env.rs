@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -20,11 +21,28 @@ use serde_json::{json, Value};
 use crate::bundle::Bundle;
 use crate::harness::{self, berth_bin, Output, SpawnOpts, Spawned, CMD_TIMEOUT};
 use crate::host;
+use crate::rootless::{self, User};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// Where berth keeps state when no `--root` is given.
 pub const DEFAULT_ROOT: &str = "/run/berth";
+
+/// Who runs berth for an [`Env`]: root, or a test user of its own
+/// (rootless berth, the container in a user namespace of the user's).
+#[derive(Clone)]
+pub enum Who {
+    Root,
+    Rootless(Arc<User>),
+}
+
+impl Who {
+    /// A new test user (`tag` in its name), or None with a printed skip
+    /// where rootless tests cannot run.
+    pub fn rootless(tag: &str) -> Option<Who> {
+        rootless::can_run(true).then(|| Who::Rootless(Arc::new(User::create(tag))))
+    }
+}
 
 pub struct Env {
     pub id: String,
@@ -39,6 +57,9 @@ pub struct Env {
     bin: PathBuf,
     seq: Cell<usize>,
     used_default_root: Cell<bool>,
+    /// Rootless: the user berth runs as, and its environment.
+    user: Option<Arc<User>>,
+    user_env: Vec<(String, String)>,
 }
 
 fn sanitize(name: &str) -> String {
@@ -57,7 +78,23 @@ impl Env {
     /// [`set_script`](Self::set_script) or [`set_args`](Self::set_args).
     #[track_caller]
     pub fn new(name: &str) -> Env {
-        Self::build(name, None)
+        Self::build(name, None, &Who::Root)
+    }
+
+    /// [`new`](Self::new) run by `who`: rootless, berth runs as the user
+    /// (its copy of berth), the test dir (bundle, rootfs, `--root`) is the
+    /// user's and the config has a user namespace mapping it to root.
+    #[track_caller]
+    pub fn new_as(name: &str, who: &Who) -> Env {
+        Self::build(name, None, who)
+    }
+
+    /// [`sh`](Self::sh) run by `who` (see [`new_as`](Self::new_as)).
+    #[track_caller]
+    pub fn sh_as(name: &str, script: &str, who: &Who) -> Env {
+        let mut e = Self::new_as(name, who);
+        e.set_script(script);
+        e
     }
 
     /// A container running `sh -c SCRIPT MARKER`.
@@ -72,11 +109,11 @@ impl Env {
     /// cgroup and marker). Declare it after `other` so it is dropped first.
     #[track_caller]
     pub fn sharing_root(name: &str, other: &Env) -> Env {
-        Self::build(name, Some(other.root.clone()))
+        Self::build(name, Some(other.root.clone()), &other.who())
     }
 
     #[track_caller]
-    fn build(name: &str, root: Option<PathBuf>) -> Env {
+    fn build(name: &str, root: Option<PathBuf>, who: &Who) -> Env {
         assert_eq!(unsafe { libc::geteuid() }, 0, "berth's integration tests run as root");
         let bin = berth_bin();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -101,8 +138,90 @@ impl Env {
         let mut bundle = Bundle::create(&dir.join("bundle"), &["sh", "-c", "true", &marker])
             .unwrap_or_else(|e| panic!("make bundle in {}: {e}", dir.display()));
         bundle.config["linux"]["cgroupsPath"] = json!(cgroups_path);
+        let (mut bin, mut user, mut user_env) = (bin, None, Vec::new());
+        if let Who::Rootless(u) = who {
+            u.make_rootless(&mut bundle.config);
+            rootless::chown_tree(&dir, u.uid, u.gid);
+            bin = u.berth_bin().to_path_buf();
+            user_env = vec![
+                ("XDG_RUNTIME_DIR".into(), u.run_dir.display().to_string()),
+                ("HOME".into(), u.dir.display().to_string()),
+                ("USER".into(), u.name.clone()),
+            ];
+            user = Some(u.clone());
+        }
         bundle.write_config().expect("write config.json");
-        Env { id, dir, root, bundle, marker, cgroups_path, bin, seq: Cell::new(0), used_default_root: Cell::new(false) }
+        Env {
+            id,
+            dir,
+            root,
+            bundle,
+            marker,
+            cgroups_path,
+            bin,
+            seq: Cell::new(0),
+            used_default_root: Cell::new(false),
+            user,
+            user_env,
+        }
+    }
+
+    /// Who runs berth for this container.
+    pub fn who(&self) -> Who {
+        self.user.clone().map_or(Who::Root, Who::Rootless)
+    }
+
+    /// The test user berth runs as, if rootless.
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_deref()
+    }
+
+    /// The binary `berth` commands run (rootless: the user's copy).
+    pub fn bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// Rootless: give `p` (and what is below it) to the user, as if the
+    /// user had made it. Root: nothing to do.
+    pub fn give(&self, p: &Path) {
+        if let Some(u) = self.user() {
+            rootless::chown_tree(p, u.uid, u.gid);
+        }
+    }
+
+    /// `opts` with the user and its environment (rootless), its cwd the
+    /// test dir unless `opts` names one.
+    fn as_who<'a>(&'a self, opts: &SpawnOpts<'a>) -> SpawnOpts<'a> {
+        let Some(u) = self.user() else {
+            return SpawnOpts { stdin: opts.stdin, cwd: opts.cwd, groups: opts.groups, env: opts.env, user: None };
+        };
+        assert!(opts.env.is_empty(), "extra environment for a rootless command");
+        SpawnOpts {
+            stdin: opts.stdin,
+            cwd: Some(opts.cwd.unwrap_or(&self.dir)),
+            groups: opts.groups,
+            env: &self.user_env,
+            user: Some((u.uid, u.gid)),
+        }
+    }
+
+    /// `prog ARGS...` as whoever runs berth here (another copy of berth,
+    /// say), to completion within `timeout`.
+    #[track_caller]
+    pub fn run_prog(&self, prog: &Path, args: &[String], io_base: &Path, timeout: Duration) -> Output {
+        Spawned::start_with(prog, args, io_base, &self.as_who(&SpawnOpts::default())).wait(timeout)
+    }
+
+    /// `berth --root R ARGS...` that never panics (for guards); the error
+    /// says why it did not succeed.
+    pub fn berth_quiet(&self, args: &[&str], timeout: Duration) -> std::io::Result<()> {
+        let args: Vec<String> = self.rooted(args);
+        let s = harness::run_quiet_with(&self.bin, &args, &self.as_who(&SpawnOpts::default()), timeout)?;
+        if s.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("exited {s}")))
+        }
     }
 
     // ---- bundle and config -------------------------------------------
@@ -223,7 +342,7 @@ impl Env {
 
     #[track_caller]
     pub fn berth_timeout(&self, args: &[&str], timeout: Duration) -> Output {
-        harness::run_cmd(&self.bin, &self.rooted(args), &self.io_base(), None, timeout)
+        self.run_prog(&self.bin, &self.rooted(args), &self.io_base(), timeout)
     }
 
     /// `berth --root R ARGS...` with `stdin` as standard input.
@@ -232,7 +351,8 @@ impl Env {
         let base = self.io_base();
         let inp = base.with_extension("in");
         fs::write(&inp, stdin).expect("write stdin file");
-        harness::run_cmd(&self.bin, &self.rooted(args), &base, Some(&inp), CMD_TIMEOUT)
+        let opts = SpawnOpts { stdin: Some(&inp), ..Default::default() };
+        Spawned::start_with(&self.bin, &self.rooted(args), &base, &self.as_who(&opts)).wait(CMD_TIMEOUT)
     }
 
     /// `berth ARGS...` without `--root` (the default root). The guard then
@@ -241,7 +361,7 @@ impl Env {
     pub fn berth_raw(&self, args: &[&str]) -> Output {
         self.used_default_root.set(true);
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        harness::run_cmd(&self.bin, &args, &self.io_base(), None, CMD_TIMEOUT)
+        self.run_prog(&self.bin, &args, &self.io_base(), CMD_TIMEOUT)
     }
 
     /// `berth --root R ARGS...` run in working directory `cwd`.
@@ -253,12 +373,12 @@ impl Env {
     /// `berth --root R ARGS...` started with `opts`, default timeout.
     #[track_caller]
     pub fn berth_opts(&self, args: &[&str], opts: &SpawnOpts) -> Output {
-        Spawned::start_with(&self.bin, &self.rooted(args), &self.io_base(), opts).wait(CMD_TIMEOUT)
+        Spawned::start_with(&self.bin, &self.rooted(args), &self.io_base(), &self.as_who(opts)).wait(CMD_TIMEOUT)
     }
 
     /// Start `berth --root R ARGS...` in the background.
     pub fn spawn(&self, args: &[&str]) -> Spawned {
-        Spawned::start(&self.bin, &self.rooted(args), &self.io_base(), None)
+        Spawned::start_with(&self.bin, &self.rooted(args), &self.io_base(), &self.as_who(&SpawnOpts::default()))
     }
 
     // ---- lifecycle shorthands (options before the id) -----------------
@@ -411,14 +531,13 @@ pub fn assert_no_leftovers(env: &Env) {
 impl Drop for Env {
     fn drop(&mut self) {
         let quick = Duration::from_secs(10);
-        let root = self.root.display().to_string();
-        let mut attempts = vec![vec!["--root".to_string(), root, "delete".into(), "--force".into(), self.id.clone()]];
-        if self.used_default_root.get() {
-            attempts.push(vec!["delete".into(), "--force".into(), self.id.clone()]);
-        }
         // Nothing here may panic: this may run while a failed test unwinds.
-        for args in attempts {
-            if let Err(e) = harness::run_quiet(&self.bin, &args, quick) {
+        if let Err(e) = self.berth_quiet(&["delete", "--force", &self.id], quick) {
+            eprintln!("cleanup of {}: {e}", self.id);
+        }
+        if self.used_default_root.get() {
+            let args = ["delete".to_string(), "--force".into(), self.id.clone()];
+            if let Err(e) = harness::run_quiet_with(&self.bin, &args, &self.as_who(&SpawnOpts::default()), quick) {
                 eprintln!("cleanup of {}: {e}", self.id);
             }
         }

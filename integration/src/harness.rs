@@ -185,6 +185,45 @@ pub struct SpawnOpts<'a> {
     pub groups: Option<&'a [u32]>,
     /// Extra environment variables.
     pub env: &'a [(String, String)],
+    /// Run as this uid and gid (no supplementary groups unless `groups`
+    /// names some): a rootless test's user.
+    pub user: Option<(u32, u32)>,
+}
+
+/// `prog args` with `opts` applied (stdio left to the caller).
+fn command(prog: &Path, args: &[String], opts: &SpawnOpts) -> Command {
+    let mut cmd = Command::new(prog);
+    cmd.args(args).env(HOST_ENV_VAR, "must-not-leak");
+    if let Some(d) = opts.cwd {
+        cmd.current_dir(d);
+    }
+    cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
+    let groups: Option<Vec<libc::gid_t>> = opts.groups.map(<[u32]>::to_vec).or(opts.user.map(|_| Vec::new()));
+    if let Some(groups) = groups {
+        // SAFETY: setgroups is async-signal-safe; `groups` is owned by the closure.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setgroups(groups.len(), groups.as_ptr()) == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    if let Some((uid, gid)) = opts.user {
+        // SAFETY: setresgid and setresuid are async-signal-safe and take integers.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setresgid(gid, gid, gid) == 0 && libc::setresuid(uid, uid, uid) == 0 {
+                    Ok(())
+                } else {
+                    Err(io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    cmd
 }
 
 /// A command started in the background (e.g. a foreground `run` that a
@@ -214,25 +253,8 @@ impl Spawned {
             Some(p) => Stdio::from(File::open(p).expect("open stdin file")),
             None => Stdio::null(),
         };
-        let mut cmd = Command::new(prog);
-        cmd.args(args).stdin(stdin).stdout(out).stderr(err).env(HOST_ENV_VAR, "must-not-leak");
-        if let Some(d) = opts.cwd {
-            cmd.current_dir(d);
-        }
-        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
-        if let Some(groups) = opts.groups {
-            let groups: Vec<libc::gid_t> = groups.to_vec();
-            // SAFETY: setgroups is async-signal-safe; `groups` is owned by the closure.
-            unsafe {
-                cmd.pre_exec(move || {
-                    if libc::setgroups(groups.len(), groups.as_ptr()) == 0 {
-                        Ok(())
-                    } else {
-                        Err(io::Error::last_os_error())
-                    }
-                });
-            }
-        }
+        let mut cmd = command(prog, args, opts);
+        cmd.stdin(stdin).stdout(out).stderr(err);
         let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot spawn {cmdline}: {e}"));
         Spawned { cmdline, child: Some(child), stdout_path, stderr_path }
     }
@@ -334,7 +356,12 @@ pub fn run_cmd(prog: &Path, args: &[String], io_base: &Path, stdin: Option<&Path
 /// Run a command with no stdio, killing it after `timeout`. Never panics
 /// (for use in destructors).
 pub fn run_quiet(prog: &Path, args: &[String], timeout: Duration) -> io::Result<ExitStatus> {
-    let mut child = Command::new(prog).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    run_quiet_with(prog, args, &SpawnOpts::default(), timeout)
+}
+
+/// [`run_quiet`] with `opts` (its stdin is ignored: /dev/null).
+pub fn run_quiet_with(prog: &Path, args: &[String], opts: &SpawnOpts, timeout: Duration) -> io::Result<ExitStatus> {
+    let mut child = command(prog, args, opts).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(s) = child.try_wait()? {

@@ -28,7 +28,7 @@ pub mod tty;
 /// What a test file needs: `use berth_integration::prelude::*;`.
 pub mod prelude {
     pub use crate::bundle::{default_config, Bundle};
-    pub use crate::env::{assert_no_leftovers, Env};
+    pub use crate::env::{assert_no_leftovers, Env, Who};
     pub use crate::harness::{
         berth_bin, ns_link, pid_alive, squash, wait_for_file, wait_until, Output, SpawnOpts, Spawned, CMD_TIMEOUT,
         HOST_ENV_VAR,
@@ -48,4 +48,23 @@ pub mod prelude {
 
     /// Script fragment: wait until the host creates `<rootfs>/go`.
     pub const WAIT_GO: &str = "while [ ! -e /go ]; do sleep 0.05; done";
+}
+
+/// Two tests per attack body `fn body(who: &Who)`: `$root` runs it as root,
+/// `$rootless` as a test user of its own (rootless berth), or prints a skip
+/// with the reason where rootless tests cannot run here.
+#[macro_export]
+macro_rules! root_and_rootless {
+    ($($body:ident => $root:ident, $rootless:ident;)*) => {$(
+        #[test]
+        fn $root() {
+            $body(&$crate::env::Who::Root)
+        }
+        #[test]
+        fn $rootless() {
+            if let Some(who) = $crate::env::Who::rootless(stringify!($body)) {
+                $body(&who)
+            }
+        }
+    )*};
 }

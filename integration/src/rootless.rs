@@ -71,6 +71,43 @@ fn id_of(name: &str, flag: &str) -> u32 {
         .unwrap_or_else(|_| panic!("id {flag} {name}"))
 }
 
+/// Whether rootless tests can run here (root to make the user, the tools,
+/// unprivileged user namespaces); prints a skip with the reason if not.
+pub fn can_run(needs_helpers: bool) -> bool {
+    use crate::test_skip::{skip, HOST, ROOT, TOOLS};
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip(ROOT, "making a test user needs root");
+        return false;
+    }
+    let mut tools = vec!["runuser", "useradd", "usermod", "userdel"];
+    if needs_helpers {
+        tools.extend(["newuidmap", "newgidmap"]);
+    }
+    for t in tools {
+        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .any(|d| Path::new(d).join(t).exists());
+        if !found {
+            skip(
+                TOOLS,
+                &format!("{t} not found (scripts/setup-deps.sh installs uidmap and util-linux)"),
+            );
+            return false;
+        }
+    }
+    if fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
+        .is_ok_and(|s| s.trim() == "0")
+    {
+        skip(
+            HOST,
+            "kernel.unprivileged_userns_clone is 0: no user namespaces without root",
+        );
+        return false;
+    }
+    true
+}
+
 impl User {
     /// A new system user (no automatic ranges) named after the test, with
     /// its own subordinate range, its directory under the tests' temp dir.
@@ -200,6 +237,12 @@ impl User {
         chown_tree(&self.dir.join(".config"), self.uid, self.gid);
     }
 
+    /// `sh -c SCRIPT` as the user in its directory.
+    #[track_caller]
+    pub fn sh(&self, script: &str) -> Output {
+        self.run_in(&self.dir, "sh", &["-c", script])
+    }
+
     /// `PROG ARGS...` as the user in `cwd`, with its XDG_RUNTIME_DIR and HOME.
     #[track_caller]
     fn run_in(&self, cwd: &Path, prog: &str, args: &[&str]) -> Output {
@@ -283,6 +326,27 @@ impl User {
         cmd.spawn().expect("spawn berth as the user")
     }
 
+    /// The user's copy of berth (in its directory, its own).
+    pub fn berth_bin(&self) -> &Path {
+        &self.bin
+    }
+
+    /// `config` made to run as the user: a new user namespace, the user's
+    /// own uid and gid as 0 inside and its subordinate range from 1 up
+    /// (through newuidmap/newgidmap), so that the container has root and
+    /// other ids as a root-made one has.
+    pub fn make_rootless(&self, config: &mut Value) {
+        let ns = config["linux"]["namespaces"].as_array_mut().expect("linux.namespaces");
+        if !ns.iter().any(|n| n["type"] == "user") {
+            ns.push(serde_json::json!({"type": "user"}));
+        }
+        for (key, own) in [("uidMappings", self.uid), ("gidMappings", self.gid)] {
+            config["linux"][key] = serde_json::json!([
+                {"containerID": 0, "hostID": own, "size": 1},
+                {"containerID": 1, "hostID": self.subid, "size": SUBID_COUNT}]);
+        }
+    }
+
     /// The user's default state root.
     pub fn state_root(&self) -> PathBuf {
         self.run_dir.join("berth")
@@ -303,7 +367,8 @@ impl User {
     }
 }
 
-fn chown_tree(p: &Path, uid: u32, gid: u32) {
+/// Give `p` and everything below it (not following symlinks) to `uid`:`gid`.
+pub fn chown_tree(p: &Path, uid: u32, gid: u32) {
     let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
     if fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()) {
         for e in fs::read_dir(p).into_iter().flatten().flatten() {

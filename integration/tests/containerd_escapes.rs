@@ -3,7 +3,8 @@
 //! `berth exec` entry points) and `security.rs` (create/run), with the
 //! shim's launcher in berth's place. The containers run as root with
 //! containerd's default capabilities (Docker's set), plus CAP_SYS_PTRACE
-//! for the ptrace class.
+//! for the ptrace class. Not run rootless (as exec_escapes.rs and
+//! security.rs are): containerd and its shims run as root only.
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -4,13 +4,15 @@
 //! console socket) and `--process FILE`. The attacks run as root in the
 //! container with Docker's default capabilities (and CAP_SYS_PTRACE for the
 //! ptrace class). The same attacks through `create`/`run` are in
-//! security.rs.
+//! security.rs. Each runs twice: with berth as root, and rootless (berth
+//! run by a test user of its own, the container in the user's user
+//! namespace, "root" the user's own uid).
 
 use std::os::unix::fs::PermissionsExt;
 
-use berth_integration::attacks::{host_objects_in, watcher, DEFAULT_CAPS};
-use berth_integration::harness::run_cmd;
+use berth_integration::attacks::{host_objects_in, host_objects_or_refused, watcher, DEFAULT_CAPS};
 use berth_integration::prelude::*;
+use berth_integration::root_and_rootless;
 use berth_integration::tty::{ConsoleSocket, Reader};
 
 /// How `berth exec` is asked to start the process.
@@ -37,10 +39,11 @@ struct Proc<'a> {
     cwd: Option<&'a str>,
 }
 
-/// The container `env` with Docker's default capabilities (plus `extra`),
-/// running `script` as root, and no HOME in its environment.
-fn container(name: &str, script: &str, extra: &[&str]) -> Env {
-    let mut env = Env::sh(name, script);
+/// The container `env` (berth run by `who`) with Docker's default
+/// capabilities (plus `extra`), running `script` as root, and no HOME in
+/// its environment.
+fn container(who: &Who, name: &str, script: &str, extra: &[&str]) -> Env {
+    let mut env = Env::sh_as(name, script, who);
     let caps: Vec<&str> = DEFAULT_CAPS.iter().chain(extra).copied().collect();
     env.set(
         "/process/capabilities",
@@ -72,6 +75,7 @@ fn exec_via(env: &Env, bin: &Path, entry: Entry, p: &Proc, tag: &str) -> (bool, 
         Entry::Detached => args.push("-d".into()),
         Entry::Tty => {
             let sock = ConsoleSocket::bind(&env.file(&format!("console-{tag}")));
+            env.give(Path::new(&sock.path_str()));
             args.extend([
                 "-t".into(),
                 "-d".into(),
@@ -109,7 +113,7 @@ fn exec_via(env: &Env, bin: &Path, entry: Entry, p: &Proc, tag: &str) -> (bool, 
     if !matches!(entry, Entry::ProcessFile) {
         args.extend(p.args.iter().map(|s| s.to_string()));
     }
-    let out = run_cmd(bin, &args, &base, None, CMD_TIMEOUT);
+    let out = env.run_prog(bin, &args, &base, CMD_TIMEOUT);
     let reader = console
         .as_ref()
         .filter(|_| out.success())
@@ -127,9 +131,10 @@ fn exec_via(env: &Env, bin: &Path, entry: Entry, p: &Proc, tag: &str) -> (bool, 
         );
     }
     let mut text = format!(
-        "{}\n{}",
+        "{}\n{}\n({})",
         fs::read_to_string(&out.stdout_path).unwrap_or_default(),
-        out.stderr
+        out.stderr,
+        out.status
     );
     if let Some(r) = reader {
         std::thread::sleep(Duration::from_millis(100));
@@ -139,10 +144,12 @@ fn exec_via(env: &Env, bin: &Path, entry: Entry, p: &Proc, tag: &str) -> (bool, 
 }
 
 /// A private copy of berth for the attack to aim at: if it worked, the
-/// copy is what changes.
+/// copy is what changes. Rootless, the user's own file, as a user's
+/// berth is (root's would be out of the user's reach anyway).
 fn berth_copy(env: &Env) -> PathBuf {
     let copy = env.file("berth-copy");
     fs::copy(berth_bin(), &copy).unwrap();
+    env.give(&copy);
     copy
 }
 
@@ -158,13 +165,12 @@ fn executable(path: &Path, text: &str) {
 
 // ---- CVE-2019-5736: the host binary executed inside the container --------
 
-#[test]
-fn cve_2019_5736_exec_never_runs_berth_in_the_container() {
+fn exec_5736(who: &Who) {
     // The container's /bin/sh and a program on its PATH are replaced with
     // a script whose interpreter is /proc/self/exe (and a symlink to it):
     // the next `exec` of them used to execute the host's berth, as a
     // dumpable root process in the container.
-    let env = container("cve_2019_5736_exec", SLEEPER, &[]);
+    let env = container(who, "cve_2019_5736_exec", SLEEPER, &[]);
     env.run_detached();
     let copy = berth_copy(&env);
     let rootfs = env.rootfs();
@@ -210,16 +216,15 @@ const LOOK_AROUND: [&str; 3] = [
     "ls -a . .. ../.. ../../.. ../../../.. 2>/dev/null; echo looked",
 ];
 
-#[test]
-fn cve_2024_21626_exec_configured_cwd_symlinked_to_a_leaked_fd() {
+fn exec_21626_a(who: &Who) {
     // (a) The container replaces its configured cwd with a symlink to
     // /proc/self/fd/N: a plain exec used to start in berth's state dir.
-    let mut env = container("cve_2024_21626_exec_a", SLEEPER, &[]);
+    let mut env = container(who, "cve_2024_21626_exec_a", SLEEPER, &[]);
     env.set("/process/cwd", json!("/work"));
     fs::create_dir_all(env.rootfs().join("work")).unwrap();
     env.run_detached();
     plant_markers(&env);
-    let bin = berth_bin();
+    let bin = env.bin().to_path_buf();
     for n in 3..=12 {
         let work = env.rootfs().join("work");
         let _ = fs::remove_dir(&work);
@@ -246,13 +251,12 @@ fn cve_2024_21626_exec_configured_cwd_symlinked_to_a_leaked_fd() {
     assert_no_leftovers(&env);
 }
 
-#[test]
-fn cve_2024_21626_exec_cwd_flag_through_a_leaked_fd() {
+fn exec_21626_b(who: &Who) {
     // (b) `exec --cwd /proc/self/fd/N` (and `cwd` in --process).
-    let env = container("cve_2024_21626_exec_b", SLEEPER, &[]);
+    let env = container(who, "cve_2024_21626_exec_b", SLEEPER, &[]);
     env.run_detached();
     plant_markers(&env);
-    let bin = berth_bin();
+    let bin = env.bin().to_path_buf();
     let mut refused = 0;
     for n in 3..=12 {
         let cwd = format!("/proc/self/fd/{n}");
@@ -282,15 +286,14 @@ fn cve_2024_21626_exec_cwd_flag_through_a_leaked_fd() {
     assert_no_leftovers(&env);
 }
 
-#[test]
-fn cve_2024_21626_exec_program_through_a_leaked_fd() {
+fn exec_21626_c(who: &Who) {
     // (c) A program in the container is a symlink through /proc/self/fd/N
     // to a host program: it used to run the host's file inside the
     // container (the set-up for overwriting a host binary through
     // /proc/PID/exe). Tried as a path, through PATH and as a #! line.
-    let env = container("cve_2024_21626_exec_c", SLEEPER, &[]);
+    let env = container(who, "cve_2024_21626_exec_c", SLEEPER, &[]);
     env.run_detached();
-    let bin = berth_bin();
+    let bin = env.bin().to_path_buf();
     let rootfs = env.rootfs();
     fs::create_dir_all(rootfs.join("escape")).unwrap();
     fs::create_dir_all(rootfs.join("usr/local/bin")).unwrap();
@@ -327,12 +330,11 @@ fn cve_2024_21626_exec_program_through_a_leaked_fd() {
 
 // ---- what a ptrace-capable container process sees of an exec'd process ---
 
-#[test]
-fn exec_process_holds_nothing_of_the_host_when_visible() {
+fn exec_ptrace(who: &Who) {
     // From the moment an exec'd process can be seen in the container, a
     // container process with CAP_SYS_PTRACE must find no fd, cwd or root
     // of the host's in it, and no writable berth binary behind its exe.
-    let env = container("exec_ptrace_view", &watcher("escmark"), &["CAP_SYS_PTRACE"]);
+    let env = container(who, "exec_ptrace_view", &watcher("escmark"), &["CAP_SYS_PTRACE"]);
     env.run_detached();
     let copy = berth_copy(&env);
     for (k, entry) in ENTRIES.into_iter().enumerate() {
@@ -355,7 +357,9 @@ fn exec_process_holds_nothing_of_the_host_when_visible() {
         );
         fs::write(env.rootfs().join(format!("later{k}")), "").unwrap();
         let report = env.wait_file(&format!("report{k}"), "done");
-        let bad = host_objects_in(&report);
+        // Rootless, the watcher may not even look (see
+        // host_objects_or_refused); as root it must, or the test proves nothing.
+        let bad = if env.user().is_some() { host_objects_or_refused(&report) } else { host_objects_in(&report) };
         assert!(
             bad.is_empty(),
             "{entry:?}: the exec'd process exposed host objects {bad:?}:\n{report}"
@@ -368,9 +372,8 @@ fn exec_process_holds_nothing_of_the_host_when_visible() {
 
 // ---- exec -u: every user form runs as the user asked, or fails -----------
 
-#[test]
-fn exec_user_forms_never_run_as_another_user() {
-    let env = container("exec_user_forms", SLEEPER, &[]);
+fn exec_user_forms(who: &Who) {
+    let env = container(who, "exec_user_forms", SLEEPER, &[]);
     env.run_detached();
     let id = |u: &str| {
         env.berth(&[
@@ -389,6 +392,12 @@ fn exec_user_forms_never_run_as_another_user() {
         ("4294967294:7", "ids=4294967294:7"),
     ] {
         let out = id(user);
+        if env.user().is_some() && user.starts_with("4294967294") {
+            // Rootless: not mapped in the user's namespace; it must not
+            // run at all (as the overflow uid or any other).
+            assert!(!out.success() && !out.stdout.contains("ids="), "-u {user} (unmapped) ran:\n{out}");
+            continue;
+        }
         assert!(
             out.success() && out.stdout.contains(want),
             "-u {user}:\n{out}"
@@ -420,4 +429,13 @@ fn exec_user_forms_never_run_as_another_user() {
     }
     env.delete_force();
     assert_no_leftovers(&env);
+}
+
+root_and_rootless! {
+    exec_user_forms => exec_user_forms_never_run_as_another_user, exec_user_forms_never_run_as_another_user_rootless;
+    exec_5736 => cve_2019_5736_exec_never_runs_berth_in_the_container, cve_2019_5736_exec_never_runs_berth_in_the_container_rootless;
+    exec_21626_a => cve_2024_21626_exec_configured_cwd_symlinked_to_a_leaked_fd, cve_2024_21626_exec_configured_cwd_symlinked_to_a_leaked_fd_rootless;
+    exec_21626_b => cve_2024_21626_exec_cwd_flag_through_a_leaked_fd, cve_2024_21626_exec_cwd_flag_through_a_leaked_fd_rootless;
+    exec_21626_c => cve_2024_21626_exec_program_through_a_leaked_fd, cve_2024_21626_exec_program_through_a_leaked_fd_rootless;
+    exec_ptrace => exec_process_holds_nothing_of_the_host_when_visible, exec_process_holds_nothing_of_the_host_when_visible_rootless;
 }

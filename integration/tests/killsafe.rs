@@ -7,10 +7,16 @@
 //! Each kill test uses one bundle and one id per kill (`<env id>-kNNN`),
 //! without `linux.cgroupsPath`, so each container has its own cgroup
 //! `/berth/<id>`; the kills are spread over 0-20 ms after the spawn.
-
-use std::process::Command;
+//!
+//! The kills of create, run -d and run, and the handover, also run rootless
+//! (berth as a test user of its own, killed by the test): the user's own
+//! `delete --force` must then remove everything. Not rootless: the
+//! two-stage create (it joins the host's uts namespace, which a user
+//! cannot), and the hook outliving init (found through the container's
+//! cgroups, which a rootless container has none of here).
 
 use berth_integration::prelude::*;
+use berth_integration::root_and_rootless;
 
 /// Kill delays spread over this window (berth's create takes ~5 ms here).
 const WINDOW_US: u64 = 20_000;
@@ -25,9 +31,7 @@ struct Made<'a> {
 impl Drop for Made<'_> {
     fn drop(&mut self) {
         for id in &self.ids {
-            let _ = Command::new(berth_bin())
-                .args(["--root", &self.env.root.display().to_string(), "delete", "--force", id])
-                .output();
+            let _ = self.env.berth_quiet(&["delete", "--force", id], Duration::from_secs(10));
             let left = host::reap_container(id, &cgroups_path(id));
             if !left.is_empty() {
                 eprintln!("cleanup of {id}: {}", left.join("; "));
@@ -40,11 +44,17 @@ fn cgroups_path(id: &str) -> String {
     format!("/berth/{id}")
 }
 
-/// A bundle running a sleeper, with berth's default cgroup path.
-fn sleeper_env(name: &str) -> Env {
-    let mut env = Env::sh(name, SLEEPER);
+/// A bundle running a sleeper, with berth's default cgroup path, berth
+/// run by `who`.
+fn sleeper_env_as(name: &str, who: &Who) -> Env {
+    let mut env = Env::sh_as(name, SLEEPER, who);
     env.remove("/linux/cgroupsPath");
     env
+}
+
+/// [`sleeper_env_as`] as root.
+fn sleeper_env(name: &str) -> Env {
+    sleeper_env_as(name, &Who::Root)
 }
 
 /// Processes of `id` that have not exec'd the container's program: clones
@@ -159,22 +169,26 @@ fn check_gone(env: &Env, id: &str, what: &str, problems: &mut Vec<String>) {
     }
 }
 
-#[test]
-fn killed_create_leaves_nothing_delete_cannot_remove() {
-    let env = sleeper_env("killsafe_create");
+fn killed_create(who: &Who) {
+    let env = sleeper_env_as("killsafe_create", who);
     kill_at_spread_delays(&env, &["create"], 40);
 }
 
-#[test]
-fn killed_run_detached_leaves_nothing_delete_cannot_remove() {
-    let env = sleeper_env("killsafe_run_d");
+fn killed_run_detached(who: &Who) {
+    let env = sleeper_env_as("killsafe_run_d", who);
     kill_at_spread_delays(&env, &["run", "--detach"], 30);
 }
 
-#[test]
-fn killed_run_leaves_nothing_delete_cannot_remove() {
-    let env = sleeper_env("killsafe_run");
+fn killed_run(who: &Who) {
+    let env = sleeper_env_as("killsafe_run", who);
     kill_at_spread_delays(&env, &["run"], 20);
+}
+
+root_and_rootless! {
+    killed_create => killed_create_leaves_nothing_delete_cannot_remove, killed_create_leaves_nothing_delete_cannot_remove_rootless;
+    killed_run_detached => killed_run_detached_leaves_nothing_delete_cannot_remove, killed_run_detached_leaves_nothing_delete_cannot_remove_rootless;
+    killed_run => killed_run_leaves_nothing_delete_cannot_remove, killed_run_leaves_nothing_delete_cannot_remove_rootless;
+    handover => created_init_outlives_create_and_starts, created_init_outlives_create_and_starts_rootless;
 }
 
 /// The two-stage path: a new user namespace with a namespace joined by
@@ -234,9 +248,8 @@ fn init_dies_with_berth_while_in_a_hook() {
 /// A `create` that completes hands init over: it outlives berth (whose
 /// exit must not fire init's parent-death signal, however soon after the
 /// handover it comes), and `start` still works.
-#[test]
-fn created_init_outlives_create_and_starts() {
-    let env = sleeper_env("killsafe_handover");
+fn handover(who: &Who) {
+    let env = sleeper_env_as("killsafe_handover", who);
     let mut made = Made { env: &env, ids: Vec::new() };
     for i in 0..50 {
         let id = format!("{}-h{i:03}", env.id);

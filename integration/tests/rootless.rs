@@ -7,42 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
 
 use berth_integration::prelude::*;
-use berth_integration::rootless::User;
-
-/// Root to make the user; unprivileged user namespaces; the tools.
-fn can_run(needs_helpers: bool) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        skip(ROOT, "making a test user needs root");
-        return false;
-    }
-    let mut tools = vec!["runuser", "useradd", "usermod", "userdel"];
-    if needs_helpers {
-        tools.extend(["newuidmap", "newgidmap"]);
-    }
-    for t in tools {
-        let found = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-            .iter()
-            .any(|d| Path::new(d).join(t).exists());
-        if !found {
-            skip(
-                TOOLS,
-                &format!("{t} not found (scripts/setup-deps.sh installs uidmap and util-linux)"),
-            );
-            return false;
-        }
-    }
-    if fs::read_to_string("/proc/sys/kernel/unprivileged_userns_clone")
-        .is_ok_and(|s| s.trim() == "0")
-    {
-        skip(
-            HOST,
-            "kernel.unprivileged_userns_clone is 0: no user namespaces without root",
-        );
-        return false;
-    }
-    true
-}
+use berth_integration::rootless::{can_run, User};
 
 /// `berth spec --rootless` writes a config that runs as is: the caller is
 /// root inside, the container's exit status comes back, state is under
@@ -338,7 +303,62 @@ fn state_of_one_user_is_private() {
         other.berth(&["--root", &root, "list", "-q"]).code(),
         Some(1)
     );
+    // Nor by hand: the files, the directory, the root.
+    let sd = format!("{root}/{id}");
+    for (what, cmd) in [
+        ("read state.json", format!("cat {sd}/state.json")),
+        ("list the root", format!("ls {root}")),
+        ("write in the root", format!("touch {root}/forged")),
+        ("rename the state dir", format!("mv {sd} {root}/gone")),
+        ("write in the state dir", format!("touch {sd}/forged")),
+        ("open exec.fifo", format!("echo x > {sd}/exec.fifo")),
+    ] {
+        let out = other.sh(&cmd);
+        assert!(!out.success(), "another user could {what}:\n{out}");
+    }
     assert_eq!(a.berth(&["state", &id]).ok().json()["status"], "running");
+}
+
+/// A state root that another user owns, or may write in, is refused: its
+/// owner could rename a container's directory away and put a forged one
+/// (state.json, seccomp cache) in its place. Before the check, user B made
+/// `berth` in a shared directory, A ran a container there, and B hid it
+/// and replaced it with a directory of its own (A's `state` then read B's).
+#[test]
+fn a_state_root_another_user_can_write_is_refused() {
+    if !can_run(false) {
+        return;
+    }
+    let a = User::create("rootA");
+    let b = User::create("rootB");
+    let shared = std::env::temp_dir().join(format!("berth-it/shared-{}", a.name));
+    fs::create_dir_all(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let bundle = a.bundle("b", &["sleep", "300"]);
+    let bs = bundle.display().to_string();
+    for (mode, why) in [("777", "with mode 777"), ("755", &*format!("owned by uid {}", b.uid))] {
+        let root = shared.join(format!("berth{mode}"));
+        let rs = root.display().to_string();
+        b.sh(&format!("mkdir -m {mode} {rs}")).ok();
+        let id = a.id("shared");
+        for args in [
+            vec!["--root", &rs, "run", "-d", "--bundle", &bs, &id],
+            vec!["--root", &rs, "create", "--bundle", &bs, &id],
+            vec!["--root", &rs, "list"],
+            vec!["--root", &rs, "state", &id],
+        ] {
+            let out = a.berth(&args);
+            out.fails_with(&["state root", &rs, why, "no one else may write"]);
+        }
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "{rs}: berth wrote there");
+    }
+    // XDG_RUNTIME_DIR set to a directory where another user made `berth`:
+    // the same.
+    let xdg = shared.join("xdg");
+    b.sh(&format!("mkdir -m 1777 {0} && mkdir -m 777 {0}/berth", xdg.display())).ok();
+    let out = a.sh(&format!("XDG_RUNTIME_DIR={} {} run -d --bundle {bs} {}", xdg.display(), a.berth_bin().display(), a.id("xdg")));
+    out.fails_with(&["no one else may write"]);
+    let _ = fs::remove_dir_all(&shared);
 }
 
 /// Without a cgroup (this host delegates none), what needs one says so;

@@ -1,6 +1,11 @@
 //! The attack classes that hit runc and crun, each reproduced to show it
 //! fails, and the AppArmor/SELinux fields on a host without them.
-//! (Capability sets: `capabilities.rs`.)
+//! (Capability sets: `capabilities.rs`.) Each attack an unprivileged user
+//! can mount runs twice (`root_and_rootless!`): with berth as root, and
+//! rootless (berth run by a test user of its own, the container in the
+//! user's user namespace). Left out rootless, each with its reason at the
+//! test: the neighbour that joins another container's pid namespace, and
+//! the image symlinks that would redirect a mount onto the host's.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -8,6 +13,7 @@ use std::process::{Command, Stdio};
 
 use berth_integration::attacks::DEFAULT_CAPS;
 use berth_integration::prelude::*;
+use berth_integration::root_and_rootless;
 
 // ---- AppArmor and SELinux on a host without them --------------------------
 
@@ -49,12 +55,11 @@ fn copy_libs(bin: &Path, rootfs: &Path) {
     }
 }
 
-#[test]
-fn cve_2019_5736_proc_self_exe_never_runs_berth() {
+fn proc_self_exe(who: &Who) {
     // The container's program is /proc/self/exe: with init a clone of
     // berth, that used to execute berth's host binary inside the container,
     // where another process could reopen it for writing once it exited.
-    let mut env = Env::new("cve_2019_5736_exe");
+    let mut env = Env::new_as("cve_2019_5736_exe", who);
     copy_libs(&berth_bin(), &env.rootfs());
     env.set_args(&["/proc/self/exe", "--version"]);
     let out = env.run();
@@ -138,6 +143,11 @@ fn harness_run(prog: &Path, args: &[String], base: &Path) -> Output {
     berth_integration::harness::run_cmd(prog, args, base, None, CMD_TIMEOUT)
 }
 
+// Not rootless: container B joins A's pid namespace, which berth cannot do
+// without root (setns of a pid namespace owned by another user namespace
+// fails with EPERM, with or without A's user namespace joined too), so no
+// container process can see another container's init run berth's code.
+
 #[test]
 fn cve_2019_5736_init_binary_is_not_reachable_from_the_container() {
     // Container A runs a shell; container B joins A's pid namespace and is
@@ -162,12 +172,11 @@ fn cve_2019_5736_ptrace_capable_neighbour_cannot_write_berth() {
     assert!(out.contains("later-write-denied"), "{out}");
 }
 
-#[test]
-fn cve_2019_5736_exec_trampoline_is_sealed() {
+fn trampoline_sealed(who: &Who) {
     // What init executes (and what /proc/self/exe names while the
     // container's program is being executed) is a sealed memfd: even the
     // host's root cannot write to it.
-    let env = Env::sh("cve_2019_5736_seal", SLEEPER);
+    let env = Env::sh_as("cve_2019_5736_seal", SLEEPER, who);
     env.create();
     let pid = env.pid();
     let mut found = 0;
@@ -192,9 +201,8 @@ fn cve_2019_5736_exec_trampoline_is_sealed() {
 
 // ---- CVE-2024-21626: leaked fds and a cwd outside the rootfs --------------
 
-#[test]
-fn cve_2024_21626_only_stdio_and_preserved_fds_are_open() {
-    let mut env = Env::sh("cve_2024_21626_fds", "cd /proc/self/fd && ls");
+fn only_stdio_and_preserved_fds(who: &Who) {
+    let mut env = Env::sh_as("cve_2024_21626_fds", "cd /proc/self/fd && ls", who);
     let out = env.run_ok();
     // ls's own directory fd is 3.
     assert_eq!(squash(&out.stdout).split_whitespace().collect::<Vec<_>>(), ["0", "1", "2", "3"], "{out}");
@@ -206,7 +214,7 @@ fn cve_2024_21626_only_stdio_and_preserved_fds_are_open() {
     fs::write(&f4, "four\n").unwrap();
     let (f3, f4) = (fs::File::open(f3).unwrap(), fs::File::open(f4).unwrap());
     let (r3, r4) = (std::os::fd::AsRawFd::as_raw_fd(&f3), std::os::fd::AsRawFd::as_raw_fd(&f4));
-    let mut cmd = Command::new(berth_bin());
+    let mut cmd = Command::new(env.bin());
     cmd.args([
         "--root",
         env.root.to_str().unwrap(),
@@ -218,6 +226,11 @@ fn cve_2024_21626_only_stdio_and_preserved_fds_are_open() {
         &env.id,
     ]);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(u) = env.user() {
+        cmd.uid(u.uid).gid(u.gid).current_dir(&env.dir);
+        cmd.env("XDG_RUNTIME_DIR", &u.run_dir).env("HOME", &u.dir);
+    }
+    // SAFETY: fcntl, dup2 and close are async-signal-safe and take integers.
     unsafe {
         cmd.pre_exec(move || {
             let (a, b) = (libc::fcntl(r3, libc::F_DUPFD, 100), libc::fcntl(r4, libc::F_DUPFD, 100));
@@ -236,14 +249,13 @@ fn cve_2024_21626_only_stdio_and_preserved_fds_are_open() {
     assert_no_leftovers(&env);
 }
 
-#[test]
-fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
+fn cwd_through_a_leaked_fd(who: &Who) {
     // init holds fds on host directories (the state dir, for exec.fifo,
     // after `create`; `run` has none) while it sets the cwd;
     // /proc/self/fd/N would put the container's cwd on the host.
     let mut refused = 0;
     for n in 3..=24 {
-        let mut env = Env::sh(&format!("cve_2024_21626_cwd{n}"), "pwd; ls ../../../../../ | head -50");
+        let mut env = Env::sh_as(&format!("cve_2024_21626_cwd{n}"), "pwd; ls ../../../../../ | head -50", who);
         env.set("/process/cwd", json!(format!("/proc/self/fd/{n}")));
         let out = env.run();
         if out.success() {
@@ -265,11 +277,10 @@ fn cve_2024_21626_cwd_through_a_leaked_fd_is_refused() {
     assert!(refused > 0, "no fd of init led to a host directory: the test did not exercise the attack");
 }
 
-#[test]
-fn cve_2024_21626_exec_through_a_leaked_fd_fails() {
+fn program_through_a_leaked_fd(who: &Who) {
     // A program (or #! interpreter) path through /proc/self/fd/N reaching a
     // host file must not be executed.
-    let mut env = Env::new("cve_2024_21626_exec");
+    let mut env = Env::new_as("cve_2024_21626_exec", who);
     let host_prog = env.file("host-prog");
     fs::write(&host_prog, "#!/bin/sh\necho ESCAPED\n").unwrap();
     fs::set_permissions(&host_prog, fs::Permissions::from_mode(0o755)).unwrap();
@@ -325,11 +336,12 @@ fn mounts_at(mountinfo: &str, dir: &Path) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn cve_2021_30465_symlinked_mount_destination_stays_inside() {
-    let mut env = Env::sh("cve_2021_30465", "echo x > /evil/written && echo wrote");
+fn symlinked_mount_destination(who: &Who) {
+    let mut env = Env::sh_as("cve_2021_30465", "echo x > /evil/written && echo wrote", who);
     let host_dir = env.file("host-target");
     fs::create_dir_all(&host_dir).unwrap();
+    // Rootless: the user's, else writing into it could not fail anyway.
+    env.give(&host_dir);
     let seen = env.file("mountinfo");
     mountinfo_hook(&mut env, &seen);
     env.set(
@@ -352,13 +364,13 @@ fn cve_2021_30465_symlinked_mount_destination_stays_inside() {
     }
 }
 
-#[test]
-fn cve_2021_30465_destination_swapped_during_create() {
+fn destination_swapped_during_create(who: &Who) {
     // A host thread keeps swapping /evil between a directory and a symlink
     // to a host directory while containers are created.
-    let mut env = Env::sh("cve_2021_30465_race", "echo x > /evil/f 2>/dev/null; true");
+    let mut env = Env::sh_as("cve_2021_30465_race", "echo x > /evil/f 2>/dev/null; true", who);
     let host_dir = env.file("host-target");
     fs::create_dir_all(&host_dir).unwrap();
+    env.give(&host_dir);
     let seen = env.file("mountinfo");
     mountinfo_hook(&mut env, &seen);
     env.set(
@@ -394,13 +406,12 @@ fn cve_2021_30465_destination_swapped_during_create() {
 
 // ---- CVE-2025-31133 class: maskedPaths bind only the real /dev/null --------
 
-#[test]
-fn cve_2025_31133_masked_paths_use_the_real_dev_null() {
+fn masked_paths_real_dev_null(who: &Who) {
     // The image's /dev/null is a symlink to a host-writable procfs file, and
     // /dev is not a tmpfs (so the image's /dev is used).
     let script = "stat -c '%F %t:%T' /proc/keys /proc/timer_list /etc/masked; \
         echo changed > /proc/timer_list 2>/dev/null; echo changed > /etc/masked; cat /etc/masked; echo end";
-    let mut env = Env::sh("cve_2025_31133", script);
+    let mut env = Env::sh_as("cve_2025_31133", script, who);
     let dev = env.rootfs().join("dev");
     std::os::unix::fs::symlink("/proc/sys/kernel/core_pattern", dev.join("null")).unwrap();
     fs::write(env.rootfs().join("etc/masked"), "secret\n").unwrap();
@@ -425,6 +436,13 @@ fn cve_2025_31133_masked_paths_use_the_real_dev_null() {
 
 // ---- /dev/console, /dev/ptmx, /dev/null swapped during create -----------
 
+/// A console socket in `env`'s dir that berth (rootless: the user) may use.
+fn console_socket(env: &Env) -> berth_integration::tty::ConsoleSocket {
+    let sock = berth_integration::tty::ConsoleSocket::bind(&env.file("console.sock"));
+    env.give(&env.file("console.sock"));
+    sock
+}
+
 /// A createContainer hook (in the container's mount namespace, after berth
 /// made /dev, before the console and the masked paths) running `script`
 /// with $R the rootfs.
@@ -436,8 +454,7 @@ fn swap_hook(env: &mut Env, script: &str) {
     );
 }
 
-#[test]
-fn dev_console_and_ptmx_swapped_during_create_are_refused() {
+fn console_and_ptmx_swapped(who: &Who) {
     // The class of runc's CVE-2025-52565 / CVE-2026-41579: /dev/console
     // replaced by a symlink while the container is made would have the
     // pty bound onto what it names (here the host's core_pattern, through
@@ -450,10 +467,10 @@ fn dev_console_and_ptmx_swapped_during_create_are_refused() {
         ("swap_ptmx", "rm -f $R/dev/ptmx; ln -s /dev/null $R/dev/ptmx", "/dev/ptmx"),
         ("swap_ptmx_file", "rm -f $R/dev/ptmx; echo x > $R/dev/ptmx", "/dev/ptmx"),
     ] {
-        let mut env = Env::sh(name, "echo ran");
+        let mut env = Env::sh_as(name, "echo ran", who);
         env.set("/process/terminal", json!(true));
         swap_hook(&mut env, script);
-        let sock = berth_integration::tty::ConsoleSocket::bind(&env.file("console.sock"));
+        let sock = console_socket(&env);
         let out = env.berth(&["create", "--console-socket", &sock.path_str(), "--bundle", &env.bundle_str(), &env.id]);
         assert!(!out.success(), "{name}: create went on with a swapped device:\n{out}");
         assert!(out.stderr.contains(needle) && out.stderr.contains("process.terminal"), "{name}: unclear error:\n{out}");
@@ -461,9 +478,9 @@ fn dev_console_and_ptmx_swapped_during_create_are_refused() {
         assert_no_leftovers(&env);
     }
     // Not swapped: the console is bound on /dev/console.
-    let mut env = Env::sh("console_ok", "echo ran");
+    let mut env = Env::sh_as("console_ok", "echo ran", who);
     env.set("/process/terminal", json!(true));
-    let sock = berth_integration::tty::ConsoleSocket::bind(&env.file("console.sock"));
+    let sock = console_socket(&env);
     env.berth(&["create", "--console-socket", &sock.path_str(), "--bundle", &env.bundle_str(), &env.id]).ok();
     let mountinfo = fs::read_to_string(format!("/proc/{}/mountinfo", env.pid())).unwrap();
     assert!(mountinfo.lines().any(|l| l.split(' ').nth(4) == Some("/dev/console")), "{mountinfo}");
@@ -471,13 +488,13 @@ fn dev_console_and_ptmx_swapped_during_create_are_refused() {
     assert_no_leftovers(&env);
 }
 
-#[test]
-fn dev_null_swapped_during_create_does_not_redirect_masked_paths() {
+fn dev_null_swapped(who: &Who) {
     // maskedPaths are bound from the real /dev/null even when the
     // container's /dev/null became a symlink to a procfs file after berth
     // made it.
-    let mut env = Env::sh("swap_null", "stat -c '%F %t:%T' /proc/keys /proc/timer_list; echo end");
-    swap_hook(&mut env, "rm -f $R/dev/null; ln -s /proc/sys/kernel/core_pattern $R/dev/null");
+    let mut env = Env::sh_as("swap_null", "stat -c '%F %t:%T' /proc/keys /proc/timer_list; echo end", who);
+    // (Rootless, /dev/null is a bind of the host's: unmounted first.)
+    swap_hook(&mut env, "umount $R/dev/null 2>/dev/null; rm -f $R/dev/null; ln -s /proc/sys/kernel/core_pattern $R/dev/null");
     let core_pattern = fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
     let out = env.run_ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
@@ -488,12 +505,11 @@ fn dev_null_swapped_during_create_does_not_redirect_masked_paths() {
 
 // ---- writes to /proc ------------------------------------------------------
 
-#[test]
-fn proc_writes_cannot_be_redirected_by_the_image() {
+fn proc_writes(who: &Who) {
     // The image ships a fake /proc tree (and one through a symlinked
     // /proc/self); berth's sysctl and oom_score_adj writes go through the
     // host's /proc to the container's own process and namespace.
-    let mut env = Env::sh("proc_writes", "cat /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj");
+    let mut env = Env::sh_as("proc_writes", "cat /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj", who);
     let fake = env.rootfs().join("proc");
     fs::create_dir_all(fake.join("sys/net/ipv4")).unwrap();
     fs::write(fake.join("sys/net/ipv4/ip_forward"), "fake\n").unwrap();
@@ -508,28 +524,55 @@ fn proc_writes_cannot_be_redirected_by_the_image() {
     assert_eq!(fs::read_to_string(fake.join("sys/net/ipv4/ip_forward")).unwrap(), "fake\n");
     assert_eq!(fs::read_to_string(fake.join("fakeself/oom_score_adj")).unwrap(), "fake\n");
     assert_eq!(fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host_forward, "host sysctl changed");
+    // exec's oomScoreAdj (--process) is written by berth's own child
+    // through the host's /proc too (rootless as well: issue 16).
+    env.set_script(SLEEPER);
+    env.run_detached();
+    let pf = env.file("process.json");
+    let process = json!({"args": ["cat", "/proc/self/oom_score_adj"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+        "env": ["PATH=/bin"], "oomScoreAdj": 321});
+    fs::write(&pf, process.to_string()).unwrap();
+    let out = env.berth(&["exec", "--process", &pf.display().to_string(), &env.id]).ok();
+    assert_eq!(squash(&out.stdout), "321", "{out}");
+    assert_eq!(fs::read_to_string(fake.join("fakeself/oom_score_adj")).unwrap(), "fake\n");
+    env.delete_force().ok();
     assert_no_leftovers(&env);
 }
 
-#[test]
-fn id_maps_are_written_by_berth_not_through_the_container() {
+fn id_maps_by_berth(who: &Who) {
     // With a user namespace, uid_map/gid_map are written by berth through
-    // the host's /proc/<pid>; a fake /proc in the image changes nothing.
-    let mut env = Env::sh("proc_idmaps", "cat /proc/self/uid_map /proc/self/gid_map");
+    // the host's /proc/<pid> (rootless: by newuidmap and newgidmap, which
+    // open them by pid too); a fake /proc in the image changes nothing.
+    let mut env = Env::sh_as("proc_idmaps", "cat /proc/self/uid_map /proc/self/gid_map", who);
     fs::create_dir_all(env.rootfs().join("proc/self")).unwrap();
     fs::write(env.rootfs().join("proc/self/uid_map"), "fake\n").unwrap();
-    let mut ns = env.config()["linux"]["namespaces"].as_array().unwrap().clone();
-    ns.push(json!({"type": "user"}));
-    env.set("/linux/namespaces", json!(ns));
-    env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+    env.give(&env.rootfs().join("proc"));
+    let want = match env.user() {
+        Some(u) => {
+            let sub = format!("1 {} 65536", u.subid);
+            format!("0 {} 1\n{sub}\n0 {} 1\n{sub}", u.uid, u.gid)
+        }
+        None => {
+            let mut ns = env.config()["linux"]["namespaces"].as_array().unwrap().clone();
+            ns.push(json!({"type": "user"}));
+            env.set("/linux/namespaces", json!(ns));
+            env.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+            env.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+            "0 100000 65536\n0 100000 65536".to_string()
+        }
+    };
     let out = env.run_ok();
-    assert_eq!(squash(&out.stdout), "0 100000 65536\n0 100000 65536", "{out}");
+    assert_eq!(squash(&out.stdout), want, "{out}");
     assert_eq!(fs::read_to_string(env.rootfs().join("proc/self/uid_map")).unwrap(), "fake\n");
     assert_no_leftovers(&env);
 }
 
 // ---- image /proc, /dev, /sys as symlinks -----------------------------------
+
+// Not rootless: a rootless container's mounts are made in a mount namespace
+// of the user's user namespace, whose mounts never propagate to the host's
+// (the kernel makes them slaves there), so the host's mount table this test
+// watches could not change whatever berth did.
 
 #[test]
 fn image_proc_dev_sys_symlinks_cannot_redirect_mounts() {
@@ -559,4 +602,19 @@ fn image_proc_dev_sys_symlinks_cannot_redirect_mounts() {
             assert_no_leftovers(&env);
         }
     }
+}
+
+root_and_rootless! {
+    proc_self_exe => cve_2019_5736_proc_self_exe_never_runs_berth, cve_2019_5736_proc_self_exe_never_runs_berth_rootless;
+    trampoline_sealed => cve_2019_5736_exec_trampoline_is_sealed, cve_2019_5736_exec_trampoline_is_sealed_rootless;
+    only_stdio_and_preserved_fds => cve_2024_21626_only_stdio_and_preserved_fds_are_open, cve_2024_21626_only_stdio_and_preserved_fds_are_open_rootless;
+    cwd_through_a_leaked_fd => cve_2024_21626_cwd_through_a_leaked_fd_is_refused, cve_2024_21626_cwd_through_a_leaked_fd_is_refused_rootless;
+    program_through_a_leaked_fd => cve_2024_21626_exec_through_a_leaked_fd_fails, cve_2024_21626_exec_through_a_leaked_fd_fails_rootless;
+    symlinked_mount_destination => cve_2021_30465_symlinked_mount_destination_stays_inside, cve_2021_30465_symlinked_mount_destination_stays_inside_rootless;
+    destination_swapped_during_create => cve_2021_30465_destination_swapped_during_create, cve_2021_30465_destination_swapped_during_create_rootless;
+    masked_paths_real_dev_null => cve_2025_31133_masked_paths_use_the_real_dev_null, cve_2025_31133_masked_paths_use_the_real_dev_null_rootless;
+    console_and_ptmx_swapped => dev_console_and_ptmx_swapped_during_create_are_refused, dev_console_and_ptmx_swapped_during_create_are_refused_rootless;
+    dev_null_swapped => dev_null_swapped_during_create_does_not_redirect_masked_paths, dev_null_swapped_during_create_does_not_redirect_masked_paths_rootless;
+    proc_writes => proc_writes_cannot_be_redirected_by_the_image, proc_writes_cannot_be_redirected_by_the_image_rootless;
+    id_maps_by_berth => id_maps_are_written_by_berth_not_through_the_container, id_maps_are_written_by_berth_not_through_the_container_rootless;
 }

@@ -9,8 +9,9 @@
 //! warning). [`select`] picks the host once per process; [`current`] is it.
 
 use std::fs;
-use std::io::Write;
-use std::path::PathBuf;
+use std::io::{self, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use oci_spec::runtime::LinuxIdMapping;
@@ -216,6 +217,42 @@ impl Host for Rootless {
     }
 }
 
+/// Rootless: the state root must be the caller's own and writable by no
+/// one else. Another user who owns it (or may write in it) could rename a
+/// container's directory away, put a forged state.json or seccomp cache
+/// entry in its place, and so hide the caller's containers, point its
+/// commands at other processes or swap the filter its containers get
+/// (issue 16.5: no state of one user is changeable by another). A root
+/// that does not exist yet is fine: berth makes it, mode 0700. As root,
+/// nothing to check (the default root is root's own).
+pub fn check_state_root(root: &Path) -> Result<()> {
+    match current().rootless() {
+        Some(r) => check_owned_by(root, r.uid),
+        None => Ok(()),
+    }
+}
+
+/// `dir` (followed if a symlink) belongs to `uid` and is not writable by
+/// its group or others; a missing `dir` passes.
+pub fn check_owned_by(dir: &Path, uid: u32) -> Result<()> {
+    let m = match fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::path("state root", dir, e)),
+    };
+    let mode = m.mode() & 0o7777;
+    if m.uid() == uid && mode & 0o022 == 0 {
+        return Ok(());
+    }
+    let why = format!(
+        "owned by uid {} with mode {mode:o}: rootless berth keeps state only in a directory of the user's own \
+         (uid {uid}) that no one else may write, or another user could change its containers; \
+         use --root DIR or $XDG_RUNTIME_DIR",
+        m.uid()
+    );
+    Err(Error::path("state root", dir, io::Error::new(io::ErrorKind::PermissionDenied, why)))
+}
+
 /// The `/proc/PID/uid_map` text of `maps`: one `inside outside count`
 /// line each.
 pub fn map_text(maps: &[LinuxIdMapping]) -> String {
@@ -327,6 +364,31 @@ mod tests {
         assert!(!honors_runtime_dir(0, true, Some("root")));
         let h: &dyn Host = &r(1000, None);
         assert!(!h.manages_cgroups() && h.rootless().is_some() && h.name() == "rootless");
+    }
+
+    #[test]
+    fn a_state_root_of_another_user_or_writable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("berth-stateroot-{}", std::process::id()));
+        let dir = base.join("root");
+        fs::create_dir_all(&dir).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        let set = |mode| fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        set(0o700);
+        assert!(check_owned_by(&dir, me).is_ok());
+        set(0o755);
+        assert!(check_owned_by(&dir, me).is_ok());
+        assert!(check_owned_by(&base.join("missing"), me).is_ok());
+        for mode in [0o770, 0o777, 0o1777, 0o702] {
+            set(mode);
+            let e = check_owned_by(&dir, me).unwrap_err().to_string();
+            assert!(e.contains("no one else may write") && e.contains(&format!("{mode:o}")), "{e}");
+        }
+        set(0o700);
+        let e = check_owned_by(&dir, me + 1).unwrap_err().to_string();
+        assert!(e.contains(&format!("owned by uid {me}")), "{e}");
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

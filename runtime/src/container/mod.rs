@@ -196,6 +196,7 @@ impl StateDir {
         if let Err(e) = fs::DirBuilder::new().recursive(true).mode(0o700).create(root) {
             return Err(Error::path("create state root", root, e));
         }
+        crate::host::check_state_root(root)?;
         let path = root.join(id);
         match fs::DirBuilder::new().mode(0o711).create(&path) {
             Ok(()) => {}
@@ -209,6 +210,7 @@ impl StateDir {
     /// Open and lock an existing container's directory.
     pub fn open(root: &Path, id: &str) -> Result<StateDir> {
         validate_id(id)?;
+        crate::host::check_state_root(root)?;
         let path = root.join(id);
         Self::open_locked(&path, id)
     }
@@ -320,6 +322,7 @@ impl StateDir {
 
 /// Ids of the containers under `root`, sorted.
 pub fn list_ids(root: &Path) -> Result<Vec<String>> {
+    crate::host::check_state_root(root)?;
     let rd = match fs::read_dir(root) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),

@@ -179,13 +179,18 @@ fn run(init: &mut Init) -> Result<Never> {
     exec(init, prepared, state)
 }
 
-/// Die with berth, take the caller's stdio, become non-dumpable and let go
-/// of berth's lock.
+/// Die with berth, take the caller's stdio, set oom_score_adj, become
+/// non-dumpable and let go of berth's lock.
 fn begin(init: &Init) -> Result<()> {
     die_with_parent(&init.sock);
     if let Some(fds) = init.l.stdio {
         set_stdio(fds)?;
     }
+    // Through the host's /proc (nothing of the container exists yet), and
+    // while still dumpable: a non-dumpable process's /proc files belong to
+    // the host's root, which rootless berth is not (EACCES). Inherited by
+    // everything init forks and by the container's process.
+    setup::oom_score_adj(&init.l.plan.bundle.spec)?;
     // Not dumpable until execve: nothing in the container may open
     // /proc/<init>/exe or read its memory while berth's code runs here.
     // SAFETY: prctl with integer arguments only.
@@ -321,15 +326,14 @@ fn rootfs_options<'a>(init: &Init<'a>) -> RootfsOptions<'a> {
     }
 }
 
-/// Mounts, sysctl and oom_score_adj (through the host's /proc, still
-/// mounted here, never one the container controls), then the hooks:
+/// Mounts and sysctl (through the host's /proc, still mounted here, never
+/// one the container controls), then the hooks:
 /// prestart and createRuntime by the parent, createContainer here. The
 /// state the parent sent, for startContainer, if there are hooks.
 fn mounts_and_hooks(init: &Init) -> Result<Option<OciState>> {
     let spec = &init.l.plan.bundle.spec;
     rootfs::prepare(&rootfs_options(init))?;
     setup::sysctl(spec)?;
-    setup::oom_score_adj(spec)?;
     let hooks = &init.l.plan.hooks;
     if !hooks.during_setup() {
         return Ok(None);

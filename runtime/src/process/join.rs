@@ -16,9 +16,9 @@
 //!  open /proc/<init>/ns/* (those that differ from  ───────────────────────────
 //!  berth's own), verify init is still the same
 //!  process, open the cgroup join files
-//!  clone3 (CLONE_INTO_CGROUP: the v2 cgroup) ────▶ not dumpable; write "0" to each
-//!                                                  v1 tasks file; rlimits,
-//!                                                  oom_score_adj (host /proc);
+//!  clone3 (CLONE_INTO_CGROUP: the v2 cgroup) ────▶ oom_score_adj (host /proc);
+//!                                                  not dumpable; write "0" to each
+//!                                                  v1 tasks file; rlimits;
 //!                                                  setns pid (for its child), time,
 //!                                                  ipc, uts, net, cgroup, mount (its
 //!                                                  root and cwd become the
@@ -324,6 +324,14 @@ fn join_user(e: &Exec) -> Result<()> {
 /// pid namespace.
 fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
     let p = e.process;
+    // While still dumpable (a non-dumpable process's /proc files belong to
+    // the host's root, which rootless berth is not), in the host's pid
+    // namespace where the container sees nothing of us.
+    if let Some(adj) = p.oom_score_adj() {
+        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|err| {
+            Error::os(format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj"), err)
+        })?;
+    }
     // Not dumpable until execve: nothing may open /proc/<pid>/exe or read
     // berth's memory (stage 2 inherits this).
     // SAFETY: PR_SET_DUMPABLE takes integer arguments only; no memory is touched.
@@ -331,11 +339,6 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
     setup::join_cgroups(&e.cgroup_files)?;
     // With the host's privileges, before the user namespace is joined.
     setup::rlimits(p)?;
-    if let Some(adj) = p.oom_score_adj() {
-        fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|err| {
-            Error::os(format!("process.oomScoreAdj: write {adj} to /proc/self/oom_score_adj"), err)
-        })?;
-    }
     // Rootless, berth holds no privilege over the container's namespaces
     // but through their user namespace: join it first (as runc's nsexec).
     let user_first = crate::host::current().rootless().is_some();

@@ -17,7 +17,9 @@
 //!   write offsets]
 //!  clone3(new namespaces) ──────────────────────▶ PR_SET_PDEATHSIG(SIGKILL): dies
 //!                                                  with berth until Ready (exits if
-//!                                                  the socket hung up already)
+//!                                                  the socket hung up already);
+//!                                                  oom_score_adj (host /proc, while
+//!                                                  dumpable), then not dumpable
 //!                                                 [net ns deferred: unshare(NEWNET)
 //!  [restore own pid/time ns]                       while the parent makes the v1
 //!  [net ns deferred: v1 cgroups, resources         cgroups; wait for CgroupsReady,
@@ -38,7 +40,7 @@
 //!                                                 [new network namespace: lo up]
 //!                                MoveNetDevices ◀─ (only with linux.netDevices)
 //!  move them in (netdev) ─ NetDevicesMoved ─────▶
-//!                                                 rootfs::prepare, sysctl, oom_score_adj
+//!                                                 rootfs::prepare, sysctl
 //!                                   RunHooks   ◀─
 //!  prestart, createRuntime hooks
 //!                     ─ HooksDone(state) ───────▶ createContainer hooks

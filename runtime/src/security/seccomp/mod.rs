@@ -123,6 +123,12 @@ fn cached_or_compile(s: &LinuxSeccomp, root: &Path) -> Result<Vec<u8>, profile::
         }
     };
     let dir = root.join(cache::DIR_NAME);
+    if let Err(e) = crate::host::check_state_root(root).and_then(|()| crate::host::check_state_root(&dir)) {
+        // Entries another user could have written are not used (create
+        // then fails on the same check, with its message).
+        log::debug!("seccomp cache: not used: {e}");
+        return profile::compile(s);
+    }
     let key = cache::key(&json);
     if let Some(bpf) = cache::lookup(&dir, &key) {
         return Ok(bpf);
