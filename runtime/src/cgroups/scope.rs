@@ -97,9 +97,6 @@ impl Scope<'_> {
         let mut p: Vec<Property> = vec![
             ("Description".into(), Value::Str(format!("berth container {}", self.unit.unit))),
             ("DefaultDependencies".into(), Value::Bool(false)),
-            // A unit that failed (its start, or the container) is
-            // collected, not kept loaded under the container's name.
-            ("CollectMode".into(), Value::str("inactive-or-failed")),
             ("MemoryAccounting".into(), Value::Bool(true)),
             ("CPUAccounting".into(), Value::Bool(true)),
             ("TasksAccounting".into(), Value::Bool(true)),

@@ -216,6 +216,7 @@ fn exec_impl(c: Container, a: &ExecOptions) -> Result<(i32, pexec::Started)> {
         // Checked when the bundle was loaded.
         mempolicy: crate::mempolicy::from_spec(&bundle.spec).ok().flatten(),
         personality: bundle.spec.linux().as_ref().and_then(|l| l.personality().as_ref()),
+        apparmor: process.apparmor_profile().as_deref().filter(|s| !s.is_empty()),
     })
     // init died meanwhile (joining its namespaces, or forking into its pid
     // namespace, fails then): the container stopped.
@@ -405,20 +406,18 @@ fn add_caps(p: &mut Process, names: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// AppArmor and SELinux: berth applies neither; a profile or label is an
-/// error, worded for this host (runc fails the same way where they are off).
+/// AppArmor: a profile needs AppArmor on this host (the exec'd process
+/// applies it, `process::join`). SELinux: berth applies no label; one is an
+/// error, worded for this host (runc fails the same way where it is off).
 fn check_lsm(p: &Process) -> Result<()> {
     if let Some(profile) = p.apparmor_profile().as_deref().filter(|s| !s.is_empty()) {
         let on = fs::read_to_string("/sys/module/apparmor/parameters/enabled")
             .is_ok_and(|s| s.trim() == "Y");
-        let why = if on {
-            "berth does not apply AppArmor profiles yet"
-        } else {
-            "AppArmor is not enabled on this host"
-        };
-        return Err(Error::Unsupported(format!(
-            "apparmor profile {profile:?} (--apparmor, process.apparmorProfile): {why}"
-        )));
+        if !on {
+            return Err(Error::Unsupported(format!(
+                "apparmor profile {profile:?} (--apparmor, process.apparmorProfile): AppArmor is not enabled on this host"
+            )));
+        }
     }
     if let Some(label) = p.selinux_label().as_deref().filter(|s| !s.is_empty()) {
         let on = Path::new("/sys/fs/selinux/enforce").exists();

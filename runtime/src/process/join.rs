@@ -179,6 +179,8 @@ pub struct Exec<'a> {
     pub mempolicy: Option<crate::mempolicy::Policy>,
     /// The container's linux.personality.
     pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// process.apparmorProfile (checked: AppArmor is on).
+    pub apparmor: Option<&'a str>,
 }
 
 /// The started process.
@@ -398,6 +400,14 @@ fn stage1(e: &Exec, kept: &Kept) -> Result<Never> {
 fn stage2(e: &Exec, kept: &Kept) -> Result<Never> {
     let p = e.process;
     nix::unistd::setsid().map_err(|err| Error::os("setsid", err))?;
+    // The profile for execve, asked for while still root with every
+    // capability (runc's setns init does it as early).
+    if let Some(profile) = e.apparmor {
+        let clip = crate::error::Clip(profile);
+        crate::security::lsm::open_apparmor_exec_in_container()
+            .and_then(|mut f| crate::security::lsm::apply_apparmor(&mut f, profile))
+            .map_err(|err| Error::os(format!("process.apparmorProfile: apply {clip}"), err))?;
+    }
     // Before the user switch (root may reach more), else after it.
     let cwd_later = match nix::unistd::chdir(p.cwd().as_path()) {
         Ok(()) => false,

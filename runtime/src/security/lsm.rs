@@ -6,7 +6,9 @@
 //!   writing `/proc/self/attr/exec`); with AppArmor, init asks for the
 //!   profile on its next exec (`exec NAME` written to
 //!   `/proc/self/attr/apparmor/exec`, else `/proc/self/attr/exec`), through
-//!   a handle opened before the pivot on the host's /proc;
+//!   a handle opened before the pivot on the host's /proc; `exec` does the
+//!   same in the exec'd process, through the container's /proc checked to
+//!   be procfs and not mounted over (`open_apparmor_exec_in_container`);
 //! * an SELinux label (process or mount) on a host without SELinux is an
 //!   error (runc: "selinux label is specified in config, but selinux is
 //!   disabled or not supported"; its mount label breaks the tmpfs mount).
@@ -64,6 +66,30 @@ pub fn check(bundle: &Bundle) -> Result<Option<String>> {
 pub fn open_apparmor_exec() -> io::Result<fs::File> {
     let open = |p: &str| fs::OpenOptions::new().write(true).open(p);
     open("/proc/self/attr/apparmor/exec").or_else(|_| open("/proc/self/attr/exec"))
+}
+
+/// In exec's process, inside the container's mount namespace: the same
+/// file, through the container's /proc, which the container controls
+/// (CVE-2019-16884: a /proc or an attr file mounted over makes the write
+/// land elsewhere and the profile silently not apply). The /proc opened
+/// must be a procfs, and the lookup from it may not cross a mount
+/// (openat2 RESOLVE_NO_XDEV), so an overmount fails instead. thread-self:
+/// the file acts on the calling task only.
+pub fn open_apparmor_exec_in_container() -> io::Result<fs::File> {
+    use std::os::fd::AsFd;
+    let proc_dir = crate::sys::open(c"/proc", libc::O_PATH | libc::O_DIRECTORY)?;
+    let fs = nix::sys::statfs::fstatfs(&proc_dir)?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(io::Error::other("the container's /proc is not a procfs"));
+    }
+    let open = |p: &std::ffi::CStr| {
+        crate::sys::openat2(proc_dir.as_fd(), p, libc::O_WRONLY, 0, libc::RESOLVE_NO_XDEV as u64)
+    };
+    let f = match open(c"thread-self/attr/apparmor/exec") {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => open(c"thread-self/attr/exec")?,
+        r => r?,
+    };
+    Ok(fs::File::from(f))
 }
 
 /// In init, just before execve: ask for `profile` on exec.
