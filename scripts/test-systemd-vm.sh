@@ -35,17 +35,8 @@ done
 mkdir -p "$vm"
 
 # The image, rebuilt when the package list, the build script or the kernel
-# changes.
-key=$(cat scripts/systemd-vm/packages scripts/systemd-vm/build-image.sh "$kdir/linux-image.deb" |
-    sha256sum | cut -c1-16)
-image=$vm/image-$key.tar
-if [ ! -f "$image" ]; then
-    rm -f "$vm"/image-*.tar
-    log "building the VM image with mmdebstrap ($image)"
-    start=$SECONDS
-    scripts/systemd-vm/build-image.sh "$image" "$kdir/linux-image.deb" || die "image build failed (log: $image.log)"
-    log "image built in $((SECONDS - start)) s ($(du -m "$image" | cut -f1) MiB)"
-fi
+# changes (scripts/lib.sh).
+image=$(systemd_vm_image "$vm" "$kdir") || exit 1
 
 target=x86_64-unknown-linux-gnu
 log "building berth, the shim and berthctl (static, target/$target/debug)"
@@ -55,13 +46,7 @@ cargo build -q --workspace && cargo build -q -p berth --features internals --exa
     die "build failed"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,dev,proc,newroot,payload/bin}
-cp /bin/busybox "$stage/bin/"
-for a in sh mount umount mkdir tar rm cp ln cut cat poweroff switch_root; do
-    ln -s busybox "$stage/bin/$a"
-done
-cp scripts/systemd-vm/init "$stage/init"
-chmod +x "$stage/init"
+mkdir -p "$stage/payload/bin"
 for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl; do
     strip -o "$stage/payload/bin/$b" "target/$target/debug/$b" || die "strip $b"
 done
@@ -75,21 +60,9 @@ rustc --edition=2021 -C opt-level=1 -C debuginfo=0 -C strip=symbols -C panic=abo
     -C target-feature=+crt-static -o "$stage/payload/bin/sd-notify" integration/helpers/sd_notify.rs ||
     die "build integration/helpers/sd_notify.rs"
 sh scripts/mkimage.sh "$stage/payload/busybox-image.tar" busybox:latest 2>/dev/null || die "scripts/mkimage.sh failed"
-# Two cpio archives back to back (the kernel unpacks both): the small init
-# and payload, then the image tar (uncompressed: faster to unpack under TCG
-# than to gunzip).
-initrd=$vm/initrd.cpio
-(cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd" || die "cpio"
-ln -f "$image" "$stage/image.tar"
-(cd "$stage" && echo image.tar | cpio -o -H newc --quiet) >>"$initrd" || die "cpio image"
-
 serial=$vm/serial.log
-log "booting the VM (qemu, tcg, 4 GiB); serial console in $serial"
 start=$SECONDS
-timeout 540 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
-    -display none -monitor none -no-reboot -serial "file:$serial" \
-    -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-    -append "console=ttyS0 panic=-1 loglevel=3 systemd.show_status=0 systemd.unified_cgroup_hierarchy=1"
+# The initramfs and qemu: scripts/lib.sh.
+systemd_vm_boot "$stage" "$image" "$kdir" "$serial"
 rc=$?
-rm -f "$initrd"
 vm_report "$serial" systemd-vm "$start" "$rc"
