@@ -16,6 +16,7 @@
 # /opt/berth/bin, reports "PASS name" / "FAIL name: why" over the serial
 # console and powers the VM off. This script prints those lines and ends
 # with "systemd-vm: N passed, M failed"; exit 0 only when all passed.
+# BERTH_VM_CASES=GLOB runs only those case files (scripts/systemd-vm/cases).
 set -uo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
@@ -63,6 +64,6 @@ sh scripts/mkimage.sh "$stage/payload/busybox-image.tar" busybox:latest 2>/dev/n
 serial=$vm/serial.log
 start=$SECONDS
 # The initramfs and qemu: scripts/lib.sh.
-systemd_vm_boot "$stage" "$image" "$kdir" "$serial"
+systemd_vm_boot "$stage" "$image" "$kdir" "$serial" ${BERTH_VM_CASES:+"berth.cases=$BERTH_VM_CASES"}
 rc=$?
 vm_report "$serial" systemd-vm "$start" "$rc"

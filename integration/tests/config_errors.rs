@@ -113,6 +113,27 @@ fn cgroups_path_in_the_systemd_form() {
     refused(&env, "linux.cgroupsPath");
 }
 
+/// `--systemd-cgroup` on this host (systemd is not pid 1): refused before
+/// anything is made, for create and run; a path not in the
+/// slice:prefix:name form is a config error first.
+#[test]
+fn systemd_cgroup_without_systemd() {
+    if std::path::Path::new("/run/systemd/system").is_dir() {
+        return skip(HOST, "systemd runs this host (the systemd VM tests cover it)");
+    }
+    let mut env = Env::new("cfgerr_systemd");
+    env.set("/linux/cgroupsPath", json!("system.slice:berth:cfgerr"));
+    for cmd in ["create", "run"] {
+        env.berth(&["--systemd-cgroup", cmd, "--bundle", &env.bundle_str(), &env.id])
+            .fails_with(&["--systemd-cgroup: systemd is not running on this host"]);
+        assert_nothing_left(&env);
+    }
+    env.set("/linux/cgroupsPath", json!("/berth/cfgerr"));
+    env.berth(&["--systemd-cgroup", "create", "--bundle", &env.bundle_str(), &env.id])
+        .fails_with(&["config.json: linux.cgroupsPath: ", "slice:prefix:name"]);
+    assert_nothing_left(&env);
+}
+
 #[test]
 fn memory_policy_with_bad_nodes() {
     let mut env = Env::new("cfgerr_mempolicy");

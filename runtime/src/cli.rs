@@ -25,7 +25,8 @@ pub struct Cli {
     /// Log debug messages.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Use systemd for cgroups (not supported: berth manages cgroupfs itself).
+    /// Have systemd make the cgroups (a transient scope per container;
+    /// linux.cgroupsPath is slice:prefix:name).
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Path to criu for checkpoint/restore (not supported: berth has neither).

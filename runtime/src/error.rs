@@ -68,6 +68,10 @@ pub enum Error {
     /// A step that cannot fail did (a bug in berth): encoding a struct.
     #[error("{0}")]
     Internal(String),
+    /// A call to systemd over D-Bus (the systemd cgroup driver) failed or
+    /// timed out; the error names the call and the unit.
+    #[error(transparent)]
+    Systemd(#[from] crate::dbus::DbusError),
 }
 
 /// What kind of failure an [`Error`] is: crosses the sync socket (in an
@@ -92,6 +96,8 @@ pub enum ErrorKind {
     Unsupported,
     Protocol,
     Internal,
+    /// A D-Bus call to systemd (the systemd cgroup driver).
+    Systemd,
     /// A kind this build does not know (sent by another version).
     #[serde(other)]
     Unknown,
@@ -113,6 +119,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Internal => "internal",
+            ErrorKind::Systemd => "systemd",
             ErrorKind::Unknown => "unknown",
         }
     }
@@ -173,6 +180,7 @@ impl Error {
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::Protocol(_) => ErrorKind::Protocol,
             Error::Internal(_) => ErrorKind::Internal,
+            Error::Systemd(_) => ErrorKind::Systemd,
         }
     }
 
@@ -184,6 +192,7 @@ impl Error {
             Error::Path { source, .. } | Error::Os { source, .. } => source.raw_os_error(),
             Error::Cgroup { error, .. } => error.refused.as_ref().and_then(|r| r.errno),
             Error::Init(e) => e.errno,
+            Error::Systemd(e) => e.errno(),
             _ => None,
         }
     }

@@ -79,9 +79,9 @@ pub fn features_json() -> Value {
         "linux": {
             "namespaces": NAMESPACES.iter().map(|t| crate::namespaces::type_name(*t)).collect::<Vec<_>>(),
             "capabilities": crate::security::caps::names().collect::<Vec<_>>(),
-            // One directory per mounted hierarchy, v1 and v2 alike; the
-            // systemd driver is refused (--systemd-cgroup).
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
+            // One directory per mounted hierarchy, v1 and v2 alike, or a
+            // systemd unit (--systemd-cgroup); not the user's systemd instance.
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false},
             "seccomp": seccomp(),
             // exec refuses profiles and labels (lifecycle::exec::check_lsm).
             "apparmor": {"enabled": false},

@@ -68,7 +68,7 @@ pub use host::{auto_rootless as host_is_rootless, current as current_host, selec
 // The container API.
 pub use lifecycle::{
     check_inherited_fds, check_preserved_fds, list, parse_resources, parse_signal, run, AfterExit, Attach,
-    CgroupDirs, Container, CreateOptions, Event, ExecOptions, ExecProcess, Executed, NotifyProxy, Orphans, ProcessSource,
+    CgroupDirs, CgroupManager, Container, CreateOptions, Event, ExecOptions, ExecProcess, Executed, NotifyProxy, Orphans, ProcessSource,
     RunOptions, StartBy, Stdio, User, Watch,
 };
 

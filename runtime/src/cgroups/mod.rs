@@ -5,8 +5,9 @@
 //! hybrid hosts, [`v2::V2`] when the unified hierarchy is the only one.
 //!
 //! Placement (resolve, create, join, remove) is the trait
-//! [`placement::Placement`]; [`Cgroupfs`], here, is its one implementation,
-//! picked by the [`ContainerCgroups`] record state.json keeps.
+//! [`placement::Placement`]: [`Cgroupfs`], here, and the systemd placement
+//! (`scope.rs`, `systemd.rs` for its names, `systemd_props.rs` for unit
+//! properties), picked by the [`ContainerCgroups`] record state.json keeps.
 //!
 //! Files: `placement.rs` (the placement trait and kinds), `resources.rs`
 //! (the spec's `linux.resources` in runc's form, and runc's v1 <-> v2
@@ -22,13 +23,14 @@ mod fsutil;
 pub mod placement;
 pub mod resources;
 pub mod stats;
-// The systemd placement's names; the placement itself is wired in next.
-#[allow(dead_code)]
+mod scope;
 pub mod systemd;
+pub mod systemd_props;
 pub mod v1;
 pub mod v2;
 
 pub use placement::{Placement, PlacementKind};
+pub use scope::running as systemd_running;
 pub use resources::{FieldError, Resources};
 
 use std::fs;
@@ -121,7 +123,7 @@ pub fn hierarchies() -> Result<Vec<Hierarchy>> {
 }
 
 /// This process's cgroup path in `h`, from a `/proc/self/cgroup` text.
-fn own_path(cgroup_text: &str, h: &Hierarchy) -> String {
+pub(crate) fn own_path(cgroup_text: &str, h: &Hierarchy) -> String {
     for line in cgroup_text.lines() {
         let mut parts = line.splitn(3, ':');
         let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
@@ -181,6 +183,9 @@ pub struct ContainerCgroups {
     #[serde(default, skip_serializing_if = "PlacementKind::is_default")]
     pub placement: PlacementKind,
     pub mounts: Vec<CgroupMount>,
+    /// The systemd placement's unit and slice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd: Option<systemd::SystemdPath>,
     /// What was applied (merged into by `update`).
     #[serde(default, skip_serializing_if = "resources_unset")]
     pub resources: Resources,
@@ -211,20 +216,29 @@ pub(crate) fn rdma_line(dev: &str, l: &resources::RdmaLimit) -> String {
 }
 
 impl ContainerCgroups {
-    /// Where the container's cgroups go, placed the default way (see
+    /// Where the container's cgroups go, placed by `kind` (see
     /// [`PlacementKind::resolve`]). On a host where berth cannot manage
-    /// cgroups ([`crate::host::Host::manages_cgroups`]): none at all.
-    pub fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<Self> {
+    /// cgroups ([`crate::host::Host::manages_cgroups`]): none at all (and
+    /// the systemd placement is refused).
+    pub fn resolve_with(kind: PlacementKind, cgroups_path: Option<&str>, id: &str) -> Result<Self> {
         if !crate::host::current().manages_cgroups() {
+            if kind == PlacementKind::Systemd {
+                return Err(Error::Unsupported(
+                    "--systemd-cgroup: the systemd cgroup driver needs root (rootless containers through the user's systemd instance are not supported yet)".into(),
+                ));
+            }
             return Ok(ContainerCgroups::default());
         }
-        PlacementKind::default().resolve(cgroups_path, id)
+        kind.resolve(cgroups_path, id)
     }
 
     /// The placement this record was made by.
     pub fn placement(&self) -> Box<dyn Placement + '_> {
-        match self.placement {
-            PlacementKind::Cgroupfs => Box::new(Cgroupfs { cg: self }),
+        match (self.placement, &self.systemd) {
+            (PlacementKind::Systemd, Some(unit)) => Box::new(scope::Scope { cg: self, unit }),
+            // A systemd record without its unit (edited by hand): only
+            // the directories are known.
+            _ => Box::new(Cgroupfs { cg: self }),
         }
     }
 
@@ -309,7 +323,7 @@ impl Cgroupfs<'_> {
             if p.contains(':') && !p.starts_with('/') {
                 return Err(Error::config(
                     "linux.cgroupsPath",
-                    format!("\"{p}\" looks like a systemd slice:prefix:name path; the systemd cgroup driver is not supported"),
+                    format!("\"{p}\" looks like a systemd slice:prefix:name path: use the systemd cgroup driver (--systemd-cgroup)"),
                 ));
             }
         }
@@ -332,7 +346,7 @@ impl Cgroupfs<'_> {
                 dir,
             });
         }
-        Ok(ContainerCgroups { placement: PlacementKind::Cgroupfs, mounts, resources: Resources::default() })
+        Ok(ContainerCgroups { placement: PlacementKind::Cgroupfs, mounts, systemd: None, resources: Resources::default() })
     }
 }
 
@@ -412,6 +426,17 @@ impl Placement for Cgroupfs<'_> {
             }
         }
         Vec::new()
+    }
+
+    /// Not used by create (the directories are made before the clone), but
+    /// whole: make them all and move `pid` in through cgroup.procs.
+    fn place(&self, pid: i32, _r: &Resources) -> Result<()> {
+        self.create_where(&|_| true)?;
+        for m in &self.cg.mounts {
+            fsutil::write(&m.dir, "cgroup.procs", &pid.to_string())
+                .map_err(|e| Error::path("move a process into", m.dir.join("cgroup.procs"), e))?;
+        }
+        Ok(())
     }
 
     /// Remove the directories (leaf only; parents are shared). A cgroup whose

@@ -7,14 +7,15 @@
 //! container's directory in every hierarchy, the applied resources and,
 //! for any placement but the default one, its [`PlacementKind`]. The kind
 //! picks the implementation of [`Placement`] each time the record is used
-//! ([`ContainerCgroups::placement`]). Today there is one: [`Cgroupfs`]
-//! (`mod.rs`), which makes the directories itself. A systemd placement
-//! (StartTransientUnit with Delegate, `slice:prefix:name` paths) becomes a
-//! second kind and a second implementation; `--systemd-cgroup` and
-//! systemd-style paths are refused until then.
+//! ([`ContainerCgroups::placement`]): [`Cgroupfs`] (`mod.rs`) makes the
+//! directories itself before init's clone; the systemd placement
+//! ([`super::scope::Scope`], `--systemd-cgroup`, `slice:prefix:name` paths)
+//! has systemd make a transient unit with init's pid after the clone
+//! ([`Placement::by_pid`]).
 
 use std::os::fd::OwnedFd;
 
+use super::resources::Resources;
 use super::{CgroupMount, Cgroupfs, ContainerCgroups, Join};
 use crate::error::Result;
 
@@ -27,6 +28,8 @@ pub enum PlacementKind {
     /// berth makes the directories in each mounted hierarchy.
     #[default]
     Cgroupfs,
+    /// systemd makes a transient unit (`--systemd-cgroup`).
+    Systemd,
 }
 
 impl PlacementKind {
@@ -40,6 +43,7 @@ impl PlacementKind {
     pub fn resolve(self, cgroups_path: Option<&str>, id: &str) -> Result<ContainerCgroups> {
         match self {
             PlacementKind::Cgroupfs => Cgroupfs::resolve(cgroups_path, id),
+            PlacementKind::Systemd => super::scope::resolve(cgroups_path, id),
         }
     }
 }
@@ -65,6 +69,21 @@ pub trait Placement {
     fn pids(&self) -> Vec<i32>;
     /// Remove the container's cgroups (after its processes are gone).
     fn remove(&self) -> Result<()>;
+    /// Whether the cgroups are made with init's pid, after the clone
+    /// ([`Placement::place`]) instead of before it.
+    fn by_pid(&self) -> bool {
+        false
+    }
+    /// Make the cgroups with `pid` (init, cloned into berth's own cgroup
+    /// and waiting) in them, `r` given to whoever keeps resources besides
+    /// the files (systemd's unit properties). On failure, the caller
+    /// removes what was made ([`Placement::remove`]).
+    fn place(&self, pid: i32, r: &Resources) -> Result<()>;
+    /// `update`: `r` (all of the container's resources) to whoever keeps
+    /// them besides the files. Nothing for cgroupfs.
+    fn update(&self, _r: &Resources) -> Result<()> {
+        Ok(())
+    }
 }
 // The resource Driver (limits, freezer, stats) is picked by the hierarchy
 // layout (`ContainerCgroups::driver`), not by the placement: a systemd
@@ -79,6 +98,7 @@ mod tests {
     fn record(kind: PlacementKind) -> ContainerCgroups {
         ContainerCgroups {
             placement: kind,
+            systemd: None,
             mounts: vec![CgroupMount {
                 mountpoint: "/sys/fs/cgroup/cpu".into(),
                 subsystems: vec!["cpu".into()],
@@ -106,9 +126,9 @@ mod tests {
         let with_kind = OLD.replacen('{', r#"{"placement":"cgroupfs","#, 1);
         let back: ContainerCgroups = serde_json::from_str(&with_kind).unwrap();
         assert_eq!(back.placement, PlacementKind::Cgroupfs);
-        let systemd = OLD.replacen('{', r#"{"placement":"systemd","#, 1);
-        let e = serde_json::from_str::<ContainerCgroups>(&systemd).unwrap_err().to_string();
-        assert!(e.contains("systemd"), "{e}");
+        let other = OLD.replacen('{', r#"{"placement":"elsewhere","#, 1);
+        let e = serde_json::from_str::<ContainerCgroups>(&other).unwrap_err().to_string();
+        assert!(e.contains("elsewhere"), "{e}");
     }
 
     #[test]
@@ -124,7 +144,20 @@ mod tests {
     #[test]
     fn systemd_paths_are_refused_by_cgroupfs() {
         let e = PlacementKind::Cgroupfs.resolve(Some("system.slice:berth:c1"), "c1").unwrap_err().to_string();
-        assert!(e.contains("linux.cgroupsPath") && e.contains("systemd"), "{e}");
+        assert!(e.contains("linux.cgroupsPath") && e.contains("--systemd-cgroup"), "{e}");
+    }
+
+    #[test]
+    fn systemd_needs_a_systemd_host() {
+        // This host (no systemd as pid 1) is refused before anything is
+        // made; a bad path is a config error first.
+        if super::super::scope::running() {
+            return crate::test_skip::skip(crate::test_skip::HOST, "this host runs systemd");
+        }
+        let e = PlacementKind::Systemd.resolve(Some("system.slice:berth:c1"), "c1").unwrap_err().to_string();
+        assert!(e.contains("systemd is not running"), "{e}");
+        let e = PlacementKind::Systemd.resolve(Some("/a/b"), "c1").unwrap_err().to_string();
+        assert!(e.contains("linux.cgroupsPath") && e.contains("slice:prefix:name"), "{e}");
     }
 
     /// Removes the test's cgroups even when an assertion fails.

@@ -10,11 +10,7 @@
 //! * the unit is `prefix-name.scope` (runc joins them even when the prefix
 //!   is empty), or `name` itself when it ends in `.slice`.
 //!
-//! This is the first part of the systemd placement; the [`Placement`]
-//! implementation (StartTransientUnit through `crate::dbus`) and its
-//! wiring into create come next.
-//!
-//! [`Placement`]: super::placement::Placement
+//! The placement itself (the unit started with init's pid) is `scope.rs`.
 
 use crate::error::{Error, Result};
 
@@ -24,8 +20,8 @@ pub const DEFAULT_SLICE: &str = "system.slice";
 /// runc's default unit prefix.
 pub const DEFAULT_PREFIX: &str = "runc";
 
-/// A container's place in systemd's tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A container's place in systemd's tree (state.json's `cgroups.systemd`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SystemdPath {
     /// The parent slice (`system.slice`, `-.slice`, `machine-x.slice`).
     pub slice: String,

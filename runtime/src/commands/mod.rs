@@ -24,11 +24,6 @@ use crate::cli::{Cli, Command};
 
 /// Run the parsed command line; returns the exit code.
 pub fn dispatch(cli: Cli) -> Result<i32> {
-    if cli.systemd_cgroup {
-        return Err(Error::Usage(
-            "--systemd-cgroup: the systemd cgroup driver is not supported; berth manages cgroupfs itself".into(),
-        ));
-    }
     if let Some(c) = &cli.criu {
         return Err(Error::Usage(format!(
             "--criu {}: checkpoint and restore are not supported by berth",
@@ -62,9 +57,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         berth::seal::ensure_sealed()?;
     }
     match cmd {
-        Command::Create(a) => Container::create(&options::create(root, &a)).map(|_| 0),
+        Command::Create(a) => Container::create(&options::create(root, &a, cli.systemd_cgroup)).map(|_| 0),
         Command::Start { id } => start(root, &id).map(|_| 0),
-        Command::Run(a) => berth::run(&options::create(root, &a.create), &options::run(&a)),
+        Command::Run(a) => berth::run(&options::create(root, &a.create, cli.systemd_cgroup), &options::run(&a)),
         Command::State { id } => state::state(root, &id).map(|_| 0),
         Command::Kill { all, id, signal } => {
             let sig = berth::parse_signal(signal.as_deref().unwrap_or("SIGTERM"))?;

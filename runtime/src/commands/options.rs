@@ -4,14 +4,14 @@ use std::path::Path;
 
 use berth::error::{Error, Result};
 use berth::{
-    AfterExit, Attach, CreateOptions, ExecOptions, Orphans, ProcessSource, RunOptions, StartBy,
+    AfterExit, Attach, CgroupManager, CreateOptions, ExecOptions, Orphans, ProcessSource, RunOptions, StartBy,
     Stdio, User,
 };
 
 use crate::cli::{CreateArgs, ExecArgs, RunArgs};
 
 /// `create` (and the create half of `run`, which sets its own start).
-pub fn create(root: &Path, a: &CreateArgs) -> CreateOptions {
+pub fn create(root: &Path, a: &CreateArgs, systemd_cgroup: bool) -> CreateOptions {
     CreateOptions {
         root: root.to_path_buf(),
         id: a.id.clone(),
@@ -24,6 +24,7 @@ pub fn create(root: &Path, a: &CreateArgs) -> CreateOptions {
         stdio: Stdio::Inherit,
         start: StartBy::Fifo,
         notify_socket: notify_socket(),
+        cgroup_manager: if systemd_cgroup { CgroupManager::Systemd } else { CgroupManager::Cgroupfs },
     }
 }
 

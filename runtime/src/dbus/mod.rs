@@ -72,6 +72,16 @@ pub enum DbusError {
 }
 
 impl DbusError {
+    /// ETIMEDOUT for a call with no answer in time, the errno of a failed
+    /// connect or read; None for errors systemd or the bus reported.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            DbusError::Timeout { .. } => Some(libc::ETIMEDOUT),
+            DbusError::Connect { source, .. } | DbusError::Io { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
     /// The D-Bus error name of an error reply (`org.freedesktop.systemd1.NoSuchUnit`).
     pub fn remote_name(&self) -> Option<&str> {
         match self {

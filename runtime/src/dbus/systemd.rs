@@ -1,7 +1,8 @@
 //! The calls of systemd's Manager (org.freedesktop.systemd1.Manager) that
 //! the systemd cgroup driver makes: StartTransientUnit, StopUnit, GetUnit,
-//! SetUnitProperties, and the JobRemoved signal that says a job is over.
-//! Each error names the call and the unit.
+//! SetUnitProperties, ResetFailedUnit, the Manager's Version property, and
+//! the JobRemoved signal that says a job is over. Each error names the call
+//! and the unit.
 
 use std::path::Path;
 use std::time::Duration;
@@ -18,6 +19,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 const SYSTEMD: &str = "org.freedesktop.systemd1";
 const PATH: &str = "/org/freedesktop/systemd1";
 const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const PROPERTIES: &str = "org.freedesktop.DBus.Properties";
 
 /// A unit property: its name and value (`("Delegate", Value::Bool(true))`).
 pub type Property = (String, Value);
@@ -132,6 +134,49 @@ impl Systemd {
         .map(drop)
     }
 
+    /// ResetFailedUnit(name): forget a failed unit, so that its name can be
+    /// started again (`org.freedesktop.systemd1.NoSuchUnit` when it is not
+    /// loaded).
+    pub fn reset_failed_unit(&mut self, name: &str) -> Result<(), DbusError> {
+        let call = format!("ResetFailedUnit({name})");
+        self.manager("ResetFailedUnit", vec![Value::str(name)], call)
+            .map(drop)
+    }
+
+    /// The Manager's `Version` property (org.freedesktop.DBus.Properties.Get)
+    /// as its leading number: 252 for "252.33-1~deb12u1", 245 for
+    /// "v245.4-1.fc32" (runc's systemdVersionAtoi).
+    pub fn version(&mut self) -> Result<u32, DbusError> {
+        let call = "Get(Manager.Version)";
+        let m = self.conn.call(
+            Message::call(
+                &self.dest,
+                PATH,
+                PROPERTIES,
+                "Get",
+                vec![Value::str(MANAGER), Value::str("Version")],
+            ),
+            call,
+        )?;
+        let text = match m.body.first() {
+            Some(Value::Variant(v)) => match v.as_ref() {
+                Value::Str(s) => Some(s.as_str()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(text) = text else {
+            return Err(DbusError::Garbage {
+                call: call.into(),
+                what: format!("reply of signature {:?}, want a variant of \"s\"", m.signature()),
+            });
+        };
+        version_number(text).ok_or_else(|| DbusError::Garbage {
+            call: call.into(),
+            what: format!("Version {text:?} does not start with a number"),
+        })
+    }
+
     /// Wait for JobRemoved of `job` (a path a call returned) and check its
     /// result is "done"; `call` names what started the job.
     pub fn wait_job(&mut self, job: &str, call: &str) -> Result<(), DbusError> {
@@ -155,6 +200,15 @@ impl Systemd {
             }),
         }
     }
+}
+
+/// The leading number of a systemd version string: a `"` or `v` before it
+/// is skipped, the first character that is not a digit ends it. None
+/// without digits or above u32::MAX.
+pub(super) fn version_number(text: &str) -> Option<u32> {
+    let t = text.trim_start_matches(['"', 'v']);
+    let end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    t[..end].parse().ok()
 }
 
 #[cfg(test)]

@@ -344,9 +344,14 @@ fn peer_that_closes_or_talks_garbage() {
     }
 }
 
+/// The Version strings the fake systemd answers Properties.Get with, in turn.
+const VERSIONS: [&str; 3] = ["252.33-1~deb12u1", "v245.4-1.fc32", "unknown"];
+
 /// A peer on the bus that owns systemd's name and answers as systemd does:
 /// Subscribe, StartTransientUnit (a job, then JobRemoved "done"), GetUnit
-/// (NoSuchUnit); StopUnit it never answers. Returns the calls it got.
+/// (NoSuchUnit), ResetFailedUnit (nothing; NoSuchUnit for "gone.scope"),
+/// Properties.Get of the Manager's Version ([`VERSIONS`] in turn; a `u` for
+/// anything else); StopUnit it never answers. Returns the calls it got.
 fn fake_systemd(
     mut c: Connection,
     ready: mpsc::Sender<()>,
@@ -364,6 +369,7 @@ fn fake_systemd(
     assert_eq!(r.body, vec![Value::U32(1)], "RequestName");
     ready.send(()).unwrap();
     let mut got = Vec::new();
+    let mut versions = VERSIONS.iter();
     loop {
         let m = c
             .wait_for("fake systemd", &|m| m.kind == Kind::Call)
@@ -395,6 +401,34 @@ fn fake_systemd(
                     Value::str("done"),
                 ];
                 c.send(sig, "signal").unwrap();
+            }
+            "ResetFailedUnit" if m.body == [Value::str("gone.scope")] => {
+                let e = Message::reply_to(
+                    &m,
+                    Some("org.freedesktop.systemd1.NoSuchUnit"),
+                    vec![Value::str("Unit gone.scope not loaded.")],
+                );
+                c.send(e, "reply").unwrap();
+            }
+            "ResetFailedUnit" => c
+                .send(Message::reply_to(&m, None, vec![]), "reply")
+                .unwrap(),
+            "Get" => {
+                let version = m.interface.as_deref() == Some("org.freedesktop.DBus.Properties")
+                    && m.body
+                        == [
+                            Value::str("org.freedesktop.systemd1.Manager"),
+                            Value::str("Version"),
+                        ];
+                let v = match version.then(|| versions.next()).flatten() {
+                    Some(text) => Value::str(text),
+                    None => Value::U32(7),
+                };
+                c.send(
+                    Message::reply_to(&m, None, vec![Value::variant(v)]),
+                    "reply",
+                )
+                .unwrap();
             }
             "GetUnit" => {
                 let e = Message::reply_to(
@@ -442,6 +476,33 @@ fn systemd_calls_through_a_real_bus() {
     );
     assert!(e.to_string().contains("GetUnit(x.scope)"), "{e}");
 
+    s.reset_failed_unit("a.scope").unwrap();
+    let e = s.reset_failed_unit("gone.scope").unwrap_err();
+    assert_eq!(
+        e.remote_name(),
+        Some("org.freedesktop.systemd1.NoSuchUnit"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("ResetFailedUnit(gone.scope)"), "{e}");
+
+    // Version: Debian's and Fedora's strings, then one without a number.
+    assert_eq!(s.version().unwrap(), 252);
+    assert_eq!(s.version().unwrap(), 245);
+    let e = s.version().unwrap_err();
+    assert!(
+        matches!(e, DbusError::Garbage { .. })
+            && e.to_string().contains("Get(Manager.Version)")
+            && e.to_string().contains("\"unknown\""),
+        "{e}"
+    );
+    // A Version that is not a string (the fake answers a u32 once the
+    // strings are used up).
+    let e = s.version().unwrap_err();
+    assert!(
+        matches!(e, DbusError::Garbage { .. }) && e.to_string().contains("variant of \"s\""),
+        "{e}"
+    );
+
     // A systemd that does not answer: the call ends within its bound and names the unit.
     let t0 = Instant::now();
     let e = s.stop_unit("a.scope", "replace").unwrap_err();
@@ -470,6 +531,48 @@ fn systemd_calls_through_a_real_bus() {
         .unwrap();
     assert_eq!(start.signature(), "ssa(sv)a(sa(sv))");
     assert_eq!(start.body, start_call().body);
+    let reset: Vec<_> = got
+        .iter()
+        .filter(|m| m.member.as_deref() == Some("ResetFailedUnit"))
+        .map(|m| (m.interface.as_deref(), m.path.as_deref(), m.body.clone()))
+        .collect();
+    let manager = (
+        Some("org.freedesktop.systemd1.Manager"),
+        Some("/org/freedesktop/systemd1"),
+    );
+    assert_eq!(
+        reset,
+        [
+            (manager.0, manager.1, vec![Value::str("a.scope")]),
+            (manager.0, manager.1, vec![Value::str("gone.scope")])
+        ]
+    );
+    let gets = got
+        .iter()
+        .filter(|m| m.member.as_deref() == Some("Get"))
+        .inspect(|m| assert_eq!(m.path.as_deref(), Some("/org/freedesktop/systemd1")))
+        .count();
+    assert_eq!(gets, 4);
+}
+
+#[test]
+fn version_numbers() {
+    use super::systemd::version_number;
+    // runc's systemdVersionAtoi cases, and Debian's.
+    for (text, want) in [
+        ("252.33-1~deb12u1", Some(252)),
+        ("v245.4-1.fc32", Some(245)),
+        ("\"v245-1.fc32\"", Some(245)),
+        ("245", Some(245)),
+        ("257~rc1", Some(257)),
+        ("", None),
+        ("v", None),
+        ("unknown", None),
+        (".252", None),
+        ("99999999999", None),
+    ] {
+        assert_eq!(version_number(text), want, "{text:?}");
+    }
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn create_full(
     // May re-execute berth from a sealed copy (CVE-2019-5736).
     crate::security::seal::for_config(&bundle.spec)?;
     // Every config error is raised here, before anything is created.
-    let plan = crate::plan::build(&bundle, &a.id, root)?;
+    let plan = crate::plan::build(&bundle, &a.id, root, a.cgroup_manager)?;
     let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()) == Some(true);
     console::check_flags(terminal, detached, a.console_socket.as_deref())
         .map_err(|e| config_error(&bundle, e))?;
@@ -115,6 +115,7 @@ fn create_full(
             CgroupStep::All => cgroups.create()?,
             CgroupStep::UnifiedDir => return cgroups.create_where(|m| m.unified),
             CgroupStep::Rest => cgroups.create_where(|m| !m.unified)?,
+            CgroupStep::Place(pid) => cgroups.placement().place(pid, resources)?,
         }
         log::debug!("{}: cgroup {:?} in {} hierarchies", a.id, cgroups.mounts.first().map(|m| &m.path), cgroups.mounts.len());
         cgroups

@@ -87,6 +87,44 @@ pub enum StartBy {
     Creator(Attach),
 }
 
+/// Who makes the container's cgroups.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CgroupManager {
+    /// berth, in every mounted hierarchy (runc's default).
+    #[default]
+    Cgroupfs,
+    /// systemd, as a transient unit (`--systemd-cgroup`): linux.cgroupsPath
+    /// is `slice:prefix:name`, or empty for runc's defaults.
+    Systemd,
+    /// systemd when linux.cgroupsPath is `slice:prefix:name` and systemd
+    /// runs the host, else cgroupfs. For callers told nothing about the
+    /// driver but the path (the shim: containerd gives shims other than
+    /// runc's no SystemdCgroup option, and CRI writes systemd paths then).
+    ByPath,
+}
+
+impl CgroupManager {
+    /// The placement for `cgroups_path`.
+    pub(crate) fn placement(self, cgroups_path: Option<&str>) -> crate::cgroups::PlacementKind {
+        use crate::cgroups::PlacementKind;
+        match self {
+            CgroupManager::Cgroupfs => PlacementKind::Cgroupfs,
+            CgroupManager::Systemd => PlacementKind::Systemd,
+            CgroupManager::ByPath => {
+                let systemd_path = cgroups_path.is_some_and(|p| {
+                    let parts: Vec<&str> = p.split(':').collect();
+                    parts.len() == 3 && !p.starts_with('/')
+                });
+                if systemd_path && crate::cgroups::systemd_running() {
+                    PlacementKind::Systemd
+                } else {
+                    PlacementKind::Cgroupfs
+                }
+            }
+        }
+    }
+}
+
 /// What [`Container::create`] makes.
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
@@ -110,6 +148,8 @@ pub struct CreateOptions {
     /// The caller's sd-notify socket (`NOTIFY_SOCKET`): the container gets
     /// one of its own, whose READY=1 `start`/`run` pass on (`notify.rs`).
     pub notify_socket: Option<PathBuf>,
+    /// Who makes the cgroups (`--systemd-cgroup`).
+    pub cgroup_manager: CgroupManager,
 }
 
 impl CreateOptions {
@@ -127,6 +167,7 @@ impl CreateOptions {
             stdio: Stdio::Inherit,
             start: StartBy::Fifo,
             notify_socket: None,
+            cgroup_manager: CgroupManager::Cgroupfs,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! zeros), the new values are merged into those applied before (stored in
 //! state.json), and devices are not touched. If the kernel refuses a value,
 //! the previous settings are written back and the error names the field.
+//! With the systemd placement, the unit's properties are set too
+//! (SetUnitProperties), after the files.
 
 use oci_spec::runtime::LinuxResources;
 use serde_json::{json, Value};
@@ -46,6 +48,14 @@ fn update_resources(dir: &StateDir, mut state: State, r: &LinuxResources) -> Res
             log::warn!("restoring the previous resources: {undo}");
         }
         return Err(Error::Cgroup { what: "update".into(), error: e });
+    }
+    // systemd's unit properties (systemd placement), once the kernel took
+    // the values: else systemd would re-apply the old ones later.
+    if let Err(e) = state.cgroups.placement().update(&new) {
+        if let Err(undo) = state.cgroups.driver().apply(&old) {
+            log::warn!("restoring the previous resources: {undo}");
+        }
+        return Err(e);
     }
     state.cgroups.resources = new;
     dir.save(&state)?;

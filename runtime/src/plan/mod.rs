@@ -124,7 +124,12 @@ type Fault = (String, String);
 /// root (the seccomp cache lives under it). Creates nothing but the seccomp
 /// cache entry (and the root above it), and that only once every other
 /// part is checked.
-pub fn build<'a>(bundle: &'a Bundle, id: &str, root: &Path) -> Result<Plan<'a>> {
+pub fn build<'a>(
+    bundle: &'a Bundle,
+    id: &str,
+    root: &Path,
+    manager: crate::lifecycle::CgroupManager,
+) -> Result<Plan<'a>> {
     let spec = &bundle.spec;
     let cfg = |(path, msg): Fault| {
         Error::Config(ConfigError::new(
@@ -148,7 +153,7 @@ pub fn build<'a>(bundle: &'a Bundle, id: &str, root: &Path) -> Result<Plan<'a>> 
     }
     let userns = namespaces.has_new(LinuxNamespaceType::User);
     let apparmor = crate::security::lsm::check(bundle)?;
-    let cgroups = cgroups(spec, id).map_err(|e| match config_fault(&e, "linux.cgroupsPath") {
+    let cgroups = cgroups(spec, id, manager).map_err(|e| match config_fault(&e, "linux.cgroupsPath") {
         Some(f) => cfg(f),
         None => e,
     })?;
@@ -211,12 +216,13 @@ fn seccomp(bundle: &Bundle, root: &Path) -> Result<Option<Seccomp>> {
     }))
 }
 
-fn cgroups(spec: &Spec, id: &str) -> Result<ContainerCgroups> {
+fn cgroups(spec: &Spec, id: &str, manager: crate::lifecycle::CgroupManager) -> Result<ContainerCgroups> {
     let path = spec
         .linux()
         .as_ref()
-        .and_then(|l| l.cgroups_path().as_ref());
-    ContainerCgroups::resolve(path.map(|p| p.to_str().unwrap_or("")), id)
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_str().unwrap_or(""));
+    ContainerCgroups::resolve_with(manager.placement(path), path, id)
 }
 
 /// An error whose message starts with `field: `: a config fault at `field`.

@@ -175,7 +175,7 @@ fn config(linux: Value) -> Value {
 fn build_err(linux: Value) -> ConfigError {
     let d = Dirs::new(config(linux));
     let b = d.bundle();
-    match build(&b, "plan-test", &d.root()) {
+    match build(&b, "plan-test", &d.root(), Default::default()) {
         Err(Error::Config(e)) => {
             assert_eq!(e.file, b.config_path.display().to_string());
             e
@@ -198,7 +198,7 @@ fn build_gathers_every_part() {
         "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["kexec_load"], "action": "SCMP_ACT_ERRNO"}]},
     })));
     let b = d.bundle();
-    let p = build(&b, "c1", &d.root()).unwrap();
+    let p = build(&b, "c1", &d.root(), Default::default()).unwrap();
     assert_eq!(
         p.process.args().as_deref(),
         Some(&["/bin/true".to_string()][..])
@@ -242,7 +242,7 @@ fn build_gathers_every_part() {
 fn without_a_mount_namespace_the_plan_says_inherited() {
     let d = Dirs::new(config(json!({"namespaces": [{"type": "pid"}]})));
     let b = d.bundle();
-    let p = build(&b, "c2", &d.root()).unwrap();
+    let p = build(&b, "c2", &d.root(), Default::default()).unwrap();
     assert!(p.mntns_inherited);
     assert!(p.id_maps.uid.is_empty() && p.time_offsets.is_none());
 }
@@ -290,7 +290,7 @@ fn build_refuses_capabilities_and_labels_before_anything_exists() {
     c["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL", "CAP_CHOWN"], "permitted": ["CAP_KILL"]});
     let d = Dirs::new(c);
     let b = d.bundle();
-    let Err(Error::Config(e)) = build(&b, "c3", &d.root()) else {
+    let Err(Error::Config(e)) = build(&b, "c3", &d.root(), Default::default()) else {
         panic!("no config error")
     };
     assert_eq!(e.path, "process.capabilities.effective");
@@ -299,7 +299,7 @@ fn build_refuses_capabilities_and_labels_before_anything_exists() {
     c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
     let d = Dirs::new(c);
     let b = d.bundle();
-    let Err(Error::Config(e)) = build(&b, "c4", &d.root()) else {
+    let Err(Error::Config(e)) = build(&b, "c4", &d.root(), Default::default()) else {
         panic!("no config error")
     };
     assert_eq!(e.path, "process.selinuxLabel");
@@ -314,7 +314,7 @@ fn idmapped_mounts_are_checked_and_planned() {
     c["mounts"] = json!([{"destination": "/data", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}]);
     let d = Dirs::new(c.clone());
     let b = d.bundle();
-    let p = build(&b, "c5", &d.root()).unwrap();
+    let p = build(&b, "c5", &d.root(), Default::default()).unwrap();
     assert_eq!(p.idmapped_mounts.len(), 1);
     let m = &p.idmapped_mounts[0];
     assert_eq!(
@@ -326,7 +326,7 @@ fn idmapped_mounts_are_checked_and_planned() {
     c["mounts"][0]["gidMappings"] = json!([map(0, 1000, 1)]);
     let d = Dirs::new(c.clone());
     let b = d.bundle();
-    let Err(Error::Config(e)) = build(&b, "c6", &d.root()) else {
+    let Err(Error::Config(e)) = build(&b, "c6", &d.root(), Default::default()) else {
         panic!("no config error")
     };
     assert_eq!(e.path, "mounts[0].uidMappings[1]");
@@ -336,7 +336,7 @@ fn idmapped_mounts_are_checked_and_planned() {
     c["mounts"][0]["uidMappings"] = json!([map(0, 1000, 1)]);
     let d = Dirs::new(c);
     let b = d.bundle();
-    let Err(Error::Config(e)) = build(&b, "c7", &d.root()) else {
+    let Err(Error::Config(e)) = build(&b, "c7", &d.root(), Default::default()) else {
         panic!("no config error")
     };
     assert_eq!(e.path, "mounts[0] (/data)");

@@ -47,6 +47,9 @@ pub(super) struct Init<'a> {
     /// The clone left out CLONE_NEWNET: unshare it, then wait for
     /// `CgroupsReady` and join the v1 cgroups (see [`super::defers_net`]).
     pub net_deferred: bool,
+    /// Wait for `CgroupsReady` before anything else (with `net_deferred`,
+    /// or when systemd places init by its pid).
+    pub cgroups_wait: bool,
     /// Detached id-mapped mounts made by the parent (rootfs::idmap).
     pub idmapped: Option<&'a rootfs::idmap::IdmappedMounts>,
 }
@@ -202,8 +205,13 @@ fn join_cgroups(init: &mut Init) -> Result<()> {
     if init.net_deferred {
         // While the parent makes the cgroups; nothing else before the join.
         namespaces::unshare_flags(CloneFlags::CLONE_NEWNET)?;
+    }
+    if init.cgroups_wait {
+        // Nothing forks before this: what init makes inherits the cgroups.
         match recv(&init.sock)? {
-            Msg::CgroupsReady => init.l.plan.cgroups.join_v1_self()?,
+            Msg::CgroupsReady if init.net_deferred => init.l.plan.cgroups.join_v1_self()?,
+            // systemd (and berth, for what systemd left) moved init.
+            Msg::CgroupsReady => {}
             other => return Err(Error::Protocol(format!("unexpected message from berth: {other:?}"))),
         }
     }

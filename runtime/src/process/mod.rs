@@ -22,6 +22,8 @@
 //!  [restore own pid/time ns]                       while the parent makes the v1
 //!  [net ns deferred: v1 cgroups, resources         cgroups; wait for CgroupsReady,
 //!   ─ CgroupsReady ─────────────────────────────▶  "0" to each v1 tasks file]
+//!  [systemd placement: StartTransientUnit with    [systemd placement: wait for
+//!   init's pid, resources ─ CgroupsReady ───────▶  CgroupsReady]
 //!  [one stage: state.json (pid), while init      write "0" to each cgroup's join file
 //!   works]
 //!                                                 [two-stage: setns joins, unshare(USER)]
@@ -163,6 +165,9 @@ pub enum CgroupStep {
     UnifiedDir,
     /// The other directories, then the resources.
     Rest,
+    /// (a placement by pid: systemd) the cgroups made with init in them,
+    /// then the resources.
+    Place(i32),
 }
 
 /// Whether init creates its network namespace itself (unshare right after
@@ -211,9 +216,16 @@ pub fn hand_over(init: &mut Launched) -> Result<()> {
 pub fn launch(l: &Launch) -> Result<Launched> {
     let plan = &l.plan.namespaces;
     let cgroups = &l.plan.cgroups;
-    let defer_net = defers_net(plan, cgroups);
-    (l.setup_cgroups)(if defer_net { CgroupStep::UnifiedDir } else { CgroupStep::All })?;
-    let cg = cgroups.open_join(!defer_net)?;
+    // systemd places init by its pid: clone it into berth's own cgroup,
+    // and have it wait for CgroupsReady like a deferred network namespace.
+    let by_pid = cgroups.placement().by_pid();
+    let defer_net = !by_pid && defers_net(plan, cgroups);
+    let cg = if by_pid {
+        crate::cgroups::Join { tasks: Vec::new(), unified_dir: None }
+    } else {
+        (l.setup_cgroups)(if defer_net { CgroupStep::UnifiedDir } else { CgroupStep::All })?;
+        cgroups.open_join(!defer_net)?
+    };
     let mut join_files = cg.tasks;
     let state_fd = if l.in_process_start { None } else { Some(l.state_dir.open_path_fd()?) };
     let (parent_sock, child_sock) = sync::pair().map_err(|e| Error::os("socketpair", e))?;
@@ -285,6 +297,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
                 apparmor: l.plan.apparmor.clone(),
                 fifo: None,
                 net_deferred: defer_net,
+                cgroups_wait: defer_net || by_pid,
                 idmapped: idmapped.as_ref(),
             })
         }
@@ -300,7 +313,7 @@ pub fn launch(l: &Launch) -> Result<Launched> {
     drop(idmapped);
     drop(state_fd);
     let steps = Steps {
-        deferred_net: defer_net,
+        cgroups_wait: defer_net || by_pid,
         maps: plan.has_new(LinuxNamespaceType::User),
         hello: two_stage && plan.has_new(LinuxNamespaceType::Pid),
         net_devices: !l.plan.net_devices.is_empty(),
@@ -321,9 +334,11 @@ pub fn launch(l: &Launch) -> Result<Launched> {
         p.kill_all();
         return Err(e);
     }
-    if defer_net {
-        // init is making its network namespace: meanwhile, its cgroups.
-        if let Err(e) = (l.setup_cgroups)(CgroupStep::Rest) {
+    if defer_net || by_pid {
+        // init is making its network namespace, or waits to be placed:
+        // meanwhile, its cgroups.
+        let step = if by_pid { CgroupStep::Place(clone_pid) } else { CgroupStep::Rest };
+        if let Err(e) = (l.setup_cgroups)(step) {
             let e = p.pending_error().unwrap_or(e);
             p.kill_all();
             return Err(e);

@@ -18,9 +18,10 @@ use super::sync::Msg;
 /// from the same facts init decides by (so both sides agree).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Steps {
-    /// init makes its network namespace itself: berth sends `CgroupsReady`
+    /// init waits for its cgroups (it makes its network namespace itself
+    /// meanwhile, or systemd places it by pid): berth sends `CgroupsReady`
     /// before init says anything but an error.
-    pub deferred_net: bool,
+    pub cgroups_wait: bool,
     /// A new user namespace: `RequestMaps`, `MapsWritten`.
     pub maps: bool,
     /// Two stages with a new pid namespace: the pid namespace's init says
@@ -40,7 +41,7 @@ pub struct Steps {
 pub enum Phase {
     /// init is cloned and sets up its namespaces.
     Cloned,
-    /// (deferred network namespace) the v1 cgroups are ready.
+    /// (deferred network namespace, systemd placement) the cgroups are ready.
     CgroupsReady,
     /// init is in its new user namespace and waits for its maps.
     MapsRequested,
@@ -92,7 +93,7 @@ impl Phase {
     fn in_setup(self, s: &Steps) -> bool {
         match self {
             Phase::Cloned | Phase::Ready => true,
-            Phase::CgroupsReady => s.deferred_net,
+            Phase::CgroupsReady => s.cgroups_wait,
             Phase::MapsRequested | Phase::Mapped => s.maps,
             Phase::Adopted => s.hello,
             Phase::NetDevicesRequested | Phase::NetDevicesMoved => s.net_devices,

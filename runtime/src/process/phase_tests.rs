@@ -77,7 +77,7 @@ fn script(s: &Steps) -> Vec<(char, &'static str)> {
 }
 
 const EVERYTHING: Steps =
-    Steps { deferred_net: true, maps: true, hello: true, net_devices: true, hooks: true, seccomp_listener: true };
+    Steps { cgroups_wait: true, maps: true, hello: true, net_devices: true, hooks: true, seccomp_listener: true };
 
 #[test]
 fn names_match_the_variants() {
@@ -125,7 +125,7 @@ fn every_step_in_the_drawn_order() {
 fn only_the_next_step_is_accepted_anywhere() {
     for bits in 0..64u32 {
         let s = Steps {
-            deferred_net: bits & 1 != 0,
+            cgroups_wait: bits & 1 != 0,
             maps: bits & 2 != 0,
             hello: bits & 4 != 0,
             net_devices: bits & 8 != 0,
@@ -183,7 +183,7 @@ fn two_stage_joining_a_user_namespace_says_hello_only() {
 
 #[test]
 fn deferred_net_waits_for_the_cgroups() {
-    let s = Steps { deferred_net: true, ..Steps::default() };
+    let s = Steps { cgroups_wait: true, ..Steps::default() };
     // init may fail while berth makes the cgroups ...
     assert_eq!(run(&s, &[('<', "Error")]), Ok(Phase::Cloned));
     // ... but says nothing else before it has joined them.

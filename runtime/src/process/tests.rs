@@ -287,7 +287,7 @@ impl Drive {
         let sd = StateDir::create(&self.root, "c1").unwrap();
         let setup = |_: CgroupStep| Ok(());
         let record = |_: i32, _: u64| Ok(());
-        let plan = crate::plan::build(&self.bundle, "c1", &self.root).unwrap();
+        let plan = crate::plan::build(&self.bundle, "c1", &self.root, Default::default()).unwrap();
         let l = Launch {
             id: "c1",
             plan: &plan,

@@ -41,21 +41,6 @@ else
 fi
 rmdir $CG/berth-vm.slice 2>/dev/null
 
-# Until the systemd driver lands: --systemd-cgroup is refused with a clear
-# error and leaves nothing.
-T=systemd_cgroup_refused_cleanly
-bundle c2 '["true"]' '"cgroupsPath": "system.slice:berth:c2"'
-out=$(timeout 60 $B --systemd-cgroup run -b /b/c2 c2 2>&1 </dev/null)
-rc=$?
-if [ $rc -eq 0 ]; then
-    bad "--systemd-cgroup run succeeded: $out"
-else
-    case "$out" in
-    *systemd*) if [ -e /run/berth-vm/c2 ]; then bad "state dir left"; else ok; fi ;;
-    *) bad "exit $rc without naming systemd: $out" ;;
-    esac
-fi
-
 # sd-notify: a Type=notify unit whose main process is `berth run` becomes
 # active only once the container sent READY=1 (berth passes it on to
 # systemd's socket). The container writes its clock to /marker, sleeps 5 s,

@@ -105,6 +105,9 @@ fn handle(req: &[u8], fds: Vec<OwnedFd>) -> Result<Reply, Failure> {
             let mut opts = berth::CreateOptions::new(&root, id, bundle);
             opts.console_socket = console;
             opts.stdio = berth::Stdio::Fds(stdio()?);
+            // containerd gives this shim no SystemdCgroup option; with it,
+            // CRI and ctr write slice:prefix:name paths: systemd places those.
+            opts.cgroup_manager = berth::CgroupManager::ByPath;
             let mut created = berth::Container::create(&opts).map_err(e)?;
             let cg = created.cgroups().map_err(e)?;
             let cgroups = Cgroups { procs_dirs: cg.dirs, memory_dir: cg.memory, v2: cg.v2 };

@@ -153,7 +153,8 @@ impl Kind {
             K::WrongState => Kind::WrongState,
             K::Config | K::Usage => Kind::Invalid,
             K::Unsupported => Kind::Unsupported,
-            K::Cgroup | K::Mount | K::Os | K::Hook => e.errno().map_or(Kind::Other, Kind::of_errno),
+            // A D-Bus timeout (systemd busy) has errno ETIMEDOUT.
+            K::Cgroup | K::Mount | K::Os | K::Hook | K::Systemd => e.errno().map_or(Kind::Other, Kind::of_errno),
             K::Protocol | K::Internal | K::Unknown => Kind::Other,
         }
     }
