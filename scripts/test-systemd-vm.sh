@@ -3,6 +3,7 @@
 # systemd and hybrid cgroups):
 #
 #   sudo scripts/test-systemd-vm.sh
+#   sudo BERTH_VM_CASES=50-cri scripts/test-systemd-vm.sh   (a subset of cases/*.sh: berth.cases=GLOB)
 #
 # A Debian 12 image with systemd, dbus, containerd, docker.io, podman, runc
 # and crun, made with mmdebstrap from Debian's packages
@@ -48,7 +49,9 @@ cargo build -q --workspace && cargo build -q -p berth --features internals --exa
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/payload/bin"
-for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl; do
+# vm-cri (integration/src/bin/vm-cri.rs): the CRI client of cases/50-cri.sh
+# and of bench/'s CRI row.
+for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl vm-cri; do
     strip -o "$stage/payload/bin/$b" "target/$target/debug/$b" || die "strip $b"
 done
 # The D-Bus client's round trip with the real systemd (tests.sh: dbus_client_scope).
@@ -61,6 +64,9 @@ rustc --edition=2021 -C opt-level=1 -C debuginfo=0 -C strip=symbols -C panic=abo
     -C target-feature=+crt-static -o "$stage/payload/bin/sd-notify" integration/helpers/sd_notify.rs ||
     die "build integration/helpers/sd_notify.rs"
 sh scripts/mkimage.sh "$stage/payload/busybox-image.tar" busybox:latest 2>/dev/null || die "scripts/mkimage.sh failed"
+# The CRI plugin's sandbox ("pause") image (cases/50-cri.sh): runs until stopped.
+MKIMAGE_CMD='["sh","-c","trap \"kill $!; exit 0\" TERM; sleep 2147483647 & wait","berth-pause"]' \
+    sh scripts/mkimage.sh "$stage/payload/pause-image.tar" berth.invalid/pause:1 2>/dev/null || die "scripts/mkimage.sh (pause) failed"
 serial=$vm/serial.log
 start=$SECONDS
 # The initramfs and qemu: scripts/lib.sh.
