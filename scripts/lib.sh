@@ -92,6 +92,9 @@ systemd_vm_boot() {
     ln -f "$image" "$stage/image.tar"
     (cd "$stage" && echo image.tar | cpio -o -H newc --quiet) >>"$initrd" || { log "error: cpio image"; return 1; }
     rm -f "$stage/image.tar"
+    # A new file: never write through a hard link of a copied target/
+    # (qemu truncates and writes the file it is given).
+    rm -f "$serial"
     log "booting the VM (qemu, tcg, 2 vCPU, 4 GiB); serial console in $serial"
     timeout "${systemd_vm_timeout:-540}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
         -display none -monitor none -no-reboot -serial "file:$serial" \

@@ -120,6 +120,7 @@ pub mod fuzzing {
 #[cfg(feature = "internals")]
 pub mod internals {
     pub use crate::cgroups::ContainerCgroups;
+    pub use crate::cgroups::{devices::default_rules, devices::Rule, systemd_props, Resources};
     pub use crate::dbus::{system_bus_path, Connection, Message, Systemd, Value};
     pub use crate::sys::{clone_fork, Forked};
 }

@@ -67,9 +67,6 @@
 //! with BPF_F_ALLOW_MULTI and detaches nothing, runc replaces systemd's),
 //! and both must allow an access; on v1 the last list written wins.
 
-// Until the systemd placement calls it (as mod.rs does for `systemd`).
-#![allow(dead_code)]
-
 use crate::dbus::{Property, Value};
 
 use super::devices::{self, access_bits, Rule};
