@@ -16,7 +16,8 @@
 # the VM (scripts/lib.sh: systemd_vm_boot) with berth-vm-bench.service
 # instead of the tests, which runs scripts/systemd-vm/bench.sh: `run` of
 # /bin/true for berth, runc and crun with --systemd-cgroup and for berth
-# with cgroupfs paths, interleaved in one berth-bench run; then the CRI
+# with cgroupfs paths, interleaved in one berth-bench run (and create,
+# start, delete timed apart, to see where the scope costs); then the CRI
 # row, RunPodSandbox + CreateContainer + StartContainer of a one-container
 # pod through containerd 1.6 with SystemdCgroup = true, berth's shim
 # against runc's, interleaved by vm-cri. Prints the tables (median, p10,
@@ -24,6 +25,9 @@
 # target/systemd-vm/bench-<time>-*, exits 0 when the payload says done.
 # qemu TCG is slow in absolute terms: compare ratios.
 set -uo pipefail
+# The whole script in braces: bash reads it to the end before running, so
+# editing the file during the long VM run cannot derail it.
+{
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo" || exit 1
 # shellcheck source=scripts/lib.sh
@@ -106,3 +110,4 @@ done
 grep -qx 'berth-vm-bench: done' <<<"$out" && exit 0
 grep -q '^berth-vm-bench: failed' <<<"$out" || { tail -n 40 "$serial" >&2; log "no end line from the payload (timeout or crash): console above"; }
 exit 1
+}

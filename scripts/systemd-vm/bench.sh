@@ -9,7 +9,9 @@
 # 1. `run` of /bin/true on one busybox bundle (berth-bench, interleaved
 #    round-robin in one run): berth, runc and crun with --systemd-cgroup
 #    (cgroupsPath system.slice:berth-bench-NAME:ID, a transient scope per
-#    container), and berth with cgroupfs paths (/berth-bench/ID).
+#    container), and berth with cgroupfs paths (/berth-bench/ID); then
+#    create, start and delete timed apart (where the scope is made and
+#    where it is stopped).
 # 2. CRI: RunPodSandbox + CreateContainer + StartContainer of a
 #    one-container pod (a sleeper; the pod's cgroup parent a kubelet-style
 #    kubepods-besteffort-pod<uid>.slice), containerd 1.6 (the VM's service)
@@ -44,7 +46,7 @@ echo "berth-vm-bench: kernel $(uname -r); $(systemctl --version | head -n 1); $(
 
 echo "berth-vm-bench: runtimes at $(uptime_s) s"
 echo "=== runtimes"
-timeout 3000 berth-bench --runs "${runs:-30}" --warmup "${warmup:-3}" --only run \
+timeout 3000 berth-bench --runs "${runs:-30}" --warmup "${warmup:-3}" --only run,lifecycle \
     --runtimes "${rts#,},berth-cgroupfs=/opt/berth/bin/berth" --systemd-cgroup "$sd" --json /tmp/runtimes.json 2>&1 || failed="$failed berth-bench(exit $?)"
 left=$(systemctl list-units --all --plain --no-legend 'berth-bench-*' 2>&1)
 [ -z "$left" ] || failed="$failed units-left($left)"
