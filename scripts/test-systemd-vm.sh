@@ -3,7 +3,6 @@
 # systemd and hybrid cgroups):
 #
 #   sudo scripts/test-systemd-vm.sh
-#   sudo BERTH_VM_CASES=50-cri scripts/test-systemd-vm.sh   (a subset of cases/*.sh: berth.cases=GLOB)
 #
 # A Debian 12 image with systemd, dbus, containerd, docker.io, podman, runc
 # and crun, made with mmdebstrap from Debian's packages

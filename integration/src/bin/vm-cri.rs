@@ -24,8 +24,9 @@
 //!
 //! `bench` times RunPodSandbox + CreateContainer + StartContainer of a
 //! one-container pod, round-robin over the handlers (the first handler of
-//! a round changes every round), and removes each pod outside the timed
-//! part; it prints every round's milliseconds and, per handler, the
+//! a round changes every round), and removes each pod (and stops its
+//! slice, as kubelet does, unless `--cgroup-parent` was given) outside the
+//! timed part; it prints every round's milliseconds and, per handler, the
 //! median, p10 and p90 of the rounds after the warm-up.
 
 use std::collections::HashMap;
@@ -574,7 +575,11 @@ fn pod_containers(o: &Opts, c: &Client, p: &Pod) -> Result<(), String> {
                     .unwrap_or_default(),
             ),
         ];
-        step("check", || run_check(cmd, &env, o.timeout), |_| cmd.clone())?;
+        step(
+            "check",
+            || run_check(cmd, &env, o.timeout),
+            |_| "--check exited 0".into(),
+        )?;
     }
     step("StopContainer", || c.stop_container(&id), |_| id.clone())?;
     step(
@@ -613,24 +618,30 @@ fn describe_stats(s: &ContainerStats) -> String {
 
 /// `sh -c cmd` with `env`, its output passed through, killed after `t`.
 fn run_check(cmd: &str, env: &[(&str, String)], t: Duration) -> Result<(), String> {
-    let mut child = Command::new("sh")
-        .args(["-c", cmd])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+    let mut c = Command::new("sh");
+    c.args(["-c", cmd])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    run_bounded(c, "check", t)
+}
+
+/// Run `c` (stdin /dev/null) for at most `t`; the error is named `what`.
+fn run_bounded(mut c: Command, what: &str, t: Duration) -> Result<(), String> {
+    let mut child = c
         .stdin(Stdio::null())
         .spawn()
-        .map_err(|e| format!("check: cannot run sh: {e}"))?;
+        .map_err(|e| format!("{what}: cannot run {:?}: {e}", c.get_program()))?;
     let start = Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(s)) if s.success() => return Ok(()),
-            Ok(Some(s)) => return Err(format!("check: `{cmd}` failed ({s})")),
+            Ok(Some(s)) => return Err(format!("{what}: failed ({s})")),
             Ok(None) if start.elapsed() > t => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("check: `{cmd}` did not end within {t:?} (killed)"));
+                return Err(format!("{what}: did not end within {t:?} (killed)"));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("check: wait: {e}")),
+            Err(e) => return Err(format!("{what}: wait: {e}")),
         }
     }
 }
@@ -706,7 +717,16 @@ fn bench_round(
         .create(&p, "c", &o.image, command)
         .and_then(|id| c.start(&id));
     let t = ms(start.elapsed());
-    let cleanup = c.stop_remove_pod(&p.id);
+    let mut cleanup = c.stop_remove_pod(&p.id);
+    // The pod's own slice (made here, not given): stopped as kubelet does
+    // once the pod is gone, so that slices do not pile up over the rounds.
+    if o.cgroup_parent.is_none() && cleanup.is_ok() {
+        if let Some(slice) = p.config.linux.as_ref().map(|l| l.cgroup_parent.clone()) {
+            let mut cmd = Command::new("systemctl");
+            cmd.args(["stop", &slice]);
+            cleanup = run_bounded(cmd, &format!("systemctl stop {slice}"), o.timeout);
+        }
+    }
     timed.map_err(|e| format!("bench {h} round {round}: {e}"))?;
     cleanup.map_err(|e| format!("bench {h} round {round}: cleanup: {e}"))?;
     Ok(t)
