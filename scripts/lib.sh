@@ -51,3 +51,64 @@ vm_report() {
     vm_summary "$@"
     exit $?
 }
+
+# systemd_vm_image VMDIR KDIR: print the path of the systemd VM's Debian
+# image (VMDIR/image-<hash>.tar), built with mmdebstrap when the package
+# list, the build script or the kernel (KDIR/linux-image.deb) changed.
+# Shared by scripts/test-systemd-vm.sh and bench/systemd-vm.sh.
+systemd_vm_image() {
+    local vm=$1 kdir=$2 key image start
+    key=$(cat scripts/systemd-vm/packages scripts/systemd-vm/build-image.sh "$kdir/linux-image.deb" |
+        sha256sum | cut -c1-16)
+    image=$vm/image-$key.tar
+    if [ ! -f "$image" ]; then
+        rm -f "$vm"/image-*.tar
+        log "building the VM image with mmdebstrap ($image)"
+        start=$SECONDS
+        scripts/systemd-vm/build-image.sh "$image" "$kdir/linux-image.deb" >&2 ||
+            { log "error: image build failed (log: $image.log)"; return 1; }
+        log "image built in $((SECONDS - start)) s ($(du -m "$image" | cut -f1) MiB)"
+    fi
+    echo "$image"
+}
+
+# systemd_vm_boot STAGE IMAGE KDIR SERIAL [KERNEL-ARG...]: boot the systemd
+# VM and return qemu's exit status. STAGE holds payload/ (copied to
+# /opt/berth in the VM; every payload/*.service there is installed and
+# wanted by multi-user.target: it runs the payload and powers the VM off);
+# the initramfs (busybox, scripts/systemd-vm/init) is added to it here.
+# qemu TCG, 2 vCPU, 4 GiB, the serial console written to SERIAL, killed
+# after $systemd_vm_timeout seconds (default 540); KERNEL-ARGs are appended
+# to the kernel command line (e.g. berth.cases=GLOB); cgroup v2 unless one
+# of them is a systemd.unified_cgroup_hierarchy=.
+systemd_vm_boot() {
+    local stage=$1 image=$2 kdir=$3 serial=$4 initrd a rc cg=systemd.unified_cgroup_hierarchy=1
+    shift 4
+    case " $* " in *" systemd.unified_cgroup_hierarchy="*) cg= ;; esac
+    mkdir -p "$stage"/{bin,dev,proc,newroot}
+    cp /bin/busybox "$stage/bin/"
+    for a in sh mount umount mkdir tar rm cp ln cut cat poweroff switch_root; do
+        ln -sf busybox "$stage/bin/$a"
+    done
+    cp scripts/systemd-vm/init "$stage/init"
+    chmod +x "$stage/init"
+    # Two cpio archives back to back (the kernel unpacks both): the small
+    # init and payload, then the image tar (uncompressed: faster to unpack
+    # under TCG than to gunzip).
+    initrd=$(dirname "$image")/initrd.cpio
+    (cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd" || { log "error: cpio"; return 1; }
+    ln -f "$image" "$stage/image.tar"
+    (cd "$stage" && echo image.tar | cpio -o -H newc --quiet) >>"$initrd" || { log "error: cpio image"; return 1; }
+    rm -f "$stage/image.tar"
+    # A new file: never write through a hard link of a copied target/
+    # (qemu truncates and writes the file it is given).
+    rm -f "$serial"
+    log "booting the VM (qemu, tcg, 2 vCPU, 4 GiB); serial console in $serial"
+    timeout "${systemd_vm_timeout:-540}" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
+        -display none -monitor none -no-reboot -serial "file:$serial" \
+        -kernel "$kdir/vmlinuz" -initrd "$initrd" \
+        -append "console=ttyS0 panic=-1 loglevel=3 systemd.show_status=0 $cg $*"
+    rc=$?
+    rm -f "$initrd"
+    return $rc
+}

@@ -54,17 +54,8 @@ done
 mkdir -p "$vm"
 
 # The image, rebuilt when the package list, the build script or the kernel
-# changes.
-key=$(cat scripts/systemd-vm/packages scripts/systemd-vm/build-image.sh "$kdir/linux-image.deb" |
-    sha256sum | cut -c1-16)
-image=$vm/image-$key.tar
-if [ ! -f "$image" ]; then
-    rm -f "$vm"/image-*.tar
-    log "building the VM image with mmdebstrap ($image)"
-    start=$SECONDS
-    scripts/systemd-vm/build-image.sh "$image" "$kdir/linux-image.deb" || die "image build failed (log: $image.log)"
-    log "image built in $((SECONDS - start)) s ($(du -m "$image" | cut -f1) MiB)"
-fi
+# changes (scripts/lib.sh).
+image=$(systemd_vm_image "$vm" "$kdir") || exit 1
 
 target=x86_64-unknown-linux-gnu
 log "building berth, the shim and berthctl (static, target/$target/debug)"
@@ -74,13 +65,7 @@ cargo build -q --workspace && cargo build -q -p berth --features internals --exa
     die "build failed"
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage"/{bin,dev,proc,newroot,payload/bin}
-cp /bin/busybox "$stage/bin/"
-for a in sh mount umount mkdir tar rm cp ln cut cat poweroff switch_root; do
-    ln -s busybox "$stage/bin/$a"
-done
-cp scripts/systemd-vm/init "$stage/init"
-chmod +x "$stage/init"
+mkdir -p "$stage/payload/bin"
 # vm-cri (integration/src/bin/vm-cri.rs): the CRI client of cases/50-cri.sh
 # and of bench/'s CRI row.
 for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl vm-cri; do
@@ -99,14 +84,6 @@ sh scripts/mkimage.sh "$stage/payload/busybox-image.tar" busybox:latest 2>/dev/n
 # The CRI plugin's sandbox ("pause") image (cases/50-cri.sh): runs until stopped.
 MKIMAGE_CMD='["sh","-c","trap \"kill $!; exit 0\" TERM; sleep 2147483647 & wait","berth-pause"]' \
     sh scripts/mkimage.sh "$stage/payload/pause-image.tar" berth.invalid/pause:1 2>/dev/null || die "scripts/mkimage.sh (pause) failed"
-# Two cpio archives back to back (the kernel unpacks both): the small init
-# and payload, then the image tar (uncompressed: faster to unpack under TCG
-# than to gunzip).
-initrd=$vm/initrd.cpio
-(cd "$stage" && find . | cpio -o -H newc --quiet) >"$initrd" || die "cpio"
-ln -f "$image" "$stage/image.tar"
-(cd "$stage" && echo image.tar | cpio -o -H newc --quiet) >>"$initrd" || die "cpio image"
-
 # The boots: NAME, qemu's timeout in seconds, kernel arguments. The second
 # boots the same image with hybrid cgroups (systemd 252: the v1 controllers,
 # and the unified hierarchy for systemd alone) and runs a subset of the cases.
@@ -121,17 +98,13 @@ for b in "${boots[@]}"; do
     [ -n "${BERTH_VM_CASES:-}" ] && args="${args% berth.cases=*} berth.cases=$BERTH_VM_CASES"
     [ -n "${BERTH_VM_RT:-}" ] && args="$args berth.rt=$BERTH_VM_RT"
     serial=$vm/serial-$name.log
-    # A new file: never write through a hard link of a copied target/ (qemu
-    # truncates and writes the file it is given).
-    rm -f "$serial"
-    log "booting the VM $name (qemu, tcg, 4 GiB, $args); serial console in $serial"
     start=$SECONDS
-    timeout "$limit" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 4096 \
-        -display none -monitor none -no-reboot -serial "file:$serial" \
-        -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 loglevel=3 systemd.show_status=0 $args"
+    # The initramfs and qemu: scripts/lib.sh. $args split into words, not globs.
+    set -f
+    # shellcheck disable=SC2086
+    systemd_vm_timeout=$limit systemd_vm_boot "$stage" "$image" "$kdir" "$serial" $args
     rc=$?
+    set +f
     vm_summary "$serial" "$name" "$start" "$rc" || failed=1
 done
-rm -f "$initrd"
 exit $failed

@@ -9,7 +9,8 @@ berth-bench: time berth, runc and crun side by side on one busybox bundle
 
 USAGE (as root):
     berth-bench [--runs N] [--runtimes LIST] [--berth PATH] [--skip-missing]
-                [--idle-ms MS] [--json FILE]
+                [--idle-ms MS] [--json FILE] [--systemd-cgroup LIST]
+                [--only GROUPS] [--warmup N]
 
 OPTIONS:
     --runs N          iterations per metric and runtime (default 50)
@@ -32,6 +33,17 @@ OPTIONS:
                       range, removed after), on a bundle with a user
                       namespace mapping that user to root (as `runc spec
                       --rootless`: no network namespace, /sys bound read-only)
+    --systemd-cgroup LIST
+                      comma-separated runtime names (from --runtimes) that run
+                      with --systemd-cgroup and a cgroupsPath
+                      system.slice:berth-bench-NAME:ID (a systemd host); the
+                      other runtimes then get the cgroupfs path
+                      /berth-bench/ID. Without it the bundle has no cgroupsPath
+    --only GROUPS     comma-separated metric groups to run: run (cold and back
+                      to back, with peak RSS), lifecycle (create, start,
+                      delete), exec (default: all three)
+    --warmup N        untimed rounds of run per runtime before timing
+                      (default 1)
     -h, --help        show this help
 
 Runtimes run interleaved (round-robin within each iteration). Metrics:
@@ -58,6 +70,34 @@ pub struct Options {
     pub json: Option<PathBuf>,
     pub seccomp: Option<PathBuf>,
     pub rootless: bool,
+    /// Runtimes (by name) that use systemd's cgroup driver.
+    pub systemd: Vec<String>,
+    pub groups: Groups,
+    pub warmup: usize,
+}
+
+/// Which metric groups to measure (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Groups {
+    pub run: bool,
+    pub lifecycle: bool,
+    pub exec: bool,
+}
+
+fn parse_groups(list: &str) -> Result<Groups, String> {
+    let mut g = Groups { run: false, lifecycle: false, exec: false };
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        match item {
+            "run" => g.run = true,
+            "lifecycle" => g.lifecycle = true,
+            "exec" => g.exec = true,
+            _ => return Err(format!("--only: unknown group {item:?} (run, lifecycle, exec)")),
+        }
+    }
+    if g == (Groups { run: false, lifecycle: false, exec: false }) {
+        return Err("--only: empty list".into());
+    }
+    Ok(g)
 }
 
 /// What parsing asked for: run the benchmark, or print help.
@@ -77,6 +117,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
         json: None,
         seccomp: None,
         rootless: false,
+        systemd: Vec::new(),
+        groups: Groups { run: true, lifecycle: true, exec: true },
+        warmup: 1,
     };
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -108,11 +151,30 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
             }
             "--json" => o.json = Some(PathBuf::from(value("--json")?)),
             "--seccomp" => o.seccomp = Some(PathBuf::from(value("--seccomp")?)),
+            "--systemd-cgroup" => {
+                o.systemd = value("--systemd-cgroup")?
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if o.systemd.is_empty() {
+                    return Err("--systemd-cgroup: empty list".into());
+                }
+            }
+            "--only" => o.groups = parse_groups(&value("--only")?)?,
+            "--warmup" => {
+                let v = value("--warmup")?;
+                o.warmup = v.parse().map_err(|_| format!("--warmup: not a number: {v:?}"))?;
+            }
             "--skip-missing" if inline.is_none() => o.skip_missing = true,
             "--host-cgroups" if inline.is_none() => o.host_cgroups = true,
             "--rootless" if inline.is_none() => o.rootless = true,
             _ => return Err(format!("unknown argument {arg:?} (see --help)")),
         }
+    }
+    if let Some(n) = o.systemd.iter().find(|n| !o.runtimes.iter().any(|r| &r.name == *n)) {
+        return Err(format!("--systemd-cgroup: {n} is not in --runtimes"));
     }
     Ok(Parsed::Run(o))
 }
@@ -218,5 +280,19 @@ mod tests {
         assert!(run(&["--runtimes", "runc,runc"]).is_err());
         assert!(run(&["--bogus"]).is_err());
         assert!(run(&["--rootless"]).unwrap().rootless && !run(&[]).unwrap().rootless);
+        assert_eq!(o.warmup, 1);
+        assert!(o.systemd.is_empty());
+    }
+
+    #[test]
+    fn systemd_list_and_groups() {
+        let o = run(&["--runtimes", "berth,crun,berth-fs=/b", "--systemd-cgroup", "berth,crun", "--only", "run"])
+            .unwrap();
+        assert_eq!(o.systemd, ["berth", "crun"]);
+        assert_eq!(o.groups, Groups { run: true, lifecycle: false, exec: false });
+        assert!(run(&["--runtimes", "berth", "--systemd-cgroup", "runc"]).is_err());
+        assert!(run(&["--only", "run,bogus"]).is_err());
+        assert!(run(&["--only", ""]).is_err());
+        assert_eq!(run(&["--warmup=3"]).unwrap().warmup, 3);
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use berth_integration::bundle::Bundle;
 use report::Metric;
-use runner::{Runtime, Timed, Workspace};
+use runner::{Placement, Runtime, Timed, Workspace};
 use serde_json::json;
 
 /// How long `wait_stopped` polls before calling the runtime broken.
@@ -97,7 +97,12 @@ fn real_main() -> Result<(), String> {
         println!("  bundle: linux.seccomp from {}", f.display());
     }
     for (name, path) in chosen {
-        let mut rt = Runtime::new(&name, path, &ws.dir)?;
+        let placement = match () {
+            _ if opts.systemd.is_empty() => Placement::Default,
+            _ if opts.systemd.contains(&name) => Placement::Systemd,
+            _ => Placement::Cgroupfs,
+        };
+        let mut rt = Runtime::new(&name, path, &ws.dir, placement)?;
         if let Some(u) = &user {
             rt.run_as(rootless::run_as(u))?;
         }
@@ -118,7 +123,11 @@ fn real_main() -> Result<(), String> {
     for rt in &ws.runtimes {
         let version = rt.version();
         println!("  {:<6} {} ({})", rt.name, rt.path.display(), version.as_deref().unwrap_or("no --version"));
-        runtimes_meta.push(json!({"name": rt.name, "path": rt.path, "version": version}));
+        if rt.placement != Placement::Default {
+            println!("         {}", rt.placement.describe());
+        }
+        runtimes_meta.push(json!({"name": rt.name, "path": rt.path, "version": version,
+                                  "cgroups": rt.placement.describe()}));
     }
 
     // For exec: a container that runs until it is deleted.
@@ -143,6 +152,7 @@ fn real_main() -> Result<(), String> {
             "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
             "runs": opts.runs,
             "idle_ms": opts.idle_ms,
+            "warmup_rounds": opts.warmup,
             "cgroup_note": cgroup_note,
             "rootless": user.as_ref().map(|u| json!({"user": u.name, "uid": u.uid})),
             "bundle": "busybox-static rootfs, args [\"/bin/true\"], ociVersion 1.0.2",
@@ -167,17 +177,44 @@ fn measure(rts: &mut [Runtime], bundle: &Path, sleeper: &Path, opts: &cli::Optio
     let mut exec = Metric::new("exec", "exec /bin/true (running container)", "ms", k);
     let mut rss = Metric::new("run_peak_rss", "run: peak RSS of runtime", "MiB", k);
     let mut ids = Ids::default();
-    let idle = Duration::from_millis(opts.idle_ms);
-    let ms = |t: Timed| t.wall.as_secs_f64() * 1e3;
-    let mib = |t: Timed| t.maxrss_kib as f64 / 1024.0;
 
-    // One untimed run each: fails fast on a broken runtime and warms the
-    // page cache for every binary alike.
-    eprintln!("warm-up: one untimed run per runtime");
-    for rt in rts.iter_mut() {
-        let id = ids.next(&rt.name);
-        rt.run(bundle, &id)?;
+    // Untimed runs (one round by default): fail fast on a broken runtime
+    // and warm the page cache for every binary alike.
+    eprintln!("warm-up: {} untimed round(s) of run", opts.warmup);
+    for i in 0..opts.warmup {
+        for j in order(i, k) {
+            let id = ids.next(&rts[j].name);
+            rts[j].run(bundle, &id)?;
+        }
     }
+    if opts.groups.run {
+        measure_run(rts, bundle, opts, &mut ids, [&mut cold, &mut warm, &mut rss])?;
+    }
+    if opts.groups.lifecycle {
+        measure_lifecycle(rts, bundle, opts, &mut ids, [&mut create, &mut start, &mut delete])?;
+    }
+    if opts.groups.exec {
+        measure_exec(rts, sleeper, opts, &mut ids, &mut exec)?;
+    }
+    Ok(vec![cold, warm, create, start, delete, exec, rss])
+}
+
+fn ms(t: Timed) -> f64 {
+    t.wall.as_secs_f64() * 1e3
+}
+
+/// `run` after an idle pause ("cold") and back to back, and the peak RSS
+/// of both.
+fn measure_run(
+    rts: &mut [Runtime],
+    bundle: &Path,
+    opts: &cli::Options,
+    ids: &mut Ids,
+    [cold, warm, rss]: [&mut Metric; 3],
+) -> Result<(), String> {
+    let k = rts.len();
+    let idle = Duration::from_millis(opts.idle_ms);
+    let mib = |t: Timed| t.maxrss_kib as f64 / 1024.0;
 
     eprintln!("run, cold: {} iterations, {} ms idle before each run", opts.runs, opts.idle_ms);
     for i in 0..opts.runs {
@@ -199,7 +236,18 @@ fn measure(rts: &mut [Runtime], bundle: &Path, sleeper: &Path, opts: &cli::Optio
             rss.samples[j].push(mib(t));
         }
     }
+    Ok(())
+}
 
+/// `create`, `start` and `delete` of one container, timed separately.
+fn measure_lifecycle(
+    rts: &mut [Runtime],
+    bundle: &Path,
+    opts: &cli::Options,
+    ids: &mut Ids,
+    [create, start, delete]: [&mut Metric; 3],
+) -> Result<(), String> {
+    let k = rts.len();
     eprintln!("create / start / delete: {} iterations", opts.runs);
     for i in 0..opts.runs {
         for j in order(i, k) {
@@ -211,7 +259,18 @@ fn measure(rts: &mut [Runtime], bundle: &Path, sleeper: &Path, opts: &cli::Optio
             delete.samples[j].push(ms(rt.delete(&id)?));
         }
     }
+    Ok(())
+}
 
+/// `exec /bin/true` into a running container of each runtime.
+fn measure_exec(
+    rts: &mut [Runtime],
+    sleeper: &Path,
+    opts: &cli::Options,
+    ids: &mut Ids,
+    exec: &mut Metric,
+) -> Result<(), String> {
+    let k = rts.len();
     eprintln!("exec: {} iterations", opts.runs);
     let running: Vec<String> = rts.iter().map(|rt| ids.next(&rt.name)).collect();
     for (rt, id) in rts.iter_mut().zip(&running) {
@@ -225,8 +284,7 @@ fn measure(rts: &mut [Runtime], bundle: &Path, sleeper: &Path, opts: &cli::Optio
     for (rt, id) in rts.iter_mut().zip(&running) {
         rt.delete_force(id)?;
     }
-
-    Ok(vec![cold, warm, create, start, delete, exec, rss])
+    Ok(())
 }
 
 /// Round-robin order of the runtimes for iteration `i`, rotated so that

@@ -46,11 +46,35 @@ pub struct Timed {
     pub maxrss_kib: i64,
 }
 
+/// Where a runtime puts its containers' cgroups (the bundle's
+/// `linux.cgroupsPath`, written before each create or run).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Placement {
+    /// No cgroupsPath: the runtime's default.
+    Default,
+    /// `/berth-bench/ID`, cgroupfs.
+    Cgroupfs,
+    /// `--systemd-cgroup` and `system.slice:berth-bench-NAME:ID`: a
+    /// transient scope `berth-bench-NAME-ID.scope` in system.slice.
+    Systemd,
+}
+
+impl Placement {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Placement::Default => "runtime's default cgroup",
+            Placement::Cgroupfs => "cgroupfs, cgroupsPath /berth-bench/ID",
+            Placement::Systemd => "--systemd-cgroup, cgroupsPath system.slice:berth-bench-NAME:ID",
+        }
+    }
+}
+
 /// A runtime binary with its own private `--root`.
 pub struct Runtime {
     pub name: String,
     pub path: PathBuf,
     pub root: PathBuf,
+    pub placement: Placement,
     /// Where the runtime's stderr goes, shown if it fails.
     errlog: PathBuf,
     /// Containers that may exist (created and not yet seen deleted).
@@ -70,13 +94,14 @@ pub struct RunAs {
 impl Runtime {
     /// `workdir` is the benchmark's private temp dir; the runtime's root and
     /// stderr log are made inside it.
-    pub fn new(name: &str, path: PathBuf, workdir: &Path) -> Result<Runtime, String> {
+    pub fn new(name: &str, path: PathBuf, workdir: &Path, placement: Placement) -> Result<Runtime, String> {
         let root = workdir.join(format!("root-{name}"));
         fs::create_dir_all(&root).map_err(|e| format!("mkdir {}: {e}", root.display()))?;
         Ok(Runtime {
             name: name.to_string(),
             path,
             root,
+            placement,
             errlog: workdir.join(format!("{name}.stderr")),
             live: BTreeSet::new(),
             user: None,
@@ -99,8 +124,26 @@ impl Runtime {
         text.lines().next().map(|l| l.trim().to_string()).filter(|l| !l.is_empty())
     }
 
+    /// Set the bundle's `linux.cgroupsPath` for container `id` as the
+    /// placement says (untimed; nothing for `Placement::Default`).
+    fn place(&self, bundle: &Path, id: &str) -> Result<(), String> {
+        let path = match self.placement {
+            Placement::Default => return Ok(()),
+            Placement::Cgroupfs => format!("/berth-bench/{id}"),
+            Placement::Systemd => format!("system.slice:berth-bench-{}:{id}", self.name),
+        };
+        let file = bundle.join("config.json");
+        let text = fs::read(&file).map_err(|e| format!("read {}: {e}", file.display()))?;
+        let mut v: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| format!("{}: invalid JSON: {e}", file.display()))?;
+        v["linux"]["cgroupsPath"] = serde_json::Value::String(path);
+        let text = serde_json::to_vec_pretty(&v).map_err(|e| e.to_string())?;
+        fs::write(&file, text).map_err(|e| format!("write {}: {e}", file.display()))
+    }
+
     /// `run -b BUNDLE ID`; the runtime deletes the container when it exits.
     pub fn run(&mut self, bundle: &Path, id: &str) -> Result<Timed, String> {
+        self.place(bundle, id)?;
         self.live.insert(id.to_string());
         let t = self.timed(&["run", "-b", path_str(bundle)?, id])?;
         self.live.remove(id);
@@ -108,6 +151,7 @@ impl Runtime {
     }
 
     pub fn create(&mut self, bundle: &Path, id: &str) -> Result<Timed, String> {
+        self.place(bundle, id)?;
         self.live.insert(id.to_string());
         self.timed(&["create", "-b", path_str(bundle)?, id])
     }
@@ -121,6 +165,7 @@ impl Runtime {
 
     /// `run -d -b BUNDLE ID` (untimed); the caller deletes it.
     pub fn run_detached(&mut self, bundle: &Path, id: &str) -> Result<Timed, String> {
+        self.place(bundle, id)?;
         self.live.insert(id.to_string());
         self.timed(&["run", "-d", "-b", path_str(bundle)?, id])
     }
@@ -200,9 +245,15 @@ impl Runtime {
     }
 
     /// Options go before the container id: crun 1.8.1 rejects them after it.
+    /// `--systemd-cgroup` is a global option: it goes before the command,
+    /// on every command (runc's delete stops the unit only with it).
     fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.path);
-        c.arg("--root").arg(&self.root).args(args);
+        c.arg("--root").arg(&self.root);
+        if self.placement == Placement::Systemd {
+            c.arg("--systemd-cgroup");
+        }
+        c.args(args);
         if let Some(u) = &self.user {
             // std drops the supplementary groups when root sets a uid.
             use std::os::unix::process::CommandExt;
@@ -259,10 +310,11 @@ impl Runtime {
         let text = String::from_utf8_lossy(stderr);
         let text = text.trim_end();
         format!(
-            "{}: `{} --root {} {}` failed ({how}){}{}",
+            "{}: `{} --root {}{} {}` failed ({how}){}{}",
             self.name,
             self.path.display(),
             self.root.display(),
+            if self.placement == Placement::Systemd { " --systemd-cgroup" } else { "" },
             args.join(" "),
             if text.is_empty() { ", no stderr" } else { ", stderr:\n" },
             text
@@ -298,8 +350,29 @@ impl Drop for Workspace {
         for rt in &mut self.runtimes {
             rt.cleanup();
         }
+        // The cgroupfs placement's parent (empty once every container is
+        // deleted; left, and said, if not).
+        if self.runtimes.iter().any(|r| r.placement == Placement::Cgroupfs) {
+            remove_cgroupfs_parents();
+        }
         if let Err(e) = fs::remove_dir_all(&self.dir) {
             eprintln!("berth-bench: warning: cannot remove {}: {e}", self.dir.display());
+        }
+    }
+}
+
+/// rmdir `berth-bench` in every cgroup hierarchy (v2: one; v1: one per
+/// controller). A missing dir is fine; any other error is reported.
+fn remove_cgroupfs_parents() {
+    let mut dirs = vec![PathBuf::from("/sys/fs/cgroup/berth-bench")];
+    if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+        dirs.extend(rd.flatten().map(|e| e.path().join("berth-bench")));
+    }
+    for d in dirs {
+        match fs::remove_dir(&d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+            Err(e) => eprintln!("berth-bench: warning: cannot remove {}: {e}", d.display()),
         }
     }
 }
