@@ -84,7 +84,9 @@ pub(super) fn resolve_user(cgroups_path: Option<&str>, id: &str, h: &Hierarchy) 
         .and_then(|mut sd| sd.control_group())
         .map_err(|e| {
             Error::Unsupported(format!(
-                "--systemd-cgroup: berth runs rootless and asks your systemd instance for the container's scope,                  which it cannot reach: {e}; it needs user@{}.service running (a login session, or                  `loginctl enable-linger`) and the user's bus (Debian's dbus-user-session)",
+                "--systemd-cgroup: berth runs rootless and asks your systemd instance for the container's scope, \
+                 which it cannot reach: {e}; it needs user@{}.service running (a login session, or \
+                 `loginctl enable-linger`) and the user's bus (Debian's dbus-user-session)",
                 crate::dbus::bus_uid()
             ))
         })?;
