@@ -5,6 +5,8 @@
 #   scripts/mkimage.sh OUT.tar [NAME [ROOTFS_DIR]]      (NAME default: busybox:latest)
 #   berthctl image import OUT.tar
 #
+# MKIMAGE_CMD, a JSON array, replaces the image's Cmd (default ["sh"]), e.g.
+# for a CRI sandbox ("pause") image that must run until stopped.
 # Needs tar and sha256sum (coreutils); busybox-static for the default rootfs.
 set -eu
 
@@ -46,8 +48,8 @@ mtime=
 tar --numeric-owner --owner=0 --group=0 --sort=name $mtime -C "$src" -cf "$work/layer" .
 set -- $(blob "$work/layer"); layer=$1; layer_size=$2
 
-printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$layer" >"$work/config"
+printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "${MKIMAGE_CMD:-[\"sh\"]}" "$layer" >"$work/config"
 set -- $(blob "$work/config"); config=$1; config_size=$2
 
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \

@@ -63,7 +63,9 @@ for a in sh mount umount mkdir tar rm cp ln cut cat poweroff switch_root; do
 done
 cp scripts/systemd-vm/init "$stage/init"
 chmod +x "$stage/init"
-for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl; do
+# vm-cri (integration/src/bin/vm-cri.rs): the CRI client of cases/50-cri.sh
+# and of bench/'s CRI row.
+for b in berth containerd-shim-berth-v2 containerd-shim-berth-v2-server berthctl vm-cri; do
     strip -o "$stage/payload/bin/$b" "target/$target/debug/$b" || die "strip $b"
 done
 # The D-Bus client's round trip with the real systemd (tests.sh: dbus_client_scope).
@@ -76,6 +78,9 @@ rustc --edition=2021 -C opt-level=1 -C debuginfo=0 -C strip=symbols -C panic=abo
     -C target-feature=+crt-static -o "$stage/payload/bin/sd-notify" integration/helpers/sd_notify.rs ||
     die "build integration/helpers/sd_notify.rs"
 sh scripts/mkimage.sh "$stage/payload/busybox-image.tar" busybox:latest 2>/dev/null || die "scripts/mkimage.sh failed"
+# The CRI plugin's sandbox ("pause") image (cases/50-cri.sh): runs until stopped.
+MKIMAGE_CMD='["sh","-c","trap \"kill $!; exit 0\" TERM; sleep 2147483647 & wait","berth-pause"]' \
+    sh scripts/mkimage.sh "$stage/payload/pause-image.tar" berth.invalid/pause:1 2>/dev/null || die "scripts/mkimage.sh (pause) failed"
 # Two cpio archives back to back (the kernel unpacks both): the small init
 # and payload, then the image tar (uncompressed: faster to unpack under TCG
 # than to gunzip).

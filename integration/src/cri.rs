@@ -284,20 +284,7 @@ impl Cri {
         fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
         t: Duration,
     ) -> Result<T, String> {
-        let start = Instant::now();
-        match self
-            .rt
-            .block_on(async move { tokio::time::timeout(t, fut).await })
-        {
-            Ok(Ok(r)) => Ok(r.into_inner()),
-            Ok(Err(s)) => Err(format!(
-                "CRI {what} failed after {:?}: {:?}: {}",
-                start.elapsed(),
-                s.code(),
-                s.message()
-            )),
-            Err(_) => Err(format!("CRI {what} did not answer within {t:?} (hung)")),
-        }
+        bounded_call(&self.rt, what, fut, t)
     }
 
     /// Run `fut` (a CRI call) for at most [`CALL_TIMEOUT`]; a failure fails
@@ -638,14 +625,41 @@ pub fn spec(image: &str) -> ImageSpec {
     }
 }
 
+/// Run `fut` (a CRI call named `what`) on `rt` for at most `t`; the error
+/// names the call, its status and how long it took, or says it hung.
+pub fn bounded_call<T>(
+    rt: &tokio::runtime::Runtime,
+    what: &str,
+    fut: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    t: Duration,
+) -> Result<T, String> {
+    let start = Instant::now();
+    match rt.block_on(async move { tokio::time::timeout(t, fut).await }) {
+        Ok(Ok(r)) => Ok(r.into_inner()),
+        Ok(Err(s)) => Err(format!(
+            "CRI {what} failed after {:?}: {:?}: {}",
+            start.elapsed(),
+            s.code(),
+            s.message()
+        )),
+        Err(_) => Err(format!("CRI {what} did not answer within {t:?} (hung)")),
+    }
+}
+
 /// A gRPC channel to containerd's socket.
 fn connect(rt: &tokio::runtime::Runtime, c: &Containerd) -> Channel {
-    let sock = c.sock.clone();
+    connect_unix(rt, &c.sock).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A gRPC channel to the CRI server on unix socket `sock`, connected
+/// within 10 s.
+pub fn connect_unix(rt: &tokio::runtime::Runtime, sock: &Path) -> Result<Channel, String> {
+    let path = sock.to_path_buf();
     let connector = tower::service_fn(move |_: Uri| {
-        let sock = sock.clone();
+        let path = path.clone();
         async move {
             Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                tokio::net::UnixStream::connect(sock).await?,
+                tokio::net::UnixStream::connect(path).await?,
             ))
         }
     });
@@ -658,8 +672,8 @@ fn connect(rt: &tokio::runtime::Runtime, c: &Containerd) -> Channel {
         )
         .await
     })
-    .unwrap_or_else(|_| panic!("connecting to {} timed out", c.sock.display()))
-    .unwrap_or_else(|e| panic!("connect to {}: {e}", c.sock.display()))
+    .map_err(|_| format!("connecting to {} timed out", sock.display()))?
+    .map_err(|e| format!("connect to {}: {e}", sock.display()))
 }
 
 /// Each scenario `fn NAME(v: Version, h: Handler)` of a test file once per

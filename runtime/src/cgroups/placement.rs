@@ -79,6 +79,10 @@ pub trait Placement {
     /// the files (systemd's unit properties). On failure, the caller
     /// removes what was made ([`Placement::remove`]).
     fn place(&self, pid: i32, r: &Resources) -> Result<()>;
+    /// Make `r` what the placement can keep (systemd keeps a CPU quota in
+    /// whole percents of a CPU): before the files are written, so the
+    /// files and the placement agree. Nothing for cgroupfs.
+    fn adjust(&self, _r: &mut Resources) {}
     /// `update`: `r` (all of the container's resources) to whoever keeps
     /// them besides the files. Nothing for cgroupfs.
     fn update(&self, _r: &Resources) -> Result<()> {

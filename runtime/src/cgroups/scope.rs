@@ -237,6 +237,13 @@ impl Placement for Scope<'_> {
         Ok(())
     }
 
+    /// The CPU quota rounded up as systemd keeps it (runc does the same).
+    fn adjust(&self, r: &mut Resources) {
+        if r.cpu_quota > 0 {
+            r.cpu_quota = systemd_props::cpu_quota_per_sec(r.cpu_quota, r.cpu_period).1;
+        }
+    }
+
     fn update(&self, r: &Resources) -> Result<()> {
         let mut sd = self.connect()?;
         let version = sd.version()?;
@@ -330,6 +337,18 @@ mod tests {
         let cg = record(false);
         let s = Scope { cg: &cg, unit: cg.systemd.as_ref().unwrap() };
         assert!(names(&s.unit_properties(42)).contains(&"BlockIOAccounting"));
+    }
+
+    #[test]
+    fn the_cpu_quota_is_rounded_as_systemd_keeps_it() {
+        let cg = record(true);
+        let s = Scope { cg: &cg, unit: cg.systemd.as_ref().unwrap() };
+        let mut r = Resources { cpu_quota: 12345, cpu_period: 100_000, ..Resources::default() };
+        s.adjust(&mut r);
+        assert_eq!(r.cpu_quota, 13000);
+        let mut r = Resources { cpu_quota: -1, ..Resources::default() };
+        s.adjust(&mut r);
+        assert_eq!(r.cpu_quota, -1);
     }
 
     #[test]

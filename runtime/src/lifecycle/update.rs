@@ -43,6 +43,7 @@ fn update_resources(dir: &StateDir, mut state: State, r: &LinuxResources) -> Res
     let mut new = old.clone();
     new.merge_spec(r, true).map_err(|error| Error::Cgroup { what: "update".into(), error })?;
     new.devices = None;
+    state.cgroups.placement().adjust(&mut new);
     if let Err(e) = state.cgroups.driver().apply(&new) {
         if let Err(undo) = state.cgroups.driver().apply(&old) {
             log::warn!("restoring the previous resources: {undo}");
