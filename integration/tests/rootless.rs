@@ -275,6 +275,26 @@ fn resources_are_skipped_with_one_warning() {
     );
 }
 
+/// `--systemd-cgroup` rootless is the user's systemd instance, which has
+/// cgroup v2 subtrees only: on this cgroup v1 host it fails at the plan
+/// stage, saying why and what to change, and leaves nothing behind (the
+/// systemd VM's cases/60-rootless.sh runs it on cgroup v2).
+#[test]
+fn systemd_cgroup_rootless_needs_cgroup_v2() {
+    if !can_run(false) {
+        return;
+    }
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        return skip(HOST, "this host is cgroup v2 only");
+    }
+    let u = User::create("sdv1");
+    let b = u.bundle("b", &["/bin/true"]);
+    let id = u.id("sdv1");
+    let out = u.berth_in(&b, &["--systemd-cgroup", "run", &id]);
+    out.fails_with(&["--systemd-cgroup", "rootless", "cgroup v2", "cgroup v1"]);
+    assert!(!u.state_root().join(&id).exists(), "state left behind");
+}
+
 /// One user's state can be neither read nor changed by another.
 #[test]
 fn state_of_one_user_is_private() {

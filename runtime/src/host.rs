@@ -4,9 +4,9 @@
 //! any other user (`--rootless auto` on a non-root euid, or `true`): state
 //! under `$XDG_RUNTIME_DIR/berth`, a single mapping of the caller's own id
 //! written directly, ranges through newuidmap/newgidmap (the user's
-//! /etc/subuid and /etc/subgid, see [`subid`]), and no cgroups on a host
-//! that delegates none (the cgroup v1 host: resources are skipped with one
-//! warning). [`select`] picks the host once per process; [`current`] is it.
+//! /etc/subuid and /etc/subgid, see [`subid`]), and cgroups only where the
+//! user has some (`cgroups/rootless.rs`; none on cgroup v1: resources are
+//! skipped with one warning). [`select`] picks the host once per process; [`current`] is it.
 
 use std::fs;
 use std::io::{self, Write};
@@ -207,7 +207,9 @@ impl Host for Rootless {
         self.write_side(pid, &maps.gid, &GIDS, self.gid)
     }
 
-    /// This host (cgroup v1 hybrid) delegates no cgroup to a user.
+    /// Not the host's cgroups: the ones a user may have (the user's
+    /// systemd instance, a delegated cgroup v2 subtree, or none on cgroup
+    /// v1) are found by `cgroups/rootless.rs`.
     fn manages_cgroups(&self) -> bool {
         false
     }

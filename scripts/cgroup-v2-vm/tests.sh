@@ -344,10 +344,74 @@ t_ps() {
     cleanup && ok
 }
 
+# Rootless cgroupfs on cgroup v2 (issue 16): a cgroup chowned to a user (as
+# systemd delegates one: the directory, cgroup.procs, cgroup.threads and
+# cgroup.subtree_control), berth run as that user from a leaf of it:
+# * an absolute cgroupsPath in the delegated cgroup: limits applied;
+# * no cgroupsPath, berth's own cgroup a ".scope": berth-ID next to it;
+# * a cgroupsPath the user may not write: no cgroup, one warning, it runs.
+t_rootless_delegated() {
+    ru=1700
+    D=$CG/deleg
+    mkdir -p /etc $D/own.scope /tmp/u$ru /b/rl/rootfs/bin /b/rl/rootfs/proc /b/rl/rootfs/dev
+    grep -q "^u$ru:" /etc/passwd 2>/dev/null || echo "u$ru:x:$ru:$ru::/tmp/u$ru:/bin/sh" >>/etc/passwd
+    grep -q "^root:" /etc/passwd || echo "root:x:0:0::/:/bin/sh" >>/etc/passwd
+    echo "+memory +pids" >$CG/cgroup.subtree_control
+    chown $ru:$ru $D $D/cgroup.procs $D/cgroup.threads $D/cgroup.subtree_control \
+        $D/own.scope $D/own.scope/cgroup.procs /tmp/u$ru
+    cp /bin/busybox /b/rl/rootfs/bin/
+    ln -sf busybox /b/rl/rootfs/bin/sh
+    ln -sf busybox /b/rl/rootfs/bin/sleep
+    # rl_config CGROUPS-PATH-JSON-MEMBER: the user's config.
+    rl_config() {
+        cat >/b/rl/config.json <<JSON
+{"ociVersion": "1.0.2",
+ "process": {"terminal": false, "user": {"uid": 0, "gid": 0}, "args": ["sleep", "30"], "env": ["PATH=/bin"], "cwd": "/"},
+ "root": {"path": "rootfs"}, "hostname": "rl",
+ "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755"]}],
+ "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "user"}],
+           "uidMappings": [{"containerID": 0, "hostID": $ru, "size": 1}],
+           "gidMappings": [{"containerID": 0, "hostID": $ru, "size": 1}],
+           $1 "resources": {"memory": {"limit": 33554432}, "pids": {"limit": 16}}}}
+JSON
+    }
+    # as_user ID: berth run -d as the user from deleg/own.scope (root moves
+    # the shell there first: the common ancestor is the root cgroup), then
+    # the container's cgroup, its limits, and delete.
+    as_user() {
+        sh -c "echo \$\$ >$D/own.scope/cgroup.procs; exec su -s /bin/sh u$ru -c '
+            R=\"/bin/berth --root /tmp/u$ru/berth\"
+            timeout 60 \$R run -d -b /b/rl $1 >/tmp/u$ru/$1.out 2>&1 </dev/null || { echo run=FAILED; cat /tmp/u$ru/$1.out; exit; }
+            echo warnings=\$(grep -c \"linux.resources: skipped\" /tmp/u$ru/$1.out)
+            pid=\$(\$R state $1 | grep \"\\\"pid\\\"\" | tr -dc 0-9)
+            cg=\$(sed -n \"s/^0:://p\" /proc/\$pid/cgroup)
+            echo cg=\$cg
+            echo limits=\$(cat $CG\$cg/memory.max $CG\$cg/pids.max 2>/dev/null)
+            timeout 30 \$R delete -f $1 >/dev/null 2>&1 || echo delete=FAILED
+            [ \"\$cg\" != / ] && [ -d $CG\$cg ] && echo left=\$cg'"
+    }
+    val() { echo "$out" | sed -n "s/^$1=//p"; }
+    rl_config '"cgroupsPath": "/deleg/c1",'
+    out=$(as_user rlc1 2>&1)
+    [ "$(val cg)" = /deleg/c1 ] && [ "$(val limits)" = "33554432 16" ] && [ -z "$(val left)" ] ||
+        { bad "chowned cgroup, absolute path: $(echo "$out" | tr '\n' '|')"; return; }
+    rl_config ''
+    out=$(as_user rlc2 2>&1)
+    [ "$(val cg)" = /deleg/berth-rlc2 ] && [ "$(val limits)" = "33554432 16" ] && [ -z "$(val left)" ] ||
+        { bad "default path next to berth's scope: $(echo "$out" | tr '\n' '|')"; return; }
+    rl_config '"cgroupsPath": "/notmine/c3",'
+    out=$(as_user rlc3 2>&1)
+    [ "$(val warnings)" = 1 ] && [ ! -d $CG/notmine ] ||
+        { bad "no delegation: want one warning and no cgroup: $(echo "$out" | tr '\n' '|')"; return; }
+    rmdir $D/own.scope $D 2>/dev/null
+    ok
+}
+
 mkdir -p /b
 for t in controllers_enabled memory memory_unlimited memory_equal_swap_means_no_swap cpu cpu_idle cpu_period_only \
     pids pids_stop_forks hugetlb io_weight io_bfq_and_throttle rdma unified v2_refuses_v1_only_fields devices_ebpf \
-    freeze oom events_stats update ps; do
+    freeze oom events_stats update ps rootless_delegated; do
     T=$t
     "t_$t"
 done

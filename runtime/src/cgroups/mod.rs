@@ -22,6 +22,7 @@ pub mod events;
 mod fsutil;
 pub mod placement;
 pub mod resources;
+mod rootless;
 pub mod stats;
 mod scope;
 pub mod systemd;
@@ -217,17 +218,13 @@ pub(crate) fn rdma_line(dev: &str, l: &resources::RdmaLimit) -> String {
 
 impl ContainerCgroups {
     /// Where the container's cgroups go, placed by `kind` (see
-    /// [`PlacementKind::resolve`]). On a host where berth cannot manage
-    /// cgroups ([`crate::host::Host::manages_cgroups`]): none at all (and
-    /// the systemd placement is refused).
+    /// [`PlacementKind::resolve`]). berth rootless
+    /// ([`crate::host::Host::manages_cgroups`] false): the user's systemd
+    /// instance, a delegated cgroup v2 subtree, or none at all
+    /// (`rootless.rs`).
     pub fn resolve_with(kind: PlacementKind, cgroups_path: Option<&str>, id: &str) -> Result<Self> {
         if !crate::host::current().manages_cgroups() {
-            if kind == PlacementKind::Systemd {
-                return Err(Error::Unsupported(
-                    "--systemd-cgroup: the systemd cgroup driver needs root (rootless containers through the user's systemd instance are not supported yet)".into(),
-                ));
-            }
-            return Ok(ContainerCgroups::default());
+            return rootless::resolve(kind, cgroups_path, id);
         }
         kind.resolve(cgroups_path, id)
     }

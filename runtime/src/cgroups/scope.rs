@@ -34,7 +34,7 @@ use super::resources::Resources;
 use super::systemd::SystemdPath;
 use super::systemd_props::{self, Layout};
 use super::{CgroupMount, Cgroupfs, ContainerCgroups, Hierarchy, Join};
-use crate::dbus::{DbusError, Property, Systemd, Value, DEFAULT_TIMEOUT};
+use crate::dbus::{Bus, DbusError, Property, Systemd, Value, DEFAULT_TIMEOUT};
 use crate::error::{Error, Result};
 
 /// systemd runs this host: runc's test (sd_booted).
@@ -70,6 +70,46 @@ pub(super) fn resolve(cgroups_path: Option<&str>, id: &str) -> Result<ContainerC
     })
 }
 
+/// Where a container of the user's systemd instance is (berth rootless,
+/// `rootless.rs`): the unit's cgroup under the manager's own, which the
+/// manager tells (its `ControlGroup`), in the unified hierarchy `h`.
+pub(super) fn resolve_user(cgroups_path: Option<&str>, id: &str, h: &Hierarchy) -> Result<ContainerCgroups> {
+    let unit = SystemdPath::parse_for(cgroups_path, id, true)?;
+    if !running() {
+        return Err(Error::Unsupported(
+            "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the cgroupfs driver".into(),
+        ));
+    }
+    let base = Systemd::connect_to(Bus::User, DEFAULT_TIMEOUT)
+        .and_then(|mut sd| sd.control_group())
+        .map_err(|e| {
+            Error::Unsupported(format!(
+                "--systemd-cgroup: berth runs rootless and asks your systemd instance for the container's scope, \
+                 which it cannot reach: {e}; it needs user@{}.service running (a login session, or \
+                 `loginctl enable-linger`) and the user's bus (Debian's dbus-user-session)",
+                crate::dbus::bus_uid()
+            ))
+        })?;
+    if !base.starts_with('/') {
+        return Err(Error::Unsupported(format!(
+            "--systemd-cgroup: your systemd instance reports the cgroup {base:?}, not a path: is it a user instance on cgroup v2?"
+        )));
+    }
+    let path = format!("{}{}", base.trim_end_matches('/'), unit.cgroup());
+    Ok(ContainerCgroups {
+        placement: super::PlacementKind::Systemd,
+        mounts: vec![CgroupMount {
+            dir: h.mountpoint.join(path.trim_start_matches('/')),
+            mountpoint: h.mountpoint.clone(),
+            subsystems: vec![],
+            unified: true,
+            path,
+        }],
+        systemd: Some(unit),
+        resources: Resources::default(),
+    })
+}
+
 const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 const UNIT_EXISTS: &str = "org.freedesktop.systemd1.UnitExists";
 
@@ -80,6 +120,12 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
+    /// The manager of the unit: the system's, or the user's instance.
+    fn connect(&self) -> Result<Systemd> {
+        let bus = if self.unit.user { Bus::User } else { Bus::System };
+        Ok(Systemd::connect_to(bus, DEFAULT_TIMEOUT)?)
+    }
+
     fn dirs(&self) -> Cgroupfs<'_> {
         Cgroupfs { cg: self.cg }
     }
@@ -157,7 +203,7 @@ impl Placement for Scope<'_> {
 
     fn place(&self, pid: i32, r: &Resources) -> Result<()> {
         let layout = self.layout();
-        let mut sd = Systemd::connect(DEFAULT_TIMEOUT)?;
+        let mut sd = self.connect()?;
         let version = sd.version()?;
         let mut props = self.unit_properties(pid);
         props.extend(
@@ -196,7 +242,7 @@ impl Placement for Scope<'_> {
     }
 
     fn update(&self, r: &Resources) -> Result<()> {
-        let mut sd = Systemd::connect(DEFAULT_TIMEOUT)?;
+        let mut sd = self.connect()?;
         let version = sd.version()?;
         let props = systemd_props::resource_properties(r, self.layout(), version)
             .map_err(|error| Error::Cgroup { what: format!("systemd unit {}", self.unit.unit), error })?;
@@ -226,7 +272,7 @@ impl Placement for Scope<'_> {
     /// remove what is left of the directories (those berth made).
     fn remove(&self) -> Result<()> {
         let name = &self.unit.unit;
-        let stopped = Systemd::connect(DEFAULT_TIMEOUT).and_then(|mut sd| {
+        let stopped = self.connect().and_then(|mut sd| {
             let r = match sd.stop_unit(name, "replace") {
                 Ok(job) => sd.wait_job(&job, &format!("StopUnit({name})")),
                 Err(e) if e.remote_name() == Some(NO_SUCH_UNIT) => Ok(()),
@@ -234,7 +280,7 @@ impl Placement for Scope<'_> {
             };
             // A unit that failed stays loaded until reset; gone is fine.
             let _ = sd.reset_failed_unit(name);
-            r
+            r.map_err(Error::from)
         });
         let dirs = self.dirs().remove();
         stopped?;

@@ -15,8 +15,10 @@
 use crate::error::{Error, Result};
 
 const FIELD: &str = "linux.cgroupsPath";
-/// runc's default slice (root; rootless would be user.slice).
+/// runc's default slice (as root).
 pub const DEFAULT_SLICE: &str = "system.slice";
+/// runc's default slice rootless, in the user's systemd instance.
+pub const USER_SLICE: &str = "user.slice";
 /// runc's default unit prefix.
 pub const DEFAULT_PREFIX: &str = "runc";
 
@@ -27,11 +29,21 @@ pub struct SystemdPath {
     pub slice: String,
     /// The unit: `prefix-name.scope`, or a slice.
     pub unit: String,
+    /// The unit is the user's systemd instance's (berth rootless), not
+    /// the system manager's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub user: bool,
 }
 
 impl SystemdPath {
     /// linux.cgroupsPath (None or empty: runc's defaults for `id`).
     pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<SystemdPath> {
+        SystemdPath::parse_for(cgroups_path, id, false)
+    }
+
+    /// As [`SystemdPath::parse`], for the user's systemd instance when
+    /// `user` (an empty slice is then `user.slice`, as runc rootless).
+    pub fn parse_for(cgroups_path: Option<&str>, id: &str, user: bool) -> Result<SystemdPath> {
         let (slice, prefix, name) = match cgroups_path {
             None | Some("") => ("", DEFAULT_PREFIX, id),
             Some(p) => {
@@ -46,7 +58,11 @@ impl SystemdPath {
             }
         };
         let slice = if slice.is_empty() {
-            DEFAULT_SLICE
+            if user {
+                USER_SLICE
+            } else {
+                DEFAULT_SLICE
+            }
         } else {
             slice
         };
@@ -72,6 +88,7 @@ impl SystemdPath {
         Ok(SystemdPath {
             slice: slice.to_string(),
             unit,
+            user,
         })
     }
 
@@ -165,6 +182,21 @@ mod tests {
         let s = parse(Some("machine.slice:ignored:machine-x.slice")).unwrap();
         assert_eq!((s.unit.as_str(), s.is_slice()), ("machine-x.slice", true));
         assert_eq!(s.cgroup(), "/machine.slice/machine-x.slice");
+    }
+
+    #[test]
+    fn the_user_instance_defaults_to_user_slice() {
+        let s = SystemdPath::parse_for(None, "abc", true).unwrap();
+        assert_eq!((s.slice.as_str(), s.unit.as_str(), s.user), ("user.slice", "runc-abc.scope", true));
+        assert_eq!(s.cgroup(), "/user.slice/runc-abc.scope");
+        let s = SystemdPath::parse_for(Some(":libpod:abc"), "abc", true).unwrap();
+        assert_eq!(s.cgroup(), "/user.slice/libpod-abc.scope");
+        // Recorded only when set: a system unit's record is as before.
+        let json = serde_json::to_string(&parse(None).unwrap()).unwrap();
+        assert_eq!(json, r#"{"slice":"system.slice","unit":"runc-abc.scope"}"#);
+        let user = serde_json::to_string(&s).unwrap();
+        assert!(user.ends_with(r#""user":true}"#), "{user}");
+        assert!(serde_json::from_str::<SystemdPath>(&user).unwrap().user);
     }
 
     #[test]

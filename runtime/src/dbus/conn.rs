@@ -36,6 +36,51 @@ pub fn system_bus_path() -> Result<PathBuf, DbusError> {
     }
 }
 
+/// The socket path of the user's bus (the bus of the user's systemd
+/// instance), as runc finds it: `$DBUS_SESSION_BUS_ADDRESS`'s first
+/// `unix:path=` entry, else `$XDG_RUNTIME_DIR/bus`, else
+/// `/run/user/UID/bus` for the caller's uid as the bus sees it
+/// ([`bus_uid`]).
+pub fn session_bus_path() -> Result<PathBuf, DbusError> {
+    if let Ok(addr) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
+        if !addr.is_empty() {
+            return parse_address(&addr);
+        }
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => Ok(Path::new(&d).join("bus")),
+        _ => Ok(PathBuf::from(format!("/run/user/{}/bus", bus_uid()))),
+    }
+}
+
+/// The caller's euid as a bus in the initial user namespace sees it (the
+/// kernel gives the bus the socket peer's uid there): the euid itself,
+/// or, in a user namespace (root of rootless Podman's), the id it maps to
+/// in /proc/self/uid_map. SASL EXTERNAL must send this uid, or the bus
+/// refuses the connection.
+pub fn bus_uid() -> u32 {
+    let euid = nix::unistd::geteuid().as_raw();
+    std::fs::read_to_string("/proc/self/uid_map")
+        .ok()
+        .and_then(|m| outer_uid(&m, euid))
+        .unwrap_or(euid)
+}
+
+/// `uid` of this namespace as the parent namespace sees it, from a
+/// uid_map text (`inside outside count` lines); None if no line maps it.
+pub fn outer_uid(uid_map: &str, uid: u32) -> Option<u32> {
+    uid_map.lines().find_map(|line| {
+        let n: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let [inside, outside, count] = n[..] else {
+            return None;
+        };
+        let uid = u64::from(uid);
+        (uid >= inside && uid - inside < count)
+            .then(|| u32::try_from(outside + (uid - inside)).ok())
+            .flatten()
+    })
+}
+
 /// The path of the first `unix:path=` entry of a bus address.
 pub fn parse_address(addr: &str) -> Result<PathBuf, DbusError> {
     for entry in addr.split(';') {
@@ -116,9 +161,10 @@ impl Connection {
         Ok(c)
     }
 
-    /// SASL EXTERNAL with our euid; BEGIN goes out with Hello.
+    /// SASL EXTERNAL with our euid as the bus sees it ([`bus_uid`]);
+    /// BEGIN goes out with Hello.
     fn auth(&mut self, call: &str, deadline: Instant) -> Result<(), DbusError> {
-        let uid = nix::unistd::geteuid().as_raw().to_string();
+        let uid = bus_uid().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         self.write_all(
             format!("\0AUTH EXTERNAL {hex}\r\n").as_bytes(),

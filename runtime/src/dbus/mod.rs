@@ -24,9 +24,9 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use conn::{parse_address, system_bus_path, Connection, SYSTEM_BUS};
+pub use conn::{bus_uid, outer_uid, parse_address, session_bus_path, system_bus_path, Connection, SYSTEM_BUS};
 pub use message::{decode, frame_len, Kind, Message};
-pub use systemd::{Property, Systemd, DEFAULT_TIMEOUT};
+pub use systemd::{Bus, Property, Systemd, DEFAULT_TIMEOUT};
 pub use wire::Value;
 
 /// What went wrong with a D-Bus call. `call` names the call (and the unit).

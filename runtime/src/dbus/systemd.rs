@@ -1,13 +1,15 @@
 //! The calls of systemd's Manager (org.freedesktop.systemd1.Manager) that
 //! the systemd cgroup driver makes: StartTransientUnit, StopUnit, GetUnit,
-//! SetUnitProperties, ResetFailedUnit, the Manager's Version property, and
-//! the JobRemoved signal that says a job is over. Each error names the call
-//! and the unit.
+//! SetUnitProperties, ResetFailedUnit, the Manager's Version and
+//! ControlGroup properties, and the JobRemoved signal that says a job is
+//! over. Each error names the call and the unit. The manager is the system
+//! one (on the system bus) or the user's own instance (on the user's bus,
+//! for berth rootless).
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::conn::{system_bus_path, Connection};
+use super::conn::{session_bus_path, system_bus_path, Connection};
 use super::message::{Kind, Message};
 use super::wire::Value;
 use super::DbusError;
@@ -32,6 +34,27 @@ fn props(list: Vec<Property>) -> Value {
     Value::Array("(sv)".into(), items)
 }
 
+/// Which systemd: the system manager, or the user's instance
+/// (`systemd --user`, user@UID.service) that manages the user's delegated
+/// cgroup subtree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bus {
+    /// The system bus ($DBUS_SYSTEM_BUS_ADDRESS or /run/dbus/system_bus_socket).
+    System,
+    /// The user's bus ($DBUS_SESSION_BUS_ADDRESS, else $XDG_RUNTIME_DIR/bus).
+    User,
+}
+
+impl Bus {
+    /// The socket of this bus.
+    pub fn path(self) -> Result<std::path::PathBuf, DbusError> {
+        match self {
+            Bus::System => system_bus_path(),
+            Bus::User => session_bus_path(),
+        }
+    }
+}
+
 /// A connection to systemd on the system bus.
 pub struct Systemd {
     conn: Connection,
@@ -43,6 +66,11 @@ impl Systemd {
     /// /run/dbus/system_bus_socket), ask for JobRemoved and subscribe.
     pub fn connect(timeout: Duration) -> Result<Systemd, DbusError> {
         Systemd::connect_at(&system_bus_path()?, timeout)
+    }
+
+    /// As [`Systemd::connect`], to the manager of `bus`.
+    pub fn connect_to(bus: Bus, timeout: Duration) -> Result<Systemd, DbusError> {
+        Systemd::connect_at(&bus.path()?, timeout)
     }
 
     /// As [`Systemd::connect`], on the bus at `path`.
@@ -143,38 +171,48 @@ impl Systemd {
             .map(drop)
     }
 
-    /// The Manager's `Version` property (org.freedesktop.DBus.Properties.Get)
-    /// as its leading number: 252 for "252.33-1~deb12u1", 245 for
-    /// "v245.4-1.fc32" (runc's systemdVersionAtoi).
-    pub fn version(&mut self) -> Result<u32, DbusError> {
-        let call = "Get(Manager.Version)";
+    /// A property of the Manager (org.freedesktop.DBus.Properties.Get) that
+    /// is a string.
+    fn manager_string(&mut self, name: &str) -> Result<String, DbusError> {
+        let call = format!("Get(Manager.{name})");
         let m = self.conn.call(
             Message::call(
                 &self.dest,
                 PATH,
                 PROPERTIES,
                 "Get",
-                vec![Value::str(MANAGER), Value::str("Version")],
+                vec![Value::str(MANAGER), Value::str(name)],
             ),
-            call,
+            &call,
         )?;
-        let text = match m.body.first() {
-            Some(Value::Variant(v)) => match v.as_ref() {
-                Value::Str(s) => Some(s.as_str()),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(text) = text else {
-            return Err(DbusError::Garbage {
-                call: call.into(),
-                what: format!("reply of signature {:?}, want a variant of \"s\"", m.signature()),
-            });
-        };
-        version_number(text).ok_or_else(|| DbusError::Garbage {
-            call: call.into(),
+        if let Some(Value::Variant(v)) = m.body.first() {
+            if let Value::Str(s) = v.as_ref() {
+                return Ok(s.clone());
+            }
+        }
+        Err(DbusError::Garbage {
+            call,
+            what: format!("reply of signature {:?}, want a variant of \"s\"", m.signature()),
+        })
+    }
+
+    /// The Manager's `Version` property as its leading number: 252 for
+    /// "252.33-1~deb12u1", 245 for "v245.4-1.fc32" (runc's
+    /// systemdVersionAtoi).
+    pub fn version(&mut self) -> Result<u32, DbusError> {
+        let text = self.manager_string("Version")?;
+        version_number(&text).ok_or_else(|| DbusError::Garbage {
+            call: "Get(Manager.Version)".into(),
             what: format!("Version {text:?} does not start with a number"),
         })
+    }
+
+    /// The Manager's `ControlGroup` property: the cgroup of the manager
+    /// itself, under which its units' cgroups are ("" for the system
+    /// manager, `/user.slice/user-1000.slice/user@1000.service` for a
+    /// user's instance).
+    pub fn control_group(&mut self) -> Result<String, DbusError> {
+        self.manager_string("ControlGroup")
     }
 
     /// Wait for JobRemoved of `job` (a path a call returned) and check its

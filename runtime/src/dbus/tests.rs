@@ -413,6 +413,11 @@ fn fake_systemd(
             "ResetFailedUnit" => c
                 .send(Message::reply_to(&m, None, vec![]), "reply")
                 .unwrap(),
+            "Get" if m.body.get(1) == Some(&Value::str("ControlGroup")) => {
+                let cg = Value::str("/user.slice/user-1000.slice/user@1000.service");
+                c.send(Message::reply_to(&m, None, vec![Value::variant(cg)]), "reply")
+                    .unwrap();
+            }
             "Get" => {
                 let version = m.interface.as_deref() == Some("org.freedesktop.DBus.Properties")
                     && m.body
@@ -485,6 +490,8 @@ fn systemd_calls_through_a_real_bus() {
     );
     assert!(e.to_string().contains("ResetFailedUnit(gone.scope)"), "{e}");
 
+    // The manager's own cgroup (a user instance's, here).
+    assert_eq!(s.control_group().unwrap(), "/user.slice/user-1000.slice/user@1000.service");
     // Version: Debian's and Fedora's strings, then one without a number.
     assert_eq!(s.version().unwrap(), 252);
     assert_eq!(s.version().unwrap(), 245);
@@ -552,7 +559,7 @@ fn systemd_calls_through_a_real_bus() {
         .filter(|m| m.member.as_deref() == Some("Get"))
         .inspect(|m| assert_eq!(m.path.as_deref(), Some("/org/freedesktop/systemd1")))
         .count();
-    assert_eq!(gets, 4);
+    assert_eq!(gets, 5);
 }
 
 #[test]
@@ -589,4 +596,96 @@ fn bus_address() {
         .unwrap_err()
         .to_string()
         .contains("unix:path="));
+}
+
+#[test]
+fn the_bus_sees_the_uid_a_user_namespace_maps_to() {
+    let map = "         0       1000          1\n         1     100000      65536\n";
+    assert_eq!(outer_uid(map, 0), Some(1000));
+    assert_eq!(outer_uid(map, 1), Some(100000));
+    assert_eq!(outer_uid(map, 65536), Some(165535));
+    assert_eq!(outer_uid(map, 65537), None);
+    assert_eq!(outer_uid("0 0 4294967295\n", 1234), Some(1234));
+    assert_eq!(outer_uid("", 0), None);
+    assert_eq!(outer_uid("garbage\n", 0), None);
+    // An id past u32 (a bad map) is no answer, not a wrap.
+    assert_eq!(outer_uid("0 4294967295 2\n", 1), None);
+}
+
+#[test]
+fn the_user_bus_is_found_as_runc_finds_it() {
+    // Only this test reads these variables (the others name the socket).
+    let saved: Vec<_> = ["DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"]
+        .iter()
+        .map(|k| (*k, std::env::var_os(k)))
+        .collect();
+    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", "unix:path=/tmp/x/bus");
+    std::env::set_var("XDG_RUNTIME_DIR", "/run/user/1000");
+    let a = session_bus_path();
+    std::env::remove_var("DBUS_SESSION_BUS_ADDRESS");
+    let b = session_bus_path();
+    std::env::remove_var("XDG_RUNTIME_DIR");
+    let c = session_bus_path();
+    for (k, v) in saved {
+        match v {
+            Some(v) => std::env::set_var(k, v),
+            None => std::env::remove_var(k),
+        }
+    }
+    assert_eq!(a.unwrap(), PathBuf::from("/tmp/x/bus"));
+    assert_eq!(b.unwrap(), PathBuf::from("/run/user/1000/bus"));
+    assert_eq!(c.unwrap(), PathBuf::from(format!("/run/user/{}/bus", bus_uid())));
+}
+
+/// The variable that makes [`hello_from_a_user_namespace`] do its part.
+const USERNS_BUS: &str = "BERTH_TEST_USERNS_BUS";
+
+/// Run by [`berth_in_a_user_namespace_authenticates_as_its_host_uid`] in a
+/// user namespace whose root is uid 1000 outside: SASL EXTERNAL with the
+/// namespace's own euid (0) is refused by the bus, the translated one works.
+#[test]
+#[ignore = "run by berth_in_a_user_namespace_authenticates_as_its_host_uid"]
+fn hello_from_a_user_namespace() {
+    let Some(sock) = std::env::var_os(USERNS_BUS) else { return };
+    let sock = PathBuf::from(sock);
+    assert_eq!(nix::unistd::geteuid().as_raw(), 0);
+    assert_eq!(bus_uid(), 1000);
+    // The euid as is: the bus compares it with the peer's uid it sees (1000).
+    let mut raw = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    std::io::Write::write_all(&mut raw, b"\0AUTH EXTERNAL 30\r\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(&raw).read_line(&mut line).unwrap();
+    assert!(line.starts_with("REJECTED"), "AUTH EXTERNAL 0: {line:?}");
+    // berth's client: Hello goes through.
+    let c = Connection::open(&sock, Duration::from_secs(5)).unwrap();
+    assert!(c.unique_name.starts_with(':'), "{}", c.unique_name);
+    println!("userns-hello-ok {}", c.unique_name);
+}
+
+/// A real user namespace whose root is uid 1000 outside (util-linux's
+/// setpriv to uid 1000, then `unshare --map-root-user`) connects to a real
+/// dbus-daemon with berth's client.
+#[test]
+fn berth_in_a_user_namespace_authenticates_as_its_host_uid() {
+    // SAFETY: geteuid takes no argument.
+    if unsafe { libc::geteuid() } != 0 {
+        return test_skip::skip(test_skip::ROOT, "mapping uid 1000 in a new user namespace needs root");
+    }
+    let Some(bus) = Bus::start() else { return };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bus.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=1000", "--regid=1000", "--clear-groups", "unshare", "--user", "--map-root-user", "--"])
+        .arg(&exe)
+        .args(["--exact", "dbus::tests::hello_from_a_user_namespace", "--ignored", "--nocapture"])
+        .env(USERNS_BUS, &bus.sock)
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => return test_skip::skip(test_skip::TOOLS, &format!("util-linux setpriv: {e}")),
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("userns-hello-ok :"), "{text}");
 }

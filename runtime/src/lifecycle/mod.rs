@@ -284,8 +284,8 @@ pub fn list(root: &Path) -> Result<Vec<OciState>> {
 pub(crate) fn needs_cgroup(state: &State, what: &str) -> Result<()> {
     if no_cgroup(state) {
         return Err(Error::Unsupported(format!(
-            "{what}: container \"{}\" has no cgroup: berth runs rootless and this host delegates \
-             no cgroup to the user (cgroup v1), so {what} is not available",
+            "{what}: container \"{}\" has no cgroup: berth runs rootless and had no cgroup it may write \
+             (cgroup v1, or no delegated cgroup v2 subtree), so {what} is not available",
             state.id
         )));
     }

@@ -159,7 +159,7 @@ pub fn build<'a>(
     })?;
     let resources = crate::cgroups::resources::from_bundle(bundle)
         .map_err(|e| cfg((format!("linux.resources.{}", e.field), e.msg)))?;
-    let mut resources = rootless::resources(spec, host, resources);
+    let mut resources = rootless::resources(spec, host, &cgroups, resources);
     cgroups.placement().adjust(&mut resources);
     let mempolicy = crate::mempolicy::from_spec(spec).map_err(|e| cfg((e.path.into(), e.msg)))?;
     let net_devices = crate::netdev::planned(spec);

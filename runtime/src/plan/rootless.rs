@@ -2,14 +2,16 @@
 //! anything is created) with what to change: a container without a user
 //! namespace, linux.netDevices, a mapping outside the user's own id and its
 //! /etc/subuid or /etc/subgid ranges, an oomScoreAdj below berth's own.
-//! linux.resources are checked as anywhere else, then skipped with one
-//! warning on a host that delegates no cgroup to the user (runc does the
-//! same on cgroup v1).
+//! linux.resources are checked as anywhere else, then applied in the
+//! user's cgroup when berth has one (the user's systemd instance, or a
+//! delegated cgroup v2 subtree: `cgroups/rootless.rs`), or skipped with one
+//! warning when it has none (cgroup v1, no delegation).
 
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use super::Fault;
 use crate::cgroups::resources::Resources;
+use crate::cgroups::ContainerCgroups;
 use crate::host::subid;
 use crate::host::{Host, Rootless};
 
@@ -129,10 +131,18 @@ fn oom_score_adj(spec: &Spec, current: i32) -> Result<(), Fault> {
     Ok(())
 }
 
-/// The resources to apply on `host`: all of them when it manages cgroups;
-/// none otherwise, with one warning when the config asked for any.
-pub(super) fn resources(spec: &Spec, host: &dyn Host, r: Resources) -> Resources {
+/// The resources to apply on `host` in `cgroups`: all of them when it
+/// manages cgroups; rootless in a cgroup of the user's, all but the device
+/// rules (an eBPF program needs CAP_SYS_ADMIN on the host, and in a user
+/// namespace the container can make no device node anyway: runc ignores
+/// the device controller's errors rootless); rootless without a cgroup,
+/// none, with one warning when the config asked for any.
+pub(super) fn resources(spec: &Spec, host: &dyn Host, cgroups: &ContainerCgroups, mut r: Resources) -> Resources {
     if host.manages_cgroups() {
+        return r;
+    }
+    if !cgroups.mounts.is_empty() {
+        r.devices = None;
         return r;
     }
     if spec
@@ -142,8 +152,9 @@ pub(super) fn resources(spec: &Spec, host: &dyn Host, r: Resources) -> Resources
         .is_some()
     {
         log::warn!(
-            "linux.resources: skipped: berth runs {} and this host delegates no cgroup to the user \
-             (cgroup v1), so the container runs without limits",
+            "linux.resources: skipped: berth runs {} and has no cgroup it may write (cgroup v1, or no \
+             delegated cgroup v2 subtree: run berth in a scope of your systemd instance, `systemd-run \
+             --user --scope`, or use --systemd-cgroup), so the container runs without limits",
             host.name()
         );
     }
@@ -228,5 +239,30 @@ mod tests {
         );
         assert!(oom_score_adj(&s, -10).is_ok());
         assert!(oom_score_adj(&s, -20).is_ok());
+    }
+
+    /// Rootless with a cgroup of the user's: every limit but the device
+    /// rules; without one: none.
+    #[test]
+    fn a_users_cgroup_gets_every_limit_but_devices() {
+        let s = spec(serde_json::json!({"ociVersion": "1.2.0", "linux": {"resources": {"memory": {"limit": 67108864}}}}));
+        let host = Rootless { uid: 1000, gid: 1000, runtime_dir: None };
+        let r = Resources { memory: 67108864, devices: Some(vec![]), ..Default::default() };
+        let cg = ContainerCgroups {
+            mounts: vec![crate::cgroups::CgroupMount {
+                mountpoint: "/sys/fs/cgroup".into(),
+                subsystems: vec![],
+                unified: true,
+                path: "/user.slice/berth-c1".into(),
+                dir: "/sys/fs/cgroup/user.slice/berth-c1".into(),
+            }],
+            ..Default::default()
+        };
+        let got = resources(&s, &host, &cg, r.clone());
+        assert_eq!((got.memory, got.devices), (67108864, None));
+        let none = resources(&s, &host, &ContainerCgroups::default(), r.clone());
+        assert_eq!(none, Resources::default());
+        // As root: all of it.
+        assert_eq!(resources(&s, &crate::host::Root, &ContainerCgroups::default(), r.clone()), r);
     }
 }
