@@ -70,6 +70,17 @@ pub struct CgroupMount {
 }
 
 impl CgroupMount {
+    /// The container's cgroup `path` in the unified hierarchy `h`.
+    pub fn unified(h: &Hierarchy, path: String) -> CgroupMount {
+        CgroupMount {
+            dir: h.mountpoint.join(path.trim_start_matches('/')),
+            mountpoint: h.mountpoint.clone(),
+            subsystems: vec![],
+            unified: true,
+            path,
+        }
+    }
+
     /// The name the container sees under /sys/fs/cgroup: the mountpoint's
     /// last component (`cpu`, `cpu,cpuacct`, `systemd`, `unified`).
     pub fn name(&self) -> String {

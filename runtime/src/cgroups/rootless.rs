@@ -62,13 +62,7 @@ fn delegated(cgroups_path: Option<&str>, id: &str, h: &Hierarchy) -> Result<Cont
     }
     Ok(ContainerCgroups {
         placement: PlacementKind::Cgroupfs,
-        mounts: vec![CgroupMount {
-            dir: h.mountpoint.join(path.trim_start_matches('/')),
-            mountpoint: h.mountpoint.clone(),
-            subsystems: vec![],
-            unified: true,
-            path,
-        }],
+        mounts: vec![CgroupMount::unified(h, path)],
         systemd: None,
         resources: Resources::default(),
     })

@@ -98,13 +98,7 @@ pub(super) fn resolve_user(cgroups_path: Option<&str>, id: &str, h: &Hierarchy) 
     let path = format!("{}{}", base.trim_end_matches('/'), unit.cgroup());
     Ok(ContainerCgroups {
         placement: super::PlacementKind::Systemd,
-        mounts: vec![CgroupMount {
-            dir: h.mountpoint.join(path.trim_start_matches('/')),
-            mountpoint: h.mountpoint.clone(),
-            subsystems: vec![],
-            unified: true,
-            path,
-        }],
+        mounts: vec![CgroupMount::unified(h, path)],
         systemd: Some(unit),
         resources: Resources::default(),
     })

@@ -83,7 +83,7 @@ pub fn open_apparmor_exec_in_container() -> io::Result<fs::File> {
         return Err(io::Error::other("the container's /proc is not a procfs"));
     }
     let open = |p: &std::ffi::CStr| {
-        crate::sys::openat2(proc_dir.as_fd(), p, libc::O_WRONLY, 0, libc::RESOLVE_NO_XDEV as u64)
+        crate::sys::openat2(proc_dir.as_fd(), p, libc::O_WRONLY, 0, libc::RESOLVE_NO_XDEV)
     };
     let f = match open(c"thread-self/attr/apparmor/exec") {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => open(c"thread-self/attr/exec")?,
