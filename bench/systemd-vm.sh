@@ -55,13 +55,7 @@ find_cargo || die "no cargo"
 
 vm=$repo/target/systemd-vm
 kdir=$repo/target/cgroup-v2-vm/kernel
-for t in qemu-system-x86_64 cpio mmdebstrap; do
-    command -v "$t" >/dev/null 2>&1 || die "$t not found: run scripts/setup-deps.sh"
-done
-[ -f "$kdir/vmlinuz" ] && [ -f "$kdir/linux-image.deb" ] ||
-    die "no kernel in $kdir (vmlinuz and linux-image.deb): run scripts/setup-deps.sh"
-[ -x /bin/busybox ] || die "/bin/busybox missing (busybox-static)"
-mkdir -p "$vm"
+systemd_vm_prereqs "$vm" "$kdir"
 image=$(systemd_vm_image "$vm" "$kdir") || exit 1
 
 target=x86_64-unknown-linux-gnu

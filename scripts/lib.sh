@@ -81,6 +81,20 @@ systemd_vm_image() {
 # after $systemd_vm_timeout seconds (default 540); KERNEL-ARGs are appended
 # to the kernel command line (e.g. berth.cases=GLOB); cgroup v2 unless one
 # of them is a systemd.unified_cgroup_hierarchy=.
+# systemd_vm_prereqs VM KDIR [TOOL...]: what a systemd VM run needs (qemu,
+# cpio, mmdebstrap, the tools named, the kernel, busybox); makes VM.
+systemd_vm_prereqs() {
+    local vm=$1 kdir=$2 t
+    shift 2
+    for t in qemu-system-x86_64 cpio mmdebstrap "$@"; do
+        command -v "$t" >/dev/null 2>&1 || die "$t not found: run scripts/setup-deps.sh"
+    done
+    [ -f "$kdir/vmlinuz" ] && [ -f "$kdir/linux-image.deb" ] ||
+        die "no kernel in $kdir (vmlinuz and linux-image.deb): run scripts/setup-deps.sh"
+    [ -x /bin/busybox ] || die "/bin/busybox missing (busybox-static)"
+    mkdir -p "$vm"
+}
+
 systemd_vm_boot() {
     local stage=$1 image=$2 kdir=$3 serial=$4 initrd a rc cg=systemd.unified_cgroup_hierarchy=1
     shift 4
