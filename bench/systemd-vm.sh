@@ -3,7 +3,7 @@
 # cgroup v2 VM of scripts/test-systemd-vm.sh (a benchmark, not a test: it
 # asserts no times and is not part of CI):
 #
-#   sudo bench/systemd-vm.sh [--runs N] [--warmup N] [--systemd LIST]
+#   bench/systemd-vm.sh [--runs N] [--warmup N] [--systemd LIST]
 #                            [--cri-runs N] [--cri-warmup N]
 #
 # --runs: timed rounds per runtime (default 30); --warmup: untimed rounds

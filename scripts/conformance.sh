@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The OCI runtime-spec conformance suite (oci-conformance/), as root:
 #
-#   sudo scripts/conformance.sh                    # berth (debug build) against the baseline
-#   sudo scripts/conformance.sh --docs             # regenerate docs/conformance.md: berth, runc, crun
-#   sudo scripts/conformance.sh --update-baseline  # rewrite oci-conformance/baseline/berth.txt
-#   sudo scripts/conformance.sh -- ARGS...         # extra oci-conformance arguments (e.g. --filter hooks -v)
+#   scripts/conformance.sh                    # berth (debug build) against the baseline
+#   scripts/conformance.sh --docs             # regenerate docs/conformance.md: berth, runc, crun
+#   scripts/conformance.sh --update-baseline  # rewrite oci-conformance/baseline/berth.txt
+#   scripts/conformance.sh -- ARGS...         # extra oci-conformance arguments (e.g. --filter hooks -v)
 #
 # Default (CI, called by scripts/test.sh): builds berth and the suite
 # (cargo build, debug) and runs every requirement against that debug berth.

@@ -7,7 +7,7 @@ log() { printf '%s: %s\n' "$berth_script" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 need_root() {
-    [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
+    [ "$(id -u)" -eq 0 ] || die "run as root"
 }
 
 # Put a cargo on PATH if there is one that PATH misses: sudo's secure_path

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # First run of berth on a fresh Debian 12 machine, as root:
 #
-#   sudo scripts/quickstart.sh [BUNDLE_DIR]      (default /tmp/berth-demo)
+#   scripts/quickstart.sh [BUNDLE_DIR]      (default /tmp/berth-demo)
 #
 # Installs the dependencies (scripts/setup-deps.sh), builds berth
 # (cargo build --release), makes a busybox bundle (scripts/mkbundle.sh) and

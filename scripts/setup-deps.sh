@@ -20,7 +20,7 @@
 # /usr/bin/cargo and /usr/bin/rustc). Package lists are updated only when an
 # install needs it.
 #
-#   sudo scripts/setup-deps.sh
+#   scripts/setup-deps.sh
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # berth's cgroup v2 tests, in a VM (this host's controllers are on v1):
 #
-#   sudo scripts/test-cgroup-v2.sh
+#   scripts/test-cgroup-v2.sh
 #
 # Boots Debian's kernel (from linux-image-amd64, fetched by
 # scripts/setup-deps.sh into target/cgroup-v2-vm/kernel) under
@@ -13,7 +13,7 @@
 # and ends with "cgroup-v2: N passed, M failed". Exit 0 only when every
 # test passed. The VM is given 9 minutes.
 #
-#   sudo scripts/test-cgroup-v2.sh --measure-join
+#   scripts/test-cgroup-v2.sh --measure-join
 #
 # instead runs runtime/examples/cgroup_join.rs in the VM (the ways to join a
 # cgroup, timed; README "cgroup join") and prints its figures.

@@ -2,7 +2,7 @@
 # berth's tests on a systemd host with cgroup v2 and with hybrid cgroups, in
 # a VM (this host has no systemd):
 #
-#   sudo scripts/test-systemd-vm.sh
+#   scripts/test-systemd-vm.sh
 #
 # A Debian 12 image with systemd, dbus, containerd, docker.io, podman, runc
 # and crun, made with mmdebstrap from Debian's packages

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build and test berth, as root (the integration suite runs real containers):
 #
-#   sudo scripts/test.sh
+#   scripts/test.sh
 #
 # Steps: scripts/setup-deps.sh, cargo build --workspace (debug), then
 # cargo test --workspace (unit tests, and the integration suite in
