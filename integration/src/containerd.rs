@@ -45,7 +45,7 @@ impl Version {
         let v = match out {
             Ok(o) => String::from_utf8_lossy(&o.stdout).into_owned(),
             Err(e) => panic!(
-                "containerd {self:?} not found in {} ({e}): install it with `sudo scripts/setup-deps.sh` \
+                "containerd {self:?} not found in {} ({e}): install it with `scripts/setup-deps.sh` \
                  (1.6: Debian's containerd package; 2.1: scripts/containerd-sid.sh)",
                 d.display()
             ),
